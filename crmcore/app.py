@@ -1,0 +1,134 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmcore import __version__
+from crmcore.auth.roles import RoleRegistry
+from crmcore.config import database_url, instance_path, secret_key
+from crmcore.db import Base, check_connection, make_engine, session_factory
+from crmcore.errors import PluginError
+from crmcore.plugins import PluginSet
+from crmcore.types import PluginInfo
+
+log = logging.getLogger("crmcore")
+
+
+@dataclass
+class Runtime:
+    """What one application holds: its plugins, database and roles. Reached from a
+    view as ``current_app.extensions["crm"]`` and from a service as
+    ``session.info["crm"]``."""
+
+    instance: Path
+    plugins: PluginSet
+    engine: Engine
+    sessions: sessionmaker[Session]
+    roles: RoleRegistry
+
+    @property
+    def hook(self) -> Any:
+        return self.plugins.hook
+
+
+def build_runtime(config: Mapping[str, Any] | None = None,
+                  extra_plugins: Mapping[str, PluginInfo] | None = None) -> Runtime:
+    """Load plugins and connect the database: everything but the web application.
+    The CLI uses it directly so that commands need no Flask app."""
+    config = dict(config or {})
+    instance = instance_path(config)
+    plugins = PluginSet(instance, extra_plugins, enabled=config.get("PLUGINS"))
+    plugins.hook.crm_models()
+    check_table_names(plugins)
+    engine = make_engine(database_url(instance, config))
+    runtime = Runtime(instance, plugins, engine, None, RoleRegistry.collect(plugins.hook))  # type: ignore[arg-type]
+    runtime.sessions = session_factory(engine, runtime)
+    return runtime
+
+
+def check_table_names(plugins: PluginSet) -> None:
+    """Refuse a plugin whose models use a table name outside its own prefix."""
+    packages = {
+        name: loaded.info.hooks.rsplit(".", 1)[0] for name, loaded in plugins.loaded.items()
+    }
+    for mapper in Base.registry.mappers:
+        module = mapper.class_.__module__
+        table = getattr(mapper.local_table, "name", "")
+        for name, package in packages.items():
+            if (module == package or module.startswith(package + ".")) and not table.startswith(
+                name + "_"
+            ):
+                raise PluginError(
+                    f"plugin {name!r}: table {table!r} of model {mapper.class_.__name__} "
+                    f"must be named {name}_..."
+                )
+
+
+def create_app(config: Mapping[str, Any] | None = None, *,
+               extra_plugins: Mapping[str, PluginInfo] | None = None) -> Flask:
+    """Build the application.
+
+    :param config: Flask settings that win over the environment; ``DATABASE_URL``,
+        ``INSTANCE_PATH`` and ``PLUGINS`` stand for the ``CRM_*`` variables.
+    :param extra_plugins: plugin descriptors to treat as installed, beside the
+        entry points; the testing kit uses it for throwaway plugins.
+    """
+    runtime = build_runtime(config, extra_plugins)
+    app = Flask("crmcore", instance_path=str(runtime.instance))
+    app.config.update(
+        SECRET_KEY=secret_key(runtime.instance),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=True,
+        REMEMBER_COOKIE_SECURE=True,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config or {})
+    app.extensions["crm"] = runtime
+
+    @app.teardown_appcontext
+    def close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    from crmcore.web import init_web
+
+    init_web(app)
+    for result in runtime.hook.crm_blueprints(app=app):
+        for blueprint in result or ():
+            if blueprint.name in app.blueprints:
+                raise PluginError(f"blueprint name {blueprint.name!r} is already taken")
+            app.register_blueprint(blueprint)
+    runtime.hook.crm_app_created(app=app)
+    log.info(
+        "crmcore %s started; database %s; plugins enabled: %s",
+        __version__,
+        runtime.engine.url.render_as_string(hide_password=True),
+        ", ".join(f"{n} {runtime.plugins.versions[n]}" for n in runtime.plugins.order) or "none",
+    )
+    return app
+
+
+def db() -> Session:
+    """The current request's session, opened on first use and closed at teardown."""
+    if "db" not in g:
+        from flask import current_app
+
+        g.db = current_app.extensions["crm"].sessions()
+    return g.db
+
+
+def check_database(app: Flask) -> None:
+    check_connection(app.extensions["crm"].engine)

@@ -1,0 +1,1 @@
+"""Authentication (passwords, sessions, tokens) and authorization (roles, permissions)."""

@@ -1,0 +1,58 @@
+"""``crm users ...`` and ``crm tokens ...``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from crmcore.app import build_runtime
+from crmcore.commands import clear_errors
+from crmcore.db import transaction
+from crmcore.services import users as user_service
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage users."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, help="admin, manager, sales or a plugin's role.")
+@click.option("--name", default="")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@clear_errors
+def create_user(email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create a user; the password is prompted for, or read with --password-stdin."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    runtime = build_runtime()
+    with transaction(runtime.sessions) as session:
+        user = user_service.create_user(
+            session, None, {"email": email, "role": role, "name": name, "password": password}
+        )
+        click.echo(f"created user {user.email} ({user.role}), id {user.id}")
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """Manage API tokens."""
+
+
+@tokens_group.command("create")
+@click.option("--email", required=True, help="The user the token acts as.")
+@click.option("--name", default="cli", help="A label to recognize the token by.")
+@clear_errors
+def create_token(email: str, name: str) -> None:
+    """Print a new API token for a user. It is shown once and stored hashed."""
+    runtime = build_runtime()
+    with transaction(runtime.sessions) as session:
+        user = user_service.user_by_email(session, email)
+        token = user_service.issue_token(session, None, user, name)
+    click.echo(token)
+
+
+COMMANDS = [users_group, tokens_group]

@@ -1,0 +1,121 @@
+"""The database: one declarative base for the core and every plugin, engines for
+SQLite and PostgreSQL, and sessions that replay events after commit.
+
+A session belongs to one request or one command. Services receive it
+explicitly; they call :func:`emit` to announce events, which runs the event hook
+inside the transaction and queues the event for ``crm_after_commit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from crmcore.errors import StartupError
+from crmcore.types import Event
+
+log = logging.getLogger("crmcore.db")
+
+# Stable constraint names make migrations portable between SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every model, core and plugin alike."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and transactional DDL."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, begin transactions, so that DDL is
+        # transactional too: a failed migration leaves the last good revision.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def check_connection(engine: Engine) -> None:
+    """Fail with a clear message when the database cannot be reached."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StartupError(f"cannot reach the database {url}: {reason}") from None
+
+
+def session_factory(engine: Engine, runtime: Any) -> sessionmaker[Session]:
+    """Sessions bound to ``engine`` that carry the application's runtime (plugin
+    hooks, roles) in ``session.info["crm"]``, for services and :func:`emit`."""
+    factory = sessionmaker(engine, expire_on_commit=False, info={"crm": runtime})
+
+    @event.listens_for(factory, "after_commit")
+    def replay(session: Session) -> None:
+        events = session.info.pop("crm_events", [])
+        if events:
+            try:
+                session.info["crm"].hook.crm_after_commit(events=events)
+            except Exception:
+                log.exception("a crm_after_commit implementation failed")
+
+    @event.listens_for(factory, "after_soft_rollback")
+    def forget(session: Session, _previous: Any) -> None:
+        session.info.pop("crm_events", None)
+
+    return factory
+
+
+def emit(session: Session, hook_name: str, **payload: Any) -> None:
+    """Call event hook ``hook_name`` inside the session's transaction and queue it
+    for ``crm_after_commit``."""
+    hook = session.info["crm"].hook
+    getattr(hook, hook_name)(session=session, **payload)
+    session.info.setdefault("crm_events", []).append(Event(hook_name, payload))
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits at the end of the block or rolls back on error."""
+    with factory() as session, session.begin():
+        yield session

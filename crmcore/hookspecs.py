@@ -1,0 +1,284 @@
+"""Hook specifications: the contract between crmcore and its plugins.
+
+This module is the plugin authors' reference; ``docs/hooks.md`` is generated
+from it by ``crm plugins hooks --markdown`` and a test keeps the two equal.
+
+Three kinds of hooks:
+
+* **Registration hooks** run once while ``create_app`` builds the application
+  and collect a result from every enabled plugin.
+* **Request hooks** (navigation, widgets, schema fields, ...) run while a page or
+  an API response is built and collect a result from every enabled plugin.
+* **Event hooks** announce a change to core records. They run *inside the
+  caller's transaction*, with the caller's ``session``: a plugin may write its
+  own rows there, and may veto the change by raising
+  :class:`crmcore.errors.Vetoed`, which rolls everything back. Each event is then
+  replayed once to :func:`crm_after_commit` when the transaction has committed;
+  side effects that leave the process belong there (or in an outbox row written
+  inside the transaction). Event hooks are batch-shaped: one call carries every
+  record a bulk operation touched, and a single-record operation passes a list
+  of one, so that no plugin makes bulk work slow.
+
+No hook is ``firstresult``: every hook collects results from every enabled
+plugin. Implementations are called in plugin load order (dependencies before
+the plugins that require them, otherwise alphabetical), core first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import click
+    import flask
+    import marshmallow
+    from sqlalchemy.orm import Session
+
+    from crmcore.models import User
+    from crmcore.types import Event, NavItem, Permission, Role, Widget
+
+hookspec = pluggy.HookspecMarker("crm")
+
+
+# -- registration: called once by create_app -------------------------------------
+
+
+@hookspec
+def crm_models() -> None:
+    """Import the plugin's SQLAlchemy models so that they join the shared metadata.
+
+    Called once by ``create_app`` (and by ``crm db`` commands) before the metadata
+    is used. Models subclass :class:`crmcore.db.Base`; their table names must start
+    with the plugin's name and an underscore (``leadworks_advertiser``), which the
+    core checks after this hook and refuses the plugin otherwise.
+
+    :return: nothing; importing the module is the registration.
+    """
+
+
+@hookspec
+def crm_migrations() -> Mapping[str, Path] | None:
+    """Name the plugin's Alembic migrations folder.
+
+    Called by ``crm db upgrade``, ``crm db current``, ``crm init`` and when a plugin
+    is enabled. Each plugin has a branch of its own with its own version table
+    (``alembic_version_<name>``), so that disabling a plugin leaves its tables and
+    its recorded revision alone and enabling it again continues where it stopped.
+    Core migrations run first, then plugins in load order.
+
+    :return: ``{plugin_name: path_to_folder}``; the folder holds ``versions/``.
+    """
+
+
+@hookspec
+def crm_blueprints(app: flask.Flask) -> Sequence[flask.Blueprint] | None:
+    """Return Flask blueprints to register on the application.
+
+    Called once by ``create_app`` after the core blueprints are registered. A
+    blueprint's name must be unique; by convention it is the plugin's name and its
+    URL prefix ``/<name>`` (``/api/v1/<name>`` for JSON endpoints). A blueprint
+    created with ``template_folder`` and ``static_folder`` serves its own templates
+    and static files; the application's own templates win over a plugin's.
+
+    :param app: the application being built.
+    :return: a list of blueprints.
+    """
+
+
+@hookspec
+def crm_cli_commands() -> Sequence[click.Command] | None:
+    """Return click commands or groups to add under ``crm``.
+
+    Called when the ``crm`` command line starts. A name already taken by the core
+    or another plugin is refused with a warning naming both; a plugin that fails
+    here is reported and the rest of the CLI still works.
+
+    :return: a list of ``click.Command`` objects.
+    """
+
+
+@hookspec
+def crm_roles() -> Sequence[Role] | None:
+    """Return user roles the plugin adds, typically external ones (``partner``,
+    ``advertiser``) whose users see only the plugin's portal.
+
+    Called once by ``create_app``. The core contributes ``admin``, ``manager`` and
+    ``sales`` through this same hook. A role name defined twice stops start-up.
+
+    :return: a list of :class:`crmcore.Role`.
+    """
+
+
+@hookspec
+def crm_permissions() -> Sequence[Permission] | None:
+    """Return permissions the plugin checks, with the roles that hold them by default.
+
+    Called once by ``create_app``; the result is merged into each role's
+    permission set. Services check permissions with
+    :func:`crmcore.auth.permissions.require`.
+
+    :return: a list of :class:`crmcore.Permission`.
+    """
+
+
+@hookspec
+def crm_app_created(app: flask.Flask) -> None:
+    """React to the finished application, e.g. to add template filters or
+    context processors.
+
+    Called once at the end of ``create_app``, after every blueprint is registered.
+
+    :param app: the application.
+    """
+
+
+# -- request: called while pages and responses are built --------------------------
+
+
+@hookspec
+def crm_nav_items(user: User) -> Sequence[NavItem] | None:
+    """Return navigation entries for the web UI's top bar.
+
+    Called for each page rendered for a signed-in user. Entries whose
+    ``permission`` the user lacks are dropped by the core.
+
+    :param user: the signed-in user.
+    :return: a list of :class:`crmcore.NavItem`.
+    """
+
+
+@hookspec
+def crm_dashboard_widgets(session: Session, user: User) -> Sequence[Widget] | None:
+    """Return panels for the dashboard.
+
+    Called when the dashboard is rendered. Keep it to one or two queries: it runs
+    on every dashboard view.
+
+    :param session: the request's database session (read only).
+    :param user: the signed-in user.
+    :return: a list of :class:`crmcore.Widget`.
+    """
+
+
+@hookspec
+def crm_schema_fields(record_type: str) -> Mapping[str, marshmallow.fields.Field] | None:
+    """Add fields to a core record's marshmallow schema.
+
+    Called once per record type (``"lead"``, ``"contact"``) when its schema class is
+    built. Values of these fields are validated like core fields and kept in the
+    record's ``plugin_data``; they appear in the API, in forms and in exports.
+    Names must be prefixed with the plugin's name (``leadworks_campaign``).
+
+    :param record_type: ``"lead"`` or ``"contact"``.
+    :return: ``{field_name: marshmallow_field}``.
+    """
+
+
+# -- events: inside the caller's transaction -----------------------------------------
+
+
+@hookspec
+def crm_user_created(session: Session, actor: User | None, user_ids: Sequence[int]) -> None:
+    """Users were created. Inside the transaction; see the module docs.
+
+    :param session: the transaction's session.
+    :param actor: who did it; ``None`` for the command line and system jobs.
+    :param user_ids: the new users' ids.
+    """
+
+
+@hookspec
+def crm_leads_created(session: Session, actor: User | None, lead_ids: Sequence[int]) -> None:
+    """Leads were created (one from a form, many from an import). Inside the transaction.
+
+    :param session: the transaction's session.
+    :param actor: who did it, or ``None``.
+    :param lead_ids: the new leads' ids.
+    """
+
+
+@hookspec
+def crm_leads_updated(
+    session: Session, actor: User | None, changes: Mapping[int, Mapping[str, tuple[Any, Any]]]
+) -> None:
+    """Leads were edited. Inside the transaction.
+
+    :param changes: ``{lead_id: {field: (old_value, new_value)}}``, only fields
+        that changed. A stage change is reported here too, and also to
+        :func:`crm_leads_stage_changed`.
+    """
+
+
+@hookspec
+def crm_leads_stage_changed(
+    session: Session, actor: User | None, changes: Sequence[tuple[int, int | None, int]]
+) -> None:
+    """Leads moved to another stage. Inside the transaction.
+
+    :param changes: ``(lead_id, old_stage_id, new_stage_id)`` per lead.
+    """
+
+
+@hookspec
+def crm_lead_converted(session: Session, actor: User | None, lead_id: int, contact_id: int) -> None:
+    """A lead became a contact. Inside the transaction; a plugin adds conversion
+    steps (quote, invoice, opportunity) by writing its rows here.
+
+    :param lead_id: the converted lead, which stays as history.
+    :param contact_id: the contact made from it.
+    """
+
+
+@hookspec
+def crm_leads_deleted(session: Session, actor: User | None, lead_ids: Sequence[int]) -> None:
+    """Leads went to the recycle bin. Inside the transaction."""
+
+
+@hookspec
+def crm_leads_restored(session: Session, actor: User | None, lead_ids: Sequence[int]) -> None:
+    """Leads came back from the recycle bin. Inside the transaction."""
+
+
+@hookspec
+def crm_contacts_created(
+    session: Session, actor: User | None, contact_ids: Sequence[int]
+) -> None:
+    """Contacts were created (by a form, an import or a conversion). Inside the transaction."""
+
+
+@hookspec
+def crm_contacts_updated(
+    session: Session, actor: User | None, changes: Mapping[int, Mapping[str, tuple[Any, Any]]]
+) -> None:
+    """Contacts were edited. Inside the transaction.
+
+    :param changes: ``{contact_id: {field: (old_value, new_value)}}``.
+    """
+
+
+@hookspec
+def crm_contacts_deleted(
+    session: Session, actor: User | None, contact_ids: Sequence[int]
+) -> None:
+    """Contacts went to the recycle bin. Inside the transaction."""
+
+
+# -- after commit --------------------------------------------------------------------
+
+
+@hookspec
+def crm_after_commit(events: Sequence[Event]) -> None:
+    """Every event raised in a transaction, replayed once after it committed.
+
+    Called outside any transaction, in the order the events were raised. Nothing is
+    replayed for a transaction that rolled back. An exception here is logged and
+    does not undo the committed work, so keep side effects idempotent.
+
+    :param events: :class:`crmcore.Event` objects; ``event.name`` is the event hook's
+        name and ``event.payload`` its arguments other than ``session``.
+    """

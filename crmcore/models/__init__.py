@@ -1,0 +1,5 @@
+"""The core's tables. Plugins add theirs on the same :class:`crmcore.db.Base`."""
+
+from crmcore.models.users import ApiToken, User
+
+__all__ = ["ApiToken", "User"]

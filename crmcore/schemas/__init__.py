@@ -1,0 +1,1 @@
+"""marshmallow schemas: how input is validated and records are presented."""

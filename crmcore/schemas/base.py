@@ -1,0 +1,26 @@
+"""The base schema every input schema derives from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError
+
+from crmcore.errors import ValidationFailed
+
+
+class StrictSchema(Schema):
+    """Refuses unknown fields, so that a caller can never set what it may not
+    (ids, roles, owners) by adding it to a request."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def load(schema: Schema, data: Any, **kwargs: Any) -> Any:
+    """Validate ``data``; raise :class:`ValidationFailed` with per-field messages."""
+    try:
+        return schema.load(data, **kwargs)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ValidationFailed("The input has errors; see the fields.", messages) from None

@@ -1,0 +1,142 @@
+"""Users, passwords and API tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crmcore.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
+from crmcore.auth.roles import registry, require
+from crmcore.auth.tokens import new_token, token_hash
+from crmcore.db import emit, utcnow
+from crmcore.errors import Conflict, NotFound, ValidationFailed
+from crmcore.models import ApiToken, User
+from crmcore.schemas.base import load
+from crmcore.schemas.users import UserCreateSchema, UserUpdateSchema, normalize_email
+
+
+def _check_role(session: Session, role: str) -> None:
+    roles = registry(session).roles
+    if role not in roles:
+        raise ValidationFailed(
+            "Unknown role.", {"role": [f"Unknown role; choose one of: {', '.join(roles)}."]}
+        )
+
+
+def create_user(session: Session, actor: User | None, data: Mapping[str, Any]) -> User:
+    """Create a user; ``actor`` needs ``users.manage`` (``None`` is the CLI)."""
+    require(session, actor, "users.manage")
+    values = load(UserCreateSchema(), data)
+    _check_role(session, values["role"])
+    password = values.pop("password")
+    user = User(**values, password_hash=hash_password(password) if password else None)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"A user with the email {values['email']} already exists.",
+                       {"email": ["Already in use."]}) from None
+    emit(session, "crm_user_created", actor=actor, user_ids=[user.id])
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def user_by_email(session: Session, email: str) -> User:
+    try:
+        normalized = normalize_email(email)
+    except Exception:
+        raise NotFound(f"No user with the email {email!r}.") from None
+    user = session.scalar(select(User).where(User.email == normalized))
+    if user is None:
+        raise NotFound(f"No user with the email {email!r}.")
+    return user
+
+
+def update_user(session: Session, actor: User | None, user: User, data: Mapping[str, Any]) -> User:
+    require(session, actor, "users.manage")
+    values = load(UserUpdateSchema(), data)
+    if "role" in values:
+        _check_role(session, values["role"])
+    if values.get("is_active") is False and user.is_active:
+        user.session_version += 1  # deactivation ends every session at once
+    for key, value in values.items():
+        setattr(user, key, value)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with these credentials, or ``None``; upgrades old hashes."""
+    try:
+        normalized = normalize_email(email)
+    except Exception:
+        normalized = ""
+    user = session.scalar(select(User).where(User.email == normalized)) if normalized else None
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        return None
+    if needs_rehash(user.password_hash or ""):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    if not verify_password(user.password_hash, current):
+        raise ValidationFailed("The current password is wrong.",
+                               {"current_password": ["Wrong password."]})
+    problem = password_problem(new)
+    if problem:
+        raise ValidationFailed(problem, {"new_password": [problem]})
+    user.password_hash = hash_password(new)
+    user.session_version += 1
+
+
+def set_password(session: Session, actor: User | None, user: User, password: str) -> None:
+    if actor is not None and actor.id != user.id:
+        require(session, actor, "users.manage")
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed(problem, {"password": [problem]})
+    user.password_hash = hash_password(password)
+    user.session_version += 1
+
+
+def issue_token(session: Session, actor: User | None, user: User, name: str = "") -> str:
+    """Create an API token for ``user`` and return it; only its hash is kept."""
+    if actor is not None and actor.id != user.id:
+        require(session, actor, "users.manage")
+    token = new_token()
+    session.add(ApiToken(user=user, name=name[:100], token_hash=token_hash(token),
+                         prefix=token[:12]))
+    session.flush()
+    return token
+
+
+def revoke_token(session: Session, actor: User, token_id: int) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.user_id != actor.id and actor.role != "admin"):
+        raise NotFound("No such token.")
+    token.revoked_at = utcnow()
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user a bearer token belongs to, or ``None``."""
+    found = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == token_hash(token),
+                               ApiToken.revoked_at.is_(None))
+    )
+    if found is None or not found.user.is_active:
+        return None
+    return found.user

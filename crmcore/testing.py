@@ -1,0 +1,270 @@
+"""The testing kit for plugin authors, a pytest plugin installed with crmcore.
+
+Fixtures:
+
+``app``
+    An application with a fresh, migrated database. Plugins enabled: those named
+    by ``@pytest.mark.plugins("a", "b")`` (none when the marker is empty), else
+    every installed plugin. Throwaway plugins come from overriding the
+    ``crm_extra_plugins`` fixture with ``{name: PluginInfo}``.
+``db_session``
+    A session on the app's database (commit it yourself).
+``client``
+    Flask's test client over HTTPS, so Secure cookies behave as in production.
+``make_user``
+    ``make_user(role="sales", email=None, password=...)`` creates a user.
+``login``
+    ``login(client, user)`` signs ``user`` in through the real login form.
+``api_client``
+    ``api_client(user=None)``: a test client that sends a fresh bearer token of
+    ``user`` (an admin when omitted) with each request.
+``live_server``
+    The app served by a real HTTP server on a free loopback port; ``.url``.
+``page``
+    A Playwright page in Debian's Chromium (``CRM_CHROMIUM`` overrides the path).
+
+The database is SQLite in the test's temporary folder, or PostgreSQL when
+``CRM_TEST_DATABASE_URL`` is set (each test starts from an empty ``public``
+schema). Tests marked ``postgres_only`` are skipped on SQLite. With ``CI`` set,
+a missing browser fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from crmcore.types import PluginInfo
+
+DEFAULT_PASSWORD = "correct horse battery"  # noqa: S105 - test users only
+_emails = count(1)
+
+
+def test_database_url(tmp_path: Path) -> str:
+    return os.environ.get("CRM_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+
+
+def is_postgres() -> bool:
+    return os.environ.get("CRM_TEST_DATABASE_URL", "").startswith("postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "plugins(*names): plugins enabled for the app fixture")
+    config.addinivalue_line("markers", "postgres_only: needs CRM_TEST_DATABASE_URL (PostgreSQL)")
+    config.addinivalue_line("markers", "browser: drives real Chromium through Playwright")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres_only") and not is_postgres():
+        pytest.skip("PostgreSQL only: set CRM_TEST_DATABASE_URL")
+
+
+def reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def crm_extra_plugins() -> dict[str, PluginInfo]:
+    """Override to add throwaway plugins: ``{name: PluginInfo}``."""
+    return {}
+
+
+@pytest.fixture
+def crm_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The config the ``app`` fixture passes to ``create_app``; override to add keys."""
+    marker = request.node.get_closest_marker("plugins")
+    url = test_database_url(tmp_path)
+    if url.startswith("postgresql"):
+        reset_postgres(url)
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": url,
+        "PLUGINS": "all" if marker is None else ",".join(marker.args),
+        "WTF_CSRF_ENABLED": False,
+    }
+
+
+@pytest.fixture
+def app(crm_config: dict[str, Any], crm_extra_plugins: dict[str, PluginInfo]) -> Iterator[Flask]:
+    from crmcore import alembic_branches
+    from crmcore.app import create_app
+
+    app = create_app(crm_config, extra_plugins=crm_extra_plugins)
+    runtime = app.extensions["crm"]
+    alembic_branches.upgrade_all(runtime.engine, runtime.hook)
+    yield app
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Iterator[Session]:
+    with app.extensions["crm"].sessions() as session:
+        yield session
+
+
+class HttpsClient(FlaskClient):
+    """Requests go to https://localhost, so that Secure cookies are sent back."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], str) or "path" in kwargs:
+            kwargs.setdefault("base_url", "https://localhost")
+        return super().open(*args, **kwargs)
+
+
+def https_client(app: Flask) -> FlaskClient:
+    app.test_client_class = HttpsClient
+    return app.test_client()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return https_client(app)
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., Any]:
+    from crmcore.db import transaction
+    from crmcore.services.users import create_user
+
+    def make(role: str = "sales", email: str | None = None, password: str = DEFAULT_PASSWORD,
+             name: str = "") -> Any:
+        email = email or f"{role}{next(_emails)}@example.com"
+        with transaction(app.extensions["crm"].sessions) as session:
+            return create_user(session, None, {"email": email, "role": role,
+                                               "password": password, "name": name or email})
+
+    return make
+
+
+@pytest.fixture
+def login() -> Callable[..., Any]:
+    def do_login(client: FlaskClient, user: Any, password: str = DEFAULT_PASSWORD) -> Any:
+        response = client.post("/login", data={"email": user.email, "password": password})
+        assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+        return response
+
+    return do_login
+
+
+class ApiClient:
+    """A test client that sends a bearer token and JSON."""
+
+    def __init__(self, client: FlaskClient, token: str) -> None:
+        self.client = client
+        self.token = token
+
+    def open(self, method: str, url: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.client.open(url, method=method, headers=headers, **kwargs)
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.open("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> Any:
+        return self.open("POST", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> Any:
+        return self.open("PATCH", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> Any:
+        return self.open("PUT", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> Any:
+        return self.open("DELETE", url, **kw)
+
+
+@pytest.fixture
+def api_client(app: Flask, make_user: Callable[..., Any]) -> Callable[..., ApiClient]:
+    from crmcore.db import transaction
+    from crmcore.services.users import issue_token
+
+    def make(user: Any = None) -> ApiClient:
+        user = user or make_user("admin")
+        with transaction(app.extensions["crm"].sessions) as session:
+            token = issue_token(session, None, session.merge(user), "test")
+        return ApiClient(https_client(app), token)
+
+    return make
+
+
+class LiveServer:
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    # Browsers keep Secure cookies on http://127.0.0.1 only as a courtesy; serve
+    # the live app without the flag, as `crm run` does.
+    app.config.update(SESSION_COOKIE_SECURE=False, SESSION_COOKIE_NAME="crm_session")
+    with LiveServer(app) as server:
+        yield server
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("CRM_CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser"
+    )
+
+
+@pytest.fixture(scope="session")
+def _browser() -> Iterator[Any]:
+    path = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        path = None
+    if path is None:
+        message = "browser tests need Debian's chromium and the playwright package"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI is set: not skipping)")
+        pytest.skip(message)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = _browser.new_context()
+    page = context.new_page()
+    yield page
+    artifacts = Path(os.environ.get("CRM_TEST_ARTIFACTS", "test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True)
+    context.close()

@@ -1,0 +1,91 @@
+"""Value types of the plugin API: what plugins declare and what hooks pass and return.
+
+They are small frozen dataclasses so that a hook's contract is visible in one
+place and a plugin cannot mutate what another plugin receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What a plugin declares about itself; its entry point names this object.
+
+    The object lives in the plugin package's ``__init__`` and must be cheap to
+    import: the manager reads it for every installed plugin (to list plugins and
+    check requirements), but imports ``hooks`` only for enabled plugins.
+
+    :param name: the plugin's name, equal to its entry-point name; also its
+        Alembic branch, blueprint name and table prefix.
+    :param description: one line shown by ``crm plugins list``.
+    :param hooks: dotted path of the module holding the hook implementations.
+    :param requires: names of plugins that must be enabled for this one to run.
+    :param settings: a marshmallow ``Schema`` class; its fields' ``load_default``
+        values are the defaults and its validators check what a deployer sets.
+    :param version: the plugin's version; defaults to its distribution's.
+    """
+
+    name: str
+    description: str
+    hooks: str
+    requires: tuple[str, ...] = ()
+    settings: type | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Role:
+    """A user role. Internal roles see the CRM; external roles see only their portal.
+
+    :param permissions: permission names granted to the role.
+    """
+
+    name: str
+    label: str
+    external: bool = False
+    permissions: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A named permission, and the roles that hold it unless an admin changes that."""
+
+    name: str
+    description: str
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """An entry in the web UI's navigation bar."""
+
+    label: str
+    endpoint: str
+    order: int = 100
+    permission: str | None = None
+
+
+@dataclass(frozen=True)
+class Widget:
+    """A dashboard panel. ``html`` is trusted markup the plugin rendered itself,
+    with its own templates, which escape record data."""
+
+    title: str
+    html: str
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class Event:
+    """A domain event raised inside a transaction and replayed after commit.
+
+    :param name: the in-transaction hook that announced it, e.g. ``crm_leads_created``.
+    :param payload: the hook's keyword arguments other than the session.
+    """
+
+    name: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
