@@ -16,41 +16,34 @@ from crmcore.errors import CrmError
 
 
 class CrmGroup(click.Group):
-    """The root group; adds enabled plugins' commands on first use. A plugin that
-    fails to load is reported once and the core commands still work."""
+    """The root group: core commands, then enabled plugins' commands. Plugin
+    commands are looked up per invocation; a plugin that fails to load is
+    reported and the core commands still work."""
 
-    _plugins_loaded = False
-
-    def _load_plugin_commands(self) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
+    def _plugin_commands(self) -> dict[str, click.Command]:
         from crmcore.app import build_runtime
 
         try:
             runtime = build_runtime()
         except CrmError as exc:
-            if not any(arg in ("plugins", "--help", "init") for arg in sys.argv[1:2]):
+            if sys.argv[1:2] not in (["plugins"], ["init"]):
                 click.echo(f"warning: plugin commands unavailable: {exc.detail}", err=True)
-            return
+            return {}
+        found: dict[str, click.Command] = {}
         for result in runtime.hook.crm_cli_commands():
             for command in result or ():
-                if command.name in self.commands:
-                    click.echo(f"warning: command {command.name!r} is already taken; skipped",
-                               err=True)
+                if command.name in self.commands or command.name in found:
+                    click.echo(f"warning: command {command.name!r} is taken twice; "
+                               "the later one is skipped", err=True)
                     continue
-                self.add_command(command)
+                found[command.name] = command
+        return found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load_plugin_commands()
-        return super().list_commands(ctx)
+        return sorted({*self.commands, *self._plugin_commands()})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        found = super().get_command(ctx, name)
-        if found is None:
-            self._load_plugin_commands()
-            found = super().get_command(ctx, name)
-        return found
+        return self.commands.get(name) or self._plugin_commands().get(name)
 
 
 @click.group(cls=CrmGroup)

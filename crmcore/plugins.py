@@ -218,7 +218,7 @@ class PluginSet:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(
-                f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}"
+                f"plugin {self.pm.get_name(exc.plugin)!r} implements an unknown hook: {exc}"
             ) from None
         if os.environ.get("CRM_TRACE_HOOKS"):
             trace_hook_calls(self.pm)

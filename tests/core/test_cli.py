@@ -1,0 +1,149 @@
+"""The `crm` command line, run in-process against a throwaway install whose
+plugins look pip-installed (a dist-info folder with entry points)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, inspect
+
+from crmcore.cli import cli
+from tests.fake_plugins import install
+
+
+@pytest.fixture
+def crm(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    install(site, ["alpha", "beta", "badmig", "broken"])
+    monkeypatch.syspath_prepend(str(site))
+    db_file = tmp_path / "crm.sqlite3"
+    env = {"CRM_INSTANCE_PATH": str(tmp_path / "instance"),
+           "CRM_DATABASE_URL": f"sqlite:///{db_file}", "CRM_PLUGINS": None}
+
+    def run(*args, input=None, **extra_env):
+        result = CliRunner().invoke(cli, list(args), env={**env, **extra_env}, input=input,
+                                    catch_exceptions=False)
+        return result
+
+    run.db_file = db_file
+    run.instance = tmp_path / "instance"
+    return run
+
+
+def tables(db_file):
+    return set(inspect(create_engine(f"sqlite:///{db_file}")).get_table_names())
+
+
+def test_init_creates_instance_and_twice_changes_nothing(crm):
+    (crm.instance).mkdir()
+    (crm.instance / "plugins.toml").write_text('enabled = ["alpha"]\n')
+    first = crm("init")
+    assert first.exit_code == 0, first.output
+    assert "core: applied core_0001" in first.output and "alpha: applied alpha_0001" in first.output
+    assert (crm.instance / "secret_key").exists()
+    key = (crm.instance / "secret_key").read_text()
+    assert crm("users", "create", "--email", "a@example.com", "--role", "admin",
+               "--password-stdin", input="a long password\n").exit_code == 0
+    second = crm("init")
+    assert second.exit_code == 0
+    assert "core: up to date" in second.output and "alpha: up to date" in second.output
+    assert (crm.instance / "secret_key").read_text() == key
+    assert crm("tokens", "create", "--email", "a@example.com").output.startswith("crm_")
+
+
+def test_plugins_list_shows_version_state_requirements_and_hooks(crm):
+    crm.instance.mkdir()
+    (crm.instance / "plugins.toml").write_text('enabled = ["alpha", "beta"]\n')
+    out = crm("plugins", "list").output
+    assert "alpha 1.2.3  [enabled]  alpha test plugin" in out
+    assert "beta 1.2.3  [enabled]" in out and "requires: alpha" in out
+    assert "badmig 1.2.3  [disabled]" in out
+    assert "hooks: crm_after_commit, crm_app_created, crm_blueprints" in out
+
+
+def test_enabling_a_plugin_migrates_only_its_branch_and_disabling_keeps_data(crm):
+    crm.instance.mkdir()
+    (crm.instance / "plugins.toml").write_text("enabled = []\n")
+    assert crm("init").exit_code == 0
+    assert "alpha_item" not in tables(crm.db_file)
+
+    refused = crm("plugins", "enable", "beta")
+    assert refused.exit_code == 1 and "'beta' requires alpha (not enabled)" in refused.output
+
+    enabled = crm("plugins", "enable", "alpha")
+    assert enabled.exit_code == 0, enabled.output
+    assert "alpha: applied alpha_0001" in enabled.output and "core:" not in enabled.output
+    assert "alpha_item" in tables(crm.db_file)
+    current = crm("db", "current").output
+    assert "core: core_0001 (up to date)" in current and "alpha: alpha_0001 (up to date)" in current
+
+    assert crm("plugins", "enable", "beta").exit_code == 0
+    blocked = crm("plugins", "disable", "alpha")
+    assert blocked.exit_code == 1 and "beta require(s) it" in blocked.output
+    assert crm("plugins", "disable", "beta").exit_code == 0
+    done = crm("plugins", "disable", "alpha")
+    assert "its tables and data are kept" in done.output
+    assert "alpha_item" in tables(crm.db_file)
+    assert "[disabled]" in crm("plugins", "list").output.split("alpha 1.2.3")[1].splitlines()[0]
+
+
+def test_unknown_plugin_in_environment_lists_the_known_ones(crm):
+    result = crm("db", "upgrade", CRM_PLUGINS="alpha,nosuch")
+    assert result.exit_code == 1
+    assert "CRM_PLUGINS names unknown plugin(s) nosuch" in result.output
+    assert "installed plugins are: alpha, badmig, beta, broken" in result.output
+
+
+def test_a_broken_plugin_is_reported_by_name_and_plugins_list_still_works(crm):
+    result = crm("db", "upgrade", CRM_PLUGINS="broken")
+    assert result.exit_code == 1
+    assert "plugin 'broken' failed to import" in result.output and "Traceback" not in result.output
+    listing = crm("plugins", "list", CRM_PLUGINS="broken")
+    assert listing.exit_code == 0 and "broken 1.2.3  [enabled]" in listing.output
+    assert crm("--help", CRM_PLUGINS="broken").exit_code == 0
+
+
+def test_failed_plugin_migration_leaves_last_good_revision(crm):
+    result = crm("db", "upgrade", CRM_PLUGINS="badmig")
+    assert result.exit_code == 1
+    assert "migration of branch 'badmig' failed" in result.output
+    assert "last good revision (badmig_0001)" in result.output
+    assert "badmig 0001" not in result.output
+    found = tables(crm.db_file)
+    assert "badmig_thing" in found and "badmig_half" not in found
+    assert "badmig: badmig_0001 (behind (head badmig_0002))" in crm(
+        "db", "current", CRM_PLUGINS="badmig").output
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("nonsense", "CRM_DATABASE_URL cannot be parsed"),
+    ("mysql://x@localhost/db", "crmcore supports sqlite and postgresql"),
+    ("postgresql://nobody@127.0.0.1:1/none", "cannot reach the database postgresql+psycopg://"),
+])
+def test_bad_database_urls_get_a_clear_message(crm, url, message):
+    result = crm("db", "upgrade", CRM_DATABASE_URL=url, CRM_PLUGINS="none")
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_users_create_reports_bad_fields_and_duplicates(crm):
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    bad = crm("users", "create", "--email", "not-an-email", "--role", "wizard",
+              "--password-stdin", input="short\n", CRM_PLUGINS="none")
+    assert bad.exit_code == 1
+    assert "email:" in bad.output and "password:" in bad.output
+    ok = crm("users", "create", "--email", "S@Example.com", "--role", "sales",
+             "--password-stdin", input="a long password\n", CRM_PLUGINS="none")
+    assert "created user s@example.com (sales)" in ok.output
+    role = crm("users", "create", "--email", "x@example.com", "--role", "wizard",
+               "--password-stdin", input="a long password\n", CRM_PLUGINS="none")
+    assert "role: Unknown role; choose one of: admin, manager, sales." in role.output
+    dup = crm("users", "create", "--email", "s@example.com", "--role", "sales",
+              "--password-stdin", input="a long password\n", CRM_PLUGINS="none")
+    assert dup.exit_code == 1 and "already exists" in dup.output
+
+
+def test_plugin_commands_join_the_cli(crm):
+    assert "alpha-hello" in crm("--help", CRM_PLUGINS="alpha").output
+    assert crm("alpha-hello", CRM_PLUGINS="alpha").output == "hello from alpha\n"
+    assert "alpha-hello" not in crm("--help", CRM_PLUGINS="none").output

@@ -1,0 +1,5 @@
+"""The badmig test plugin."""
+
+from tests.fake_plugins import info
+
+plugin = info("badmig")

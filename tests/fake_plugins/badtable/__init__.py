@@ -1,0 +1,5 @@
+"""The badtable test plugin."""
+
+from tests.fake_plugins import info
+
+plugin = info("badtable")

@@ -1,0 +1,5 @@
+"""The beta test plugin."""
+
+from tests.fake_plugins import info
+
+plugin = info("beta", requires=("alpha",))
