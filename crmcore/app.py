@@ -103,9 +103,11 @@ def create_app(config: Mapping[str, Any] | None = None, *,
         if session is not None:
             session.close()
 
+    from crmcore.api import init_api
     from crmcore.web import init_web
 
     init_web(app)
+    init_api(app)
     for result in runtime.hook.crm_blueprints(app=app):
         for blueprint in result or ():
             if blueprint.name in app.blueprints:

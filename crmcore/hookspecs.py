@@ -268,6 +268,13 @@ def crm_contacts_deleted(
     """Contacts went to the recycle bin. Inside the transaction."""
 
 
+@hookspec
+def crm_contacts_restored(
+    session: Session, actor: User | None, contact_ids: Sequence[int]
+) -> None:
+    """Contacts came back from the recycle bin. Inside the transaction."""
+
+
 # -- after commit --------------------------------------------------------------------
 
 

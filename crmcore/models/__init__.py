@@ -1,5 +1,12 @@
 """The core's tables. Plugins add theirs on the same :class:`crmcore.db.Base`."""
 
+from crmcore.models.records import (
+    Contact,
+    EmailKey,
+    Lead,
+    LeadStage,
+    TimelineEntry,
+)
 from crmcore.models.users import ApiToken, User
 
-__all__ = ["ApiToken", "User"]
+__all__ = ["ApiToken", "Contact", "EmailKey", "Lead", "LeadStage", "TimelineEntry", "User"]

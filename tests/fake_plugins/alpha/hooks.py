@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, current_app, jsonify
-from marshmallow import fields
+from marshmallow import fields, validate
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -86,7 +86,7 @@ def crm_dashboard_widgets(session, user):
 @hookimpl
 def crm_schema_fields(record_type):
     if record_type == "lead":
-        return {"alpha_campaign": fields.String(validate=lambda v: len(v) <= 10)}
+        return {"alpha_campaign": fields.String(validate=validate.Length(max=10))}
     return None
 
 
@@ -140,6 +140,11 @@ def crm_contacts_updated(session, actor, changes):
 @hookimpl
 def crm_contacts_deleted(session, actor, contact_ids):
     calls.append(("crm_contacts_deleted", contact_ids))
+
+
+@hookimpl
+def crm_contacts_restored(session, actor, contact_ids):
+    calls.append(("crm_contacts_restored", contact_ids))
 
 
 @hookimpl

@@ -1,0 +1,128 @@
+"""Leads, contacts, lead stages, tags, the shared email-key index and the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crmcore.db import Base, utcnow
+from crmcore.models.users import User
+
+STAGE_KINDS = ("open", "won", "lost")
+LIFECYCLE_STAGES = ("lead", "prospect", "customer")
+OPT_OUT_CHANNELS = ("email", "call", "sms", "fax", "post")
+
+
+class LeadStage(Base):
+    __tablename__ = "lead_stages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[str] = mapped_column(String(10), default="open")
+
+
+class EmailKey(Base):
+    """One row per key email of a lead or contact. Its primary key makes an
+    address unique across both tables, which no check-then-insert could promise
+    under concurrency."""
+
+    __tablename__ = "email_keys"
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[int]
+
+
+class RecordMixin:
+    """Columns every person record shares: owner, emails, phones, custom and
+    plugin fields, soft delete and an optimistic-locking version."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The first email, normalized; the duplicate rule and email search use it.
+    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
+    phones: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The first phone in E.164, for prefix search.
+    phone_key: Mapped[str | None] = mapped_column(String(20), index=True)
+    company: Mapped[str] = mapped_column(String(200), default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    plugin_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow,
+                                                 server_default=func.now())
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Lead(RecordMixin, Base):
+    __tablename__ = "leads"
+
+    full_name: Mapped[str] = mapped_column(String(200))
+    # Lower-cased name for prefix search through a plain b-tree index.
+    name_key: Mapped[str] = mapped_column(String(200), index=True)
+    login: Mapped[str] = mapped_column(String(100), default="")
+    partner: Mapped[str] = mapped_column(String(200), default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(100), default="", index=True)
+    score: Mapped[int] = mapped_column(default=0)
+    last_contacted_at: Mapped[datetime | None]
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("lead_stages.id"), index=True)
+    converted_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+
+    owner: Mapped[User | None] = relationship(lazy="raise")
+    stage: Mapped[LeadStage] = relationship(lazy="raise")
+
+    __table_args__ = (Index("ix_leads_owner_created", "owner_id", "created_at", "id"),)
+    __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
+
+
+class Contact(RecordMixin, Base):
+    __tablename__ = "contacts"
+
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(200), index=True)
+    street: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    postal_code: Mapped[str] = mapped_column(String(20), default="", index=True)
+    country: Mapped[str] = mapped_column(String(2), default="")
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), default="lead")
+    opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+
+    owner: Mapped[User | None] = relationship(lazy="raise")
+
+    __table_args__ = (Index("ix_contacts_owner_created", "owner_id", "created_at", "id"),)
+    __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class TimelineEntry(Base):
+    """What happened to a record: changes (recorded automatically), comments and
+    plugin entries. ``changes`` maps each field to ``[old, new]``."""
+
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(30))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    actor: Mapped[User | None] = relationship(lazy="raise")
+
+    __table_args__ = (Index("ix_timeline_record", "record_type", "record_id", "id"),)

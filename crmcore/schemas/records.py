@@ -1,0 +1,150 @@
+"""Lead and contact schemas. Input schemas are strict; plugins add fields to them
+through ``crm_schema_fields`` (kept in ``plugin_data``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import phonenumbers
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crmcore.models.records import LIFECYCLE_STAGES, OPT_OUT_CHANNELS
+from crmcore.schemas.base import StrictSchema
+from crmcore.schemas.users import EmailField
+
+
+def phone_region() -> str:
+    """The region that numbers without a country code belong to (``CRM_PHONE_REGION``)."""
+    return os.environ.get("CRM_PHONE_REGION", "US").upper()
+
+
+def normalize_phone(value: str) -> str:
+    """A phone number in E.164, or :class:`ValidationError`."""
+    try:
+        number = phonenumbers.parse(value, phone_region())
+    except phonenumbers.NumberParseException:
+        raise ValidationError("Not a phone number.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError("Not a valid phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class PhoneField(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalize_phone(super()._deserialize(value, attr, data, **kwargs))
+
+
+def _unique(values: list[str]) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("Listed twice.")
+
+
+Text = fields.String
+Tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
+                   validate=validate.Length(max=50))
+
+
+class RecordInput(StrictSchema):
+    emails = fields.List(EmailField(), validate=[validate.Length(max=10), _unique])
+    phones = fields.List(PhoneField(), validate=[validate.Length(max=10), _unique])
+    company = Text(validate=validate.Length(max=200))
+    owner_id = fields.Integer(allow_none=True)
+    tags = Tags
+
+
+class LeadInput(RecordInput):
+    full_name = Text(required=True, validate=validate.Length(min=1, max=200))
+    login = Text(validate=validate.Length(max=100))
+    partner = Text(validate=validate.Length(max=200))
+    location = Text(validate=validate.Length(max=200))
+    source = Text(validate=validate.Length(max=100))
+    stage_id = fields.Integer()
+
+
+class ContactInput(RecordInput):
+    first_name = Text(validate=validate.Length(max=100))
+    last_name = Text(required=True, validate=validate.Length(min=1, max=100))
+    street = Text(validate=validate.Length(max=200))
+    city = Text(validate=validate.Length(max=100))
+    postal_code = Text(validate=validate.Regexp(r"^[A-Za-z0-9 \-]{0,20}$",
+                                                error="Letters, digits, spaces and dashes only."))
+    country = Text(validate=validate.Regexp(r"^([A-Za-z]{2})?$", error="Two-letter ISO code."))
+    lifecycle_stage = Text(validate=validate.OneOf(LIFECYCLE_STAGES))
+    opt_outs = fields.List(fields.String(validate=validate.OneOf(OPT_OUT_CHANNELS)),
+                           validate=_unique)
+
+
+BASE_INPUTS: dict[str, type[Schema]] = {"lead": LeadInput, "contact": ContactInput}
+
+
+def input_schema(hook: Any, record_type: str, *, partial: bool = False) -> Schema:
+    """The input schema of ``record_type`` with every enabled plugin's fields."""
+    extra: dict[str, fields.Field] = {}
+    for result in hook.crm_schema_fields(record_type=record_type):
+        extra.update(result or {})
+    cls = BASE_INPUTS[record_type]
+    if extra:
+        cls = type(f"{cls.__name__}WithPlugins", (cls,), dict(extra))
+    return cls(partial=partial)
+
+
+def plugin_field_names(schema: Schema, record_type: str) -> set[str]:
+    return set(schema.fields) - set(BASE_INPUTS[record_type]().fields)
+
+
+class StageSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    position = fields.Integer(load_default=0)
+    kind = fields.String(load_default="open", validate=validate.OneOf(("open", "won", "lost")))
+
+
+class RecordOutput(Schema):
+    id = fields.Integer()
+    emails = fields.List(fields.String())
+    phones = fields.List(fields.String())
+    company = fields.String()
+    owner_id = fields.Integer(allow_none=True)
+    tags = fields.List(fields.String())
+    plugin_data = fields.Dict()
+    version = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    deleted_at = fields.DateTime(allow_none=True)
+
+
+class LeadOutput(RecordOutput):
+    full_name = fields.String()
+    login = fields.String()
+    partner = fields.String()
+    location = fields.String()
+    source = fields.String()
+    score = fields.Integer()
+    stage_id = fields.Integer()
+    last_contacted_at = fields.DateTime(allow_none=True)
+    converted_contact_id = fields.Integer(allow_none=True)
+
+
+class ContactOutput(RecordOutput):
+    first_name = fields.String()
+    last_name = fields.String()
+    street = fields.String()
+    city = fields.String()
+    postal_code = fields.String()
+    country = fields.String()
+    lifecycle_stage = fields.String()
+    opt_outs = fields.List(fields.String())
+
+
+class TimelineOutput(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    body = fields.String()
+    changes = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class CommentInput(StrictSchema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=10000))

@@ -1,0 +1,458 @@
+"""Leads and contacts: the rules both share.
+
+Every function takes the session and the acting user (``None`` for the system).
+A sales user sees and changes only the records they own; users with
+``records.view_all`` see all, and only users with ``records.reassign`` may set an
+owner. A record the actor may not see answers :class:`NotFound`, exactly like
+one that does not exist. Deleted records stay in the recycle bin, invisible to
+everything but :mod:`crmcore.services.recycle_bin`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crmcore.auth.roles import can, require
+from crmcore.db import emit, utcnow
+from crmcore.errors import Conflict, NotFound, ValidationFailed
+from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
+from crmcore.schemas.base import load
+from crmcore.schemas.records import input_schema, plugin_field_names
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between leads and contacts."""
+
+    record_type: str
+    model: type[Lead] | type[Contact]
+    ids_arg: str
+    created: str
+    updated: str
+    deleted: str
+    restored: str
+
+    def event_ids(self, ids: Sequence[int]) -> dict[str, list[int]]:
+        return {self.ids_arg: list(ids)}
+
+
+LEADS = Kind("lead", Lead, "lead_ids", "crm_leads_created", "crm_leads_updated",
+             "crm_leads_deleted", "crm_leads_restored")
+CONTACTS = Kind("contact", Contact, "contact_ids", "crm_contacts_created",
+                "crm_contacts_updated", "crm_contacts_deleted", "crm_contacts_restored")
+KINDS = {k.record_type: k for k in (LEADS, CONTACTS)}
+
+# Fields the timeline leaves out: bookkeeping that changes with every edit.
+UNTRACKED = {"version", "updated_at", "name_key", "email_key", "phone_key"}
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def visible(session: Session, actor: User | None, kind: Kind, *, deleted: bool = False) -> Select:
+    """A select of the records ``actor`` may see: live ones, or binned ones."""
+    model = kind.model
+    state = model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None)
+    query = select(model).where(state)
+    if not can(session, actor, "records.view_all"):
+        query = query.where(model.owner_id == actor.id)  # type: ignore[union-attr]
+    return query
+
+
+def get(session: Session, actor: User | None, kind: Kind, record_id: int, *,
+        deleted: bool = False) -> Any:
+    record = session.scalar(visible(session, actor, kind, deleted=deleted)
+                            .where(kind.model.id == record_id))
+    if record is None:
+        raise NotFound(f"No such {kind.record_type}.")
+    return record
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def _claim_email(session: Session, email: str, kind: Kind, record_id: int) -> None:
+    """Reserve ``email`` for this record. A savepoint keeps the caller's
+    transaction usable when the database says the address is taken."""
+    try:
+        with session.begin_nested():
+            session.add(EmailKey(email=email, record_type=kind.record_type, record_id=record_id))
+    except IntegrityError:
+        raise Conflict(f"The email {email} already belongs to another lead or contact.",
+                       {"emails": ["This email is already known."]}) from None
+
+
+def _release_email(session: Session, email: str | None) -> None:
+    if email:
+        session.execute(delete(EmailKey).where(EmailKey.email == email))
+
+
+def _default_stage(session: Session) -> int:
+    stage_id = session.scalar(select(LeadStage.id).where(LeadStage.kind == "open")
+                              .order_by(LeadStage.position, LeadStage.id).limit(1))
+    if stage_id is None:
+        raise ValidationFailed("No open lead stage is configured.",
+                               {"stage_id": ["Configure an open stage first."]})
+    return stage_id
+
+
+def _check_refs(session: Session, actor: User | None, values: Mapping[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    if "owner_id" in values:
+        if not can(session, actor, "records.reassign"):
+            errors["owner_id"] = ["You may not set the owner."]
+        elif values["owner_id"] is not None:
+            owner = session.get(User, values["owner_id"])
+            if owner is None or not owner.is_active:
+                errors["owner_id"] = ["Unknown or inactive user."]
+    if "stage_id" in values and session.get(LeadStage, values["stage_id"]) is None:
+        errors["stage_id"] = ["Unknown stage."]
+    if errors:
+        raise ValidationFailed("The input has errors; see the fields.", errors)
+
+
+def _apply(record: Any, kind: Kind, values: dict[str, Any], plugin_fields: set[str]) -> None:
+    plugin_values = {k: values.pop(k) for k in list(values) if k in plugin_fields}
+    if plugin_values:
+        record.plugin_data = {**(record.plugin_data or {}), **plugin_values}
+    for key, value in values.items():
+        setattr(record, key, value)
+    if "emails" in values:
+        record.email_key = values["emails"][0] if values["emails"] else None
+    if "phones" in values:
+        record.phone_key = values["phones"][0] if values["phones"] else None
+    record.name_key = (record.full_name or "").lower()
+
+
+def _snapshot(record: Any) -> dict[str, Any]:
+    return {c.key: getattr(record, c.key) for c in record.__table__.columns
+            if c.key not in UNTRACKED}
+
+
+def _diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (before[k], after[k]) for k in after if before.get(k) != after[k]}
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def log(session: Session, actor: User | None, kind: Kind, record_id: int, entry_kind: str,
+        body: str = "", changes: Mapping[str, tuple[Any, Any]] | None = None) -> TimelineEntry:
+    """Add a timeline entry to a record."""
+    entry = TimelineEntry(
+        record_type=kind.record_type, record_id=record_id, kind=entry_kind,
+        actor_id=actor.id if actor else None, body=body,
+        changes={k: [_jsonable(a), _jsonable(b)] for k, (a, b) in (changes or {}).items()},
+    )
+    session.add(entry)
+    return entry
+
+
+def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any]) -> Any:
+    """Create a lead or contact from raw input; the actor owns it unless an owner is set."""
+    schema = input_schema(session.info["crm"].hook, kind.record_type)
+    values = load(schema, data)
+    _check_refs(session, actor, values)
+    record = kind.model()
+    values.setdefault("owner_id", actor.id if actor else None)
+    if kind is LEADS:
+        values.setdefault("stage_id", _default_stage(session))
+    _apply(record, kind, values, plugin_field_names(schema, kind.record_type))
+    session.add(record)
+    session.flush()
+    if record.email_key:
+        _claim_email(session, record.email_key, kind, record.id)
+    log(session, actor, kind, record.id, "created")
+    emit(session, kind.created, actor=actor, **kind.event_ids([record.id]))
+    return record
+
+
+def update(session: Session, actor: User | None, kind: Kind, record: Any,
+           data: Mapping[str, Any], expected_version: int | None = None) -> Any:
+    """Change a record. ``expected_version`` is the version the editor saw; a
+    different stored version means someone else saved first: :class:`Conflict`."""
+    if expected_version is not None and expected_version != record.version:
+        raise Conflict(
+            f"This {kind.record_type} was changed by someone else "
+            f"(version {record.version}, you edited {expected_version}); reload and retry.")
+    schema = input_schema(session.info["crm"].hook, kind.record_type, partial=True)
+    values = load(schema, data)
+    _check_refs(session, actor, values)
+    before = _snapshot(record)
+    old_key = record.email_key
+    _apply(record, kind, values, plugin_field_names(schema, kind.record_type))
+    changes = _diff(before, _snapshot(record))
+    if not changes:
+        return record
+    if record.email_key != old_key:
+        _release_email(session, old_key)
+        if record.email_key:
+            _claim_email(session, record.email_key, kind, record.id)
+    session.flush()
+    log(session, actor, kind, record.id, "changed", changes=changes)
+    emit(session, kind.updated, actor=actor, changes={record.id: changes})
+    if "stage_id" in changes:
+        old, new = changes["stage_id"]
+        emit(session, "crm_leads_stage_changed", actor=actor, changes=[(record.id, old, new)])
+    return record
+
+
+def bulk_update(session: Session, actor: User | None, kind: Kind, ids: Sequence[int],
+                data: Mapping[str, Any]) -> int:
+    """Apply one change (owner, stage, added tags) to many visible records in a
+    few statements; events arrive as one batch."""
+    allowed = {"owner_id", "stage_id", "add_tags"}
+    unknown = set(data) - allowed
+    if unknown or not data:
+        raise ValidationFailed("Choose one of: owner, stage, tags.",
+                               {k: ["Unknown field."] for k in unknown} or
+                               {"_schema": ["Nothing to change."]})
+    _check_refs(session, actor, data)
+    records = session.scalars(visible(session, actor, kind).where(kind.model.id.in_(ids))).all()
+    changes: dict[int, dict[str, tuple[Any, Any]]] = {}
+    for record in records:
+        before = _snapshot(record)
+        values = {k: v for k, v in data.items() if k != "add_tags"}
+        if "add_tags" in data:
+            values["tags"] = sorted({*record.tags, *data["add_tags"]})
+        for key, value in values.items():
+            setattr(record, key, value)
+        diff = _diff(before, _snapshot(record))
+        if diff:
+            changes[record.id] = diff
+            log(session, actor, kind, record.id, "changed", changes=diff)
+    session.flush()
+    if changes:
+        emit(session, kind.updated, actor=actor, changes=changes)
+        stage_moves = [(rid, *diff["stage_id"]) for rid, diff in changes.items()
+                       if "stage_id" in diff]
+        if stage_moves:
+            emit(session, "crm_leads_stage_changed", actor=actor, changes=stage_moves)
+    return len(changes)
+
+
+def soft_delete(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
+    """Move visible records to the recycle bin; returns how many moved."""
+    found = session.scalars(visible(session, actor, kind).where(kind.model.id.in_(ids))
+                            .with_only_columns(kind.model.id)).all()
+    if not found:
+        return 0
+    session.execute(sql_update(kind.model).where(kind.model.id.in_(found))
+                    .values(deleted_at=utcnow(), version=kind.model.version + 1)
+                    .execution_options(synchronize_session="fetch"))
+    for record_id in found:
+        log(session, actor, kind, record_id, "deleted")
+    emit(session, kind.deleted, actor=actor, **kind.event_ids(found))
+    return len(found)
+
+
+def restore(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
+    """Bring records back from the recycle bin, whole."""
+    found = session.scalars(visible(session, actor, kind, deleted=True)
+                            .where(kind.model.id.in_(ids)).with_only_columns(kind.model.id)).all()
+    if not found:
+        return 0
+    session.execute(sql_update(kind.model).where(kind.model.id.in_(found))
+                    .values(deleted_at=None, version=kind.model.version + 1)
+                    .execution_options(synchronize_session="fetch"))
+    for record_id in found:
+        log(session, actor, kind, record_id, "restored")
+    emit(session, kind.restored, actor=actor, **kind.event_ids(found))
+    return len(found)
+
+
+def purge(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
+    """Delete binned records for good, with their timeline and email keys."""
+    require(session, actor, "recycle_bin.purge")
+    records = session.scalars(visible(session, actor, kind, deleted=True)
+                              .where(kind.model.id.in_(ids))).all()
+    for record in records:
+        _release_email(session, record.email_key)
+        session.execute(delete(TimelineEntry).where(
+            TimelineEntry.record_type == kind.record_type, TimelineEntry.record_id == record.id))
+        if kind is CONTACTS:
+            session.execute(sql_update(Lead).where(Lead.converted_contact_id == record.id)
+                            .values(converted_contact_id=None))
+        session.delete(record)
+    session.flush()
+    return len(records)
+
+
+def comment(session: Session, actor: User | None, kind: Kind, record: Any,
+            body: str) -> TimelineEntry:
+    """Add a comment; logging an activity on a lead moves its "last contacted"."""
+    from crmcore.schemas.records import CommentInput
+
+    text = load(CommentInput(), {"body": body})["body"]
+    entry = log(session, actor, kind, record.id, "comment", body=text)
+    if kind is LEADS:
+        record.last_contacted_at = utcnow()
+    session.flush()
+    return entry
+
+
+def timeline(session: Session, kind: Kind, record: Any, limit: int = 200) -> list[TimelineEntry]:
+    return list(session.scalars(
+        select(TimelineEntry).where(TimelineEntry.record_type == kind.record_type,
+                                    TimelineEntry.record_id == record.id)
+        .order_by(TimelineEntry.id.desc()).limit(limit)))
+
+
+def convert_lead(session: Session, actor: User | None, lead: Lead,
+                 lifecycle_stage: str = "prospect") -> Contact:
+    """Make a contact from a lead, keeping its emails, custom and plugin fields;
+    the lead stays as history, linked to the contact, and its timeline is copied."""
+    if lifecycle_stage not in ("prospect", "customer"):
+        raise ValidationFailed("Convert to a prospect or a customer.",
+                               {"lifecycle_stage": ["Must be prospect or customer."]})
+    if lead.converted_contact_id:
+        raise Conflict("This lead was already converted.")
+    first, _, last = lead.full_name.rpartition(" ")
+    contact = Contact(
+        first_name=first, last_name=last or lead.full_name, name_key=lead.full_name.lower(),
+        emails=list(lead.emails), phones=list(lead.phones), phone_key=lead.phone_key,
+        company=lead.company, tags=list(lead.tags), custom=dict(lead.custom),
+        plugin_data=dict(lead.plugin_data), owner_id=lead.owner_id,
+        lifecycle_stage=lifecycle_stage,
+    )
+    session.add(contact)
+    session.flush()
+    if lead.email_key:
+        # The address moves from the lead to the contact: still one person.
+        session.execute(sql_update(EmailKey).where(EmailKey.email == lead.email_key)
+                        .values(record_type="contact", record_id=contact.id))
+        contact.email_key = lead.email_key
+    lead.converted_contact_id = contact.id
+    for entry in timeline(session, LEADS, lead, limit=10_000):
+        session.add(TimelineEntry(record_type="contact", record_id=contact.id, kind=entry.kind,
+                                  actor_id=entry.actor_id, body=entry.body,
+                                  changes=entry.changes, created_at=entry.created_at))
+    log(session, actor, LEADS, lead.id, "converted", body=f"Converted to contact #{contact.id}")
+    log(session, actor, CONTACTS, contact.id, "converted", body=f"Converted from lead #{lead.id}")
+    session.flush()
+    emit(session, "crm_contacts_created", actor=actor, contact_ids=[contact.id])
+    emit(session, "crm_lead_converted", actor=actor, lead_id=lead.id, contact_id=contact.id)
+    return contact
+
+
+# -- lists -----------------------------------------------------------------------------
+
+SORTABLE = {
+    "lead": ("created_at", "updated_at", "full_name", "score", "id"),
+    "contact": ("created_at", "updated_at", "last_name", "id"),
+}
+FILTERABLE = {
+    "lead": ("owner_id", "stage_id", "source", "company", "tag", "created_after",
+             "created_before", "q", "mine"),
+    "contact": ("owner_id", "lifecycle_stage", "company", "postal_code", "tag", "created_after",
+                "created_before", "q", "mine"),
+}
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def _encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_jsonable(v) for v in values]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded))
+        assert isinstance(values, list) and len(values) == 2
+        return values
+    except Exception:
+        raise ValidationFailed("Bad cursor.", {"cursor": ["Not a cursor this API gave."]}) from None
+
+
+def _tag_filter(session: Session, model: Any, tag: str) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return model.tags.cast(JSONB).contains([tag])
+    each = func.json_each(model.tags).table_valued("value")
+    return select(1).select_from(each).where(each.c.value == tag).exists()
+
+
+def list_records(session: Session, actor: User | None, kind: Kind,
+                 filters: Mapping[str, Any] | None = None, sort: str = "-created_at",
+                 cursor: str | None = None, limit: int = 50) -> Page:
+    """One page of visible records, filtered and sorted by declared fields only,
+    paginated by keyset (the page a thousand deep costs what the first does)."""
+    model = kind.model
+    filters = dict(filters or {})
+    errors: dict[str, list[str]] = {}
+    for key in filters:
+        if key not in FILTERABLE[kind.record_type]:
+            errors[key] = ["Unknown filter."]
+    field = sort.lstrip("-")
+    if field not in SORTABLE[kind.record_type]:
+        errors["sort"] = [f"Sort by one of: {', '.join(SORTABLE[kind.record_type])}."]
+    if not 1 <= limit <= 200:
+        errors["limit"] = ["Between 1 and 200."]
+    if errors:
+        raise ValidationFailed("Unknown filter or sort.", errors)
+    query = visible(session, actor, kind)
+    for key, value in filters.items():
+        if value in (None, ""):
+            continue
+        if key == "q":
+            prefix = str(value).strip().lower()
+            upper = prefix + "\uffff"
+            query = query.where(or_(
+                and_(model.name_key >= prefix, model.name_key < upper),
+                and_(model.email_key >= prefix, model.email_key < upper),
+                and_(model.phone_key >= prefix, model.phone_key < upper),
+            ))
+        elif key == "tag":
+            query = query.where(_tag_filter(session, model, str(value)))
+        elif key == "mine":
+            if actor is not None and str(value).lower() in ("1", "true", "yes"):
+                query = query.where(model.owner_id == actor.id)
+        elif key in ("created_after", "created_before"):
+            try:
+                moment = datetime.fromisoformat(str(value))
+            except ValueError:
+                raise ValidationFailed("Bad date.", {key: ["Use YYYY-MM-DD."]}) from None
+            query = query.where(model.created_at >= moment if key == "created_after"
+                                else model.created_at < moment)
+        elif key in ("owner_id", "stage_id"):
+            try:
+                query = query.where(getattr(model, key) == int(value))
+            except (TypeError, ValueError):
+                raise ValidationFailed("Bad filter.", {key: ["Must be a number."]}) from None
+        else:
+            query = query.where(getattr(model, key) == value)
+    column = getattr(model, field)
+    descending = sort.startswith("-")
+    if cursor:
+        last_value, last_id = _decode_cursor(cursor)
+        if field in ("created_at", "updated_at"):
+            last_value = datetime.fromisoformat(last_value)
+        after = (column < last_value) | ((column == last_value) & (model.id < last_id)) \
+            if descending else \
+            (column > last_value) | ((column == last_value) & (model.id > last_id))
+        query = query.where(after)
+    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
+    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode_cursor([getattr(last, field), last.id])
+    return Page(rows, next_cursor)
