@@ -56,3 +56,20 @@ def create_token(email: str, name: str) -> None:
 
 
 COMMANDS = [users_group, tokens_group]
+
+
+@click.command("demo")
+@click.option("--count", default=500, show_default=True, help="Leads (and as many contacts).")
+@clear_errors
+def demo(count: int) -> None:
+    """Load demo users, leads and contacts (once) and print how to sign in."""
+    from crmcore.demo import load_demo, login_help
+
+    runtime = build_runtime()
+    with transaction(runtime.sessions) as session:
+        if not load_demo(session, count, echo=click.echo):
+            click.echo("the demo data is already loaded")
+    click.echo(login_help())
+
+
+COMMANDS.append(demo)

@@ -147,3 +147,13 @@ def test_plugin_commands_join_the_cli(crm):
     assert "alpha-hello" in crm("--help", CRM_PLUGINS="alpha").output
     assert crm("alpha-hello", CRM_PLUGINS="alpha").output == "hello from alpha\n"
     assert "alpha-hello" not in crm("--help", CRM_PLUGINS="none").output
+
+
+def test_demo_loads_once_and_prints_how_to_sign_in(crm):
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    first = crm("demo", "--count", "20", CRM_PLUGINS="none")
+    assert first.exit_code == 0, first.output
+    assert "loaded 4 users, 20 leads and 20 contacts" in first.output
+    assert "admin@example.com" in first.output and "password:" in first.output
+    again = crm("demo", "--count", "20", CRM_PLUGINS="none")
+    assert "already loaded" in again.output

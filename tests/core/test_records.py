@@ -93,7 +93,7 @@ def test_sales_see_only_their_own_and_may_not_set_owner(app, make_user):
 
 
 @pytest.mark.plugins("alpha")
-def test_hook_crm_leads_updated_and_stage_changed_and_timeline(app, make_user):
+def test_hook_crm_leads_updated_and_crm_leads_stage_changed_with_timeline(app, make_user):
     admin = make_user("admin")
     with tx(app) as s:
         lead = svc.create(s, admin, LEADS, {"full_name": "Grace", "company": "Navy"})
@@ -126,7 +126,7 @@ def test_stale_version_is_refused(app, make_user):
 
 
 @pytest.mark.plugins("alpha")
-def test_hook_crm_leads_deleted_and_restored_through_the_bin(app, make_user):
+def test_hook_crm_leads_deleted_and_crm_leads_restored_through_the_bin(app, make_user):
     admin = make_user("admin")
     with tx(app) as s:
         lead = svc.create(s, admin, LEADS, {"full_name": "Binned", "emails": ["b@example.com"]})
@@ -145,7 +145,7 @@ def test_hook_crm_leads_deleted_and_restored_through_the_bin(app, make_user):
 
 
 @pytest.mark.plugins("alpha")
-def test_hook_crm_contacts_created_updated_deleted_restored(app, make_user):
+def test_hook_crm_contacts_created_crm_contacts_updated_crm_contacts_deleted_crm_contacts_restored(app, make_user):
     admin = make_user("admin")
     with tx(app) as s:
         c = svc.create(s, admin, CONTACTS, {"first_name": "Alan", "last_name": "Turing",
