@@ -41,7 +41,7 @@ def load_demo(session: Session, count: int = 500,
     """Load the demo once; returns False when it is already there."""
     if session.scalar(select(User).where(User.email == USERS[0][0])):
         return False
-    rnd = random.Random(2026)
+    rnd = random.Random(2026)  # noqa: S311 - repeatable demo data, not secrets
     users = [user_service.create_user(session, None, {"email": e, "role": r, "name": n,
                                                        "password": DEMO_PASSWORD})
              for e, r, n in USERS]

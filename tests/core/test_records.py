@@ -145,7 +145,9 @@ def test_hook_crm_leads_deleted_and_crm_leads_restored_through_the_bin(app, make
 
 
 @pytest.mark.plugins("alpha")
-def test_hook_crm_contacts_created_crm_contacts_updated_crm_contacts_deleted_crm_contacts_restored(app, make_user):
+def test_hook_crm_contacts_created_crm_contacts_updated_crm_contacts_deleted_crm_contacts_restored(
+    app, make_user
+):
     admin = make_user("admin")
     with tx(app) as s:
         c = svc.create(s, admin, CONTACTS, {"first_name": "Alan", "last_name": "Turing",
