@@ -9,7 +9,18 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
 
-from crmcore.types import Event, NavItem, Permission, PluginInfo, Role, Widget
+from crmcore.types import (
+    Action,
+    BinRow,
+    BinType,
+    Event,
+    NavItem,
+    Permission,
+    PluginInfo,
+    Role,
+    TimelineItem,
+    Widget,
+)
 
 try:
     __version__ = version("crmcore")
@@ -19,6 +30,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 hookimpl = pluggy.HookimplMarker("crm")
 
 __all__ = [
+    "Action",
+    "BinRow",
+    "BinType",
+    "TimelineItem",
     "Event",
     "NavItem",
     "Permission",

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from crmcore import hookimpl
 from crmcore.types import Permission, Role
 
@@ -30,3 +33,10 @@ def crm_permissions() -> list[Permission]:
         Permission("recycle_bin.purge", "Delete records from the recycle bin for good",
                    ("admin",)),
     ]
+
+
+@hookimpl
+def crm_lead_score_parts(session: Any, leads: Sequence[Any]) -> dict[int, int]:
+    """Points for reachability: an email, a phone, a company."""
+    return {lead.id: 10 * bool(lead.emails) + 10 * bool(lead.phones) + 5 * bool(lead.company)
+            for lead in leads}

@@ -16,11 +16,14 @@ def specs() -> list[tuple[str, object]]:
     ]
 
 
-def kind(name: str, fn: object) -> str:
-    params = inspect.signature(fn).parameters  # type: ignore[arg-type]
+IN_TRANSACTION_PREFIXES = ("crm_leads_", "crm_lead_", "crm_contacts_", "crm_user_created")
+
+
+def kind(name: str) -> str:
+    """When a hook runs relative to the caller's transaction."""
     if name == "crm_after_commit":
         return "after commit; collects from every plugin"
-    if "session" in params and name not in ("crm_dashboard_widgets",):
+    if name.startswith(IN_TRANSACTION_PREFIXES):
         return "inside the caller's transaction; collects from every plugin"
     return "collects results from every plugin"
 
@@ -41,7 +44,7 @@ def render_markdown() -> str:
             "",
             f"```python\n{name}{signature}\n```",
             "",
-            f"*{kind(name, fn)}*",
+            f"*{kind(name)}*",
             "",
             inspect.cleandoc(fn.__doc__ or ""),
             "",

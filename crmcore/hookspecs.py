@@ -39,8 +39,17 @@ if TYPE_CHECKING:
     import marshmallow
     from sqlalchemy.orm import Session
 
-    from crmcore.models import User
-    from crmcore.types import Event, NavItem, Permission, Role, Widget
+    from crmcore.models import Lead, User
+    from crmcore.types import (
+        Action,
+        BinType,
+        Event,
+        NavItem,
+        Permission,
+        Role,
+        TimelineItem,
+        Widget,
+    )
 
 hookspec = pluggy.HookspecMarker("crm")
 
@@ -179,6 +188,73 @@ def crm_schema_fields(record_type: str) -> Mapping[str, marshmallow.fields.Field
     """
 
 
+@hookspec
+def crm_record_actions(record_type: str, record: Any, user: User) -> Sequence[Action] | None:
+    """Offer actions on a record page: convert, send a message, create a task, ...
+
+    Called when a lead or contact page is rendered. Actions whose ``permission`` the
+    user lacks are dropped by the core.
+
+    :param record_type: ``"lead"`` or ``"contact"``.
+    :param record: the record shown.
+    :param user: the signed-in user.
+    :return: a list of :class:`crmcore.Action`.
+    """
+
+
+@hookspec
+def crm_timeline_items(session: Session, record_type: str, record_id: int
+                       ) -> Sequence[TimelineItem] | None:
+    """Add entries a plugin keeps in its own tables to a record's timeline.
+
+    Called when a timeline is shown (web page and API). The core merges them with
+    its own entries by time. Keep it to one query.
+
+    :param session: the request's session (read only).
+    :param record_type: ``"lead"`` or ``"contact"``.
+    :param record_id: the record's id.
+    :return: a list of :class:`crmcore.TimelineItem`.
+    """
+
+
+@hookspec
+def crm_conversion_steps(lead: Lead, contact_id: int, user: User) -> Sequence[Action] | None:
+    """Offer the next steps after a lead became a contact (a quote, an invoice, an
+    opportunity). Called when the conversion result is shown; each action's URL is
+    built with ``record_id=contact_id``. To act during the conversion itself,
+    implement :func:`crm_lead_converted`.
+
+    :param lead: the converted lead.
+    :param contact_id: the contact made from it.
+    :param user: the signed-in user.
+    :return: a list of :class:`crmcore.Action`.
+    """
+
+
+@hookspec
+def crm_recycle_bin_types() -> Sequence[BinType] | None:
+    """Register plugin records that go to the recycle bin beside leads and contacts.
+
+    Called when the recycle bin is listed, restored from or purged (web and API).
+
+    :return: a list of :class:`crmcore.BinType`.
+    """
+
+
+@hookspec
+def crm_lead_score_parts(session: Session, leads: Sequence[Lead]) -> Mapping[int, int] | None:
+    """Add points to leads' scores. Inside the transaction.
+
+    Called with every lead created or edited, in one batch per operation; a lead's
+    score is the sum of every plugin's part (the core adds points for contact
+    details). Must not write; read in one query for the whole batch.
+
+    :param session: the transaction's session.
+    :param leads: the leads to score.
+    :return: ``{lead_id: points}``; leads left out get no points from this plugin.
+    """
+
+
 # -- events: inside the caller's transaction -----------------------------------------
 
 
@@ -273,6 +349,24 @@ def crm_contacts_restored(
     session: Session, actor: User | None, contact_ids: Sequence[int]
 ) -> None:
     """Contacts came back from the recycle bin. Inside the transaction."""
+
+
+@hookspec
+def crm_leads_merged(session: Session, actor: User | None, survivor_id: int,
+                     merged_ids: Sequence[int]) -> None:
+    """Leads were merged into ``survivor_id``; the others are in the recycle bin.
+    Inside the transaction: move your plugin's rows to the survivor here.
+
+    :param survivor_id: the lead that stays.
+    :param merged_ids: the leads merged into it.
+    """
+
+
+@hookspec
+def crm_contacts_merged(session: Session, actor: User | None, survivor_id: int,
+                        merged_ids: Sequence[int]) -> None:
+    """Contacts were merged into ``survivor_id``. Inside the transaction; see
+    :func:`crm_leads_merged`."""
 
 
 # -- after commit --------------------------------------------------------------------

@@ -6,8 +6,9 @@ place and a plugin cannot mutate what another plugin receives.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -89,3 +90,52 @@ class Event:
 
     name: str
     payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button on a record page (convert, send message, create task, ...).
+
+    The core builds its URL with ``url_for(endpoint, record_id=<id>)``; ``method``
+    ``"POST"`` renders a form with a CSRF token, ``"GET"`` a link.
+    """
+
+    label: str
+    endpoint: str
+    method: str = "GET"
+    permission: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """A timeline entry a plugin keeps in its own tables (an email, a payment)."""
+
+    created_at: datetime
+    kind: str
+    body: str
+    actor: str = ""
+
+
+@dataclass(frozen=True)
+class BinRow:
+    """One deleted plugin record as the recycle bin lists it."""
+
+    id: int
+    label: str
+    deleted_at: datetime
+
+
+@dataclass(frozen=True)
+class BinType:
+    """A kind of plugin record that goes to the recycle bin.
+
+    :param list_deleted: ``(session, actor) -> rows`` of deleted records ``actor`` may see.
+    :param restore: ``(session, actor, ids) -> count`` brings records back whole.
+    :param purge: ``(session, actor, ids) -> count`` deletes them for good.
+    """
+
+    record_type: str
+    label: str
+    list_deleted: Callable[..., Sequence[BinRow]]
+    restore: Callable[..., int]
+    purge: Callable[..., int]

@@ -160,6 +160,20 @@ def log(session: Session, actor: User | None, kind: Kind, record_id: int, entry_
     return entry
 
 
+def rescore(session: Session, leads: Sequence[Lead]) -> None:
+    """Set each lead's score to the sum of every plugin's part (``crm_lead_score_parts``)."""
+    if not leads:
+        return
+    totals = dict.fromkeys((lead.id for lead in leads), 0)
+    for part in session.info["crm"].hook.crm_lead_score_parts(session=session, leads=leads):
+        for lead_id, points in (part or {}).items():
+            if lead_id in totals:
+                totals[lead_id] += int(points)
+    for lead in leads:
+        if lead.score != totals[lead.id]:
+            lead.score = totals[lead.id]
+
+
 def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any]) -> Any:
     """Create a lead or contact from raw input; the actor owns it unless an owner is set."""
     schema = input_schema(session.info["crm"].hook, kind.record_type)
@@ -174,6 +188,8 @@ def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, 
     session.flush()
     if record.email_key:
         _claim_email(session, record.email_key, kind, record.id)
+    if kind is LEADS:
+        rescore(session, [record])
     log(session, actor, kind, record.id, "created")
     emit(session, kind.created, actor=actor, **kind.event_ids([record.id]))
     return record
@@ -200,6 +216,8 @@ def update(session: Session, actor: User | None, kind: Kind, record: Any,
         _release_email(session, old_key)
         if record.email_key:
             _claim_email(session, record.email_key, kind, record.id)
+    if kind is LEADS:
+        rescore(session, [record])
     session.flush()
     log(session, actor, kind, record.id, "changed", changes=changes)
     emit(session, kind.updated, actor=actor, changes={record.id: changes})
@@ -233,6 +251,8 @@ def bulk_update(session: Session, actor: User | None, kind: Kind, ids: Sequence[
         if diff:
             changes[record.id] = diff
             log(session, actor, kind, record.id, "changed", changes=diff)
+    if kind is LEADS:
+        rescore(session, [r for r in records if r.id in changes])
     session.flush()
     if changes:
         emit(session, kind.updated, actor=actor, changes=changes)
@@ -259,17 +279,21 @@ def soft_delete(session: Session, actor: User | None, kind: Kind, ids: Sequence[
 
 
 def restore(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
-    """Bring records back from the recycle bin, whole."""
-    found = session.scalars(visible(session, actor, kind, deleted=True)
-                            .where(kind.model.id.in_(ids)).with_only_columns(kind.model.id)).all()
+    """Bring records back from the recycle bin, whole. A record merged into
+    another gave up its key email; restoring it claims that address again, and
+    is refused if someone else holds it now."""
+    found = list(session.scalars(visible(session, actor, kind, deleted=True)
+                                 .where(kind.model.id.in_(ids))))
     if not found:
         return 0
-    session.execute(sql_update(kind.model).where(kind.model.id.in_(found))
-                    .values(deleted_at=None, version=kind.model.version + 1)
-                    .execution_options(synchronize_session="fetch"))
-    for record_id in found:
-        log(session, actor, kind, record_id, "restored")
-    emit(session, kind.restored, actor=actor, **kind.event_ids(found))
+    for record in found:
+        record.deleted_at = None
+        if record.email_key is None and record.emails:
+            record.email_key = record.emails[0]
+            _claim_email(session, record.email_key, kind, record.id)
+        log(session, actor, kind, record.id, "restored")
+    session.flush()
+    emit(session, kind.restored, actor=actor, **kind.event_ids([r.id for r in found]))
     return len(found)
 
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 from flask import Blueprint, current_app, jsonify
 from marshmallow import fields, validate
-from sqlalchemy import String
+from sqlalchemy import String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crmcore import NavItem, Permission, Role, Widget, hookimpl
+from crmcore import (
+    Action,
+    BinRow,
+    BinType,
+    NavItem,
+    Permission,
+    Role,
+    TimelineItem,
+    Widget,
+    hookimpl,
+)
 from crmcore.db import Base
 from crmcore.errors import Vetoed
 
@@ -22,6 +33,8 @@ class AlphaItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     label: Mapped[str] = mapped_column(String(50))
+    lead_id: Mapped[int | None]
+    deleted_at: Mapped[datetime | None]
 
 
 bp = Blueprint("alpha", __name__, url_prefix="/alpha")
@@ -150,3 +163,61 @@ def crm_contacts_restored(session, actor, contact_ids):
 @hookimpl
 def crm_after_commit(events):
     calls.append(("crm_after_commit", [e.name for e in events]))
+
+
+@hookimpl
+def crm_lead_score_parts(session, leads):
+    return {lead.id: 7 for lead in leads if (lead.plugin_data or {}).get("alpha_campaign")}
+
+
+@hookimpl
+def crm_record_actions(record_type, record, user):
+    return [Action("Alpha action", "alpha.ping"),
+            Action("Alpha secret", "alpha.ping", permission="alpha.use")]
+
+
+@hookimpl
+def crm_timeline_items(session, record_type, record_id):
+    items = session.scalars(select(AlphaItem).where(AlphaItem.lead_id == record_id))
+    return [TimelineItem(datetime(2000, 1, 1), "alpha", f"alpha item {i.label}") for i in items]
+
+
+@hookimpl
+def crm_conversion_steps(lead, contact_id, user):
+    return [Action("Make an alpha quote", "alpha.ping", method="POST")]
+
+
+def _bin_list(session, actor):
+    rows = session.scalars(select(AlphaItem).where(AlphaItem.deleted_at.is_not(None)))
+    return [BinRow(r.id, r.label, r.deleted_at) for r in rows]
+
+
+def _bin_restore(session, actor, ids):
+    return session.execute(update(AlphaItem).where(AlphaItem.id.in_(ids),
+                                                   AlphaItem.deleted_at.is_not(None))
+                           .values(deleted_at=None)).rowcount
+
+
+def _bin_purge(session, actor, ids):
+    items = session.scalars(select(AlphaItem).where(AlphaItem.id.in_(ids),
+                                                    AlphaItem.deleted_at.is_not(None))).all()
+    for item in items:
+        session.delete(item)
+    return len(items)
+
+
+@hookimpl
+def crm_recycle_bin_types():
+    return [BinType("alpha_item", "Alpha items", _bin_list, _bin_restore, _bin_purge)]
+
+
+@hookimpl
+def crm_leads_merged(session, actor, survivor_id, merged_ids):
+    session.execute(update(AlphaItem).where(AlphaItem.lead_id.in_(merged_ids))
+                    .values(lead_id=survivor_id))
+    calls.append(("crm_leads_merged", (survivor_id, list(merged_ids))))
+
+
+@hookimpl
+def crm_contacts_merged(session, actor, survivor_id, merged_ids):
+    calls.append(("crm_contacts_merged", (survivor_id, list(merged_ids))))

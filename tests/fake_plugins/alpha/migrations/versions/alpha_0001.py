@@ -11,7 +11,9 @@ depends_on = None
 
 def upgrade():
     op.create_table("alpha_item", sa.Column("id", sa.Integer, primary_key=True),
-                    sa.Column("label", sa.String(50), nullable=False))
+                    sa.Column("label", sa.String(50), nullable=False),
+                    sa.Column("lead_id", sa.Integer),
+                    sa.Column("deleted_at", sa.DateTime(timezone=True)))
 
 
 def downgrade():

@@ -1,0 +1,117 @@
+"""Merging duplicate leads or contacts into one survivor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, update
+from sqlalchemy.orm import Session
+
+from crmcore.auth.roles import require
+from crmcore.db import emit, utcnow
+from crmcore.errors import ValidationFailed
+from crmcore.models import EmailKey, TimelineEntry, User
+from crmcore.services.records import (
+    LEADS,
+    Kind,
+    _claim_email,
+    _diff,
+    _snapshot,
+    get,
+    log,
+    rescore,
+    visible,
+)
+
+MERGEABLE = {
+    "lead": ("full_name", "login", "emails", "phones", "company", "partner", "location",
+             "source", "stage_id", "owner_id"),
+    "contact": ("first_name", "last_name", "emails", "phones", "company", "street", "city",
+                "postal_code", "country", "lifecycle_stage", "owner_id"),
+}
+
+
+def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
+          other_ids: Sequence[int], choices: Mapping[str, int] | None = None) -> Any:
+    """Merge ``other_ids`` into ``survivor_id``.
+
+    ``choices`` names, per field, the record whose value wins (the survivor's wins
+    otherwise). Emails and phones of the others are kept as extra addresses,
+    tags are joined, custom and plugin fields fill the survivor's gaps, timelines
+    move to the survivor, plugins move their rows in ``crm_*_merged``, and the
+    others go to the recycle bin.
+    """
+    others_unique = [i for i in dict.fromkeys(other_ids) if i != survivor_id]
+    if not others_unique:
+        raise ValidationFailed("Pick at least one other record to merge.",
+                               {"other_ids": ["Pick at least one other record."]})
+    survivor = get(session, actor, kind, survivor_id)
+    others = [get(session, actor, kind, i) for i in others_unique]
+    by_id = {r.id: r for r in [survivor, *others]}
+    errors = {f: ["Not mergeable."] for f in (choices or {})
+              if f not in MERGEABLE[kind.record_type]}
+    errors |= {f: ["Pick one of the merged records."] for f, rid in (choices or {}).items()
+               if f not in errors and rid not in by_id}
+    if errors:
+        raise ValidationFailed("Bad merge choices.", errors)
+    if "owner_id" in (choices or {}) and by_id[choices["owner_id"]].owner_id != survivor.owner_id:
+        require(session, actor, "records.reassign")
+
+    before = _snapshot(survivor)
+    for field, record_id in (choices or {}).items():
+        setattr(survivor, field, getattr(by_id[record_id], field))
+    emails = list(dict.fromkeys([*survivor.emails, *(e for o in others for e in o.emails)]))
+    phones = list(dict.fromkeys([*survivor.phones, *(p for o in others for p in o.phones)]))
+    survivor.emails, survivor.phones = emails, phones
+    survivor.tags = sorted({*survivor.tags, *(t for o in others for t in o.tags)})
+    for attr in ("custom", "plugin_data"):
+        merged: dict[str, Any] = {}
+        for other in reversed(others):
+            merged.update(getattr(other, attr) or {})
+        setattr(survivor, attr, {**merged, **(getattr(survivor, attr) or {})})
+
+    # The others' addresses now belong to the survivor: release their keys and
+    # claim the survivor's (which may have changed by choice).
+    keys = {r.email_key for r in [survivor, *others] if r.email_key}
+    session.execute(delete(EmailKey).where(EmailKey.email.in_(keys)))
+    survivor.email_key = survivor.emails[0] if survivor.emails else None
+    survivor.phone_key = survivor.phones[0] if survivor.phones else None
+    survivor.name_key = survivor.full_name.lower()
+    if survivor.email_key:
+        _claim_email(session, survivor.email_key, kind, survivor.id)
+
+    session.execute(update(TimelineEntry).where(
+        TimelineEntry.record_type == kind.record_type,
+        TimelineEntry.record_id.in_(others_unique)).values(record_id=survivor.id))
+    now = utcnow()
+    for other in others:
+        other.deleted_at = now
+        other.email_key = None
+    if kind is LEADS:
+        rescore(session, [survivor])
+    session.flush()
+    changes = _diff(before, _snapshot(survivor))
+    log(session, actor, kind, survivor.id, "merged",
+        body=f"Merged {', '.join(f'#{i}' for i in others_unique)} into this record",
+        changes=changes)
+    for other in others:
+        log(session, actor, kind, other.id, "merged", body=f"Merged into #{survivor.id}")
+    emit(session, f"crm_{kind.record_type}s_merged", actor=actor, survivor_id=survivor.id,
+         merged_ids=others_unique)
+    if changes:
+        emit(session, kind.updated, actor=actor, changes={survivor.id: changes})
+    return survivor
+
+
+def merge_candidates(session: Session, actor: User | None, kind: Kind, record: Any,
+                     limit: int = 10) -> list[Any]:
+    """Likely duplicates of ``record``: the same phone, or the same name and company."""
+    model = kind.model
+    same = []
+    if record.phone_key:
+        same.append(model.phone_key == record.phone_key)
+    same.append(and_(model.name_key == record.name_key, model.company == record.company))
+    return list(session.scalars(visible(session, actor, kind)
+                                .where(model.id != record.id, or_(*same)).limit(limit)))
+
