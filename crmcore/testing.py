@@ -24,8 +24,8 @@ Fixtures:
     A Playwright page in Debian's Chromium (``CRM_CHROMIUM`` overrides the path).
 
 The database is SQLite in the test's temporary folder, or PostgreSQL when
-``CRM_TEST_DATABASE_URL`` is set (each test starts from an empty ``public``
-schema). Tests marked ``postgres_only`` are skipped on SQLite. With ``CI`` set,
+``CRM_TEST_DATABASE_URL`` is set (each test starts from an empty schema of its
+own process, so parallel runs on one database do not collide). Tests marked ``postgres_only`` are skipped on SQLite. With ``CI`` set,
 a missing browser fails instead of skipping.
 """
 
@@ -70,14 +70,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("PostgreSQL only: set CRM_TEST_DATABASE_URL")
 
 
-def reset_postgres(url: str) -> None:
+def reset_postgres(url: str) -> str:
+    """Empty this test process's own schema and return a URL that uses it, so
+    that test runs sharing one database never see each other's tables."""
     from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
 
+    schema = f"crm_test_{os.getpid()}"
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
+    parsed = make_url(url)
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
 
 
 @pytest.fixture
@@ -92,7 +99,7 @@ def crm_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]
     marker = request.node.get_closest_marker("plugins")
     url = test_database_url(tmp_path)
     if url.startswith("postgresql"):
-        reset_postgres(url)
+        url = reset_postgres(url)
     return {
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),

@@ -2,6 +2,7 @@
 
 from crmcore.models.records import (
     Contact,
+    CustomField,
     EmailKey,
     Lead,
     LeadStage,
@@ -9,4 +10,13 @@ from crmcore.models.records import (
 )
 from crmcore.models.users import ApiToken, User
 
-__all__ = ["ApiToken", "Contact", "EmailKey", "Lead", "LeadStage", "TimelineEntry", "User"]
+__all__ = [
+    "ApiToken",
+    "Contact",
+    "CustomField",
+    "EmailKey",
+    "Lead",
+    "LeadStage",
+    "TimelineEntry",
+    "User",
+]

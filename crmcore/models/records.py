@@ -126,3 +126,24 @@ class TimelineEntry(Base):
     actor: Mapped[User | None] = relationship(lazy="raise")
 
     __table_args__ = (Index("ix_timeline_record", "record_type", "record_id", "id"),)
+
+
+CUSTOM_FIELD_TYPES = ("text", "number", "date", "choice", "boolean")
+
+
+class CustomField(Base):
+    """A field an admin adds to leads or contacts. Values live in the record's
+    ``custom`` column under ``name``."""
+
+    __tablename__ = "custom_fields"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(50))
+    label: Mapped[str] = mapped_column(String(100))
+    field_type: Mapped[str] = mapped_column(String(10))
+    choices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    required: Mapped[bool] = mapped_column(default=False)
+    position: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (Index("uq_custom_fields_type_name", "record_type", "name", unique=True),)

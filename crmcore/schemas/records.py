@@ -4,12 +4,13 @@ through ``crm_schema_fields`` (kept in ``plugin_data``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate
 
-from crmcore.models.records import LIFECYCLE_STAGES, OPT_OUT_CHANNELS
+from crmcore.models.records import CUSTOM_FIELD_TYPES, LIFECYCLE_STAGES, OPT_OUT_CHANNELS
 from crmcore.schemas.base import StrictSchema
 from crmcore.schemas.users import EmailField
 
@@ -78,19 +79,50 @@ class ContactInput(RecordInput):
 BASE_INPUTS: dict[str, type[Schema]] = {"lead": LeadInput, "contact": ContactInput}
 
 
-def input_schema(hook: Any, record_type: str, *, partial: bool = False) -> Schema:
-    """The input schema of ``record_type`` with every enabled plugin's fields."""
+def custom_field(definition: Any, partial: bool) -> fields.Field:
+    """The marshmallow field for an admin-defined custom field."""
+    required = definition.required and not partial
+    kwargs: dict[str, Any] = {"required": required, "allow_none": not required}
+    kind = definition.field_type
+    if kind == "number":
+        return fields.Float(allow_nan=False, **kwargs)
+    if kind == "date":
+        return IsoDate(**kwargs)
+    if kind == "boolean":
+        return fields.Boolean(**kwargs)
+    if kind == "choice":
+        return fields.String(validate=validate.OneOf(definition.choices), **kwargs)
+    return fields.String(validate=validate.Length(max=1000), **kwargs)
+
+
+class IsoDate(fields.Date):
+    """A date kept in JSON as its ISO string."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+
+
+def input_schema(hook: Any, record_type: str, *, partial: bool = False,
+                 custom_fields: Sequence[Any] = ()) -> Schema:
+    """The input schema of ``record_type`` with every enabled plugin's fields and
+    the admin's custom fields (nested under ``custom``)."""
     extra: dict[str, fields.Field] = {}
     for result in hook.crm_schema_fields(record_type=record_type):
         extra.update(result or {})
+    if custom_fields:
+        custom_cls = StrictSchema.from_dict(
+            {d.name: custom_field(d, partial) for d in custom_fields},
+            name=f"{record_type.title()}CustomFields")
+        extra["custom"] = fields.Nested(custom_cls, required=any(
+            d.required for d in custom_fields) and not partial)
     cls = BASE_INPUTS[record_type]
     if extra:
-        cls = type(f"{cls.__name__}WithPlugins", (cls,), dict(extra))
+        cls = type(f"{cls.__name__}Extended", (cls,), dict(extra))
     return cls(partial=partial)
 
 
 def plugin_field_names(schema: Schema, record_type: str) -> set[str]:
-    return set(schema.fields) - set(BASE_INPUTS[record_type]().fields)
+    return set(schema.fields) - set(BASE_INPUTS[record_type]().fields) - {"custom"}
 
 
 class StageSchema(Schema):
@@ -100,8 +132,32 @@ class StageSchema(Schema):
     kind = fields.String(load_default="open", validate=validate.OneOf(("open", "won", "lost")))
 
 
+class CustomFieldInput(StrictSchema):
+    record_type = fields.String(required=True, validate=validate.OneOf(("lead", "contact")))
+    name = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9_]{0,49}$", error="Lower-case letters, digits and _; start with a letter."))
+    label = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    field_type = fields.String(required=True, validate=validate.OneOf(CUSTOM_FIELD_TYPES))
+    choices = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                          load_default=list, validate=validate.Length(max=100))
+    required = fields.Boolean(load_default=False)
+    position = fields.Integer(load_default=0)
+
+
+class CustomFieldOutput(Schema):
+    id = fields.Integer()
+    record_type = fields.String()
+    name = fields.String()
+    label = fields.String()
+    field_type = fields.String()
+    choices = fields.List(fields.String())
+    required = fields.Boolean()
+    position = fields.Integer()
+
+
 class RecordOutput(Schema):
     id = fields.Integer()
+    custom = fields.Dict()
     emails = fields.List(fields.String())
     phones = fields.List(fields.String())
     company = fields.String()

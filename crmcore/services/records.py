@@ -29,6 +29,7 @@ from crmcore.errors import Conflict, NotFound, ValidationFailed
 from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
 from crmcore.schemas.base import load
 from crmcore.schemas.records import input_schema, plugin_field_names
+from crmcore.services.custom_fields import definitions
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def _apply(record: Any, kind: Kind, values: dict[str, Any], plugin_fields: set[s
     plugin_values = {k: values.pop(k) for k in list(values) if k in plugin_fields}
     if plugin_values:
         record.plugin_data = {**(record.plugin_data or {}), **plugin_values}
+    if "custom" in values:
+        record.custom = {**(record.custom or {}), **values.pop("custom")}
     for key, value in values.items():
         setattr(record, key, value)
     if "emails" in values:
@@ -176,7 +179,8 @@ def rescore(session: Session, leads: Sequence[Lead]) -> None:
 
 def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any]) -> Any:
     """Create a lead or contact from raw input; the actor owns it unless an owner is set."""
-    schema = input_schema(session.info["crm"].hook, kind.record_type)
+    schema = input_schema(session.info["crm"].hook, kind.record_type,
+                          custom_fields=definitions(session, kind.record_type))
     values = load(schema, data)
     _check_refs(session, actor, values)
     record = kind.model()
@@ -203,7 +207,8 @@ def update(session: Session, actor: User | None, kind: Kind, record: Any,
         raise Conflict(
             f"This {kind.record_type} was changed by someone else "
             f"(version {record.version}, you edited {expected_version}); reload and retry.")
-    schema = input_schema(session.info["crm"].hook, kind.record_type, partial=True)
+    schema = input_schema(session.info["crm"].hook, kind.record_type, partial=True,
+                          custom_fields=definitions(session, kind.record_type))
     values = load(schema, data)
     _check_refs(session, actor, values)
     before = _snapshot(record)
@@ -413,6 +418,19 @@ def _tag_filter(session: Session, model: Any, tag: str) -> Any:
     return select(1).select_from(each).where(each.c.value == tag).exists()
 
 
+def _custom_filter(model: Any, definition: Any, key: str, value: Any) -> Any:
+    """Compare a custom field's stored JSON value with a filter value given as text."""
+    element = model.custom[definition.name]
+    try:
+        if definition.field_type == "number":
+            return element.as_float() == float(value)
+        if definition.field_type == "boolean":
+            return element.as_boolean() == (str(value).lower() in ("1", "true", "yes"))
+    except ValueError:
+        raise ValidationFailed("Bad filter.", {key: ["Must be a number."]}) from None
+    return element.as_string() == str(value)
+
+
 def list_records(session: Session, actor: User | None, kind: Kind,
                  filters: Mapping[str, Any] | None = None, sort: str = "-created_at",
                  cursor: str | None = None, limit: int = 50) -> Page:
@@ -421,8 +439,9 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     model = kind.model
     filters = dict(filters or {})
     errors: dict[str, list[str]] = {}
+    custom = {f"custom.{d.name}": d for d in definitions(session, kind.record_type)}
     for key in filters:
-        if key not in FILTERABLE[kind.record_type]:
+        if key not in FILTERABLE[kind.record_type] and key not in custom:
             errors[key] = ["Unknown filter."]
     field = sort.lstrip("-")
     if field not in SORTABLE[kind.record_type]:
@@ -435,7 +454,9 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     for key, value in filters.items():
         if value in (None, ""):
             continue
-        if key == "q":
+        if key in custom:
+            query = query.where(_custom_filter(model, custom[key], key, value))
+        elif key == "q":
             prefix = str(value).strip().lower()
             upper = prefix + "\uffff"
             query = query.where(or_(
