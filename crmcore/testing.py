@@ -25,7 +25,8 @@ Fixtures:
 
 The database is SQLite in the test's temporary folder, or PostgreSQL when
 ``CRM_TEST_DATABASE_URL`` is set (each test starts from an empty schema of its
-own process, so parallel runs on one database do not collide). Tests marked ``postgres_only`` are skipped on SQLite. With ``CI`` set,
+own process, so parallel runs on one database do not collide). Tests marked
+``postgres_only`` are skipped on SQLite. With ``CI`` set,
 a missing browser fails instead of skipping.
 """
 
