@@ -27,13 +27,17 @@ def get_stage(session: Session, stage_id: int) -> LeadStage:
     return stage
 
 
-def _save(session: Session, stage: LeadStage) -> LeadStage:
+def _save(session: Session, stage: LeadStage, values: Mapping[str, Any]) -> LeadStage:
+    # Changes are applied inside the savepoint: begin_nested() flushes what is
+    # pending, so a clash applied before it would escape the savepoint.
     try:
         with session.begin_nested():
+            for key, value in values.items():
+                setattr(stage, key, value)
             session.add(stage)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"A stage named {stage.name!r} exists.",
+        raise Conflict(f"A stage named {values.get('name')!r} exists.",
                        {"name": ["Already in use."]}) from None
     _keep_an_open_stage(session)
     return stage
@@ -48,16 +52,14 @@ def _keep_an_open_stage(session: Session) -> None:
 def create_stage(session: Session, actor: User | None, data: Mapping[str, Any]) -> LeadStage:
     """Add a lead stage; needs ``settings.manage``."""
     require(session, actor, "settings.manage")
-    return _save(session, LeadStage(**load(StageSchema(), data)))
+    return _save(session, LeadStage(), load(StageSchema(), data))
 
 
 def update_stage(session: Session, actor: User | None, stage: LeadStage,
                  data: Mapping[str, Any]) -> LeadStage:
     """Rename, reorder or re-kind a stage; needs ``settings.manage``."""
     require(session, actor, "settings.manage")
-    for key, value in load(StageSchema(partial=True), data).items():
-        setattr(stage, key, value)
-    return _save(session, stage)
+    return _save(session, stage, load(StageSchema(partial=True), data))
 
 
 def delete_stage(session: Session, actor: User | None, stage: LeadStage) -> None:
