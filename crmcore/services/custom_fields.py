@@ -32,9 +32,9 @@ def create_field(session: Session, actor: User | None, data: Mapping[str, Any]) 
     values = load(CustomFieldInput(), data)
     _check_choices(values)
     field = CustomField(**values)
-    session.add(field)
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # add inside: begin_nested() flushes what is pending
+            session.add(field)
             session.flush()
     except IntegrityError:
         raise Conflict(f"A {values['record_type']} field named {values['name']} exists.",
