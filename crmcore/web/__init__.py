@@ -2,14 +2,54 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from typing import Any
 
+from flask import Flask, Response, render_template
+from werkzeug.exceptions import HTTPException
+
+from crmcore.errors import CrmError
 from crmcore.web.security import init_security
 
 
 def init_web(app: Flask) -> None:
     init_security(app)
 
+    from crmcore.web import admin, auth, records  # noqa: F401 - register the views
+    from crmcore.web.common import bp
+
+    app.register_blueprint(bp)
+
     @app.get("/healthz")
     def healthz() -> Response:
         return Response("ok\n", mimetype="text/plain")
+
+
+def _error_page(status: int, title: str, detail: str) -> tuple[str, int]:
+    return render_template("web/error.html", status=status, title=title, detail=detail), status
+
+
+def _register_error_handlers() -> None:
+    from crmcore.web.common import bp
+
+    @bp.errorhandler(CrmError)
+    def crm_error(exc: CrmError) -> Any:
+        from crmcore.app import db
+
+        db().rollback()
+        if exc.status == 404:
+            # The same page for "does not exist" and "not yours": it reveals nothing.
+            return _error_page(404, "Not found", "There is nothing here.")
+        if exc.status == 403:
+            return _error_page(403, "Forbidden", "You may not do this.")
+        return _error_page(exc.status, exc.title, exc.detail)
+
+    @bp.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if exc.code in (404, 403):
+            return _error_page(exc.code, "Not found" if exc.code == 404 else "Forbidden",
+                               "There is nothing here." if exc.code == 404
+                               else "You may not do this.")
+        return exc
+
+
+_register_error_handlers()

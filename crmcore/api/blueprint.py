@@ -1,0 +1,141 @@
+"""The API blueprint and the small helpers every endpoint shares: the acting
+user, JSON bodies, query parameters, ETags and OpenAPI notes on views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from crmcore.errors import CrmError, PreconditionFailed, ValidationFailed
+from crmcore.models import User
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class NotAuthenticated(CrmError):
+    """No bearer token, or one that is unknown, revoked or of an inactive user."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class PreconditionRequired(CrmError):
+    """A change that needs an ``If-Match`` header came without one."""
+
+    status = 428
+    title = "Precondition required"
+
+
+# -- OpenAPI notes ---------------------------------------------------------------------
+
+
+@dataclass
+class ApiDoc:
+    """What the OpenAPI document says about one endpoint beyond its path."""
+
+    tag: str
+    body: str | None = None
+    response: str | None = None
+    status: int = 200
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    public: bool = False
+    media_type: str = "application/json"
+
+
+def doc(tag: str, **kwargs: Any) -> Callable[[F], F]:
+    """Attach :class:`ApiDoc` to a view; the docstring gives summary and description."""
+
+    def mark(view: F) -> F:
+        view.api_doc = ApiDoc(tag, **kwargs)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+# -- request helpers -------------------------------------------------------------------
+
+
+def actor() -> User:
+    """The user the request's bearer token belongs to."""
+    return g.api_user  # type: ignore[no-any-return]
+
+
+def json_body() -> dict[str, Any]:
+    """The request body: a JSON object, or a 415/400 problem."""
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    try:
+        data = request.get_json()
+    except BadRequest:
+        raise BadRequest("The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise CrmError("The body must be a JSON object.",
+                       {"_schema": ["Expected a JSON object."]})
+    return data
+
+
+def query_args(allowed: Iterable[str]) -> dict[str, str]:
+    """The query string as a dict; names outside ``allowed`` are a 422 naming them."""
+    allowed = set(allowed)
+    unknown = sorted(k for k in request.args if k not in allowed)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",
+            {k: ["Unknown query parameter."] for k in unknown})
+    repeated = sorted(k for k in request.args if len(request.args.getlist(k)) > 1)
+    if repeated:
+        raise ValidationFailed("Give each query parameter once.",
+                               {k: ["Given more than once."] for k in repeated})
+    return dict(request.args.items())
+
+
+def int_arg(args: Mapping[str, str], name: str, default: int, low: int = 1,
+            high: int = 200) -> int:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed("Bad query parameter.", {name: ["Must be a number."]}) from None
+    if not low <= value <= high:
+        raise ValidationFailed("Bad query parameter.", {name: [f"Between {low} and {high}."]})
+    return value
+
+
+def etag_of(record: Any) -> str:
+    return str(record.version)
+
+
+def check_if_match(record: Any) -> None:
+    """Refuse a change unless ``If-Match`` names the record's current version."""
+    if not request.if_match:
+        raise PreconditionRequired(
+            "Send If-Match with the ETag of the version you edited.",
+            {"If-Match": ["Required."]})
+    if not (request.if_match.star_tag or request.if_match.contains(etag_of(record))):
+        raise PreconditionFailed(
+            f"The record is at version {record.version}; reload it and retry.",
+            {"If-Match": ["Does not match the current version."]})
+
+
+def json_response(data: Any, status: int = 200, *, etag: str | None = None,
+                  location: str | None = None) -> Response:
+    response = jsonify(data)
+    response.status_code = status
+    if etag is not None:
+        response.set_etag(etag)
+    if location is not None:
+        response.headers["Location"] = location
+    return response
+
+
+def empty(status: int = 204) -> Response:
+    return current_app.response_class(status=status)

@@ -1,0 +1,222 @@
+"""Leads and contacts: list, create, read, change, delete, timeline, comments,
+bulk actions, and converting a lead into a contact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, url_for
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crmcore.api.blueprint import (
+    actor,
+    bp,
+    check_if_match,
+    doc,
+    empty,
+    etag_of,
+    int_arg,
+    json_body,
+    json_response,
+    query_args,
+)
+from crmcore.api.schemas import (
+    BULK_ACTIONS,
+    BulkInput,
+    ContactOutput,
+    ConvertInput,
+    LeadOutput,
+    TimelineOutput,
+)
+from crmcore.app import db
+from crmcore.errors import NotFound, ValidationFailed
+from crmcore.schemas.base import load
+from crmcore.schemas.records import CommentInput
+from crmcore.services import records as svc
+from crmcore.services.records import CONTACTS, FILTERABLE, LEADS, SORTABLE, Kind
+
+OUTPUTS: dict[str, type[Schema]] = {"lead": LeadOutput, "contact": ContactOutput}
+PLURALS = {"lead": "leads", "contact": "contacts"}
+
+
+def dump(kind: Kind, record: Any) -> dict[str, Any]:
+    return OUTPUTS[kind.record_type]().dump(record)  # type: ignore[no-any-return]
+
+
+def dump_many(kind: Kind, records: list[Any]) -> list[dict[str, Any]]:
+    return OUTPUTS[kind.record_type](many=True).dump(records)  # type: ignore[no-any-return]
+
+
+def record_response(kind: Kind, record: Any, status: int = 200) -> Response:
+    location = None
+    if status == 201:
+        location = url_for(f"api.{kind.record_type}_get", record_id=record.id)
+    return json_response(dump(kind, record), status, etag=etag_of(record), location=location)
+
+
+def page_links(next_cursor: str | None, args: dict[str, str], endpoint: str,
+               **view_args: Any) -> dict[str, str | None]:
+    this = url_for(endpoint, **view_args, **args)
+    following = url_for(endpoint, **view_args, **{**args, "cursor": next_cursor}) \
+        if next_cursor else None
+    return {"self": this, "next": following}
+
+
+_TAG_VALUES = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
+                          validate=validate.Length(min=1, max=50))
+
+
+def bulk_change(kind: Kind, action: str, value: Any) -> dict[str, Any]:
+    """The change a bulk action makes, in the terms of ``svc.bulk_update``."""
+    try:
+        if action == "assign":
+            owner = None if value is None else fields.Integer(strict=True).deserialize(value)
+            return {"owner_id": owner}
+        if action == "stage":
+            return {"stage_id": fields.Integer(strict=True).deserialize(value)}
+        tags = [value] if isinstance(value, str) else value
+        return {"add_tags": _TAG_VALUES.deserialize(tags)}
+    except ValidationError as exc:
+        raise ValidationFailed("The value does not suit the action.",
+                               {"value": exc.messages}) from None
+
+
+def register(kind: Kind) -> None:
+    """Add the endpoints of one kind of record to the blueprint."""
+    rt = kind.record_type
+    plural = PLURALS[rt]
+    title = rt.capitalize()
+    base = f"/{plural}"
+    item = f"/{plural}/<int:record_id>"
+    list_query = {name: "Filter." for name in FILTERABLE[rt]}
+    list_query.update({
+        "sort": f"One of {', '.join(SORTABLE[rt])}; a leading - sorts descending.",
+        "cursor": "The cursor of the next page, from links.next.",
+        "limit": "Page size, 1 to 200 (50).",
+    })
+
+    @doc(plural, response=f"{title}Page", query=list_query)
+    def list_view() -> Response:
+        args = query_args(set(FILTERABLE[rt]) | {"sort", "cursor", "limit"})
+        filters = {k: v for k, v in args.items() if k in FILTERABLE[rt]}
+        limit = int_arg(args, "limit", 50)
+        page = svc.list_records(db(), actor(), kind, filters, sort=args.get("sort", "-created_at"),
+                                cursor=args.get("cursor") or None, limit=limit)
+        return json_response({"items": dump_many(kind, page.items),
+                              "links": page_links(page.next_cursor, args, f"api.{rt}_list")})
+
+    @doc(plural, body=f"{title}Input", response=f"{title}Output", status=201,
+         headers={"Location": f"The new {rt}.", "ETag": "Its version."})
+    def create_view() -> Response:
+        session = db()
+        record = svc.create(session, actor(), kind, json_body())
+        session.commit()
+        return record_response(kind, record, 201)
+
+    @doc(plural, response=f"{title}Output", headers={"ETag": "The version, for If-Match."})
+    def get_view(record_id: int) -> Response:
+        query_args(())
+        return record_response(kind, svc.get(db(), actor(), kind, record_id))
+
+    @doc(plural, body=f"{title}Input", response=f"{title}Output",
+         headers={"ETag": "The new version."})
+    def update_view(record_id: int) -> Response:
+        session = db()
+        record = svc.get(session, actor(), kind, record_id)
+        check_if_match(record)
+        svc.update(session, actor(), kind, record, json_body())
+        session.commit()
+        return record_response(kind, record)
+
+    @doc(plural, status=204)
+    def delete_view(record_id: int) -> Response:
+        session = db()
+        if not svc.soft_delete(session, actor(), kind, [record_id]):
+            raise NotFound(f"No such {rt}.")
+        session.commit()
+        return empty()
+
+    @doc(plural, response="TimelinePage", query={"limit": "How many entries, newest first."})
+    def timeline_view(record_id: int) -> Response:
+        args = query_args({"limit"})
+        session = db()
+        record = svc.get(session, actor(), kind, record_id)
+        entries = svc.timeline(session, kind, record, limit=int_arg(args, "limit", 200, high=1000))
+        return json_response({"items": TimelineOutput(many=True).dump(entries)})
+
+    @doc(plural, body="CommentInput", response="TimelineOutput", status=201)
+    def comment_view(record_id: int) -> Response:
+        session = db()
+        record = svc.get(session, actor(), kind, record_id)
+        body = load(CommentInput(), json_body())["body"]
+        entry = svc.comment(session, actor(), kind, record, body)
+        session.commit()
+        return json_response(TimelineOutput().dump(entry), 201)
+
+    @doc(plural, body="BulkInput", response="BulkResult")
+    def bulk_view() -> Response:
+        session = db()
+        data = load(BulkInput(), json_body())
+        action = data["action"]
+        if action not in BULK_ACTIONS[rt]:
+            raise ValidationFailed("Unknown action.", {"action": [
+                f"Must be one of: {', '.join(BULK_ACTIONS[rt])}."]})
+        if action == "delete":
+            if data.get("value") is not None:
+                raise ValidationFailed("Delete takes no value.", {"value": ["Leave it out."]})
+            changed = svc.soft_delete(session, actor(), kind, data["ids"])
+        else:
+            change = bulk_change(kind, action, data.get("value"))
+            changed = svc.bulk_update(session, actor(), kind, data["ids"], change)
+        session.commit()
+        return json_response({"changed": changed})
+
+    for view in (list_view, create_view, get_view, update_view, delete_view, timeline_view,
+                 comment_view, bulk_view):
+        view.__doc__ = VIEW_DOCS[view.__name__].format(rt=rt, plural=plural)
+    bp.add_url_rule(base, f"{rt}_list", list_view, methods=["GET"])
+    bp.add_url_rule(base, f"{rt}_create", create_view, methods=["POST"])
+    bp.add_url_rule(f"{base}/bulk", f"{rt}_bulk", bulk_view, methods=["POST"])
+    bp.add_url_rule(item, f"{rt}_get", get_view, methods=["GET"])
+    bp.add_url_rule(item, f"{rt}_update", update_view, methods=["PATCH"])
+    bp.add_url_rule(item, f"{rt}_delete", delete_view, methods=["DELETE"])
+    bp.add_url_rule(f"{item}/timeline", f"{rt}_timeline", timeline_view, methods=["GET"])
+    bp.add_url_rule(f"{item}/comments", f"{rt}_comment", comment_view, methods=["POST"])
+
+
+VIEW_DOCS = {
+    "list_view": "List {plural}.\n\nThe {plural} you may see, one keyset-paginated page at a "
+                 "time; follow links.next until it is null.",
+    "create_view": "Create a {rt}.\n\nYou own it unless you may reassign and set owner_id.",
+    "get_view": "Read a {rt}.\n\nA {rt} you may not see answers 404, like a missing one.",
+    "update_view": "Change a {rt}.\n\nSend only the fields to change, with If-Match set to the "
+                   "ETag you read: 428 without it, 412 when someone saved in between.",
+    "delete_view": "Delete a {rt}.\n\nMoves it to the recycle bin, whence it can be restored.",
+    "timeline_view": "The timeline of a {rt}.\n\nChanges, comments and plugin entries, "
+                     "newest first.",
+    "comment_view": "Comment on a {rt}.",
+    "bulk_view": "Change many {plural} at once.\n\nActions: assign (value: a user id or null), "
+                 "stage (leads; value: a stage id), tag (value: tags to add), delete. Records "
+                 "you may not see are skipped; changed counts the rest.",
+}
+
+
+register(LEADS)
+register(CONTACTS)
+
+
+@bp.post("/leads/<int:record_id>/convert")
+@doc("leads", body="ConvertInput", response="ContactOutput", status=201,
+     headers={"Location": "The new contact."})
+def lead_convert(record_id: int) -> Response:
+    """Convert a lead into a contact.
+
+    The lead stays as history, linked to the new contact, whose timeline starts
+    with a copy of the lead's.
+    """
+    session = db()
+    lead = svc.get(session, actor(), LEADS, record_id)
+    data = load(ConvertInput(), json_body())
+    contact = svc.convert_lead(session, actor(), lead, data["lifecycle_stage"])
+    session.commit()
+    return record_response(CONTACTS, contact, 201)

@@ -1,0 +1,142 @@
+"""Administration: users, lead stages and plugins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, flash, redirect, request, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from crmcore.app import db
+from crmcore.errors import Conflict, CrmError, NotFound
+from crmcore.models import LeadStage
+from crmcore.schemas.base import load
+from crmcore.schemas.records import StageSchema
+from crmcore.services import users as user_service
+from crmcore.web.common import actor, all_stages, bp, error_messages, render, require_permission
+
+
+def _users_page(errors: dict[str, list[str]] | None = None, values: dict[str, str] | None = None,
+                message: str | None = None, status: int = 200) -> Any:
+    roles = current_app.extensions["crm"].roles.roles
+    return render("web/admin_users.html", status, users=list(
+        _all_users()), roles=roles, errors=errors or {}, values=values or {}, message=message)
+
+
+def _all_users() -> Any:
+    from crmcore.models import User
+
+    return db().scalars(select(User).order_by(User.email))
+
+
+@bp.get("/admin/users")
+def admin_users() -> Any:
+    require_permission("users.manage")
+    return _users_page()
+
+
+@bp.post("/admin/users")
+def admin_users_create() -> Any:
+    require_permission("users.manage")
+    values = {k: request.form.get(k, "").strip() for k in ("email", "name", "role", "password")}
+    data: dict[str, Any] = {k: v for k, v in values.items() if v}
+    session = db()
+    try:
+        user = user_service.create_user(session, actor(), data)
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        values.pop("password")
+        return _users_page(error_messages(exc), values, exc.detail, exc.status)
+    flash(f"The user {user.email} was created.", "info")
+    return redirect(url_for("web.admin_users"), 303)
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+def admin_users_active(user_id: int) -> Any:
+    require_permission("users.manage")
+    session = db()
+    user = user_service.get_user(session, user_id)
+    active = request.form.get("active") == "1"
+    if user.id == actor().id and not active:
+        flash("You cannot deactivate yourself.", "error")
+        return redirect(url_for("web.admin_users"), 303)
+    user_service.update_user(session, actor(), user, {"is_active": active})
+    session.commit()
+    flash(f"{user.email} is now {'active' if active else 'deactivated'}.", "info")
+    return redirect(url_for("web.admin_users"), 303)
+
+
+# -- stages: no service exists yet; a small web-local helper validated by StageSchema ----
+
+
+def save_stage(stage: LeadStage | None, form: Any) -> LeadStage:
+    """Create or edit a lead stage from form input; raises CrmError."""
+    values = load(StageSchema(), {k: form.get(k, "").strip() for k in ("name", "position", "kind")
+                                  if form.get(k, "").strip()})
+    session = db()
+    if stage is None:
+        stage = LeadStage()
+        session.add(stage)
+    for key, value in values.items():
+        setattr(stage, key, value)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"A stage named {values['name']!r} exists already.",
+                       {"name": ["Already in use."]}) from None
+    return stage
+
+
+def _stages_page(errors: dict[str, list[str]] | None = None, message: str | None = None,
+                 status: int = 200, edit_id: int | None = None) -> Any:
+    return render("web/admin_stages.html", status, stages=all_stages(), errors=errors or {},
+                  message=message, edit_id=edit_id, form=request.form)
+
+
+@bp.get("/admin/stages")
+def admin_stages() -> Any:
+    require_permission("settings.manage")
+    return _stages_page()
+
+
+@bp.post("/admin/stages")
+def admin_stages_create() -> Any:
+    require_permission("settings.manage")
+    return _save_stage_view(None)
+
+
+@bp.post("/admin/stages/<int:stage_id>")
+def admin_stages_edit(stage_id: int) -> Any:
+    require_permission("settings.manage")
+    stage = db().get(LeadStage, stage_id)
+    if stage is None:
+        raise NotFound("No such stage.")
+    return _save_stage_view(stage)
+
+
+def _save_stage_view(stage: LeadStage | None) -> Any:
+    session = db()
+    try:
+        saved = save_stage(stage, request.form)
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        return _stages_page(error_messages(exc), exc.detail, exc.status,
+                            stage.id if stage else None)
+    flash(f"The stage {saved.name} was saved.", "info")
+    return redirect(url_for("web.admin_stages"), 303)
+
+
+@bp.get("/admin/plugins")
+def admin_plugins() -> Any:
+    require_permission("settings.manage")
+    plugins = current_app.extensions["crm"].plugins
+    rows = [{"name": name, "version": plugins.versions.get(name, ""),
+             "description": info.description, "enabled": name in plugins.order,
+             "requires": info.requires,
+             "hooks": plugins.hooks_of(name) if name in plugins.order else []}
+            for name, info in sorted(plugins.infos.items())]
+    return render("web/admin_plugins.html", plugins=rows)

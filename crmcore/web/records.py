@@ -1,0 +1,438 @@
+"""Leads, contacts and the recycle bin: thin views over crmcore.services.records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from sqlalchemy.orm.exc import StaleDataError
+
+from crmcore.app import db
+from crmcore.errors import Conflict, CrmError, NotFound
+from crmcore.models.records import LIFECYCLE_STAGES, OPT_OUT_CHANNELS
+from crmcore.schemas.records import input_schema, plugin_field_names
+from crmcore.services import records as svc
+from crmcore.web.common import (
+    actor,
+    all_stages,
+    allowed,
+    bp,
+    error_messages,
+    render,
+    split_list,
+    users_by_id,
+)
+
+LIST_FIELDS = ("emails", "phones", "tags")
+
+
+@dataclass(frozen=True)
+class Ui:
+    """What differs between the lead and contact pages."""
+
+    kind: svc.Kind
+    name: str  # endpoint stem: "lead" -> web.leads, web.lead, web.lead_edit ...
+    plural: str
+    text_fields: tuple[tuple[str, str], ...]
+    filters: tuple[str, ...]
+    sorts: tuple[tuple[str, str], ...]
+
+
+LEAD_UI = Ui(
+    svc.LEADS, "lead", "leads",
+    (("full_name", "Full name"), ("company", "Company"), ("login", "Login"),
+     ("partner", "Partner"), ("location", "Location"), ("source", "Source")),
+    ("q", "stage_id", "owner_id", "source", "tag", "created_after", "created_before", "mine"),
+    (("-created_at", "Newest first"), ("created_at", "Oldest first"),
+     ("-updated_at", "Recently changed"), ("full_name", "Name A-Z"),
+     ("-full_name", "Name Z-A"), ("-score", "Highest score")),
+)
+CONTACT_UI = Ui(
+    svc.CONTACTS, "contact", "contacts",
+    (("first_name", "First name"), ("last_name", "Last name"), ("company", "Company"),
+     ("street", "Street"), ("city", "City"), ("postal_code", "Postal code"),
+     ("country", "Country (ISO code)")),
+    ("q", "lifecycle_stage", "owner_id", "company", "postal_code", "tag", "created_after",
+     "created_before", "mine"),
+    (("-created_at", "Newest first"), ("created_at", "Oldest first"),
+     ("-updated_at", "Recently changed"), ("last_name", "Last name A-Z"),
+     ("-last_name", "Last name Z-A")),
+)
+UIS = {"lead": LEAD_UI, "contact": CONTACT_UI}
+
+
+# -- forms -----------------------------------------------------------------------------
+
+
+def plugin_fields(ui: Ui) -> list[str]:
+    schema = input_schema(current_app.extensions["crm"].hook, ui.kind.record_type)
+    return sorted(plugin_field_names(schema, ui.kind.record_type))
+
+
+def form_values(ui: Ui, record: Any | None) -> dict[str, Any]:
+    """The form's raw values for a record (or an empty form)."""
+    values: dict[str, Any] = {name: "" for name, _ in ui.text_fields}
+    values.update({name: "" for name in LIST_FIELDS})
+    values.update(stage_id="", owner_id="", lifecycle_stage="lead", opt_outs=[], version="")
+    for name in plugin_fields(ui):
+        values[name] = ""
+    if record is None:
+        return values
+    for name, _ in ui.text_fields:
+        values[name] = getattr(record, name) or ""
+    for name in LIST_FIELDS:
+        values[name] = ", ".join(getattr(record, name) or [])
+    values["owner_id"] = record.owner_id or ""
+    values["version"] = record.version
+    if ui is LEAD_UI:
+        values["stage_id"] = record.stage_id
+    else:
+        values["lifecycle_stage"] = record.lifecycle_stage
+        values["opt_outs"] = list(record.opt_outs or [])
+    for name in plugin_fields(ui):
+        values[name] = (record.plugin_data or {}).get(name, "")
+    return values
+
+
+def submitted_values(ui: Ui) -> dict[str, Any]:
+    values = form_values(ui, None)
+    for name in values:
+        if name == "opt_outs":
+            values[name] = request.form.getlist("opt_outs")
+        else:
+            values[name] = request.form.get(name, "")
+    return values
+
+
+def service_data(ui: Ui, values: Mapping[str, Any], record: Any | None) -> dict[str, Any]:
+    """Turn the form's text into the service's input: comma-separated text becomes
+    lists; empty optional fields are left out of a new record."""
+    creating = record is None
+    data: dict[str, Any] = {}
+    for name, _ in ui.text_fields:
+        text = str(values.get(name, "")).strip()
+        if text or not creating:
+            data[name] = text
+    for name in LIST_FIELDS:
+        data[name] = split_list(values.get(name))
+    if ui is LEAD_UI and str(values.get("stage_id", "")).strip():
+        data["stage_id"] = str(values["stage_id"]).strip()
+    if ui is CONTACT_UI:
+        if str(values.get("lifecycle_stage", "")).strip():
+            data["lifecycle_stage"] = str(values["lifecycle_stage"]).strip()
+        data["opt_outs"] = list(values.get("opt_outs") or [])
+    owner = str(values.get("owner_id", "")).strip()
+    if owner and allowed("records.reassign") and (creating or owner != str(record.owner_id)):
+        data["owner_id"] = owner
+    for name in plugin_fields(ui):
+        text = str(values.get(name, "")).strip()
+        if text or (not creating and (record.plugin_data or {}).get(name) not in (None, "")):
+            data[name] = text
+    return data
+
+
+def form_page(ui: Ui, record: Any | None, values: Mapping[str, Any],
+              errors: Mapping[str, list[str]] | None = None, message: str | None = None,
+              status: int = 200) -> Any:
+    return render(
+        f"web/{ui.name}_form.html", status, ui=ui, record=record, values=values,
+        errors=errors or {}, message=message, stages=all_stages(),
+        owners=users_by_id() if allowed("records.reassign") else {},
+        plugin_fields=plugin_fields(ui), lifecycle_stages=LIFECYCLE_STAGES,
+        opt_out_channels=OPT_OUT_CHANNELS,
+    )
+
+
+# -- views shared by leads and contacts ---------------------------------------------------
+
+
+def list_view(ui: Ui) -> Any:
+    session = db()
+    args = request.args
+    filters = {k: args.get(k, "").strip() for k in ui.filters if args.get(k, "").strip()}
+    filters.setdefault("mine", "1")
+    sort = args.get("sort", "-created_at")
+    errors: dict[str, list[str]] = {}
+    try:
+        page = svc.list_records(session, actor(), ui.kind, filters, sort=sort,
+                                cursor=args.get("cursor") or None)
+    except CrmError as exc:
+        errors = error_messages(exc)
+        page = svc.Page([], None)
+    next_url = None
+    if page.next_cursor:
+        next_url = url_for(f"web.{ui.plural}", **{**filters, "sort": sort,
+                                                   "cursor": page.next_cursor})
+    owner_ids = {r.owner_id for r in page.items}
+    people = users_by_id() if allowed("records.view_all") else users_by_id(owner_ids)
+    return render(f"web/{ui.plural}.html", 422 if errors else 200, ui=ui, records=page.items,
+                  filters=filters, sort=sort, errors=errors, next_url=next_url,
+                  people=people, stages={s.id: s for s in all_stages()},
+                  lifecycle_stages=LIFECYCLE_STAGES)
+
+
+def new_view(ui: Ui) -> Any:
+    if request.method == "GET":
+        return form_page(ui, None, form_values(ui, None))
+    values = submitted_values(ui)
+    session = db()
+    try:
+        record = svc.create(session, actor(), ui.kind, service_data(ui, values, None))
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        return form_page(ui, None, values, error_messages(exc), exc.detail, exc.status)
+    flash(f"The {ui.name} was created.", "info")
+    return redirect(url_for(f"web.{ui.name}", record_id=record.id), 303)
+
+
+def detail_view(ui: Ui, record_id: int) -> Any:
+    session = db()
+    record = svc.get(session, actor(), ui.kind, record_id)
+    entries = svc.timeline(session, ui.kind, record)
+    user_ids: set[int | None] = {record.owner_id, *(e.actor_id for e in entries)}
+    for entry in entries:
+        owner_change = (entry.changes or {}).get("owner_id")
+        if owner_change:
+            user_ids.update(v for v in owner_change if isinstance(v, int))
+    return render(f"web/{ui.name}.html", ui=ui, record=record, entries=entries,
+                  people=users_by_id(user_ids), stages={s.id: s for s in all_stages()},
+                  plugin_fields=plugin_fields(ui))
+
+
+def edit_view(ui: Ui, record_id: int) -> Any:
+    session = db()
+    record = svc.get(session, actor(), ui.kind, record_id)
+    if request.method == "GET":
+        return form_page(ui, record, form_values(ui, record))
+    values = submitted_values(ui)
+    try:
+        expected = int(request.form.get("version", ""))
+    except ValueError:
+        expected = -1
+    try:
+        svc.update(session, actor(), ui.kind, record, service_data(ui, values, record),
+                   expected_version=expected)
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        return form_page(ui, record, values, {}, stale_message(ui), 409)
+    except CrmError as exc:
+        session.rollback()
+        message = exc.detail
+        if isinstance(exc, Conflict) and not exc.errors:
+            message = stale_message(ui)
+        return form_page(ui, record, values, error_messages(exc), message, exc.status)
+    flash(f"The {ui.name} was saved.", "info")
+    return redirect(url_for(f"web.{ui.name}", record_id=record.id), 303)
+
+
+def stale_message(ui: Ui) -> str:
+    return (f"Someone else changed this {ui.name} while you were editing; nothing was "
+            "saved. Open it again to see their changes, then redo yours.")
+
+
+def comment_view(ui: Ui, record_id: int) -> Any:
+    session = db()
+    record = svc.get(session, actor(), ui.kind, record_id)
+    try:
+        svc.comment(session, actor(), ui.kind, record, request.form.get("body", ""))
+        session.commit()
+        flash("Comment added.", "info")
+    except CrmError as exc:
+        session.rollback()
+        flash("The comment was not added: it is empty or too long.", "error")
+        if exc.status == 404:
+            raise
+    return redirect(url_for(f"web.{ui.name}", record_id=record_id), 303)
+
+
+def delete_view(ui: Ui, record_id: int) -> Any:
+    session = db()
+    if not svc.soft_delete(session, actor(), ui.kind, [record_id]):
+        raise NotFound(f"No such {ui.name}.")
+    session.commit()
+    flash(f"The {ui.name} went to the recycle bin.", "info")
+    return redirect(url_for(f"web.{ui.plural}"), 303)
+
+
+def bulk_view(ui: Ui) -> Any:
+    session = db()
+    try:
+        ids = [int(i) for i in request.form.getlist("ids")]
+    except ValueError:
+        abort(400)
+    action = request.form.get("action", "")
+    back = redirect(url_for(f"web.{ui.plural}"), 303)
+    if not ids:
+        flash("Select at least one row.", "error")
+        return back
+    try:
+        if action == "delete":
+            count = svc.soft_delete(session, actor(), ui.kind, ids)
+        elif action == "assign":
+            count = svc.bulk_update(session, actor(), ui.kind, ids,
+                                    {"owner_id": int(request.form.get("owner_id", ""))})
+        elif action == "stage" and ui is LEAD_UI:
+            count = svc.bulk_update(session, actor(), ui.kind, ids,
+                                    {"stage_id": int(request.form.get("stage_id", ""))})
+        elif action == "tag":
+            tags = split_list(request.form.get("tag"))
+            if not tags or any(len(t) > 50 for t in tags):
+                raise ValueError
+            count = svc.bulk_update(session, actor(), ui.kind, ids, {"add_tags": tags})
+        else:
+            flash("Choose an action.", "error")
+            return back
+        session.commit()
+    except ValueError:
+        session.rollback()
+        flash("Choose a value for the action.", "error")
+        return back
+    except CrmError as exc:
+        session.rollback()
+        details = "; ".join(m for ms in error_messages(exc).values() for m in ms)
+        flash(f"{exc.detail} {details}".strip(), "error")
+        return back
+    flash(f"{count} {ui.plural if count != 1 else ui.name} changed.", "info")
+    return back
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+@bp.get("/leads")
+def leads() -> Any:
+    return list_view(LEAD_UI)
+
+
+@bp.route("/leads/new", methods=["GET", "POST"])
+def lead_new() -> Any:
+    return new_view(LEAD_UI)
+
+
+@bp.get("/leads/<int:record_id>")
+def lead(record_id: int) -> Any:
+    return detail_view(LEAD_UI, record_id)
+
+
+@bp.route("/leads/<int:record_id>/edit", methods=["GET", "POST"])
+def lead_edit(record_id: int) -> Any:
+    return edit_view(LEAD_UI, record_id)
+
+
+@bp.post("/leads/<int:record_id>/comment")
+def lead_comment(record_id: int) -> Any:
+    return comment_view(LEAD_UI, record_id)
+
+
+@bp.post("/leads/<int:record_id>/delete")
+def lead_delete(record_id: int) -> Any:
+    return delete_view(LEAD_UI, record_id)
+
+
+@bp.post("/leads/bulk")
+def leads_bulk() -> Any:
+    return bulk_view(LEAD_UI)
+
+
+@bp.post("/leads/<int:record_id>/convert")
+def lead_convert(record_id: int) -> Any:
+    session = db()
+    record = svc.get(session, actor(), svc.LEADS, record_id)
+    try:
+        contact = svc.convert_lead(session, actor(), record,
+                                   request.form.get("lifecycle_stage", "prospect"))
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.detail, "error")
+        return redirect(url_for("web.lead", record_id=record_id), 303)
+    flash("The lead was converted to a contact.", "info")
+    return redirect(url_for("web.contact", record_id=contact.id), 303)
+
+
+@bp.get("/contacts")
+def contacts() -> Any:
+    return list_view(CONTACT_UI)
+
+
+@bp.route("/contacts/new", methods=["GET", "POST"])
+def contact_new() -> Any:
+    return new_view(CONTACT_UI)
+
+
+@bp.get("/contacts/<int:record_id>")
+def contact(record_id: int) -> Any:
+    return detail_view(CONTACT_UI, record_id)
+
+
+@bp.route("/contacts/<int:record_id>/edit", methods=["GET", "POST"])
+def contact_edit(record_id: int) -> Any:
+    return edit_view(CONTACT_UI, record_id)
+
+
+@bp.post("/contacts/<int:record_id>/comment")
+def contact_comment(record_id: int) -> Any:
+    return comment_view(CONTACT_UI, record_id)
+
+
+@bp.post("/contacts/<int:record_id>/delete")
+def contact_delete(record_id: int) -> Any:
+    return delete_view(CONTACT_UI, record_id)
+
+
+@bp.post("/contacts/bulk")
+def contacts_bulk() -> Any:
+    return bulk_view(CONTACT_UI)
+
+
+# -- recycle bin -----------------------------------------------------------------------------
+
+
+@bp.get("/recycle-bin")
+def recycle_bin() -> Any:
+    session = db()
+    binned = {}
+    for name, ui in UIS.items():
+        query = svc.visible(session, actor(), ui.kind, deleted=True)
+        binned[name] = list(session.scalars(
+            query.order_by(ui.kind.model.deleted_at.desc(), ui.kind.model.id.desc()).limit(200)))
+    owner_ids = {r.owner_id for rows in binned.values() for r in rows}
+    return render("web/recycle_bin.html", leads=binned["lead"], contacts=binned["contact"],
+                  people=users_by_id(owner_ids), can_purge=allowed("recycle_bin.purge"))
+
+
+def _ui_or_404(record_type: str) -> Ui:
+    ui = UIS.get(record_type)
+    if ui is None:
+        abort(404)
+    return ui
+
+
+@bp.post("/recycle-bin/<record_type>/<int:record_id>/restore")
+def recycle_bin_restore(record_type: str, record_id: int) -> Any:
+    ui = _ui_or_404(record_type)
+    session = db()
+    if not svc.restore(session, actor(), ui.kind, [record_id]):
+        raise NotFound(f"No such {ui.name} in the recycle bin.")
+    session.commit()
+    flash(f"The {ui.name} was restored.", "info")
+    return redirect(url_for("web.recycle_bin"), 303)
+
+
+@bp.post("/recycle-bin/<record_type>/<int:record_id>/purge")
+def recycle_bin_purge(record_type: str, record_id: int) -> Any:
+    ui = _ui_or_404(record_type)
+    if not allowed("recycle_bin.purge"):
+        abort(403)
+    session = db()
+    if not svc.purge(session, actor(), ui.kind, [record_id]):
+        raise NotFound(f"No such {ui.name} in the recycle bin.")
+    session.commit()
+    flash(f"The {ui.name} was deleted for good.", "info")
+    return redirect(url_for("web.recycle_bin"), 303)

@@ -1,0 +1,87 @@
+"""The main web flow in a real browser (Debian's Chromium through Playwright)."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmcore.db import transaction
+from crmcore.services import records as svc
+from crmcore.testing import DEFAULT_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+XSS = "<script>window.__pwned=1</script><img src=x onerror=alert(1)>"
+
+
+def sign_in(page, live_server, user):
+    page.goto(live_server.url + "/login")
+    page.fill("#email", user.email)
+    page.fill("#password", DEFAULT_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+
+
+def test_lead_lifecycle(page, live_server, make_user):
+    page.set_default_timeout(5000)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    user = make_user("sales")
+    sign_in(page, live_server, user)
+    assert page.locator("h1").inner_text() == "Dashboard"
+
+    page.click("nav >> text=Leads")
+    page.click("text=New lead")
+    page.fill("#f-full_name", "Browser Lead")
+    page.fill("#f-emails", "browser@example.com")
+    page.fill("#f-source", "web")
+    page.click("button:has-text('Create lead')")
+    page.wait_for_url("**/leads/*")
+    assert page.locator("h1").inner_text() == "Browser Lead"
+
+    page.goto(live_server.url + "/leads")
+    page.fill("#q", "brow")
+    page.click("button:has-text('Filter')")
+    assert page.locator("table.records tbody tr").count() == 1
+    page.fill("#q", "zzz")
+    page.click("button:has-text('Filter')")
+    assert "No leads match." in page.locator("table.records").inner_text()
+
+    page.goto(live_server.url + "/leads?q=browser")
+    page.click("table.records >> text=Browser Lead")
+    page.click("text=Edit")
+    page.fill("#f-full_name", "Browser Lead Edited")
+    page.click("button:has-text('Save')")
+    page.wait_for_url("**/leads/*")
+    assert page.locator("h1").inner_text() == "Browser Lead Edited"
+    assert "Browser Lead Edited" in page.locator(".timeline").inner_text()
+
+    page.fill("#comment-body", "Called from the browser")
+    page.click("button:has-text('Comment')")
+    assert "Called from the browser" in page.locator(".timeline").inner_text()
+
+    page.click("button:has-text('Delete')")
+    page.wait_for_url(live_server.url + "/leads")
+    assert "went to the recycle bin" in page.locator(".flash").inner_text()
+
+    page.click("nav >> text=Recycle bin")
+    row = page.locator("tr", has_text="Browser Lead Edited")
+    row.locator("button:has-text('Restore')").click()
+    assert "was restored" in page.locator(".flash").inner_text()
+    page.goto(live_server.url + "/leads")
+    assert page.locator("table.records >> text=Browser Lead Edited").count() == 1
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_xss_lead_name_does_not_run(page, live_server, make_user, app):
+    page.set_default_timeout(5000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    user = make_user("sales")
+    with transaction(app.extensions["crm"].sessions) as session:
+        lead = svc.create(session, session.merge(user), svc.LEADS, {"full_name": XSS})
+    sign_in(page, live_server, user)
+    for path in ("/leads", f"/leads/{lead.id}", "/"):
+        page.goto(live_server.url + path)
+        assert page.evaluate("typeof window.__pwned") == "undefined", path
+        assert XSS in page.locator("main").inner_text(), path
+    assert dialogs == []

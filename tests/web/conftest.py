@@ -1,0 +1,39 @@
+"""Helpers for the web UI tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from crmcore.db import transaction
+from crmcore.services import records as svc
+
+
+@pytest.fixture
+def make_lead(app: Flask) -> Callable[..., Any]:
+    """Create a lead owned by ``owner`` through the service."""
+
+    def make(owner: Any, **data: Any) -> Any:
+        data.setdefault("full_name", "Ada Lovelace")
+        with transaction(app.extensions["crm"].sessions) as session:
+            return svc.create(session, session.merge(owner), svc.LEADS, data)
+
+    return make
+
+
+@pytest.fixture
+def make_contact(app: Flask) -> Callable[..., Any]:
+    def make(owner: Any, **data: Any) -> Any:
+        data.setdefault("last_name", "Hopper")
+        with transaction(app.extensions["crm"].sessions) as session:
+            return svc.create(session, session.merge(owner), svc.CONTACTS, data)
+
+    return make
+
+
+def session_cookie(client: Any) -> str | None:
+    cookie = client.get_cookie("__Host-crm_session")
+    return cookie.value if cookie else None
