@@ -13,11 +13,11 @@ from flask import Flask, Response, current_app, render_template_string, url_for
 
 from crmcore import __version__
 from crmcore.api import schemas as api_schemas
-from crmcore.api._users_service import ProfileInput
 from crmcore.api.blueprint import ApiDoc, bp, doc, json_response
 from crmcore.schemas import records as record_schemas
 from crmcore.schemas import users as user_schemas
 from crmcore.schemas.records import input_schema
+from crmcore.schemas.users import ProfileInput
 
 RULE_ARG = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 

@@ -2,38 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from marshmallow import Schema, fields, validate
 
 from crmcore.schemas import records, users
 from crmcore.schemas.base import StrictSchema
 from crmcore.schemas.records import StageSchema
 
-
-class UtcDateTime(fields.DateTime):
-    """A datetime always shown with its offset. SQLite hands timestamps back
-    naive; they are UTC, as everything the core stores."""
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
-
-
-def utc_output(cls: type[Schema]) -> type[Schema]:
-    """``cls`` with each datetime field shown in UTC with an offset."""
-    attrs = {name: UtcDateTime(allow_none=field.allow_none)
-             for name, field in cls._declared_fields.items()
-             if isinstance(field, fields.DateTime)}
-    return type(cls.__name__, (cls,), attrs)
-
-
-LeadOutput = utc_output(records.LeadOutput)
-ContactOutput = utc_output(records.ContactOutput)
-TimelineOutput = utc_output(records.TimelineOutput)
-UserSchema = utc_output(users.UserSchema)
+LeadOutput = records.LeadOutput
+ContactOutput = records.ContactOutput
+TimelineOutput = records.TimelineOutput
+UserSchema = users.UserSchema
 
 BULK_ACTIONS = {"lead": ("assign", "stage", "tag", "delete"),
                 "contact": ("assign", "tag", "delete")}

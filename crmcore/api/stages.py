@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Response, url_for
 
-from crmcore.api import _stages_service as stages
 from crmcore.api.blueprint import actor, bp, doc, json_body, json_response, query_args
 from crmcore.app import db
 from crmcore.schemas.records import StageSchema
+from crmcore.services import stages
 
 
 @bp.get("/stages")

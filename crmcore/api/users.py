@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response, url_for
 from sqlalchemy import select
 
-from crmcore.api._users_service import update_profile
 from crmcore.api.blueprint import actor, bp, doc, int_arg, json_body, json_response, query_args
 from crmcore.api.schemas import UserSchema
 from crmcore.app import db
@@ -13,6 +12,7 @@ from crmcore.auth.roles import require
 from crmcore.errors import NotFound
 from crmcore.models import User
 from crmcore.services import users as svc
+from crmcore.services.users import update_profile
 
 
 def _dump(user: User) -> dict[str, object]:

@@ -8,7 +8,7 @@ from crmcore.models.records import (
     LeadStage,
     TimelineEntry,
 )
-from crmcore.models.users import ApiToken, User
+from crmcore.models.users import ApiToken, LoginFailure, User
 
 __all__ = [
     "ApiToken",
@@ -17,6 +17,7 @@ __all__ = [
     "EmailKey",
     "Lead",
     "LeadStage",
+    "LoginFailure",
     "TimelineEntry",
     "User",
 ]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crmcore.db import Base, utcnow
 
 
-class User(Base):
+class User(UserMixin, Base):
+    """A person who signs in: staff (admin, manager, sales) or an external user
+    of a plugin's portal. ``UserMixin`` lets Flask-Login hold the model itself."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,3 +53,16 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginFailure(Base):
+    """A failed sign-in, kept for the throttling window. In the database so that
+    every app process counts the same failures."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(400))
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)

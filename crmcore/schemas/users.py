@@ -44,6 +44,10 @@ class UserUpdateSchema(StrictSchema):
     is_active = fields.Boolean()
 
 
+class ProfileInput(StrictSchema):
+    name = fields.String(validate=validate.Length(max=200))
+
+
 class UserSchema(StrictSchema):
     id = fields.Integer()
     email = fields.String()

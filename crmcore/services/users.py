@@ -16,7 +16,12 @@ from crmcore.db import emit, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
 from crmcore.models import ApiToken, User
 from crmcore.schemas.base import load
-from crmcore.schemas.users import UserCreateSchema, UserUpdateSchema, normalize_email
+from crmcore.schemas.users import (
+    ProfileInput,
+    UserCreateSchema,
+    UserUpdateSchema,
+    normalize_email,
+)
 
 
 def _check_role(session: Session, role: str) -> None:
@@ -69,8 +74,24 @@ def update_user(session: Session, actor: User | None, user: User, data: Mapping[
     if "role" in values:
         _check_role(session, values["role"])
     if values.get("is_active") is False and user.is_active:
-        user.session_version += 1  # deactivation ends every session at once
+        end_sessions(session, user)
     for key, value in values.items():
+        setattr(user, key, value)
+    session.flush()
+    return user
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every web session of ``user``: Flask's session is a signed cookie that
+    cannot be revoked alone, so each carries the user's session version, and
+    bumping it makes every cookie issued so far worthless."""
+    user.session_version += 1
+    session.flush()
+
+
+def update_profile(session: Session, user: User, data: Mapping[str, Any]) -> User:
+    """A user's own profile: the display name, never role or active flag."""
+    for key, value in load(ProfileInput(), data).items():
         setattr(user, key, value)
     session.flush()
     return user

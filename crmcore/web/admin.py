@@ -6,13 +6,11 @@ from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from crmcore.app import db
-from crmcore.errors import Conflict, CrmError, NotFound
-from crmcore.models import LeadStage
-from crmcore.schemas.base import load
-from crmcore.schemas.records import StageSchema
+from crmcore.errors import CrmError
+from crmcore.models import LeadStage, User
+from crmcore.services import stages
 from crmcore.services import users as user_service
 from crmcore.web.common import actor, all_stages, bp, error_messages, render, require_permission
 
@@ -25,8 +23,6 @@ def _users_page(errors: dict[str, list[str]] | None = None, values: dict[str, st
 
 
 def _all_users() -> Any:
-    from crmcore.models import User
-
     return db().scalars(select(User).order_by(User.email))
 
 
@@ -68,26 +64,16 @@ def admin_users_active(user_id: int) -> Any:
     return redirect(url_for("web.admin_users"), 303)
 
 
-# -- stages: no service exists yet; a small web-local helper validated by StageSchema ----
+# -- stages ---------------------------------------------------------------------------
 
 
 def save_stage(stage: LeadStage | None, form: Any) -> LeadStage:
     """Create or edit a lead stage from form input; raises CrmError."""
-    values = load(StageSchema(), {k: form.get(k, "").strip() for k in ("name", "position", "kind")
-                                  if form.get(k, "").strip()})
-    session = db()
+    data = {k: form.get(k, "").strip() for k in ("name", "position", "kind")
+            if form.get(k, "").strip()}
     if stage is None:
-        stage = LeadStage()
-        session.add(stage)
-    for key, value in values.items():
-        setattr(stage, key, value)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"A stage named {values['name']!r} exists already.",
-                       {"name": ["Already in use."]}) from None
-    return stage
+        return stages.create_stage(db(), actor(), data)
+    return stages.update_stage(db(), actor(), stage, data)
 
 
 def _stages_page(errors: dict[str, list[str]] | None = None, message: str | None = None,
@@ -111,10 +97,7 @@ def admin_stages_create() -> Any:
 @bp.post("/admin/stages/<int:stage_id>")
 def admin_stages_edit(stage_id: int) -> Any:
     require_permission("settings.manage")
-    stage = db().get(LeadStage, stage_id)
-    if stage is None:
-        raise NotFound("No such stage.")
-    return _save_stage_view(stage)
+    return _save_stage_view(stages.get_stage(db(), stage_id))
 
 
 def _save_stage_view(stage: LeadStage | None) -> Any:

@@ -11,23 +11,20 @@ from sqlalchemy import func, or_, select
 
 from crmcore.app import db
 from crmcore.auth.roles import can
+from crmcore.auth.throttle import LoginThrottle
 from crmcore.errors import CrmError
 from crmcore.models import ApiToken, Contact, Lead, TimelineEntry
 from crmcore.schemas.users import normalize_email
 from crmcore.services import users as user_service
 from crmcore.web.common import actor, all_stages, bp, error_messages, render, safe_next, users_by_id
 from crmcore.web.security import start_session
-from crmcore.web.throttle import LoginThrottle
 
 EMAIL_LIMIT = 5
 IP_LIMIT = 20
 
 
 def throttle() -> LoginThrottle:
-    store = current_app.extensions.get("crm_login_throttle")
-    if store is None:
-        store = current_app.extensions["crm_login_throttle"] = LoginThrottle()
-    return store  # type: ignore[no-any-return]
+    return LoginThrottle(current_app.extensions["crm"].sessions)
 
 
 def throttle_keys(email: str) -> dict[str, int]:
@@ -75,10 +72,7 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     session = db()
-    user = actor()
-    # A signed cookie cannot be revoked alone: bumping the session version makes
-    # every cookie issued so far (this one included) worthless.
-    user.session_version += 1
+    user_service.end_sessions(session, actor())
     session.commit()
     logout_user()
     cookie_session.clear()

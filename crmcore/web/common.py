@@ -25,7 +25,7 @@ PUBLIC_ENDPOINTS = {"web.login"}
 
 def actor() -> User:
     """The signed-in user as a plain model object, for services."""
-    return current_user.user  # type: ignore[no-any-return]
+    return current_user._get_current_object()  # type: ignore[no-any-return]
 
 
 def allowed(permission: str) -> bool:

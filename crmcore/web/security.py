@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, request, session
-from flask_login import LoginManager, UserMixin
+from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
 from crmcore.models import User
@@ -16,25 +16,6 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-
-
-class WebUser(UserMixin):
-    """The signed-in user as Flask-Login sees it: a thin wrapper, so that the model
-    stays free of web concerns. Attribute reads go to the wrapped :class:`User`;
-    views hand ``.user`` to services."""
-
-    def __init__(self, user: User) -> None:
-        self.user = user
-
-    def get_id(self) -> str:
-        return str(self.user.id)
-
-    @property
-    def is_active(self) -> bool:  # type: ignore[override]
-        return bool(self.user.is_active)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.user, name)
 
 
 def init_security(app: Flask) -> None:
@@ -49,14 +30,14 @@ def init_security(app: Flask) -> None:
     login.session_protection = None  # the session id is renewed at login instead
 
     @login.user_loader
-    def load_user(user_id: str) -> WebUser | None:
+    def load_user(user_id: str) -> User | None:
         from crmcore.app import db
 
         user = db().get(User, int(user_id)) if user_id.isdigit() else None
         # A session dies when its user is deactivated or bumps session_version.
         if user is None or not user.is_active or session.get("_sv") != user.session_version:
             return None
-        return WebUser(user)
+        return user
 
     @app.after_request
     def headers(response: Response) -> Response:
@@ -75,5 +56,5 @@ def start_session(user: User, **extra: Any) -> None:
     from flask_login import login_user
 
     session.clear()
-    login_user(WebUser(user), **extra)
+    login_user(user, **extra)
     session["_sv"] = user.session_version

@@ -130,11 +130,15 @@ class TestIpThrottle:
         assert response.status_code == 429
 
 
-def test_throttling_window_expires():
-    from crmcore.web.throttle import LoginThrottle
+def test_throttling_window_expires(app):
+    from datetime import UTC, datetime, timedelta
 
-    now = [1000.0]
-    throttle = LoginThrottle(window=900, clock=lambda: now[0])
+    from crmcore.auth.throttle import LoginThrottle
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    now = [0]
+    throttle = LoginThrottle(app.extensions["crm"].sessions, window=900,
+                             clock=lambda: start + timedelta(seconds=now[0]))
     limits = {"email:a@example.com": 5}
     for _ in range(5):
         assert throttle.retry_after(limits) == 0

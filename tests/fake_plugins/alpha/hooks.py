@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -179,7 +179,7 @@ def crm_record_actions(record_type, record, user):
 @hookimpl
 def crm_timeline_items(session, record_type, record_id):
     items = session.scalars(select(AlphaItem).where(AlphaItem.lead_id == record_id))
-    return [TimelineItem(datetime(2000, 1, 1), "alpha", f"alpha item {i.label}") for i in items]
+    return [TimelineItem(datetime(2000, 1, 1, tzinfo=UTC), "alpha", f"alpha item {i.label}") for i in items]
 
 
 @hookimpl
