@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from flask import Flask, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crmcore import __version__
 from crmcore.auth.roles import RoleRegistry
@@ -44,6 +46,7 @@ def build_runtime(config: Mapping[str, Any] | None = None,
                   extra_plugins: Mapping[str, PluginInfo] | None = None) -> Runtime:
     """Load plugins and connect the database: everything but the web application.
     The CLI uses it directly so that commands need no Flask app."""
+    configure_logging()
     config = dict(config or {})
     instance = instance_path(config)
     plugins = PluginSet(instance, extra_plugins, enabled=config.get("PLUGINS"))
@@ -73,6 +76,18 @@ def check_table_names(plugins: PluginSet) -> None:
                 )
 
 
+def configure_logging() -> None:
+    """Send crmcore's log to stderr at ``CRM_LOG_LEVEL`` (default INFO), unless
+    the host (gunicorn's --log-config, a test runner) configured logging itself."""
+    logger = logging.getLogger("crmcore")
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(os.environ.get("CRM_LOG_LEVEL", "INFO").upper())
+
+
 def create_app(config: Mapping[str, Any] | None = None, *,
                extra_plugins: Mapping[str, PluginInfo] | None = None) -> Flask:
     """Build the application.
@@ -96,6 +111,12 @@ def create_app(config: Mapping[str, Any] | None = None, *,
     )
     app.config.update(config or {})
     app.extensions["crm"] = runtime
+    proxies = int(app.config.get("TRUSTED_PROXIES", os.environ.get("CRM_TRUSTED_PROXIES", 0)))
+    if proxies:
+        # Behind a reverse proxy: take the client address, scheme and host from
+        # the X-Forwarded-* headers that this many proxies set.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,  # type: ignore[method-assign]
+                                x_host=proxies)
 
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:

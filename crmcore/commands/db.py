@@ -56,8 +56,11 @@ def current() -> None:
     for branch in alembic_branches.branches(runtime.hook):
         rev = alembic_branches.current(runtime.engine, branch)
         head = alembic_branches.head(branch)
-        state = "up to date" if rev == head else f"behind (head {head})"
-        click.echo(f"{branch.name}: {rev or 'not migrated'} ({state})")
+        if rev is None:
+            state = f"not migrated; head {head}" if head else "no migrations found"
+        else:
+            state = "up to date" if rev == head else f"behind (head {head})"
+        click.echo(f"{branch.name}: {rev or 'none'} ({state})")
 
 
 COMMANDS = [init, db_group]

@@ -158,3 +158,8 @@ def test_demo_loads_once_and_prints_how_to_sign_in(crm):
     assert "admin@example.com" in first.output and "password:" in first.output
     again = crm("demo", "--count", "20", CRM_PLUGINS="none")
     assert "already loaded" in again.output
+
+
+def test_db_current_tells_an_empty_database_from_an_up_to_date_one(crm):
+    out = crm("db", "current", CRM_PLUGINS="none").output
+    assert out == "core: none (not migrated; head core_0004)\n"

@@ -179,7 +179,8 @@ def crm_record_actions(record_type, record, user):
 @hookimpl
 def crm_timeline_items(session, record_type, record_id):
     items = session.scalars(select(AlphaItem).where(AlphaItem.lead_id == record_id))
-    return [TimelineItem(datetime(2000, 1, 1, tzinfo=UTC), "alpha", f"alpha item {i.label}") for i in items]
+    when = datetime(2000, 1, 1, tzinfo=UTC)
+    return [TimelineItem(when, "alpha", f"alpha item {i.label}") for i in items]
 
 
 @hookimpl
