@@ -60,9 +60,9 @@ def main() -> None:
 
 
 def register_core_commands() -> None:
-    from crmcore.commands import db, plugins, records, server
+    from crmcore.commands import db, imports, plugins, records, server
 
-    for module in (db, plugins, records, server):
+    for module in (db, imports, plugins, records, server):
         for command in module.COMMANDS:
             cli.add_command(command)
 

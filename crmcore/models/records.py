@@ -57,6 +57,8 @@ class RecordMixin:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow,
                                                  server_default=func.now())
     deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The CSV import that created the record, so that the import can be reverted.
+    import_id: Mapped[int | None] = mapped_column(index=True)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
@@ -147,3 +149,43 @@ class CustomField(Base):
     position: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (Index("uq_custom_fields_type_name", "record_type", "name", unique=True),)
+
+
+IMPORT_STATES = ("validating", "invalid", "running", "done", "failed", "reverted")
+
+
+class ImportJob(Base):
+    """A CSV import of leads or contacts: its options, progress and outcome."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_type: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(1000))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="validating")
+    total_rows: Mapped[int] = mapped_column(default=0)
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    created_count: Mapped[int] = mapped_column(default=0)
+    updated_count: Mapped[int] = mapped_column(default=0)
+    skipped_count: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    # The first problems found, as [row, column, message]; error_count has them all.
+    errors: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    finished_at: Mapped[datetime | None]
+
+
+class ImportChange(Base):
+    """A record an import updated, with the values it had before, for revert."""
+
+    __tablename__ = "import_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"),
+                                           index=True)
+    record_id: Mapped[int]
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,147 @@
+"""``crm leads import``, ``crm contacts import`` and ``crm imports ...``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from crmcore.app import build_runtime
+from crmcore.commands import clear_errors
+from crmcore.db import transaction
+from crmcore.models import ImportJob
+from crmcore.services import imports
+from crmcore.services import records as rec
+from crmcore.services.users import user_by_email
+
+
+def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        header, sep, field = pair.rpartition("=")
+        if not sep or not header:
+            raise click.BadParameter(f"{pair!r}: use HEADER=FIELD", param_hint="--map")
+        mapping[header] = field
+    return mapping
+
+
+def _show_problems(errors: list, total: int) -> None:
+    for row, column, message in errors:
+        click.echo(f"  row {row}, column {column}: {message}", err=True)
+    if total > len(errors):
+        click.echo(f"  ... and {total - len(errors)} more", err=True)
+
+
+def import_command(kind: rec.Kind) -> click.Command:
+    plural = f"{kind.record_type}s"
+
+    @click.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--map", "pairs", multiple=True, metavar="HEADER=FIELD",
+                  help="Map a CSV column to a field (- to ignore it). Repeatable.")
+    @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
+                  show_default=True, help="Rows whose email is already in the CRM.")
+    @click.option("--skip-bad-rows", is_flag=True,
+                  help="Import the good rows even when some are bad.")
+    @click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
+    @click.option("--encoding", default="utf-8-sig", show_default=True)
+    @click.option("--as", "as_email", metavar="EMAIL",
+                  help="Import as this user (owner of new records, checked permissions).")
+    @clear_errors
+    def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, skip_bad_rows: bool,
+                dry_run: bool, encoding: str, as_email: str | None) -> None:
+        options = imports.ImportOptions(mapping=_mapping(pairs), on_duplicate=on_duplicate,
+                                        skip_bad_rows=skip_bad_rows, encoding=encoding)
+        runtime = build_runtime()
+        with runtime.sessions() as session:
+            actor = user_by_email(session, as_email) if as_email else None
+            if dry_run:
+                report = imports.check(session, actor, kind, file, options,
+                                       progress=lambda n: click.echo(f"checked {n} rows",
+                                                                     err=True))
+                click.echo(f"{report.total_rows} rows: would create {report.to_create}, "
+                           f"update {report.to_update}, skip {report.to_skip}; "
+                           f"{report.error_count} problem(s)")
+                _show_problems(report.errors, report.error_count)
+                if report.error_count:
+                    raise SystemExit(1)
+                return
+        with transaction(runtime.sessions) as session:
+            actor = session.merge(actor) if actor else None
+            job_id = imports.start(session, actor, kind, file.resolve(), file.name, options).id
+
+        def progress(job: ImportJob) -> None:
+            click.echo(f"import #{job.id}: {job.processed_rows - 1} rows written", err=True)
+
+        job = imports.run(runtime.sessions, job_id, progress)
+        _finish(job)
+
+    command.help = (f"Import {plural} from a CSV FILE. Every row is checked first; "
+                    "by default any problem stops the import before anything is written.")
+    return command
+
+
+def _finish(job: ImportJob) -> None:
+    if job.status == "invalid":
+        click.echo(f"import #{job.id}: {job.message}", err=True)
+        _show_problems(job.errors, job.error_count)
+        raise SystemExit(1)
+    click.echo(f"import #{job.id} {job.status}: {job.message}")
+    if job.error_count:
+        _show_problems(job.errors, job.error_count)
+
+
+@click.group("leads")
+def leads_group() -> None:
+    """Leads from the command line."""
+
+
+@click.group("contacts")
+def contacts_group() -> None:
+    """Contacts from the command line."""
+
+
+leads_group.add_command(import_command(rec.LEADS))
+contacts_group.add_command(import_command(rec.CONTACTS))
+
+
+@click.group("imports")
+def imports_group() -> None:
+    """CSV imports: list, resume and revert."""
+
+
+@imports_group.command("list")
+@clear_errors
+def list_imports() -> None:
+    """The latest imports with their state and counts."""
+    runtime = build_runtime()
+    with runtime.sessions() as session:
+        for job in imports.list_jobs(session, None):
+            click.echo(f"#{job.id} {job.record_type}s {job.filename} [{job.status}] "
+                       f"rows {job.total_rows}, created {job.created_count}, "
+                       f"updated {job.updated_count}, skipped {job.skipped_count}, "
+                       f"problems {job.error_count}")
+
+
+@imports_group.command("resume")
+@click.argument("job_id", type=int)
+@clear_errors
+def resume(job_id: int) -> None:
+    """Continue an interrupted import after its last written batch."""
+    runtime = build_runtime()
+    _finish(imports.run(runtime.sessions, job_id,
+                        lambda job: click.echo(f"{job.processed_rows - 1} rows written",
+                                               err=True)))
+
+
+@imports_group.command("revert")
+@click.argument("job_id", type=int)
+@clear_errors
+def revert(job_id: int) -> None:
+    """Undo an import: delete what it created, restore what it updated."""
+    runtime = build_runtime()
+    job = imports.revert(runtime.sessions, None, job_id)
+    click.echo(f"import #{job.id}: {job.message}")
+
+
+COMMANDS = [leads_group, contacts_group, imports_group]

@@ -1,0 +1,509 @@
+"""CSV import of leads and contacts: validate everything, then write in batches.
+
+The file is read twice, streaming, so memory stays flat whatever its size:
+
+1. **Check**: the encoding and header, every row through the fast validator
+   (:mod:`crmcore.services.import_rows`), repeated addresses inside the file (a
+   scratch SQLite table on disk remembers the addresses seen) and addresses
+   already in the CRM. Problems are reported as (row, column, message). By
+   default any problem stops the import before anything is written.
+2. **Write**: batches of rows, each one transaction that inserts with batched
+   Core statements, claims the key emails, announces one batch event to the
+   plugins and records the job's progress. An interrupted import resumes after
+   its last committed batch, or is reverted.
+
+A finished import can be reverted: records it created are deleted for good,
+records it updated get their earlier values back.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmcore.auth.roles import can
+from crmcore.db import emit, transaction, utcnow
+from crmcore.errors import Conflict, NotFound, ValidationFailed
+from crmcore.models import EmailKey, ImportChange, ImportJob, LeadStage, TimelineEntry, User
+from crmcore.services import records as rec
+from crmcore.services.custom_fields import definitions
+from crmcore.services.import_rows import RowValidator, map_header
+
+POLICIES = ("skip", "update", "report")
+# What an import may change on an existing record, and so what revert restores.
+REVERTIBLE = {"full_name", "first_name", "last_name", "emails", "phones", "company", "login",
+              "partner", "location", "source", "stage_id", "owner_id", "tags", "street", "city",
+              "postal_code", "country", "lifecycle_stage", "opt_outs", "custom"}
+MAX_KEPT_ERRORS = 1000
+BATCH = 2000
+
+
+@dataclass
+class ImportOptions:
+    """How to read and apply a file.
+
+    :param mapping: CSV header -> field name (``-`` ignores the column).
+    :param on_duplicate: for rows whose email is already in the CRM: ``skip``
+        them, ``update`` the existing record, or ``report`` them as errors.
+    :param skip_bad_rows: import the good rows even when some are bad.
+    :param encoding: the file's text encoding.
+    """
+
+    mapping: dict[str, str] = field(default_factory=dict)
+    on_duplicate: str = "report"
+    skip_bad_rows: bool = False
+    encoding: str = "utf-8-sig"
+    batch_size: int = BATCH
+
+    def check(self) -> None:
+        errors = {}
+        if self.on_duplicate not in POLICIES:
+            errors["on_duplicate"] = [f"One of: {', '.join(POLICIES)}."]
+        try:
+            "".encode(self.encoding)
+        except LookupError:
+            errors["encoding"] = [f"Unknown encoding {self.encoding!r}."]
+        if not 1 <= self.batch_size <= 50_000:
+            errors["batch_size"] = ["Between 1 and 50000."]
+        if errors:
+            raise ValidationFailed("Bad import options.", errors)
+
+
+@dataclass
+class Report:
+    """What a check or an import found."""
+
+    total_rows: int = 0
+    to_create: int = 0
+    to_update: int = 0
+    to_skip: int = 0
+    error_count: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def add_error(self, row: int, column: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_KEPT_ERRORS:
+            self.errors.append((row, column, message))
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+def _decoded(handle: Any, encoding: str) -> Iterator[str]:
+    """Decode line by line, so that a bad byte is reported with its line."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield decoder.decode(raw)
+        except UnicodeDecodeError as exc:
+            raise _file_error(exc, number, encoding) from None
+
+
+@contextmanager
+def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
+    """The header and an iterator over the data rows; problems with the file as
+    a whole raise :class:`ValidationFailed` with a message naming them."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise ValidationFailed(f"Cannot read {path.name}: {exc.strerror}.",
+                               {"file": [str(exc.strerror)]}) from None
+    with handle:
+        reader = csv.reader(_decoded(handle, encoding))
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise _file_error(exc, 1, encoding) from None
+        if not header or not any(h.strip() for h in header):
+            raise ValidationFailed("The file is empty or its first row (the header) is blank.",
+                                   {"file": ["No header row."]})
+
+        def rows() -> Iterator[list[str]]:
+            try:
+                yield from reader
+            except csv.Error as exc:
+                raise _file_error(exc, reader.line_num, encoding) from None
+
+        yield header, rows()
+
+
+def _file_error(exc: Exception, row: int, encoding: str) -> ValidationFailed:
+    if isinstance(exc, UnicodeDecodeError):
+        message = (f"The file is not valid {encoding} text (line {row}, byte "
+                   f"{exc.start + 1}); save it as UTF-8 or give its encoding.")
+    else:
+        message = f"The file is not valid CSV (line {row}): {exc}."
+    return ValidationFailed(message, {"file": [message]})
+
+
+def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    numbered = ((n, row) for n, row in enumerate(rows, start=2) if any(c.strip() for c in row))
+    while batch := list(islice(numbered, size)):
+        yield batch
+
+
+# -- the check -------------------------------------------------------------------------
+
+
+class _SeenEmails:
+    """Addresses met earlier in the file, in a scratch SQLite file on disk."""
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(suffix=".sqlite3", prefix="crm-import-")
+        os.close(fd)
+        self.db = sqlite3.connect(self.path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+
+    def first_rows(self, emails: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(emails), 500):
+            chunk = emails[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(
+                f"SELECT email, row FROM seen WHERE email IN ({marks})", chunk))  # noqa: S608
+        return found
+
+    def add(self, pairs: Sequence[tuple[str, int]]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pairs)
+
+    def close(self) -> None:
+        self.db.close()
+        os.unlink(self.path)
+
+
+def _validator(session: Session, actor: User | None, kind: rec.Kind,
+               header: list[str], options: ImportOptions) -> RowValidator:
+    custom = definitions(session, kind.record_type)
+    try:
+        columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom])
+    except ValueError as exc:
+        raise ValidationFailed(f"The header does not fit: {exc}", {"file": [str(exc)]}) from None
+    owners = {email.lower(): user_id for user_id, email in session.execute(
+        select(User.id, User.email).where(User.is_active.is_(True)))}
+    stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
+    return RowValidator(kind.record_type, columns, custom, owners, stages,
+                        can(session, actor, "records.reassign"))
+
+
+def _existing(session: Session, emails: Sequence[str]) -> dict[str, tuple[str, int]]:
+    if not emails:
+        return {}
+    rows = session.execute(select(EmailKey.email, EmailKey.record_type, EmailKey.record_id)
+                           .where(EmailKey.email.in_(emails)))
+    return {email: (record_type, record_id) for email, record_type, record_id in rows}
+
+
+def _classify(kind: rec.Kind, options: ImportOptions, email: str | None,
+              existing: Mapping[str, tuple[str, int]]) -> tuple[str, int | None, str]:
+    """``(action, record_id, message)``: create, update, skip or error."""
+    if not email or email not in existing:
+        return "create", None, ""
+    record_type, record_id = existing[email]
+    if options.on_duplicate == "skip":
+        return "skip", None, ""
+    if options.on_duplicate == "update" and record_type == kind.record_type:
+        return "update", record_id, ""
+    return "error", None, f"The email {email} already belongs to a {record_type} in the CRM."
+
+
+def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
+          options: ImportOptions, progress: Callable[[int], None] | None = None) -> Report:
+    """Read the whole file and report what an import would do and every problem."""
+    options.check()
+    report = Report()
+    seen = _SeenEmails()
+    try:
+        with _open_rows(path, options.encoding) as (header, rows):
+            validator = _validator(session, actor, kind, header, options)
+            for batch in _batches(rows, options.batch_size):
+                converted = [(n, *validator.convert(row)) for n, row in batch]
+                emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
+                earlier = seen.first_rows(emails)
+                existing = _existing(session, emails)
+                fresh: list[tuple[str, int]] = []
+                for number, values, problems in converted:
+                    report.total_rows += 1
+                    for column, message in problems:
+                        report.add_error(number, column, message)
+                    email = values["emails"][0] if values.get("emails") else None
+                    if email and email in earlier:
+                        report.add_error(number, _email_column(validator),
+                                         f"The email {email} repeats row {earlier[email]}.")
+                        continue
+                    if email:
+                        earlier[email] = number
+                        fresh.append((email, number))
+                    if problems:
+                        continue
+                    action, _, message = _classify(kind, options, email, existing)
+                    if action == "error":
+                        report.add_error(number, _email_column(validator), message)
+                    else:
+                        setattr(report, f"to_{action}", getattr(report, f"to_{action}") + 1)
+                seen.add(fresh)
+                if progress:
+                    progress(report.total_rows)
+    finally:
+        seen.close()
+    return report
+
+
+def _email_column(validator: RowValidator) -> str:
+    return next((c.header for c in validator.columns if c.field == "emails"), "emails")
+
+
+# -- the write ---------------------------------------------------------------------------
+
+
+def start(session: Session, actor: User | None, kind: rec.Kind, path: Path, filename: str,
+          options: ImportOptions) -> ImportJob:
+    """Register an import job for a file already stored at ``path``."""
+    options.check()
+    job = ImportJob(record_type=kind.record_type, filename=filename[:255], path=str(path),
+                    options=options.__dict__.copy(), status="validating",
+                    created_by=actor.id if actor else None)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, actor: User | None, job_id: int) -> ImportJob:
+    job = session.get(ImportJob, job_id)
+    if job is None or not (actor is None or job.created_by == actor.id
+                           or can(session, actor, "records.view_all")):
+        raise NotFound("No such import.")
+    return job
+
+
+def list_jobs(session: Session, actor: User | None, limit: int = 50) -> list[ImportJob]:
+    query = select(ImportJob).order_by(ImportJob.id.desc()).limit(limit)
+    if actor is not None and not can(session, actor, "records.view_all"):
+        query = query.where(ImportJob.created_by == actor.id)
+    return list(session.scalars(query))
+
+
+def run(sessions: sessionmaker[Session], job_id: int,
+        progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Check the job's file, then write it batch by batch (or resume after the
+    last committed batch). Returns the job as it ended."""
+    with transaction(sessions) as session:
+        job = session.get(ImportJob, job_id)
+        if job is None:
+            raise NotFound("No such import.")
+        if job.status in ("done", "reverted"):
+            raise Conflict(f"Import #{job.id} is {job.status}; nothing to run.")
+        actor = session.get(User, job.created_by) if job.created_by else None
+        kind = rec.KINDS[job.record_type]
+        options = ImportOptions(**job.options)
+        resuming = job.status in ("running", "failed")
+        if not resuming:
+            try:
+                report = check(session, actor, kind, Path(job.path), options)
+            except ValidationFailed as exc:
+                job.status, job.message, job.finished_at = "invalid", exc.detail, utcnow()
+                job.errors = [[0, "file", exc.detail]]
+                return job
+            job.total_rows, job.error_count = report.total_rows, report.error_count
+            job.errors = [list(e) for e in report.errors]
+            if report.error_count and not options.skip_bad_rows:
+                job.status, job.finished_at = "invalid", utcnow()
+                job.message = (f"{report.error_count} problem(s) found; nothing was imported. "
+                               "Fix the rows, or import again skipping bad rows to leave them out.")
+                return job
+        job.status = "running"
+    try:
+        _write(sessions, job_id, progress)
+    except Exception as exc:
+        with transaction(sessions) as session:
+            job = session.get(ImportJob, job_id)
+            job.status = "failed"
+            job.message = (f"Stopped after {job.processed_rows} rows: {type(exc).__name__}: "
+                           f"{getattr(exc, 'detail', exc)}. Resume it or revert it.")
+        raise
+    with sessions() as session:
+        return session.get(ImportJob, job_id)  # type: ignore[return-value]
+
+
+def _write(sessions: sessionmaker[Session], job_id: int,
+           progress: Callable[[ImportJob], None] | None) -> None:
+    with sessions() as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        options = ImportOptions(**job.options)
+        path, done_rows = Path(job.path), job.processed_rows
+        kind = rec.KINDS[job.record_type]
+        actor_id = job.created_by
+    with _open_rows(path, options.encoding) as (header, rows):
+        for batch in _batches(rows, options.batch_size):
+            last_row = batch[-1][0]
+            if last_row <= done_rows:
+                continue  # committed before an interruption
+            with transaction(sessions) as session:
+                job = session.get(ImportJob, job_id, with_for_update=True)
+                actor = session.get(User, actor_id) if actor_id else None
+                validator = _validator(session, actor, kind, header, options)
+                _write_batch(session, actor, kind, job, validator, batch, options)
+                job.processed_rows = last_row
+            if progress:
+                progress(job)
+    with transaction(sessions) as session:
+        job = session.get(ImportJob, job_id)
+        job.status, job.finished_at = "done", utcnow()
+        job.message = (f"Created {job.created_count}, updated {job.updated_count}, "
+                       f"skipped {job.skipped_count}, left out {job.error_count} bad row(s).")
+
+
+def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
+                 validator: RowValidator, batch: list[tuple[int, list[str]]],
+                 options: ImportOptions) -> None:
+    converted = []
+    for _, row in batch:
+        values, problems = validator.convert(row)
+        if not problems:
+            converted.append(values)
+    emails = [v["emails"][0] for v in converted if v.get("emails")]
+    existing = _existing(session, emails)
+    creates: list[dict[str, Any]] = []
+    updates: list[tuple[int, dict[str, Any]]] = []
+    batch_seen: set[str] = set()
+    for values in converted:
+        email = values["emails"][0] if values.get("emails") else None
+        if email in batch_seen:
+            continue  # a repeat inside the file, reported by the check
+        action, record_id, _ = _classify(kind, options, email, existing)
+        if email:
+            batch_seen.add(email)
+        if action == "create":
+            creates.append(_new_row(kind, actor, job, values))
+        elif action == "update":
+            updates.append((record_id, values))  # type: ignore[arg-type]
+        else:
+            job.skipped_count += 1
+    if creates:
+        ids = _insert(session, kind, creates)
+        keyed = [{"email": r["email_key"], "record_type": kind.record_type, "record_id": i}
+                 for r, i in zip(creates, ids, strict=True) if r["email_key"]]
+        if keyed:
+            session.execute(insert(EmailKey), keyed)
+        job.created_count += len(ids)
+        if kind is rec.LEADS:
+            rec.rescore(session, list(session.scalars(select(kind.model)
+                                                      .where(kind.model.id.in_(ids)))))
+        emit(session, kind.created, actor=actor, **kind.event_ids(ids))
+    if updates:
+        changes = _apply_updates(session, actor, kind, job, updates)
+        job.updated_count += len(updates)
+        if changes:
+            emit(session, kind.updated, actor=actor, changes=changes)
+
+
+def _new_row(kind: rec.Kind, actor: User | None, job: ImportJob,
+             values: dict[str, Any]) -> dict[str, Any]:
+    row = {"emails": [], "phones": [], "tags": [], "custom": {}, "plugin_data": {},
+           "company": "", **values}
+    row.setdefault("owner_id", actor.id if actor else None)
+    row["email_key"] = row["emails"][0] if row["emails"] else None
+    row["phone_key"] = row["phones"][0] if row["phones"] else None
+    row["import_id"] = job.id
+    if kind is rec.LEADS:
+        row.setdefault("stage_id", None)
+        row["name_key"] = row["full_name"].lower()
+    else:
+        row["name_key"] = f"{row.get('first_name', '')} {row['last_name']}".strip().lower()
+    return row
+
+
+def _insert(session: Session, kind: rec.Kind, rows: list[dict[str, Any]]) -> list[int]:
+    if kind is rec.LEADS and any(r["stage_id"] is None for r in rows):
+        default = rec._default_stage(session)
+        for r in rows:
+            r["stage_id"] = r["stage_id"] or default
+    now = utcnow()
+    for r in rows:
+        r.setdefault("created_at", now)
+        r.setdefault("updated_at", now)
+        r.setdefault("version", 1)
+    result = session.execute(
+        insert(kind.model).returning(kind.model.id, sort_by_parameter_order=True), rows)
+    return [row.id for row in result]
+
+
+def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
+                   updates: list[tuple[int, dict[str, Any]]]) -> dict[int, Any]:
+    records = {r.id: r for r in session.scalars(
+        select(kind.model).where(kind.model.id.in_([i for i, _ in updates])))}
+    changes: dict[int, Any] = {}
+    for record_id, values in updates:
+        record = records[record_id]
+        before = rec._snapshot(record)
+        session.add(ImportChange(import_id=job.id, record_id=record_id, before={
+            k: rec._jsonable(v) for k, v in before.items()}))
+        values = dict(values)
+        if "emails" in values:
+            # Keep the key address first: the update matched on it.
+            values["emails"] = list(dict.fromkeys([record.email_key, *values["emails"]]))
+        if "custom" in values:
+            values["custom"] = {**(record.custom or {}), **values["custom"]}
+        rec._apply(record, kind, values, set())
+        diff = rec._diff(before, rec._snapshot(record))
+        if diff:
+            changes[record_id] = diff
+            rec.log(session, actor, kind, record_id, "changed",
+                    body=f"Updated by import #{job.id}", changes=diff)
+    if kind is rec.LEADS:
+        rec.rescore(session, [records[i] for i in changes])
+    session.flush()
+    return changes
+
+
+# -- revert ----------------------------------------------------------------------------
+
+
+def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int) -> ImportJob:
+    """Undo an import: delete what it created, give back what it updated."""
+    with transaction(sessions) as session:
+        job = get_job(session, actor, job_id)
+        if job.status == "reverted":
+            raise Conflict(f"Import #{job.id} was already reverted.")
+        if job.status in ("validating", "invalid"):
+            raise Conflict(f"Import #{job.id} wrote nothing; there is nothing to revert.")
+        kind = rec.KINDS[job.record_type]
+        model = kind.model
+        created = select(model.id).where(model.import_id == job.id)
+        session.execute(delete(EmailKey).where(EmailKey.record_type == kind.record_type,
+                                               EmailKey.record_id.in_(created)))
+        session.execute(delete(TimelineEntry).where(
+            TimelineEntry.record_type == kind.record_type, TimelineEntry.record_id.in_(created)))
+        removed = session.execute(delete(model).where(model.import_id == job.id)).rowcount
+        restored = 0
+        for change in session.scalars(select(ImportChange).where(ImportChange.import_id == job.id)
+                                      .order_by(ImportChange.id.desc())):
+            record = session.get(model, change.record_id)
+            if record is None:
+                continue  # purged since
+            before = rec._snapshot(record)
+            rec._apply(record, kind, {k: v for k, v in change.before.items()
+                                      if k in REVERTIBLE}, set())
+            rec.log(session, actor, kind, record.id, "changed",
+                    body=f"Import #{job.id} reverted",
+                    changes=rec._diff(before, rec._snapshot(record)))
+            restored += 1
+        job.status, job.finished_at = "reverted", utcnow()
+        job.message = f"Reverted: deleted {removed} record(s), restored {restored}."
+        session.flush()
+        return job
+

@@ -1,0 +1,240 @@
+"""CSV import: check first, write in batches, report every bad row, revert."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from crmcore.db import transaction
+from crmcore.errors import Conflict, ValidationFailed
+from crmcore.models import EmailKey, Lead
+from crmcore.schemas.users import normalize_email
+from crmcore.services import imports
+from crmcore.services import records as svc
+from crmcore.services.import_rows import fast_email
+from tests.fake_plugins import _descriptors
+from tests.fake_plugins.alpha import hooks as alpha
+
+pytestmark = pytest.mark.plugins("alpha")
+
+
+@pytest.fixture
+def crm_extra_plugins():
+    return {"alpha": _descriptors()["alpha"]}
+
+
+def write_csv(path: Path, header, rows, encoding="utf-8"):
+    with open(path, "w", newline="", encoding=encoding) as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def run_import(app, tmp_path):
+    sessions = app.extensions["crm"].sessions
+
+    def run(path, actor=None, kind=svc.LEADS, **options):
+        with transaction(sessions) as s:
+            job = imports.start(s, s.merge(actor) if actor else None, kind, path, path.name,
+                                imports.ImportOptions(**options))
+        return imports.run(sessions, job.id)
+
+    return run
+
+
+def count(app, model=Lead):
+    with app.extensions["crm"].sessions() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def test_import_creates_in_batches_with_one_event_per_batch(app, tmp_path, make_user,
+                                                             run_import):
+    admin = make_user("admin")
+    rows = [[f"Person {i}", f" P{i}@Example.com ", "+1 202 555 0100", "Contacted", "a;b",
+             "=HYPERLINK(1)"] for i in range(25)]
+    path = write_csv(tmp_path / "in.csv", ["Name", "E-mail", "Phone", "Stage", "Tags",
+                                           "Company"], rows)
+    alpha.calls.clear()
+    job = run_import(path, admin, batch_size=10)
+    assert (job.status, job.created_count, job.total_rows) == ("done", 25, 25)
+    created = [p for name, p in alpha.calls if name == "crm_leads_created"]
+    assert [len(ids) for ids in created] == [10, 10, 5]
+    with app.extensions["crm"].sessions() as s:
+        lead = s.scalar(select(Lead).where(Lead.email_key == "p7@example.com"))
+        assert lead.phones == ["+12025550100"] and lead.tags == ["a", "b"]
+        assert lead.company == "=HYPERLINK(1)" and lead.owner_id == admin.id
+        assert lead.score == 10 + 10 + 5 and lead.import_id == job.id
+        assert s.scalar(select(func.count()).select_from(EmailKey)) == 25
+
+
+def test_bad_rows_are_all_reported_and_nothing_is_written(app, tmp_path, make_user,
+                                                          run_import):
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        svc.create(s, admin, svc.CONTACTS, {"last_name": "Known", "emails": ["known@x.org"]})
+    path = write_csv(tmp_path / "bad.csv", ["Full name", "Email", "Phone", "Owner"], [
+        ["Good", "good@x.org", "", ""],
+        ["", "not-an-email", "12", "nobody@x.org"],
+        ["Again", "GOOD@x.org", "", ""],
+        ["Taken", "known@x.org", "", ""],
+    ])
+    job = run_import(path, admin)
+    assert job.status == "invalid" and count(app) == 0
+    assert [tuple(e) for e in job.errors] == [
+        (3, "Email", "An email address must have an @-sign."),
+        (3, "Phone", "Not a valid phone number."),
+        (3, "Owner", "Unknown user."),
+        (3, "Full name", "Missing data for required field."),
+        (4, "Email", "The email good@x.org repeats row 2."),
+        (5, "Email", "The email known@x.org already belongs to a contact in the CRM."),
+    ]
+    skipped = run_import(path, admin, skip_bad_rows=True)
+    assert (skipped.status, skipped.created_count, skipped.error_count) == ("done", 1, 6)
+
+
+def test_a_sales_user_may_not_set_owners_by_import(app, tmp_path, make_user, run_import):
+    sales = make_user("sales")
+    path = write_csv(tmp_path / "o.csv", ["name", "owner"], [["X", sales.email]])
+    job = run_import(path, sales)
+    assert job.errors == [[2, "owner", "You may not set the owner."]]
+
+
+def test_update_policy_changes_existing_records_and_revert_brings_values_back(
+        app, tmp_path, make_user, run_import):
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        old = svc.create(s, admin, svc.LEADS, {"full_name": "Old Name", "company": "Old Co",
+                                                "emails": ["same@x.org"]})
+    path = write_csv(tmp_path / "u.csv", ["name", "email", "company"],
+                     [["New Name", "SAME@x.org", "New Co"], ["Fresh", "fresh@x.org", ""]])
+    job = run_import(path, admin, on_duplicate="update")
+    assert (job.created_count, job.updated_count) == (1, 1)
+    with app.extensions["crm"].sessions() as s:
+        lead = svc.get(s, admin, svc.LEADS, old.id)
+        assert (lead.full_name, lead.company) == ("New Name", "New Co")
+    reverted = imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    assert reverted.message == "Reverted: deleted 1 record(s), restored 1."
+    with app.extensions["crm"].sessions() as s:
+        lead = svc.get(s, admin, svc.LEADS, old.id)
+        assert (lead.full_name, lead.company, lead.emails) == ("Old Name", "Old Co",
+                                                                ["same@x.org"])
+        assert count(app) == 1
+        assert s.scalar(select(func.count()).select_from(EmailKey)) == 1
+    with pytest.raises(Conflict):
+        imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    skip = run_import(path, admin, on_duplicate="skip")
+    assert (skip.created_count, skip.skipped_count) == (1, 1)
+
+
+def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,
+                                                                     make_user, run_import):
+    admin = make_user("admin")
+    latin = write_csv(tmp_path / "latin.csv", ["name", "email"],
+                      [["Ok", "ok@x.org"], ["Zoë Müller", "z@x.org"]], encoding="latin-1")
+    job = run_import(latin, admin)
+    assert job.status == "invalid" and "not valid utf-8-sig text (line 3, byte 3)" in job.message
+    assert count(app) == 0
+    assert run_import(latin, admin, encoding="latin-1").created_count == 2
+    for header, message in [
+        (["email", "shoe size"], "column 'shoe size' matches no field"),
+        (["email"], "no column gives full_name"),
+        (["name", "email", "E-mail"], "several columns fill emails"),
+        (["", "name"], "column 1 has no name"),
+    ]:
+        bad = run_import(write_csv(tmp_path / "h.csv", header, []), admin)
+        assert bad.status == "invalid" and message in bad.message
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert "empty" in run_import(empty, admin).message
+    mapped = write_csv(tmp_path / "m.csv", ["Who", "shoe size"], [["Mapped", "44"]])
+    assert run_import(mapped, admin, mapping={"Who": "full_name", "shoe size": "-"}
+                      ).created_count == 1
+
+
+def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, make_user,
+                                                               run_import, monkeypatch):
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "big.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+    real = imports._write_batch
+    calls = []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        real(*args, **kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(imports, "_write_batch", dying)
+    with pytest.raises(RuntimeError):
+        run_import(path, admin, batch_size=10)
+    assert count(app) == 10  # the second batch rolled back whole
+    with app.extensions["crm"].sessions() as s:
+        job = imports.list_jobs(s, admin)[0]
+        assert job.status == "failed" and "Resume it or revert it" in job.message
+    monkeypatch.setattr(imports, "_write_batch", real)
+    done = imports.run(app.extensions["crm"].sessions, job.id)
+    assert done.status == "done" and done.created_count == 30 and count(app) == 30
+
+
+def test_contacts_import(app, tmp_path, make_user, run_import):
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "c.csv", ["First name", "Last name", "Email", "ZIP",
+                                          "Opt outs", "Stage"],
+                     [["Ada", "Lovelace", "ada@x.org", "SW1A 1AA", "sms;email", "customer"]])
+    job = run_import(path, admin, kind=svc.CONTACTS)
+    assert job.created_count == 1
+    with app.extensions["crm"].sessions() as s:
+        contact = svc.list_records(s, admin, svc.CONTACTS).items[0]
+        assert (contact.postal_code, contact.opt_outs, contact.lifecycle_stage) == (
+            "SW1A 1AA", ["sms", "email"], "customer")
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValidationFailed) as err:
+        imports.ImportOptions(on_duplicate="merge", encoding="klingon").check()
+    assert set(err.value.errors) == {"on_duplicate", "encoding"}
+
+
+def full_answer(value):
+    try:
+        return ("ok", normalize_email(value))
+    except ValidationError:
+        return ("error", None)
+
+
+def fast_answer(value):
+    try:
+        return ("ok", fast_email(value))
+    except ValidationError:
+        return ("error", None)
+
+
+emails = st.one_of(
+    st.emails().map(str),
+    st.builds(lambda a, b, c: f"{a}@{b}.{c}",
+              st.text("abcXYZ09._+-", min_size=0, max_size=12),
+              st.text("abc09-.", min_size=0, max_size=10),
+              st.sampled_from(["com", "org", "invalid", "local", "c", "co.uk", "123"])),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(emails)
+@example("a..b@x.org")
+@example(".a@x.org")
+@example("a@-x.org")
+@example("A@X.ORG ")
+@example("a@localhost")
+@example("x" * 65 + "@x.org")
+def test_fast_email_gives_the_full_validators_answer(value):
+    assert fast_answer(value) == full_answer(value)
