@@ -14,7 +14,14 @@ from flask import Flask
 def init_api(app: Flask) -> None:
     """Register the API blueprint."""
     # Importing the view modules adds their routes and handlers to the blueprint.
-    from crmcore.api import openapi, records, recycle_bin, stages, users  # noqa: F401
+    from crmcore.api import (  # noqa: F401
+        custom_fields,
+        openapi,
+        records,
+        recycle_bin,
+        stages,
+        users,
+    )
     from crmcore.api.auth import init_rate_limits
     from crmcore.api.blueprint import bp
     from crmcore.api.problems import register_app_handlers

@@ -81,10 +81,14 @@ def json_body() -> dict[str, Any]:
     return data
 
 
-def query_args(allowed: Iterable[str]) -> dict[str, str]:
-    """The query string as a dict; names outside ``allowed`` are a 422 naming them."""
+def query_args(allowed: Iterable[str], prefixes: tuple[str, ...] = ()) -> dict[str, str]:
+    """The query string as a dict; names outside ``allowed`` are a 422 naming them.
+
+    Names starting with one of ``prefixes`` (``custom.``) pass through: the
+    service knows which of them exist and refuses the others."""
     allowed = set(allowed)
-    unknown = sorted(k for k in request.args if k not in allowed)
+    unknown = sorted(k for k in request.args
+                     if k not in allowed and not (prefixes and k.startswith(prefixes)))
     if unknown:
         raise ValidationFailed(
             f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.",

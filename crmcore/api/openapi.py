@@ -31,6 +31,10 @@ def _schemas(app: Flask) -> dict[str, Any]:
         "LeadOutput": api_schemas.LeadOutput,
         "ContactOutput": api_schemas.ContactOutput,
         "TimelineOutput": api_schemas.TimelineOutput,
+        "CustomFieldInput": api_schemas.CustomFieldInput,
+        "CustomFieldUpdate": api_schemas.CustomFieldInput(
+            partial=True, only=api_schemas.CUSTOM_FIELD_CHANGES),
+        "CustomFieldOutput": api_schemas.CustomFieldOutput,
         "CommentInput": record_schemas.CommentInput,
         "StageSchema": record_schemas.StageSchema,
         "UserSchema": api_schemas.UserSchema,
@@ -39,8 +43,11 @@ def _schemas(app: Flask) -> dict[str, Any]:
         "ProfileInput": ProfileInput,
         "Links": api_schemas.Links,
         **{name: getattr(api_schemas, name) for name in (
-            "BulkInput", "BulkResult", "ConvertInput", "LeadPage", "ContactPage", "UserPage",
-            "TimelinePage", "StageList", "RecycleBinPage", "Problem")},
+            # Nested schemas before those that nest them, or apispec names them itself.
+            "BulkInput", "BulkResult", "ConvertInput", "NextStep", "ConvertResult", "MergeInput",
+            "LeadPage", "ContactPage", "LeadList", "ContactList", "UserPage", "TimelineRow",
+            "TimelinePage", "StageList", "CustomFieldList", "BinItem", "RestoreResult",
+            "RecycleBinPage", "Problem")},
     }
 
 
@@ -71,6 +78,8 @@ def _operation(endpoint: str, view: Any, rule: str, note: ApiDoc) -> dict[str, A
     ok: dict[str, Any] = {"description": summary.strip()}
     if note.response:
         ok["content"] = {note.media_type: {"schema": _ref(note.response)}}
+    elif note.media_type != "application/json":
+        ok["content"] = {note.media_type: {"schema": {"type": "string"}}}
     if note.headers:
         ok["headers"] = {k: {"description": v, "schema": {"type": "string"}}
                          for k, v in note.headers.items()}
@@ -241,7 +250,8 @@ DOCS_PAGE = """<!doctype html>
 <ul>
 {% for r in o.responses %}
 <li><code>{{ r.status }}</code> {{ r.description }}{% if r.schema %}:
-<a href="#schema-{{ r.schema }}">{{ r.schema }}</a> ({{ r.media }}){% endif %}</li>
+<a href="#schema-{{ r.schema }}">{{ r.schema }}</a> ({{ r.media }}){% elif r.media %}:
+{{ r.media }}{% endif %}</li>
 {% endfor %}
 </ul>
 </section>

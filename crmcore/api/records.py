@@ -1,12 +1,16 @@
-"""Leads and contacts: list, create, read, change, delete, timeline, comments,
-bulk actions, and converting a lead into a contact."""
+"""Leads and contacts: list, export, create, read, change, delete, timeline,
+comments, bulk actions, merging duplicates, and converting a lead into a contact."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
-from flask import Response, url_for
+from flask import Response, stream_with_context, url_for
 from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.routing import BuildError
 
 from crmcore.api.blueprint import (
     actor,
@@ -26,14 +30,22 @@ from crmcore.api.schemas import (
     ContactOutput,
     ConvertInput,
     LeadOutput,
+    MergeInput,
     TimelineOutput,
+    TimelineRow,
 )
 from crmcore.app import db
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.schemas.base import load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
+from crmcore.services.actions import conversion_steps
+from crmcore.services.exports import export_csv
+from crmcore.services.merge import merge, merge_candidates
 from crmcore.services.records import CONTACTS, FILTERABLE, LEADS, SORTABLE, Kind
+from crmcore.services.timeline import full_timeline
+
+log = logging.getLogger("crmcore.api")
 
 OUTPUTS: dict[str, type[Schema]] = {"lead": LeadOutput, "contact": ContactOutput}
 PLURALS = {"lead": "leads", "contact": "contacts"}
@@ -60,6 +72,22 @@ def page_links(next_cursor: str | None, args: dict[str, str], endpoint: str,
     following = url_for(endpoint, **view_args, **{**args, "cursor": next_cursor}) \
         if next_cursor else None
     return {"self": this, "next": following}
+
+
+# Filters on custom fields: ``custom.<name>``; the service refuses unknown names.
+CUSTOM_PREFIX = ("custom.",)
+
+
+def list_filters(kind: Kind, args: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in args.items()
+            if k in FILTERABLE[kind.record_type] or k.startswith(CUSTOM_PREFIX)}
+
+
+def csv_stream(chunks: Iterator[str]) -> Iterator[str]:
+    """Run the first page now, so that bad filters answer a problem, not a
+    broken 200; stream the rest within the request context."""
+    first = next(chunks, "")
+    return stream_with_context(chain([first], chunks))
 
 
 _TAG_VALUES = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
@@ -95,15 +123,28 @@ def register(kind: Kind) -> None:
         "limit": "Page size, 1 to 200 (50).",
     })
 
+    export_query = {k: v for k, v in list_query.items() if k not in ("cursor", "limit")}
+
     @doc(plural, response=f"{title}Page", query=list_query)
     def list_view() -> Response:
-        args = query_args(set(FILTERABLE[rt]) | {"sort", "cursor", "limit"})
-        filters = {k: v for k, v in args.items() if k in FILTERABLE[rt]}
+        args = query_args(set(FILTERABLE[rt]) | {"sort", "cursor", "limit"}, CUSTOM_PREFIX)
+        filters = list_filters(kind, args)
         limit = int_arg(args, "limit", 50)
         page = svc.list_records(db(), actor(), kind, filters, sort=args.get("sort", "-created_at"),
                                 cursor=args.get("cursor") or None, limit=limit)
         return json_response({"items": dump_many(kind, page.items),
                               "links": page_links(page.next_cursor, args, f"api.{rt}_list")})
+
+    @doc(plural, query=export_query, media_type="text/csv",
+         headers={"Content-Disposition": f"attachment; filename={plural}.csv"})
+    def export_view() -> Response:
+        args = query_args(set(FILTERABLE[rt]) | {"sort"}, CUSTOM_PREFIX)
+        chunks = export_csv(db(), actor(), kind, list_filters(kind, args),
+                            sort=args.get("sort", "-created_at"))
+        response = Response(csv_stream(chunks), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f'attachment; filename="{plural}.csv"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @doc(plural, body=f"{title}Input", response=f"{title}Output", status=201,
          headers={"Location": f"The new {rt}.", "ETag": "Its version."})
@@ -141,8 +182,8 @@ def register(kind: Kind) -> None:
         args = query_args({"limit"})
         session = db()
         record = svc.get(session, actor(), kind, record_id)
-        entries = svc.timeline(session, kind, record, limit=int_arg(args, "limit", 200, high=1000))
-        return json_response({"items": TimelineOutput(many=True).dump(entries)})
+        rows = full_timeline(session, kind, record, limit=int_arg(args, "limit", 200, high=1000))
+        return json_response({"items": TimelineRow(many=True).dump(rows)})
 
     @doc(plural, body="CommentInput", response="TimelineOutput", status=201)
     def comment_view(record_id: int) -> Response:
@@ -171,22 +212,47 @@ def register(kind: Kind) -> None:
         session.commit()
         return json_response({"changed": changed})
 
-    for view in (list_view, create_view, get_view, update_view, delete_view, timeline_view,
-                 comment_view, bulk_view):
+    @doc(plural, body="MergeInput", response=f"{title}Output",
+         headers={"ETag": "The survivor's new version."})
+    def merge_view(record_id: int) -> Response:
+        session = db()
+        data = load(MergeInput(), json_body())
+        survivor = merge(session, actor(), kind, record_id, data["other_ids"], data["choices"])
+        session.commit()
+        return record_response(kind, survivor)
+
+    @doc(plural, response=f"{title}List")
+    def duplicates_view(record_id: int) -> Response:
+        query_args(())
+        session = db()
+        record = svc.get(session, actor(), kind, record_id)
+        return json_response({"items": dump_many(
+            kind, merge_candidates(session, actor(), kind, record))})
+
+    for view in (list_view, export_view, create_view, get_view, update_view, delete_view,
+                 timeline_view, comment_view, bulk_view, merge_view, duplicates_view):
         view.__doc__ = VIEW_DOCS[view.__name__].format(rt=rt, plural=plural)
     bp.add_url_rule(base, f"{rt}_list", list_view, methods=["GET"])
     bp.add_url_rule(base, f"{rt}_create", create_view, methods=["POST"])
+    bp.add_url_rule(f"{base}/export.csv", f"{rt}_export", export_view, methods=["GET"])
     bp.add_url_rule(f"{base}/bulk", f"{rt}_bulk", bulk_view, methods=["POST"])
     bp.add_url_rule(item, f"{rt}_get", get_view, methods=["GET"])
     bp.add_url_rule(item, f"{rt}_update", update_view, methods=["PATCH"])
     bp.add_url_rule(item, f"{rt}_delete", delete_view, methods=["DELETE"])
     bp.add_url_rule(f"{item}/timeline", f"{rt}_timeline", timeline_view, methods=["GET"])
     bp.add_url_rule(f"{item}/comments", f"{rt}_comment", comment_view, methods=["POST"])
+    bp.add_url_rule(f"{item}/merge", f"{rt}_merge", merge_view, methods=["POST"])
+    bp.add_url_rule(f"{item}/duplicates", f"{rt}_duplicates", duplicates_view, methods=["GET"])
 
 
 VIEW_DOCS = {
     "list_view": "List {plural}.\n\nThe {plural} you may see, one keyset-paginated page at a "
-                 "time; follow links.next until it is null.",
+                 "time; follow links.next until it is null. Filter on a custom field with "
+                 "custom.<name>=<value> (see GET /api/v1/custom-fields).",
+    "export_view": "Export {plural} as CSV.\n\nEvery {rt} you may see that matches the "
+                   "filters (the list's, custom.<name> included), sorted like the list, "
+                   "with a column per custom field, streamed as one text/csv attachment. "
+                   "Cells a spreadsheet would take for a formula start with an apostrophe.",
     "create_view": "Create a {rt}.\n\nYou own it unless you may reassign and set owner_id.",
     "get_view": "Read a {rt}.\n\nA {rt} you may not see answers 404, like a missing one.",
     "update_view": "Change a {rt}.\n\nSend only the fields to change, with If-Match set to the "
@@ -195,6 +261,12 @@ VIEW_DOCS = {
     "timeline_view": "The timeline of a {rt}.\n\nChanges, comments and plugin entries, "
                      "newest first.",
     "comment_view": "Comment on a {rt}.",
+    "merge_view": "Merge duplicates into a {rt}.\n\nThis {rt} survives: choices name, per "
+                  "field, the merged record whose value wins; emails, phones and tags are "
+                  "joined, timelines move here, and the others go to the recycle bin. A "
+                  "record you may not see answers 404; a bad choice 422.",
+    "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see with the "
+                       "same phone, or the same name and company: candidates to merge.",
     "bulk_view": "Change many {plural} at once.\n\nActions: assign (value: a user id or null), "
                  "stage (leads; value: a stage id), tag (value: tags to add), delete. Records "
                  "you may not see are skipped; changed counts the rest.",
@@ -206,17 +278,34 @@ register(CONTACTS)
 
 
 @bp.post("/leads/<int:record_id>/convert")
-@doc("leads", body="ConvertInput", response="ContactOutput", status=201,
-     headers={"Location": "The new contact."})
+@doc("leads", body="ConvertInput", response="ConvertResult", status=201,
+     headers={"Location": "The new contact.", "ETag": "Its version."})
 def lead_convert(record_id: int) -> Response:
     """Convert a lead into a contact.
 
     The lead stays as history, linked to the new contact, whose timeline starts
-    with a copy of the lead's.
+    with a copy of the lead's. next_steps lists what enabled plugins offer to do
+    next with the contact.
     """
     session = db()
     lead = svc.get(session, actor(), LEADS, record_id)
     data = load(ConvertInput(), json_body())
     contact = svc.convert_lead(session, actor(), lead, data["lifecycle_stage"])
     session.commit()
-    return record_response(CONTACTS, contact, 201)
+    steps = next_steps(conversion_steps(session, actor(), lead, contact.id), contact.id)
+    return json_response({**dump(CONTACTS, contact), "next_steps": steps}, 201,
+                         etag=etag_of(contact),
+                         location=url_for("api.contact_get", record_id=contact.id))
+
+
+def next_steps(actions: list[Any], contact_id: int) -> list[dict[str, str]]:
+    steps = []
+    for action in actions:
+        try:
+            url = url_for(action.endpoint, record_id=contact_id)
+        except BuildError:
+            log.warning("conversion step %r names an unknown endpoint %r", action.label,
+                        action.endpoint)
+            continue
+        steps.append({"label": action.label, "method": action.method.upper(), "url": url})
+    return steps

@@ -3,6 +3,8 @@ no composition rules)."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -10,9 +12,14 @@ _hasher = PasswordHasher()
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
-# A dummy hash to verify against when the user does not exist, so that a login
-# for an unknown email costs the same time as one for a known email.
-_DUMMY = _hasher.hash("not-a-real-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so that a login for
+    an unknown email costs as much as one for a known email. Made on first use:
+    hashing at import would slow every command's start."""
+    return _hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
@@ -21,7 +28,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(stored: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 

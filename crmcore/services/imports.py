@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import json
 import os
 import sqlite3
 import tempfile
@@ -28,15 +29,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore.auth.roles import can
 from crmcore.db import emit, transaction, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
-from crmcore.models import EmailKey, ImportChange, ImportJob, LeadStage, TimelineEntry, User
+from crmcore.models import (
+    EmailKey,
+    ImportChange,
+    ImportJob,
+    Lead,
+    LeadStage,
+    TimelineEntry,
+    User,
+)
 from crmcore.services import records as rec
 from crmcore.services.custom_fields import definitions
 from crmcore.services.import_rows import RowValidator, map_header
@@ -157,8 +167,10 @@ def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, l
 # -- the check -------------------------------------------------------------------------
 
 
-class _SeenEmails:
-    """Addresses met earlier in the file, in a scratch SQLite file on disk."""
+class _Scratch:
+    """Disk, not memory, for what the check learns: the addresses met so far in
+    the file, and the good rows already converted, so that the write does not
+    validate them again."""
 
     def __init__(self) -> None:
         fd, self.path = tempfile.mkstemp(suffix=".sqlite3", prefix="crm-import-")
@@ -167,6 +179,17 @@ class _SeenEmails:
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE good (row INTEGER PRIMARY KEY, data TEXT)")
+
+    def keep(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        self.db.executemany("INSERT INTO good VALUES (?, ?)",
+                            [(n, json.dumps(v)) for n, v in rows])
+
+    def good_batches(self, size: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """``(last row number, values)`` per batch of good rows, in file order."""
+        cursor = self.db.execute("SELECT row, data FROM good ORDER BY row")
+        while chunk := cursor.fetchmany(size):
+            yield chunk[-1][0], [json.loads(data) for _, data in chunk]
 
     def first_rows(self, emails: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -221,11 +244,13 @@ def _classify(kind: rec.Kind, options: ImportOptions, email: str | None,
 
 
 def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
-          options: ImportOptions, progress: Callable[[int], None] | None = None) -> Report:
-    """Read the whole file and report what an import would do and every problem."""
+          options: ImportOptions, progress: Callable[[int], None] | None = None,
+          scratch: _Scratch | None = None) -> Report:
+    """Read the whole file and report what an import would do and every problem.
+    With ``scratch``, the good rows are kept there for the write."""
     options.check()
     report = Report()
-    seen = _SeenEmails()
+    seen = scratch or _Scratch()
     try:
         with _open_rows(path, options.encoding) as (header, rows):
             validator = _validator(session, actor, kind, header, options)
@@ -235,6 +260,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 earlier = seen.first_rows(emails)
                 existing = _existing(session, emails)
                 fresh: list[tuple[str, int]] = []
+                good: list[tuple[int, dict[str, Any]]] = []
                 for number, values, problems in converted:
                     report.total_rows += 1
                     for column, message in problems:
@@ -254,11 +280,15 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                         report.add_error(number, _email_column(validator), message)
                     else:
                         setattr(report, f"to_{action}", getattr(report, f"to_{action}") + 1)
+                        good.append((number, values))
                 seen.add(fresh)
+                if scratch:
+                    scratch.keep(good)
                 if progress:
                     progress(report.total_rows)
     finally:
-        seen.close()
+        if scratch is None:
+            seen.close()
     return report
 
 
@@ -310,23 +340,26 @@ def run(sessions: sessionmaker[Session], job_id: int,
         kind = rec.KINDS[job.record_type]
         options = ImportOptions(**job.options)
         resuming = job.status in ("running", "failed")
-        if not resuming:
+        scratch = None if resuming else _Scratch()
+        if scratch:
             try:
-                report = check(session, actor, kind, Path(job.path), options)
+                report = check(session, actor, kind, Path(job.path), options, scratch=scratch)
             except ValidationFailed as exc:
+                scratch.close()
                 job.status, job.message, job.finished_at = "invalid", exc.detail, utcnow()
                 job.errors = [[0, "file", exc.detail]]
                 return job
             job.total_rows, job.error_count = report.total_rows, report.error_count
             job.errors = [list(e) for e in report.errors]
             if report.error_count and not options.skip_bad_rows:
+                scratch.close()
                 job.status, job.finished_at = "invalid", utcnow()
                 job.message = (f"{report.error_count} problem(s) found; nothing was imported. "
                                "Fix the rows, or import again skipping bad rows to leave them out.")
                 return job
         job.status = "running"
     try:
-        _write(sessions, job_id, progress)
+        _write(sessions, job_id, progress, scratch)
     except Exception as exc:
         with transaction(sessions) as session:
             job = session.get(ImportJob, job_id)
@@ -334,32 +367,34 @@ def run(sessions: sessionmaker[Session], job_id: int,
             job.message = (f"Stopped after {job.processed_rows} rows: {type(exc).__name__}: "
                            f"{getattr(exc, 'detail', exc)}. Resume it or revert it.")
         raise
+    finally:
+        if scratch:
+            scratch.close()
     with sessions() as session:
         return session.get(ImportJob, job_id)  # type: ignore[return-value]
 
 
 def _write(sessions: sessionmaker[Session], job_id: int,
-           progress: Callable[[ImportJob], None] | None) -> None:
+           progress: Callable[[ImportJob], None] | None, scratch: _Scratch | None) -> None:
     with sessions() as session:
         job = session.get(ImportJob, job_id)
         assert job is not None
         options = ImportOptions(**job.options)
-        path, done_rows = Path(job.path), job.processed_rows
         kind = rec.KINDS[job.record_type]
-        actor_id = job.created_by
-    with _open_rows(path, options.encoding) as (header, rows):
-        for batch in _batches(rows, options.batch_size):
-            last_row = batch[-1][0]
-            if last_row <= done_rows:
-                continue  # committed before an interruption
-            with transaction(sessions) as session:
-                job = session.get(ImportJob, job_id, with_for_update=True)
-                actor = session.get(User, actor_id) if actor_id else None
-                validator = _validator(session, actor, kind, header, options)
-                _write_batch(session, actor, kind, job, validator, batch, options)
-                job.processed_rows = last_row
-            if progress:
-                progress(job)
+        actor_id, done_rows = job.created_by, job.processed_rows
+        actor = session.get(User, actor_id) if actor_id else None
+    batches = (scratch.good_batches(options.batch_size) if scratch
+               else _revalidated(sessions, actor, kind, Path(job.path), options))
+    for last_row, values in batches:
+        if last_row <= done_rows:
+            continue  # committed before an interruption
+        with transaction(sessions) as session:
+            job = session.get(ImportJob, job_id, with_for_update=True)
+            actor = session.get(User, actor_id) if actor_id else None
+            _write_batch(session, actor, kind, job, values, options)
+            job.processed_rows = last_row
+        if progress:
+            progress(job)
     with transaction(sessions) as session:
         job = session.get(ImportJob, job_id)
         job.status, job.finished_at = "done", utcnow()
@@ -367,14 +402,20 @@ def _write(sessions: sessionmaker[Session], job_id: int,
                        f"skipped {job.skipped_count}, left out {job.error_count} bad row(s).")
 
 
+def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
+                 path: Path, options: ImportOptions
+                 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """Batches of good rows read again from the file, for resuming an import
+    whose process stopped (its scratch file went with it)."""
+    with _open_rows(path, options.encoding) as (header, rows), sessions() as session:
+        validator = _validator(session, actor, kind, header, options)
+        for batch in _batches(rows, options.batch_size):
+            converted = [validator.convert(row) for _, row in batch]
+            yield batch[-1][0], [values for values, problems in converted if not problems]
+
+
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
-                 validator: RowValidator, batch: list[tuple[int, list[str]]],
-                 options: ImportOptions) -> None:
-    converted = []
-    for _, row in batch:
-        values, problems = validator.convert(row)
-        if not problems:
-            converted.append(values)
+                 converted: list[dict[str, Any]], options: ImportOptions) -> None:
     emails = [v["emails"][0] for v in converted if v.get("emails")]
     existing = _existing(session, emails)
     creates: list[dict[str, Any]] = []
@@ -398,11 +439,10 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         keyed = [{"email": r["email_key"], "record_type": kind.record_type, "record_id": i}
                  for r, i in zip(creates, ids, strict=True) if r["email_key"]]
         if keyed:
-            session.execute(insert(EmailKey), keyed)
+            session.connection().execute(EmailKey.__table__.insert(), keyed)
         job.created_count += len(ids)
         if kind is rec.LEADS:
-            rec.rescore(session, list(session.scalars(select(kind.model)
-                                                      .where(kind.model.id.in_(ids)))))
+            _score_new(session, creates, ids)
         emit(session, kind.created, actor=actor, **kind.event_ids(ids))
     if updates:
         changes = _apply_updates(session, actor, kind, job, updates)
@@ -437,9 +477,34 @@ def _insert(session: Session, kind: rec.Kind, rows: list[dict[str, Any]]) -> lis
         r.setdefault("created_at", now)
         r.setdefault("updated_at", now)
         r.setdefault("version", 1)
-    result = session.execute(
-        insert(kind.model).returning(kind.model.id, sort_by_parameter_order=True), rows)
-    return [row.id for row in result]
+    table = kind.model.__table__
+    connection = session.connection()
+    # Core, not the ORM: a batch is one executemany with no per-object bookkeeping.
+    if connection.dialect.name == "postgresql":
+        result = connection.execute(
+            table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)
+        return [row.id for row in result]
+    # SQLite cannot return ids of a batched insert in order, and would fall back
+    # to one statement per row. Holding the write lock since the first insert of
+    # this transaction, the batch's rows are the newest ones of this import, in
+    # insertion order.
+    connection.execute(table.insert(), rows)
+    newest = connection.execute(select(table.c.id).where(table.c.import_id == rows[0]["import_id"])
+                                .order_by(table.c.id.desc()).limit(len(rows)))
+    return [row.id for row in newest][::-1]
+
+
+def _score_new(session: Session, rows: list[dict[str, Any]], ids: list[int]) -> None:
+    """Score freshly inserted leads with one hook call and one batched UPDATE.
+    Plugins get read-only stand-ins carrying the leads' columns as attributes:
+    loading ten thousand rows back as ORM objects would cost more than the insert."""
+    leads = [SimpleNamespace(id=lead_id, **row) for row, lead_id in zip(rows, ids, strict=True)]
+    totals = rec.score_totals(session, leads)
+    changed = [{"lead_id": i, "new_score": s} for i, s in totals.items() if s]
+    if changed:
+        session.connection().execute(
+            update(Lead.__table__).where(Lead.__table__.c.id == bindparam("lead_id"))
+            .values(score=bindparam("new_score")), changed)
 
 
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,

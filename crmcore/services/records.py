@@ -163,15 +163,21 @@ def log(session: Session, actor: User | None, kind: Kind, record_id: int, entry_
     return entry
 
 
-def rescore(session: Session, leads: Sequence[Lead]) -> None:
-    """Set each lead's score to the sum of every plugin's part (``crm_lead_score_parts``)."""
-    if not leads:
-        return
+def score_totals(session: Session, leads: Sequence[Lead]) -> dict[int, int]:
+    """Each lead's score: the sum of every plugin's part (``crm_lead_score_parts``)."""
     totals = dict.fromkeys((lead.id for lead in leads), 0)
     for part in session.info["crm"].hook.crm_lead_score_parts(session=session, leads=leads):
         for lead_id, points in (part or {}).items():
             if lead_id in totals:
                 totals[lead_id] += int(points)
+    return totals
+
+
+def rescore(session: Session, leads: Sequence[Lead]) -> None:
+    """Set each lead's score from :func:`score_totals`."""
+    if not leads:
+        return
+    totals = score_totals(session, leads)
     for lead in leads:
         if lead.score != totals[lead.id]:
             lead.score = totals[lead.id]

@@ -1,4 +1,4 @@
-"""Administration: users, lead stages and plugins."""
+"""Administration: users, lead stages, custom fields and plugins."""
 
 from __future__ import annotations
 
@@ -10,9 +10,18 @@ from sqlalchemy import select
 from crmcore.app import db
 from crmcore.errors import CrmError
 from crmcore.models import LeadStage, User
-from crmcore.services import stages
+from crmcore.models.records import CUSTOM_FIELD_TYPES
+from crmcore.services import custom_fields, stages
 from crmcore.services import users as user_service
-from crmcore.web.common import actor, all_stages, bp, error_messages, render, require_permission
+from crmcore.web.common import (
+    actor,
+    all_stages,
+    bp,
+    error_messages,
+    render,
+    require_permission,
+    split_list,
+)
 
 
 def _users_page(errors: dict[str, list[str]] | None = None, values: dict[str, str] | None = None,
@@ -123,3 +132,77 @@ def admin_plugins() -> Any:
              "hooks": plugins.hooks_of(name) if name in plugins.order else []}
             for name, info in sorted(plugins.infos.items())]
     return render("web/admin_plugins.html", plugins=rows)
+
+
+# -- custom fields ------------------------------------------------------------------------
+
+
+def _custom_fields_page(errors: dict[str, list[str]] | None = None, message: str | None = None,
+                        status: int = 200, edit_id: int | None = None) -> Any:
+    session = db()
+    sections = [(record_type, label, custom_fields.definitions(session, record_type))
+                for record_type, label in (("lead", "Leads"), ("contact", "Contacts"))]
+    return render("web/admin_custom_fields.html", status, sections=sections,
+                  field_types=CUSTOM_FIELD_TYPES, errors=errors or {}, message=message,
+                  edit_id=edit_id, form=request.form)
+
+
+def _custom_field_data(form: Any, creating: bool) -> dict[str, Any]:
+    """Form input as the service takes it: choices comma-separated, required a checkbox."""
+    keys = ("record_type", "name", "label", "field_type", "position") if creating \
+        else ("label", "position")
+    data: dict[str, Any] = {k: form.get(k, "").strip() for k in keys if form.get(k, "").strip()}
+    choices = split_list(form.get("choices"))
+    if choices or not creating and "choices" in form:
+        data["choices"] = choices
+    data["required"] = form.get("required") == "1"
+    return data
+
+
+@bp.get("/admin/custom-fields")
+def admin_custom_fields() -> Any:
+    require_permission("settings.manage")
+    return _custom_fields_page()
+
+
+@bp.post("/admin/custom-fields")
+def admin_custom_fields_create() -> Any:
+    require_permission("settings.manage")
+    session = db()
+    try:
+        field = custom_fields.create_field(session, actor(),
+                                           _custom_field_data(request.form, True))
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        return _custom_fields_page(error_messages(exc), exc.detail, exc.status)
+    flash(f"The field {field.label} was added.", "info")
+    return redirect(url_for("web.admin_custom_fields"), 303)
+
+
+@bp.post("/admin/custom-fields/<int:field_id>")
+def admin_custom_fields_edit(field_id: int) -> Any:
+    require_permission("settings.manage")
+    session = db()
+    try:
+        field = custom_fields.update_field(session, actor(), field_id,
+                                           _custom_field_data(request.form, False))
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        if exc.status == 404:
+            raise
+        return _custom_fields_page(error_messages(exc), exc.detail, exc.status, field_id)
+    flash(f"The field {field.label} was saved.", "info")
+    return redirect(url_for("web.admin_custom_fields"), 303)
+
+
+@bp.post("/admin/custom-fields/<int:field_id>/delete")
+def admin_custom_fields_delete(field_id: int) -> Any:
+    require_permission("settings.manage")
+    session = db()
+    custom_fields.delete_field(session, actor(), field_id)  # NotFound: the 404 page
+    session.commit()
+    flash("The field was removed from forms; values already stored stay in the records.",
+          "info")
+    return redirect(url_for("web.admin_custom_fields"), 303)

@@ -16,7 +16,7 @@ from crmcore.app import db
 from crmcore.auth.roles import can
 from crmcore.errors import CrmError
 from crmcore.models import LeadStage, User
-from crmcore.types import NavItem
+from crmcore.types import Action, NavItem
 
 bp = Blueprint("web", __name__)
 
@@ -78,7 +78,12 @@ def error_messages(exc: CrmError) -> dict[str, list[str]]:
     """A CrmError's field errors flattened to ``{field: [message, ...]}``."""
     out: dict[str, list[str]] = {}
     for field, messages in exc.errors.items():
-        out[field] = list(_flatten_messages(messages))
+        if field == "custom" and isinstance(messages, Mapping):
+            # Custom fields arrive nested: {"custom": {"budget": [...]}}.
+            for name, inner in messages.items():
+                out[f"custom.{name}"] = list(_flatten_messages(inner))
+        else:
+            out[field] = list(_flatten_messages(messages))
     return out
 
 
@@ -109,6 +114,22 @@ def users_by_id(ids: Iterable[int | None] | None = None) -> dict[int, User]:
             return {}
         query = query.where(User.id.in_(wanted))
     return {user.id: user for user in db().scalars(query)}
+
+
+def action_links(actions: Iterable[Action], record_id: int) -> list[dict[str, str]]:
+    """Plugin actions as ``{label, url, method}``; an endpoint that does not build is
+    skipped (and logged) rather than breaking the page."""
+    out = []
+    for action in actions:
+        try:
+            url = url_for(action.endpoint, record_id=record_id)
+        except BuildError:
+            current_app.logger.warning("action %r names unknown endpoint %r",
+                                       action.label, action.endpoint)
+            continue
+        out.append({"label": action.label, "url": url,
+                    "method": "POST" if action.method.upper() == "POST" else "GET"})
+    return out
 
 
 def nav_items() -> list[dict[str, Any]]:

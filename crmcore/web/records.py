@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask import session as web_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from crmcore.app import db
 from crmcore.errors import Conflict, CrmError, NotFound
+from crmcore.models import CustomField
 from crmcore.models.records import LIFECYCLE_STAGES, OPT_OUT_CHANNELS
 from crmcore.schemas.records import input_schema, plugin_field_names
+from crmcore.services import actions as action_svc
+from crmcore.services import custom_fields as custom_svc
+from crmcore.services import exports
 from crmcore.services import records as svc
+from crmcore.services import recycle_bin as bin_svc
+from crmcore.services.merge import merge_candidates
+from crmcore.services.timeline import full_timeline
+from crmcore.web import custom_fields as custom_ui
 from crmcore.web.common import (
+    action_links,
     actor,
     all_stages,
     allowed,
@@ -24,6 +43,7 @@ from crmcore.web.common import (
     split_list,
     users_by_id,
 )
+from crmcore.web.duplicates import find_duplicates
 
 LIST_FIELDS = ("emails", "phones", "tags")
 
@@ -71,9 +91,15 @@ def plugin_fields(ui: Ui) -> list[str]:
     return sorted(plugin_field_names(schema, ui.kind.record_type))
 
 
-def form_values(ui: Ui, record: Any | None) -> dict[str, Any]:
+def definitions(ui: Ui) -> list[CustomField]:
+    return custom_svc.definitions(db(), ui.kind.record_type)
+
+
+def form_values(ui: Ui, record: Any | None,
+                custom: Sequence[CustomField] = ()) -> dict[str, Any]:
     """The form's raw values for a record (or an empty form)."""
-    values: dict[str, Any] = {name: "" for name, _ in ui.text_fields}
+    values: dict[str, Any] = custom_ui.record_values(custom, record)
+    values.update({name: "" for name, _ in ui.text_fields})
     values.update({name: "" for name in LIST_FIELDS})
     values.update(stage_id="", owner_id="", lifecycle_stage="lead", opt_outs=[], version="")
     for name in plugin_fields(ui):
@@ -96,8 +122,8 @@ def form_values(ui: Ui, record: Any | None) -> dict[str, Any]:
     return values
 
 
-def submitted_values(ui: Ui) -> dict[str, Any]:
-    values = form_values(ui, None)
+def submitted_values(ui: Ui, custom: Sequence[CustomField] = ()) -> dict[str, Any]:
+    values = form_values(ui, None, custom)
     for name in values:
         if name == "opt_outs":
             values[name] = request.form.getlist("opt_outs")
@@ -106,7 +132,8 @@ def submitted_values(ui: Ui) -> dict[str, Any]:
     return values
 
 
-def service_data(ui: Ui, values: Mapping[str, Any], record: Any | None) -> dict[str, Any]:
+def service_data(ui: Ui, values: Mapping[str, Any], record: Any | None,
+                 custom: Sequence[CustomField] = ()) -> dict[str, Any]:
     """Turn the form's text into the service's input: comma-separated text becomes
     lists; empty optional fields are left out of a new record."""
     creating = record is None
@@ -130,30 +157,42 @@ def service_data(ui: Ui, values: Mapping[str, Any], record: Any | None) -> dict[
         text = str(values.get(name, "")).strip()
         if text or (not creating and (record.plugin_data or {}).get(name) not in (None, "")):
             data[name] = text
+    custom_data = custom_ui.service_input(custom, values, record)
+    if custom_data is not None:
+        data["custom"] = custom_data
     return data
 
 
 def form_page(ui: Ui, record: Any | None, values: Mapping[str, Any],
               errors: Mapping[str, list[str]] | None = None, message: str | None = None,
-              status: int = 200) -> Any:
+              status: int = 200, custom: Sequence[CustomField] = (),
+              duplicates: Sequence[Any] = ()) -> Any:
     return render(
         f"web/{ui.name}_form.html", status, ui=ui, record=record, values=values,
         errors=errors or {}, message=message, stages=all_stages(),
         owners=users_by_id() if allowed("records.reassign") else {},
         plugin_fields=plugin_fields(ui), lifecycle_stages=LIFECYCLE_STAGES,
-        opt_out_channels=OPT_OUT_CHANNELS,
+        opt_out_channels=OPT_OUT_CHANNELS, custom_fields=custom, duplicates=duplicates,
     )
 
 
 # -- views shared by leads and contacts ---------------------------------------------------
 
 
+def list_filters(ui: Ui, custom: Sequence[CustomField]) -> tuple[dict[str, str], str]:
+    """The list's filters and sort from the query string; "my records" by default."""
+    args = request.args
+    keys = [*ui.filters, *custom_ui.filter_keys(custom)]
+    filters = {k: args.get(k, "").strip() for k in keys if args.get(k, "").strip()}
+    filters.setdefault("mine", "1")
+    return filters, args.get("sort", "-created_at")
+
+
 def list_view(ui: Ui) -> Any:
     session = db()
     args = request.args
-    filters = {k: args.get(k, "").strip() for k in ui.filters if args.get(k, "").strip()}
-    filters.setdefault("mine", "1")
-    sort = args.get("sort", "-created_at")
+    custom = definitions(ui)
+    filters, sort = list_filters(ui, custom)
     errors: dict[str, list[str]] = {}
     try:
         page = svc.list_records(session, actor(), ui.kind, filters, sort=sort,
@@ -170,61 +209,100 @@ def list_view(ui: Ui) -> Any:
     return render(f"web/{ui.plural}.html", 422 if errors else 200, ui=ui, records=page.items,
                   filters=filters, sort=sort, errors=errors, next_url=next_url,
                   people=people, stages={s.id: s for s in all_stages()},
-                  lifecycle_stages=LIFECYCLE_STAGES)
+                  lifecycle_stages=LIFECYCLE_STAGES, custom_fields=custom,
+                  export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort))
+
+
+def export_view(ui: Ui) -> Any:
+    """The filtered list as CSV, streamed page by page."""
+    session = db()
+    filters, sort = list_filters(ui, definitions(ui))
+    chunks = exports.export_csv(session, actor(), ui.kind, filters, sort)
+    first = next(chunks)  # bad filters raise here, before the response starts
+
+    def generate() -> Any:
+        yield first
+        yield from chunks
+
+    return Response(stream_with_context(generate()), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{ui.plural}.csv"'})
 
 
 def new_view(ui: Ui) -> Any:
+    custom = definitions(ui)
     if request.method == "GET":
-        return form_page(ui, None, form_values(ui, None))
-    values = submitted_values(ui)
+        return form_page(ui, None, form_values(ui, None, custom), custom=custom)
+    values = submitted_values(ui, custom)
     session = db()
     try:
-        record = svc.create(session, actor(), ui.kind, service_data(ui, values, None))
+        data = service_data(ui, values, None, custom)
+        if request.form.get("confirm_duplicate") != "1":
+            duplicates = find_duplicates(session, actor(), ui.kind, data)
+            if duplicates:
+                return form_page(ui, None, values, custom=custom, duplicates=duplicates)
+        record = svc.create(session, actor(), ui.kind, data)
         session.commit()
     except CrmError as exc:
         session.rollback()
-        return form_page(ui, None, values, error_messages(exc), exc.detail, exc.status)
+        return form_page(ui, None, values, error_messages(exc), exc.detail, exc.status,
+                         custom=custom)
     flash(f"The {ui.name} was created.", "info")
     return redirect(url_for(f"web.{ui.name}", record_id=record.id), 303)
 
 
 def detail_view(ui: Ui, record_id: int) -> Any:
     session = db()
-    record = svc.get(session, actor(), ui.kind, record_id)
-    entries = svc.timeline(session, ui.kind, record)
-    user_ids: set[int | None] = {record.owner_id, *(e.actor_id for e in entries)}
+    user = actor()
+    record = svc.get(session, user, ui.kind, record_id)
+    entries = full_timeline(session, ui.kind, record)
+    user_ids: set[int | None] = {record.owner_id}
     for entry in entries:
         owner_change = (entry.changes or {}).get("owner_id")
         if owner_change:
             user_ids.update(v for v in owner_change if isinstance(v, int))
+    actions = action_links(action_svc.record_actions(session, user, ui.kind.record_type, record),
+                           record.id)
+    next_steps: list[dict[str, str]] = []
+    converted = web_session.pop("converted", None) if ui is CONTACT_UI else None
+    if isinstance(converted, dict) and converted.get("contact") == record.id:
+        lead = session.scalar(svc.visible(session, user, svc.LEADS)
+                              .where(svc.LEADS.model.id == converted.get("lead")))
+        if lead is not None and lead.converted_contact_id == record.id:
+            next_steps = action_links(
+                action_svc.conversion_steps(session, user, lead, record.id), record.id)
+    candidates = merge_candidates(session, user, ui.kind, record)
     return render(f"web/{ui.name}.html", ui=ui, record=record, entries=entries,
                   people=users_by_id(user_ids), stages={s.id: s for s in all_stages()},
-                  plugin_fields=plugin_fields(ui))
+                  plugin_fields=plugin_fields(ui), custom_fields=definitions(ui),
+                  custom_display=custom_ui.display, actions=actions, next_steps=next_steps,
+                  candidates=candidates)
 
 
 def edit_view(ui: Ui, record_id: int) -> Any:
     session = db()
     record = svc.get(session, actor(), ui.kind, record_id)
+    custom = definitions(ui)
     if request.method == "GET":
-        return form_page(ui, record, form_values(ui, record))
-    values = submitted_values(ui)
+        return form_page(ui, record, form_values(ui, record, custom), custom=custom)
+    values = submitted_values(ui, custom)
     try:
         expected = int(request.form.get("version", ""))
     except ValueError:
         expected = -1
     try:
-        svc.update(session, actor(), ui.kind, record, service_data(ui, values, record),
+        svc.update(session, actor(), ui.kind, record, service_data(ui, values, record, custom),
                    expected_version=expected)
         session.commit()
     except StaleDataError:
         session.rollback()
-        return form_page(ui, record, values, {}, stale_message(ui), 409)
+        return form_page(ui, record, values, {}, stale_message(ui), 409, custom=custom)
     except CrmError as exc:
         session.rollback()
         message = exc.detail
         if isinstance(exc, Conflict) and not exc.errors:
             message = stale_message(ui)
-        return form_page(ui, record, values, error_messages(exc), message, exc.status)
+        return form_page(ui, record, values, error_messages(exc), message, exc.status,
+                         custom=custom)
     flash(f"The {ui.name} was saved.", "info")
     return redirect(url_for(f"web.{ui.name}", record_id=record.id), 303)
 
@@ -313,6 +391,11 @@ def lead_new() -> Any:
     return new_view(LEAD_UI)
 
 
+@bp.get("/leads/export.csv")
+def leads_export() -> Any:
+    return export_view(LEAD_UI)
+
+
 @bp.get("/leads/<int:record_id>")
 def lead(record_id: int) -> Any:
     return detail_view(LEAD_UI, record_id)
@@ -353,6 +436,8 @@ def lead_convert(record_id: int) -> Any:
         flash(exc.detail, "error")
         return redirect(url_for("web.lead", record_id=record_id), 303)
     flash("The lead was converted to a contact.", "info")
+    # The contact page shows the plugins' next steps once, right after converting.
+    web_session["converted"] = {"lead": record.id, "contact": contact.id}
     return redirect(url_for("web.contact", record_id=contact.id), 303)
 
 
@@ -364,6 +449,11 @@ def contacts() -> Any:
 @bp.route("/contacts/new", methods=["GET", "POST"])
 def contact_new() -> Any:
     return new_view(CONTACT_UI)
+
+
+@bp.get("/contacts/export.csv")
+def contacts_export() -> Any:
+    return export_view(CONTACT_UI)
 
 
 @bp.get("/contacts/<int:record_id>")
@@ -396,43 +486,29 @@ def contacts_bulk() -> Any:
 
 @bp.get("/recycle-bin")
 def recycle_bin() -> Any:
-    session = db()
-    binned = {}
-    for name, ui in UIS.items():
-        query = svc.visible(session, actor(), ui.kind, deleted=True)
-        binned[name] = list(session.scalars(
-            query.order_by(ui.kind.model.deleted_at.desc(), ui.kind.model.id.desc()).limit(200)))
-    owner_ids = {r.owner_id for rows in binned.values() for r in rows}
-    return render("web/recycle_bin.html", leads=binned["lead"], contacts=binned["contact"],
-                  people=users_by_id(owner_ids), can_purge=allowed("recycle_bin.purge"))
+    sections = bin_svc.list_bin(db(), actor())
+    return render("web/recycle_bin.html", sections=list(sections.values()),
+                  can_purge=allowed("recycle_bin.purge"))
 
 
-def _ui_or_404(record_type: str) -> Ui:
+def _bin_noun(record_type: str) -> str:
     ui = UIS.get(record_type)
-    if ui is None:
-        abort(404)
-    return ui
+    return f"The {ui.name}" if ui else "The record"
 
 
 @bp.post("/recycle-bin/<record_type>/<int:record_id>/restore")
 def recycle_bin_restore(record_type: str, record_id: int) -> Any:
-    ui = _ui_or_404(record_type)
     session = db()
-    if not svc.restore(session, actor(), ui.kind, [record_id]):
-        raise NotFound(f"No such {ui.name} in the recycle bin.")
+    bin_svc.restore(session, actor(), record_type, [record_id])  # NotFound: the 404 page
     session.commit()
-    flash(f"The {ui.name} was restored.", "info")
+    flash(f"{_bin_noun(record_type)} was restored.", "info")
     return redirect(url_for("web.recycle_bin"), 303)
 
 
 @bp.post("/recycle-bin/<record_type>/<int:record_id>/purge")
 def recycle_bin_purge(record_type: str, record_id: int) -> Any:
-    ui = _ui_or_404(record_type)
-    if not allowed("recycle_bin.purge"):
-        abort(403)
     session = db()
-    if not svc.purge(session, actor(), ui.kind, [record_id]):
-        raise NotFound(f"No such {ui.name} in the recycle bin.")
+    bin_svc.purge(session, actor(), record_type, [record_id])  # Forbidden, NotFound: pages
     session.commit()
-    flash(f"The {ui.name} was deleted for good.", "info")
+    flash(f"{_bin_noun(record_type)} was deleted for good.", "info")
     return redirect(url_for("web.recycle_bin"), 303)

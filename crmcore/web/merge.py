@@ -1,0 +1,79 @@
+"""Merging two leads or two contacts: a side-by-side page where the user picks,
+per field, whose value wins; the other record goes to the recycle bin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+
+from crmcore.app import db
+from crmcore.errors import CrmError
+from crmcore.services import merge as merge_svc
+from crmcore.services import records as svc
+from crmcore.web.common import actor, all_stages, allowed, bp, error_messages, render, users_by_id
+from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui
+
+LABELS = {
+    "full_name": "Full name", "first_name": "First name", "last_name": "Last name",
+    "login": "Login", "emails": "Emails", "phones": "Phones", "company": "Company",
+    "partner": "Partner", "location": "Location", "source": "Source", "stage_id": "Stage",
+    "owner_id": "Owner", "street": "Street", "city": "City", "postal_code": "Postal code",
+    "country": "Country", "lifecycle_stage": "Lifecycle stage",
+}
+
+
+def merge_view(ui: Ui, record_id: int, other_id: int) -> Any:
+    session = db()
+    user = actor()
+    survivor = svc.get(session, user, ui.kind, record_id)
+    other = svc.get(session, user, ui.kind, other_id)
+    if survivor.id == other.id:
+        flash(f"Pick another {ui.name} to merge with.", "error")
+        return redirect(url_for(f"web.{ui.name}", record_id=record_id), 303)
+    fields = merge_svc.MERGEABLE[ui.kind.record_type]
+    if request.method == "GET":
+        return merge_page(ui, survivor, other, {f: survivor.id for f in fields})
+    choices: dict[str, int] = {}
+    for field in fields:
+        picked = request.form.get(field, "")
+        choices[field] = int(picked) if picked.isdigit() else survivor.id
+    try:
+        merge_svc.merge(session, user, ui.kind, survivor.id, [other.id], choices)
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        if exc.status == 404:
+            raise
+        survivor = svc.get(session, user, ui.kind, record_id)
+        other = svc.get(session, user, ui.kind, other_id)
+        return merge_page(ui, survivor, other, choices, error_messages(exc), exc.detail,
+                          exc.status)
+    flash(f"The {ui.plural} were merged; #{other_id} went to the recycle bin.", "info")
+    return redirect(url_for(f"web.{ui.name}", record_id=survivor.id), 303)
+
+
+def merge_page(ui: Ui, survivor: Any, other: Any, chosen: dict[str, int],
+               errors: dict[str, list[str]] | None = None, message: str | None = None,
+               status: int = 200) -> Any:
+    fields = merge_svc.MERGEABLE[ui.kind.record_type]
+    rows = [{"field": f, "label": LABELS.get(f, f.replace("_", " ").capitalize()),
+             "values": [getattr(survivor, f), getattr(other, f)],
+             "same": getattr(survivor, f) == getattr(other, f),
+             # Without records.reassign, the survivor keeps its owner.
+             "locked": f == "owner_id" and not allowed("records.reassign")}
+            for f in fields]
+    return render("web/merge.html", status, ui=ui, survivor=survivor, other=other, rows=rows,
+                  chosen=chosen, errors=errors or {}, message=message,
+                  people=users_by_id({survivor.owner_id, other.owner_id}),
+                  stages={s.id: s for s in all_stages()})
+
+
+@bp.route("/leads/<int:record_id>/merge/<int:other_id>", methods=["GET", "POST"])
+def lead_merge(record_id: int, other_id: int) -> Any:
+    return merge_view(LEAD_UI, record_id, other_id)
+
+
+@bp.route("/contacts/<int:record_id>/merge/<int:other_id>", methods=["GET", "POST"])
+def contact_merge(record_id: int, other_id: int) -> Any:
+    return merge_view(CONTACT_UI, record_id, other_id)
