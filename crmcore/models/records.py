@@ -82,7 +82,11 @@ class Lead(RecordMixin, Base):
     owner: Mapped[User | None] = relationship(lazy="raise")
     stage: Mapped[LeadStage] = relationship(lazy="raise")
 
-    __table_args__ = (Index("ix_leads_owner_created", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_leads_owner_created", "owner_id", "created_at", "id"),
+        *(Index(f"ix_leads_{c}_id", c, "id")
+          for c in ("created_at", "updated_at", "score", "full_name")),
+    )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
 
 
@@ -102,7 +106,10 @@ class Contact(RecordMixin, Base):
 
     owner: Mapped[User | None] = relationship(lazy="raise")
 
-    __table_args__ = (Index("ix_contacts_owner_created", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_contacts_owner_created", "owner_id", "created_at", "id"),
+        *(Index(f"ix_contacts_{c}_id", c, "id") for c in ("created_at", "updated_at", "last_name")),
+    )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
 
     @property

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore.auth.roles import can
@@ -396,6 +396,8 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         if progress:
             progress(job)
     with transaction(sessions) as session:
+        # Fresh statistics, so that lists keep walking their sort indexes.
+        session.execute(text(f"ANALYZE {kind.model.__tablename__}"))
         job = session.get(ImportJob, job_id)
         job.status, job.finished_at = "done", utcnow()
         job.message = (f"Created {job.created_count}, updated {job.updated_count}, "

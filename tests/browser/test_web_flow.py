@@ -85,3 +85,29 @@ def test_xss_lead_name_does_not_run(page, live_server, make_user, app):
         assert page.evaluate("typeof window.__pwned") == "undefined", path
         assert XSS in page.locator("main").inner_text(), path
     assert dialogs == []
+
+
+def test_merge_two_leads(page, live_server, make_user, app):
+    page.set_default_timeout(5000)
+    user = make_user("sales")
+    with transaction(app.extensions["crm"].sessions) as session:
+        owner = session.merge(user)
+        keep = svc.create(session, owner, svc.LEADS, {
+            "full_name": "Merge Me", "company": "Acme", "source": "fair"})
+        other = svc.create(session, owner, svc.LEADS, {
+            "full_name": "Merge Me", "company": "Acme", "source": "web"})
+        keep_id, other_id = keep.id, other.id
+    sign_in(page, live_server, user)
+    page.goto(f"{live_server.url}/leads/{keep_id}")
+    page.locator(".duplicates").get_by_role("link", name="Merge…").click()
+    page.wait_for_url(f"**/leads/{keep_id}/merge/{other_id}")
+    assert page.locator(f"#m-source-{keep_id}").is_checked()
+    page.check(f"#m-source-{other_id}")
+    page.click("button:has-text('Merge into')")
+    page.wait_for_url(f"{live_server.url}/leads/{keep_id}")
+    assert "were merged" in page.locator(".flash").inner_text()
+    details = page.locator("dl.fields").inner_text()
+    assert "web" in details and "fair" not in details
+    assert page.locator(".duplicates").count() == 0
+    page.goto(f"{live_server.url}/recycle-bin")
+    assert page.locator("#bin-lead tr", has_text="Merge Me").count() == 1

@@ -9,7 +9,7 @@ from crmcore.models import LeadStage, User
 from crmcore.testing import https_client
 from tests.fake_plugins import _descriptors
 
-ADMIN_PAGES = ("/admin/users", "/admin/stages", "/admin/plugins")
+ADMIN_PAGES = ("/admin/users", "/admin/stages", "/admin/custom-fields", "/admin/plugins")
 
 
 @pytest.mark.parametrize("role", ["sales", "manager"])

@@ -1,0 +1,225 @@
+"""Benchmarks: each figure is a ratio to a floor measured in the same run, on the
+same data, as the median of several runs with the spread shown.
+
+    .venv/bin/python bench/run.py            # 100k-row files, 200k leads listed
+    .venv/bin/python bench/run.py --full     # 1M-row files, 1M leads listed
+
+It prints the results and writes them into bench/README.md between the
+``<!-- results -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).parent
+CRM = Path(sys.executable).parent / "crm"
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float, float]:
+    """(median, min, max) seconds of ``runs`` calls."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times), max(times)
+
+
+def fmt(result: tuple[float, float, float], unit: float = 1.0, suffix: str = "s") -> str:
+    median, low, high = (x * unit for x in result)
+    return f"{median:.3f} {suffix} (range {low:.3f}-{high:.3f})"
+
+
+def make_csv(path: Path, rows: int, phones: bool) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Full name", "Email", "Company", "Source"]
+                        + (["Phone"] if phones else []))
+        for i in range(rows):
+            writer.writerow([f"Person {i}", f"person.{i}@example{i % 97}.com",
+                             f"Company {i % 500}", "web"]
+                            + ([f"+1202555{i % 10000:04d}"] if phones else []))
+
+
+def sqlite_floor(path: Path, workdir: Path) -> None:
+    """CSV parse + raw sqlite3 executemany into a table with a unique email index."""
+    db_path = workdir / "floor.sqlite3"
+    db_path.unlink(missing_ok=True)
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE leads (id INTEGER PRIMARY KEY, name TEXT, email TEXT, "
+               "company TEXT, source TEXT)")
+    db.execute("CREATE UNIQUE INDEX ix_email ON leads (email)")
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        db.executemany("INSERT INTO leads (name, email, company, source) VALUES (?, ?, ?, ?)",
+                       (row[:4] for row in reader))
+    db.commit()
+    db.close()
+
+
+def crm_env(workdir: Path, url: str | None = None) -> dict[str, str]:
+    env = {**os.environ, "CRM_INSTANCE_PATH": str(workdir / "instance"), "CRM_PLUGINS": "none"}
+    env["CRM_DATABASE_URL"] = url or f"sqlite:///{workdir / 'instance' / 'crm.sqlite3'}"
+    return env
+
+
+def fresh_instance(workdir: Path, url: str | None = None) -> dict[str, str]:
+    env = crm_env(workdir, url)
+    if url and url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        subprocess.run(["rm", "-rf", str(workdir / "instance")], check=True)
+    subprocess.run([str(CRM), "init"], env=env, check=True, capture_output=True)
+    return env
+
+
+def crm_import(path: Path, env: dict[str, str]) -> int:
+    """Run ``crm leads import``; returns its peak memory (KiB, as Linux reports it)."""
+    proc = subprocess.Popen([str(CRM), "leads", "import", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.communicate()
+    if status:
+        raise RuntimeError(f"import failed with status {status}")
+    return usage.ru_maxrss
+
+
+def bench_import(rows: int, runs: int, workdir: Path, out: list[str]) -> None:
+    out.append(f"### `crm leads import` of {rows:,} leads (SQLite)\n")
+    for phones in (False, True):
+        path = workdir / f"leads-{rows}-{phones}.csv"
+        make_csv(path, rows, phones)
+        floor = timed(lambda path=path: sqlite_floor(path, workdir), runs)
+        peaks: list[int] = []
+
+        def run(path: Path = path, peaks: list[int] = peaks) -> None:
+            env = fresh_instance(workdir)
+            peaks.append(crm_import(path, env))
+
+        result = timed(run, runs)
+        label = "with phone numbers (E.164 validation)" if phones else "name, email, company"
+        out += [
+            f"- {label}: floor (csv + sqlite3 executemany, unique email index) "
+            f"{fmt(floor)}; crm {fmt(result)}; **ratio {result[0] / floor[0]:.1f}x**, "
+            f"{rows / result[0]:,.0f} rows/s; peak memory {max(peaks) / 1024:.0f} MB",
+        ]
+    out.append("")
+
+
+def bench_memory(rows: int, workdir: Path, out: list[str]) -> None:
+    peaks = {}
+    for n in (rows, rows * 2):
+        path = workdir / f"mem-{n}.csv"
+        make_csv(path, n, False)
+        peaks[n] = crm_import(path, fresh_instance(workdir)) / 1024
+    out += ["### Peak memory of the import, flat in file size\n",
+            f"- {rows:,} rows: {peaks[rows]:.0f} MB; {rows * 2:,} rows: "
+            f"{peaks[rows * 2]:.0f} MB; **ratio {peaks[rows * 2] / peaks[rows]:.2f}x** "
+            "(goal: at most 1.2x, under 300 MB)", ""]
+
+
+def bench_list(leads: int, runs: int, workdir: Path, out: list[str]) -> None:
+    """A filtered, sorted page of 50 through the service vs the bare ORM query."""
+    path = workdir / f"list-{leads}.csv"
+    make_csv(path, leads, False)
+    env = fresh_instance(workdir)
+    crm_import(path, env)
+    os.environ.update(env)
+    from sqlalchemy import select
+
+    from crmcore.app import build_runtime
+    from crmcore.models import Lead
+    from crmcore.services.records import LEADS, list_records
+
+    runtime = build_runtime()
+    with runtime.sessions() as session:
+        deep_cursor = None
+        for _ in range(3):  # walk a little, then jump deep by the cursor of a late row
+            page = list_records(session, None, LEADS, {"source": "web"}, "-created_at",
+                                deep_cursor, 200)
+            deep_cursor = page.next_cursor
+
+        def bare() -> None:
+            session.scalars(select(Lead).where(Lead.deleted_at.is_(None), Lead.source == "web")
+                            .order_by(Lead.created_at.desc(), Lead.id.desc()).limit(51)).all()
+
+        def service(cursor: str | None = None) -> None:
+            list_records(session, None, LEADS, {"source": "web"}, "-created_at", cursor, 50)
+
+        n = 200
+        floor = timed(lambda: [bare() for _ in range(n)], runs)
+        first = timed(lambda: [service() for _ in range(n)], runs)
+        deep = timed(lambda: [service(deep_cursor) for _ in range(n)], runs)
+    out += [f"### A filtered, sorted page of 50 among {leads:,} leads (SQLite)\n",
+            f"- bare SQLAlchemy ORM query: {fmt(floor, 1000 / n, 'ms')} per page",
+            f"- service `list_records`, first page: {fmt(first, 1000 / n, 'ms')}; "
+            f"**ratio {first[0] / floor[0]:.2f}x** (goal 1.25x)",
+            f"- service, a page 600 rows deep by keyset: {fmt(deep, 1000 / n, 'ms')}; "
+            f"**ratio to the first page {deep[0] / first[0]:.2f}x**", ""]
+
+
+def bench_app_import(runs: int, out: list[str]) -> None:
+    def python(code: str) -> Callable[[], None]:
+        return lambda: subprocess.run([sys.executable, "-c", code], check=True,
+                                      env={**os.environ, "CRM_PLUGINS": "all"})
+
+    floor = timed(python("import flask, sqlalchemy, marshmallow, pluggy"), runs)
+    app = timed(python("import crmcore.app"), runs)
+    out += ["### Importing the app with every plugin enabled\n",
+            f"- `import flask, sqlalchemy, marshmallow, pluggy`: {fmt(floor)}",
+            f"- `import crmcore.app`: {fmt(app)}; **ratio {app[0] / floor[0]:.2f}x** "
+            "(goal 1.5x)", ""]
+
+
+def write_readme(text: str) -> None:
+    readme = HERE / "README.md"
+    body = readme.read_text()
+    start, end = "<!-- results -->", "<!-- /results -->"
+    head, _, rest = body.partition(start)
+    _, _, tail = rest.partition(end)
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="1M rows instead of 100k")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rows", type=int, help="rows per import file (overrides --full)")
+    args = parser.parse_args()
+    rows = args.rows or (1_000_000 if args.full else 100_000)
+    out = [f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, "
+           f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+           f"SQLite {sqlite3.sqlite_version}; {args.runs} runs each, median with the range.\n"]
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
+        workdir = Path(tmp)
+        bench_app_import(args.runs, out)
+        bench_import(rows, args.runs, workdir, out)
+        bench_memory(rows // 2, workdir, out)
+        bench_list(rows * 2 if not args.full else rows, args.runs, workdir, out)
+    text = "\n".join(out)
+    print(text)
+    write_readme(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""CSV export, the duplicate warning on create forms, and merging records."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from sqlalchemy import select
+
+from crmcore.db import transaction
+from crmcore.models import Contact, Lead, LeadStage
+from crmcore.services import custom_fields as custom_svc
+
+
+@pytest.fixture
+def sales(client, make_user, login):
+    user = make_user("sales")
+    login(client, user)
+    return user
+
+
+def rows_of(response):
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def test_export_respects_filters_and_ownership(app, client, sales, make_user, make_lead):
+    with transaction(app.extensions["crm"].sessions) as session:
+        custom_svc.create_field(session, None, {"record_type": "lead", "name": "plan",
+                                                "label": "Plan", "field_type": "text"})
+    make_lead(sales, full_name="=cmd|' /C calc'!A0", source="fair", custom={"plan": "pro"})
+    make_lead(sales, full_name="Web Lead", source="web")
+    make_lead(make_user("sales"), full_name="Not Mine", source="fair")
+    page = client.get("/leads?source=fair&sort=full_name").get_data(as_text=True)
+    link = re.search(r'<a class="button" href="([^"]+)" download>Export CSV</a>', page)
+    assert link
+    href = link.group(1).replace("&amp;", "&")
+    assert href.startswith("/leads/export.csv?") and "source=fair" in href and "mine=1" in href
+
+    response = client.get(href)
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="leads.csv"'
+    rows = rows_of(response)
+    assert [r["full_name"] for r in rows] == ["'=cmd|' /C calc'!A0"]  # neutralized
+    assert rows[0]["custom.plan"] == "pro"
+
+    everything = rows_of(client.get("/leads/export.csv?mine=0"))
+    assert sorted(r["full_name"] for r in everything) == ["'=cmd|' /C calc'!A0", "Web Lead"]
+    by_custom = rows_of(client.get("/leads/export.csv?custom.plan=pro"))
+    assert len(by_custom) == 1
+    assert client.get("/leads/export.csv?created_after=yesterday").status_code == 422
+
+
+def test_export_contacts(client, sales, make_contact, make_user):
+    make_contact(sales, last_name="Curie", company="+SUM(A1)")
+    make_contact(make_user("sales"), last_name="Hidden")
+    page = client.get("/contacts").get_data(as_text=True)
+    assert 'href="/contacts/export.csv?mine=1&amp;sort=-created_at"' in page
+    response = client.get("/contacts/export.csv?mine=0")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="contacts.csv"'
+    rows = rows_of(response)
+    assert [(r["last_name"], r["company"]) for r in rows] == [("Curie", "'+SUM(A1)")]
+
+
+# -- duplicates ----------------------------------------------------------------------------
+
+
+def test_duplicate_warning_then_confirmed_create(client, sales, make_lead, make_user,
+                                                 db_session):
+    existing = make_lead(sales, full_name="Ada Lovelace", company="Engines",
+                         phones=["+1 202 555 0143"])
+    make_lead(make_user("sales"), full_name="Ada Lovelace", company="Engines")  # not visible
+    # same phone, written differently
+    response = client.post("/leads/new", data={"full_name": "A. Lovelace",
+                                               "phones": "(202) 555-0143"})
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert "may already exist" in text and f'href="/leads/{existing.id}"' in text
+    assert 'name="confirm_duplicate" value="1"' in text
+    assert 'value="A. Lovelace"' in text  # the form keeps what was typed
+    # same name (any case) and company
+    text = client.post("/leads/new", data={"full_name": "ADA LOVELACE",
+                                           "company": "Engines"}).get_data(as_text=True)
+    assert "may already exist" in text and text.count('href="/leads/') == 1
+    assert db_session.scalar(select(Lead).where(Lead.full_name == "ADA LOVELACE")) is None
+    # other company, bad phone: no warning
+    response = client.post("/leads/new", data={"full_name": "Ada Lovelace", "company": "Other",
+                                               "phones": "12"})
+    assert response.status_code == 422 and b"may already exist" not in response.data
+    # confirmed: created
+    response = client.post("/leads/new", data={"full_name": "ADA LOVELACE",
+                                               "company": "Engines", "confirm_duplicate": "1"})
+    assert response.status_code == 303
+    db_session.rollback()  # a fresh snapshot
+    assert db_session.scalar(select(Lead).where(Lead.full_name == "ADA LOVELACE")) is not None
+
+
+def test_duplicate_warning_for_contacts(client, sales, make_contact):
+    make_contact(sales, first_name="Marie", last_name="Curie", company="Radium")
+    response = client.post("/contacts/new", data={"first_name": "marie", "last_name": "curie",
+                                                  "company": "Radium",
+                                                  "lifecycle_stage": "lead"})
+    assert response.status_code == 200 and b"may already exist" in response.data
+    response = client.post("/contacts/new", data={"first_name": "marie", "last_name": "curie",
+                                                  "company": "Radium", "lifecycle_stage": "lead",
+                                                  "confirm_duplicate": "1"})
+    assert response.status_code == 303
+
+
+# -- merge ---------------------------------------------------------------------------------
+
+
+def test_merge_two_leads(client, sales, make_lead, db_session):
+    stages = {s.name: s.id for s in db_session.scalars(select(LeadStage))}
+    keep = make_lead(sales, full_name="Grace Hopper", company="Navy",
+                     emails=["grace@example.com"], source="fair", tags=["a"])
+    other = make_lead(sales, full_name="Grace Hopper", company="Navy",
+                      emails=["g.hopper@example.com"], source="web", tags=["b"],
+                      stage_id=stages["Qualified"])
+    page = client.get(f"/leads/{keep.id}").get_data(as_text=True)
+    assert "Possible duplicates" in page
+    assert f'href="/leads/{keep.id}/merge/{other.id}">Merge…</a>' in page
+
+    form = client.get(f"/leads/{keep.id}/merge/{other.id}").get_data(as_text=True)
+    assert f'name="source" value="{keep.id}" checked' in form
+    assert f'name="source" value="{other.id}">' in form
+    assert "Qualified" in form
+
+    response = client.post(f"/leads/{keep.id}/merge/{other.id}", data={
+        "source": str(other.id), "stage_id": str(other.id), "full_name": str(keep.id)})
+    assert response.status_code == 303
+    assert response.location.endswith(f"/leads/{keep.id}")
+    db_session.rollback()  # a fresh snapshot
+    survivor = db_session.get(Lead, keep.id)
+    assert survivor.source == "web" and survivor.stage_id == stages["Qualified"]
+    assert survivor.emails == ["grace@example.com", "g.hopper@example.com"]
+    assert survivor.tags == ["a", "b"]
+    assert db_session.get(Lead, other.id).deleted_at is not None
+    assert client.get(f"/leads/{other.id}").status_code == 404
+    assert "Grace Hopper" in client.get("/recycle-bin").get_data(as_text=True)
+    page = client.get(f"/leads/{keep.id}").get_data(as_text=True)
+    assert "Merged #" in page and "Possible duplicates" not in page
+
+
+def test_merge_refuses_records_the_user_cannot_see(client, sales, make_lead, make_user):
+    mine = make_lead(sales, full_name="Mine", company="X")
+    theirs = make_lead(make_user("sales"), full_name="Mine", company="X")
+    for url in (f"/leads/{mine.id}/merge/{theirs.id}", f"/leads/{theirs.id}/merge/{mine.id}",
+                f"/leads/{mine.id}/merge/999999"):
+        assert client.get(url).status_code == 404, url
+        assert client.post(url, data={}).status_code == 404, url
+    assert "Possible duplicates" not in client.get(f"/leads/{mine.id}").get_data(as_text=True)
+
+
+def test_merge_with_a_bad_choice_is_reported(client, sales, make_lead):
+    a = make_lead(sales, full_name="Same", phones=["+1 202 555 0143"])
+    b = make_lead(sales, full_name="Other", phones=["+1 202 555 0143"])
+    response = client.post(f"/leads/{a.id}/merge/{b.id}", data={"source": "999999"})
+    assert response.status_code == 422 and b"Pick one of the merged records." in response.data
+    assert client.get(f"/leads/{b.id}").status_code == 200  # nothing merged
+
+
+def test_merge_two_contacts(client, sales, make_contact, db_session):
+    keep = make_contact(sales, first_name="Lise", last_name="Meitner", city="Berlin")
+    other = make_contact(sales, first_name="Lise", last_name="Meitner", city="Stockholm")
+    assert f"/contacts/{keep.id}/merge/{other.id}" in client.get(f"/contacts/{keep.id}") \
+        .get_data(as_text=True)
+    response = client.post(f"/contacts/{keep.id}/merge/{other.id}", data={"city": other.id})
+    assert response.status_code == 303
+    db_session.rollback()
+    assert db_session.get(Contact, keep.id).city == "Stockholm"
+    assert db_session.get(Contact, other.id).deleted_at is not None
