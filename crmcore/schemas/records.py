@@ -81,8 +81,9 @@ BASE_INPUTS: dict[str, type[Schema]] = {"lead": LeadInput, "contact": ContactInp
 
 def custom_field(definition: Any, partial: bool) -> fields.Field:
     """The marshmallow field for an admin-defined custom field."""
-    required = definition.required and not partial
-    kwargs: dict[str, Any] = {"required": required, "allow_none": not required}
+    # On update (partial) a required field may be left out, never emptied.
+    kwargs: dict[str, Any] = {"required": definition.required and not partial,
+                              "allow_none": not definition.required}
     kind = definition.field_type
     if kind == "number":
         return fields.Float(allow_nan=False, **kwargs)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from crmcore.models import User
 from crmcore.services.custom_fields import definitions
-from crmcore.services.records import Kind, list_records
+from crmcore.services.records import Kind, Page, list_records
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
@@ -48,22 +48,28 @@ def _cell(value: Any) -> str:
 def export_csv(session: Session, actor: User | None, kind: Kind,
                filters: Mapping[str, Any] | None = None, sort: str = "-created_at",
                page_size: int = 200) -> Iterator[str]:
-    """Yield the CSV of every record ``actor`` sees that matches ``filters``,
-    including custom fields, one chunk per page."""
+    """The CSV of every record ``actor`` sees that matches ``filters``, including
+    custom fields, as an iterator of chunks (one per page). Bad filters raise
+    here, before anything is streamed."""
+    first = list_records(session, actor, kind, filters, sort, None, page_size)
+    return _chunks(session, actor, kind, filters, sort, page_size, first)
+
+
+def _chunks(session: Session, actor: User | None, kind: Kind,
+            filters: Mapping[str, Any] | None, sort: str, page_size: int,
+            page: Page) -> Iterator[str]:
     custom = [d.name for d in definitions(session, kind.record_type)]
     columns = COLUMNS[kind.record_type]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*columns, *(f"custom.{name}" for name in custom)])
-    cursor = None
     while True:
-        page = list_records(session, actor, kind, filters, sort, cursor, page_size)
         for record in page.items:
             writer.writerow([_cell(getattr(record, c)) for c in columns]
                             + [_cell((record.custom or {}).get(n)) for n in custom])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-        cursor = page.next_cursor
-        if cursor is None:
+        if page.next_cursor is None:
             return
+        page = list_records(session, actor, kind, filters, sort, page.next_cursor, page_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import and_, delete, or_, update
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,9 @@ from crmcore.auth.roles import require
 from crmcore.db import emit, utcnow
 from crmcore.errors import ValidationFailed
 from crmcore.models import EmailKey, TimelineEntry, User
+from crmcore.schemas.records import normalize_phone
 from crmcore.services.records import (
+    CONTACTS,
     LEADS,
     Kind,
     _claim_email,
@@ -104,14 +107,45 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     return survivor
 
 
+def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
+                      phone_key: str | None, name_key: str, company: str,
+                      exclude_id: int | None = None, limit: int = 10) -> list[Any]:
+    """Visible records with the same first phone, or the same name and company
+    (an empty company counts as a company: the same name alone is suspicious)."""
+    model = kind.model
+    same = [and_(model.name_key == name_key, model.company == company)] if name_key else []
+    if phone_key:
+        same.append(model.phone_key == phone_key)
+    if not same:
+        return []
+    query = visible(session, actor, kind).where(or_(*same))
+    if exclude_id is not None:
+        query = query.where(model.id != exclude_id)
+    return list(session.scalars(query.order_by(model.id).limit(limit)))
+
+
 def merge_candidates(session: Session, actor: User | None, kind: Kind, record: Any,
                      limit: int = 10) -> list[Any]:
-    """Likely duplicates of ``record``: the same phone, or the same name and company."""
-    model = kind.model
-    same = []
-    if record.phone_key:
-        same.append(model.phone_key == record.phone_key)
-    same.append(and_(model.name_key == record.name_key, model.company == record.company))
-    return list(session.scalars(visible(session, actor, kind)
-                                .where(model.id != record.id, or_(*same)).limit(limit)))
+    """Likely duplicates of a saved record."""
+    return likely_duplicates(session, actor, kind, phone_key=record.phone_key,
+                             name_key=record.name_key, company=record.company,
+                             exclude_id=record.id, limit=limit)
 
+
+def find_duplicates(session: Session, actor: User | None, kind: Kind,
+                    data: Mapping[str, Any], limit: int = 10) -> list[Any]:
+    """Likely duplicates of a record not saved yet, from its raw input, so that a
+    form can warn before saving. Input the service would refuse matches nothing."""
+    phone = None
+    for raw in (data.get("phones") or ())[:1]:
+        try:
+            phone = normalize_phone(str(raw))
+        except ValidationError:
+            phone = None
+    if kind is CONTACTS:
+        name = f"{data.get('first_name') or ''} {data.get('last_name') or ''}"
+    else:
+        name = str(data.get("full_name") or "")
+    return likely_duplicates(session, actor, kind, phone_key=phone,
+                             name_key=name.strip().lower(),
+                             company=str(data.get("company") or "").strip(), limit=limit)

@@ -29,7 +29,7 @@ from crmcore.services import custom_fields as custom_svc
 from crmcore.services import exports
 from crmcore.services import records as svc
 from crmcore.services import recycle_bin as bin_svc
-from crmcore.services.merge import merge_candidates
+from crmcore.services.merge import find_duplicates, merge_candidates
 from crmcore.services.timeline import full_timeline
 from crmcore.web import custom_fields as custom_ui
 from crmcore.web.common import (
@@ -43,7 +43,6 @@ from crmcore.web.common import (
     split_list,
     users_by_id,
 )
-from crmcore.web.duplicates import find_duplicates
 
 LIST_FIELDS = ("emails", "phones", "tags")
 
@@ -218,13 +217,7 @@ def export_view(ui: Ui) -> Any:
     session = db()
     filters, sort = list_filters(ui, definitions(ui))
     chunks = exports.export_csv(session, actor(), ui.kind, filters, sort)
-    first = next(chunks)  # bad filters raise here, before the response starts
-
-    def generate() -> Any:
-        yield first
-        yield from chunks
-
-    return Response(stream_with_context(generate()), mimetype="text/csv", headers={
+    return Response(stream_with_context(chunks), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{ui.plural}.csv"'})
 
 
