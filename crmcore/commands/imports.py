@@ -145,3 +145,18 @@ def revert(job_id: int) -> None:
 
 
 COMMANDS = [leads_group, contacts_group, imports_group]
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Stop when the queue is empty.")
+@clear_errors
+def worker(once: bool) -> None:
+    """Run background work (queued imports) when CRM_BACKGROUND=worker."""
+    from crmcore.jobs import work
+
+    runtime = build_runtime()
+    count = work(runtime.sessions, once=once, echo=click.echo)
+    click.echo(f"ran {count} job(s)")
+
+
+COMMANDS.append(worker)

@@ -158,7 +158,7 @@ class CustomField(Base):
     __table_args__ = (Index("uq_custom_fields_type_name", "record_type", "name", unique=True),)
 
 
-IMPORT_STATES = ("validating", "invalid", "running", "done", "failed", "reverted")
+IMPORT_STATES = ("queued", "validating", "invalid", "running", "done", "failed", "reverted")
 
 
 class ImportJob(Base):
@@ -171,7 +171,7 @@ class ImportJob(Base):
     filename: Mapped[str] = mapped_column(String(255))
     path: Mapped[str] = mapped_column(String(1000))
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="validating")
+    status: Mapped[str] = mapped_column(String(20), default="queued")
     total_rows: Mapped[int] = mapped_column(default=0)
     processed_rows: Mapped[int] = mapped_column(default=0)
     created_count: Mapped[int] = mapped_column(default=0)

@@ -304,7 +304,7 @@ def start(session: Session, actor: User | None, kind: rec.Kind, path: Path, file
     """Register an import job for a file already stored at ``path``."""
     options.check()
     job = ImportJob(record_type=kind.record_type, filename=filename[:255], path=str(path),
-                    options=options.__dict__.copy(), status="validating",
+                    options=options.__dict__.copy(), status="queued",
                     created_by=actor.id if actor else None)
     session.add(job)
     session.flush()
@@ -331,15 +331,20 @@ def run(sessions: sessionmaker[Session], job_id: int,
     """Check the job's file, then write it batch by batch (or resume after the
     last committed batch). Returns the job as it ended."""
     with transaction(sessions) as session:
+        # Claiming a queued job is one conditional UPDATE, so that two workers
+        # (or a worker and a web process) never run the same import.
+        claimed = session.execute(update(ImportJob).where(
+            ImportJob.id == job_id, ImportJob.status == "queued").values(status="validating")
+        ).rowcount == 1
         job = session.get(ImportJob, job_id)
         if job is None:
             raise NotFound("No such import.")
-        if job.status in ("done", "reverted"):
+        resuming = not claimed and job.status in ("running", "failed")
+        if not (claimed or resuming):
             raise Conflict(f"Import #{job.id} is {job.status}; nothing to run.")
         actor = session.get(User, job.created_by) if job.created_by else None
         kind = rec.KINDS[job.record_type]
         options = ImportOptions(**job.options)
-        resuming = job.status in ("running", "failed")
         scratch = None if resuming else _Scratch()
         if scratch:
             try:
@@ -372,6 +377,13 @@ def run(sessions: sessionmaker[Session], job_id: int,
             scratch.close()
     with sessions() as session:
         return session.get(ImportJob, job_id)  # type: ignore[return-value]
+
+
+def next_queued(sessions: sessionmaker[Session]) -> int | None:
+    """The oldest import waiting for a worker, if any."""
+    with sessions() as session:
+        return session.scalar(select(ImportJob.id).where(ImportJob.status == "queued")
+                              .order_by(ImportJob.id).limit(1))
 
 
 def _write(sessions: sessionmaker[Session], job_id: int,
@@ -546,7 +558,7 @@ def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int) -> 
         job = get_job(session, actor, job_id)
         if job.status == "reverted":
             raise Conflict(f"Import #{job.id} was already reverted.")
-        if job.status in ("validating", "invalid"):
+        if job.status in ("queued", "validating", "invalid"):
             raise Conflict(f"Import #{job.id} wrote nothing; there is nothing to revert.")
         kind = rec.KINDS[job.record_type]
         model = kind.model

@@ -238,3 +238,41 @@ emails = st.one_of(
 @example("x" * 65 + "@x.org")
 def test_fast_email_gives_the_full_validators_answer(value):
     assert fast_answer(value) == full_answer(value)
+
+
+def test_queued_imports_run_once_in_a_thread_or_a_worker(app, tmp_path, make_user,
+                                                         monkeypatch):
+    import time
+
+    from crmcore import jobs
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    path = write_csv(tmp_path / "q.csv", ["name"], [["Queued"]])
+
+    def queue():
+        with transaction(sessions) as s:
+            return imports.start(s, s.merge(admin), svc.LEADS, path, "q.csv",
+                                 imports.ImportOptions()).id
+
+    monkeypatch.setenv("CRM_BACKGROUND", "worker")
+    first, second = queue(), queue()
+    jobs.dispatch_import(sessions, first)  # worker mode: left in the queue
+    assert imports.next_queued(sessions) == first
+    lines = []
+    assert jobs.work(sessions, once=True, echo=lines.append) == 2
+    assert lines[1] == "import #%d: done. Created 1, updated 0, skipped 0, left out 0 " \
+        "bad row(s)." % first
+    with pytest.raises(Conflict):
+        imports.run(sessions, second)  # finished: nobody may run it again
+
+    monkeypatch.setenv("CRM_BACKGROUND", "thread")
+    third = queue()
+    jobs.dispatch_import(sessions, third)
+    for _ in range(100):
+        with sessions() as s:
+            if imports.get_job(s, None, third).status in ("done", "invalid"):
+                break
+        time.sleep(0.05)
+    with sessions() as s:
+        assert imports.get_job(s, None, third).status == "done"

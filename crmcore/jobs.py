@@ -1,0 +1,71 @@
+"""Background work: in-process by default, on worker processes when configured.
+
+``CRM_BACKGROUND`` chooses:
+
+* ``thread`` (default): work starts in a thread of the process that asked for
+  it, right after its transaction committed. Fine for one host and modest load.
+* ``worker``: work stays queued in the database until a ``crm worker`` process
+  claims it; run as many workers as the load needs, on any host.
+
+Work items are rows (an import job's ``status = "queued"``), claimed by a
+conditional UPDATE, so that a thread and any number of workers never run one
+item twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from crmcore.errors import Conflict
+from crmcore.services import imports
+
+log = logging.getLogger("crmcore.jobs")
+
+
+def mode() -> str:
+    return os.environ.get("CRM_BACKGROUND", "thread").lower()
+
+
+def dispatch_import(sessions: sessionmaker[Session], job_id: int) -> None:
+    """Start a queued import now (thread mode) or leave it to a worker."""
+    if mode() == "worker":
+        return
+    threading.Thread(target=_run_import, args=(sessions, job_id), daemon=True,
+                     name=f"crm-import-{job_id}").start()
+
+
+def _run_import(sessions: sessionmaker[Session], job_id: int) -> None:
+    try:
+        imports.run(sessions, job_id)
+    except Exception:
+        # The job row records the failure for the person who started it.
+        log.exception("import #%s stopped", job_id)
+
+
+def work(sessions: sessionmaker[Session], once: bool = False, poll: float = 2.0,
+         echo: Callable[[str], None] = print) -> int:
+    """Run queued work until stopped (or until the queue is empty with ``once``);
+    returns how many items ran."""
+    done = 0
+    while True:
+        job_id = imports.next_queued(sessions)
+        if job_id is None:
+            if once:
+                return done
+            time.sleep(poll)
+            continue
+        echo(f"import #{job_id}: starting")
+        try:
+            job = imports.run(sessions, job_id)
+            echo(f"import #{job_id}: {job.status}. {job.message}")
+        except Conflict:
+            continue  # another worker claimed it first
+        except Exception as exc:
+            echo(f"import #{job_id}: stopped: {exc}")
+        done += 1
