@@ -261,8 +261,8 @@ def test_queued_imports_run_once_in_a_thread_or_a_worker(app, tmp_path, make_use
     assert imports.next_queued(sessions) == first
     lines = []
     assert jobs.work(sessions, once=True, echo=lines.append) == 2
-    assert lines[1] == "import #%d: done. Created 1, updated 0, skipped 0, left out 0 " \
-        "bad row(s)." % first
+    assert lines[1] == (f"import #{first}: done. Created 1, updated 0, skipped 0, "
+                        "left out 0 bad row(s).")
     with pytest.raises(Conflict):
         imports.run(sessions, second)  # finished: nobody may run it again
 
