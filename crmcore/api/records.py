@@ -4,11 +4,9 @@ comments, bulk actions, merging duplicates, and converting a lead into a contact
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from itertools import chain
 from typing import Any
 
-from flask import Response, stream_with_context, url_for
+from flask import Response, url_for
 from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.routing import BuildError
 
@@ -36,11 +34,11 @@ from crmcore.api.schemas import (
 )
 from crmcore.app import db
 from crmcore.errors import NotFound, ValidationFailed
+from crmcore.responses import csv_download
 from crmcore.schemas.base import load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
 from crmcore.services.actions import conversion_steps
-from crmcore.services.exports import export_csv
 from crmcore.services.merge import merge, merge_candidates
 from crmcore.services.records import CONTACTS, FILTERABLE, LEADS, SORTABLE, Kind
 from crmcore.services.timeline import full_timeline
@@ -83,11 +81,9 @@ def list_filters(kind: Kind, args: dict[str, str]) -> dict[str, str]:
             if k in FILTERABLE[kind.record_type] or k.startswith(CUSTOM_PREFIX)}
 
 
-def csv_stream(chunks: Iterator[str]) -> Iterator[str]:
-    """Run the first page now, so that bad filters answer a problem, not a
-    broken 200; stream the rest within the request context."""
-    first = next(chunks, "")
-    return stream_with_context(chain([first], chunks))
+def csv_response(kind: Kind, filters: dict[str, str], sort: str) -> Response:
+    """A streamed CSV export; see :func:`crmcore.responses.csv_download`."""
+    return csv_download(kind, actor(), filters, sort, f"{PLURALS[kind.record_type]}.csv")
 
 
 _TAG_VALUES = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
@@ -139,12 +135,7 @@ def register(kind: Kind) -> None:
          headers={"Content-Disposition": f"attachment; filename={plural}.csv"})
     def export_view() -> Response:
         args = query_args(set(FILTERABLE[rt]) | {"sort"}, CUSTOM_PREFIX)
-        chunks = export_csv(db(), actor(), kind, list_filters(kind, args),
-                            sort=args.get("sort", "-created_at"))
-        response = Response(csv_stream(chunks), mimetype="text/csv")
-        response.headers["Content-Disposition"] = f'attachment; filename="{plural}.csv"'
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return csv_response(kind, list_filters(kind, args), args.get("sort", "-created_at"))
 
     @doc(plural, body=f"{title}Input", response=f"{title}Output", status=201,
          headers={"Location": f"The new {rt}.", "ETag": "Its version."})

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
     redirect,
     request,
-    stream_with_context,
     url_for,
 )
 from flask import session as web_session
@@ -23,10 +21,10 @@ from crmcore.app import db
 from crmcore.errors import Conflict, CrmError, NotFound
 from crmcore.models import CustomField
 from crmcore.models.records import LIFECYCLE_STAGES, OPT_OUT_CHANNELS
+from crmcore.responses import csv_download
 from crmcore.schemas.records import input_schema, plugin_field_names
 from crmcore.services import actions as action_svc
 from crmcore.services import custom_fields as custom_svc
-from crmcore.services import exports
 from crmcore.services import records as svc
 from crmcore.services import recycle_bin as bin_svc
 from crmcore.services.merge import find_duplicates, merge_candidates
@@ -214,11 +212,8 @@ def list_view(ui: Ui) -> Any:
 
 def export_view(ui: Ui) -> Any:
     """The filtered list as CSV, streamed page by page."""
-    session = db()
     filters, sort = list_filters(ui, definitions(ui))
-    chunks = exports.export_csv(session, actor(), ui.kind, filters, sort)
-    return Response(stream_with_context(chunks), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{ui.plural}.csv"'})
+    return csv_download(ui.kind, actor(), filters, sort, f"{ui.plural}.csv")
 
 
 def new_view(ui: Ui) -> Any:
