@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, func
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crmcore.db import Base, utcnow
@@ -56,11 +56,19 @@ class RecordMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow,
                                                  server_default=func.now())
-    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Indexed only where set (see binned_index): lists ask for "IS NULL", which
+    # nearly every row matches, and a full index would only tempt the planner.
+    deleted_at: Mapped[datetime | None]
     # The CSV import that created the record, so that the import can be reverted.
     import_id: Mapped[int | None] = mapped_column(index=True)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+def binned_index(table: str) -> Index:
+    """The recycle bin's index: deleted rows only."""
+    where = text("deleted_at IS NOT NULL")
+    return Index(f"ix_{table}_binned", "deleted_at", sqlite_where=where, postgresql_where=where)
 
 
 class Lead(RecordMixin, Base):
@@ -84,6 +92,7 @@ class Lead(RecordMixin, Base):
 
     __table_args__ = (
         Index("ix_leads_owner_created", "owner_id", "created_at", "id"),
+        binned_index("leads"),
         *(Index(f"ix_leads_{c}_id", c, "id")
           for c in ("created_at", "updated_at", "score", "full_name")),
     )
@@ -108,6 +117,7 @@ class Contact(RecordMixin, Base):
 
     __table_args__ = (
         Index("ix_contacts_owner_created", "owner_id", "created_at", "id"),
+        binned_index("contacts"),
         *(Index(f"ix_contacts_{c}_id", c, "id") for c in ("created_at", "updated_at", "last_name")),
     )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012

@@ -424,6 +424,22 @@ def _tag_filter(session: Session, model: Any, tag: str) -> Any:
     return select(1).select_from(each).where(each.c.value == tag).exists()
 
 
+SEARCH_KEYS = ("name_key", "email_key", "phone_key")
+
+
+def _prefix_search(session: Session, model: Any, text: str) -> Any:
+    """Records whose name, key email or first phone starts with ``text``, each
+    test backed by an index. PostgreSQL uses LIKE on ``varchar_pattern_ops``
+    indexes, right under any collation; SQLite compares bytes, so a range works."""
+    prefix = text.strip().lower()
+    columns = [getattr(model, key) for key in SEARCH_KEYS]
+    if session.get_bind().dialect.name == "postgresql":
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return or_(*(column.like(pattern, escape="\\") for column in columns))
+    upper = prefix + "\U0010ffff"
+    return or_(*(and_(column >= prefix, column < upper) for column in columns))
+
+
 def _custom_filter(model: Any, definition: Any, key: str, value: Any) -> Any:
     """Compare a custom field's stored JSON value with a filter value given as text."""
     element = model.custom[definition.name]
@@ -463,13 +479,7 @@ def list_records(session: Session, actor: User | None, kind: Kind,
         if key in custom:
             query = query.where(_custom_filter(model, custom[key], key, value))
         elif key == "q":
-            prefix = str(value).strip().lower()
-            upper = prefix + "\uffff"
-            query = query.where(or_(
-                and_(model.name_key >= prefix, model.name_key < upper),
-                and_(model.email_key >= prefix, model.email_key < upper),
-                and_(model.phone_key >= prefix, model.phone_key < upper),
-            ))
+            query = query.where(_prefix_search(session, model, str(value)))
         elif key == "tag":
             query = query.where(_tag_filter(session, model, str(value)))
         elif key == "mine":
