@@ -44,7 +44,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, close_all_sessions
 
 from crmcore.types import PluginInfo
 
@@ -119,6 +119,9 @@ def app(crm_config: dict[str, Any], crm_extra_plugins: dict[str, PluginInfo]) ->
     runtime = app.extensions["crm"]
     alembic_branches.upgrade_all(runtime.engine, runtime.hook)
     yield app
+    # A test may leave a session open (a streamed response it never read): close
+    # every one, so that no idle transaction blocks the next test's schema reset.
+    close_all_sessions()
     runtime.engine.dispose()
 
 
