@@ -14,7 +14,7 @@ from crmcore.web.security import init_security
 def init_web(app: Flask) -> None:
     init_security(app)
 
-    from crmcore.web import admin, auth, merge, records  # noqa: F401 - register the views
+    from crmcore.web import admin, auth, imports, merge, records  # noqa: F401 - register the views
     from crmcore.web.common import bp
 
     app.register_blueprint(bp)

@@ -140,6 +140,7 @@ def nav_items() -> list[dict[str, Any]]:
         NavItem("Dashboard", "web.dashboard", 10),
         NavItem("Leads", "web.leads", 20),
         NavItem("Contacts", "web.contacts", 30),
+        NavItem("Imports", "web.imports", 40),
         NavItem("Recycle bin", "web.recycle_bin", 80),
         NavItem("Admin", "web.admin_users", 90, "users.manage"),
     ]

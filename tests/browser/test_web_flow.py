@@ -111,3 +111,37 @@ def test_merge_two_leads(page, live_server, make_user, app):
     assert page.locator(".duplicates").count() == 0
     page.goto(f"{live_server.url}/recycle-bin")
     assert page.locator("#bin-lead tr", has_text="Merge Me").count() == 1
+
+
+def test_csv_import_through_the_ui(page, live_server, make_user):
+    # The import runs in a background thread here (CRM_BACKGROUND's default):
+    # the job page refreshes itself until it is done.
+    page.set_default_timeout(5000)
+    user = make_user("sales")
+    sign_in(page, live_server, user)
+    page.goto(live_server.url + "/leads")
+    page.click("text=Import CSV")
+    page.set_input_files("#file", files=[{
+        "name": "three.csv", "mimeType": "text/csv",
+        "buffer": (b"Name,E-mail,Organisation,Notes\r\n"
+                   b"Csv One,one@example.com,Acme,x\r\n"
+                   b"Csv Two,two@example.com,Acme,y\r\n"
+                   b"Csv Three,three@example.com,Beta,z\r\n")}])
+    page.click("button[value=import]")
+    assert page.locator("#map-0").input_value() == "full_name"
+    assert page.locator("#map-1").input_value() == "emails"
+    assert page.locator("#map-3").input_value() == "-"
+    page.select_option("#map-3", "source")
+    page.locator("form.card button[value=import]").click()
+    page.wait_for_url("**/imports/*")
+    for _ in range(50):
+        if page.locator("#job-status").inner_text() == "done":
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    assert page.locator("#job-status").inner_text() == "done"
+    assert page.locator("#count-created").inner_text() == "3"
+    page.click("nav >> text=Leads")
+    rows = page.locator("table.records tbody tr")
+    assert rows.count() == 3
+    assert "Csv Three" in page.locator("table.records").inner_text()

@@ -73,10 +73,11 @@ class TestWithAlpha:
         login(client, make_user("sales"))
         text = client.get("/leads").get_data(as_text=True)
         assert '<a href="/alpha/ping">Alpha</a>' in text
-        # ordered by NavItem.order: Dashboard 10, Leads 20, Contacts 30, Alpha 50, Bin 80
+        # ordered by NavItem.order: Dashboard 10, Leads 20, Contacts 30, Imports 40,
+        # Alpha 50, Bin 80
         nav = text.split('<nav class="nav"')[1].split("</nav>")[0]
         labels = [part.split("<")[0] for part in nav.split('">')[1:] if "</a>" in part]
-        assert labels == ["Dashboard", "Leads", "Contacts", "Alpha", "Recycle bin"]
+        assert labels == ["Dashboard", "Leads", "Contacts", "Imports", "Alpha", "Recycle bin"]
 
     @pytest.mark.plugins("alpha")
     def test_hook_crm_dashboard_widgets(self, client, make_user, login):

@@ -22,7 +22,13 @@ def sales(client, make_user, login):
 
 
 def rows_of(response):
-    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    # Closing a streamed response ends its request (and its database session);
+    # left to the garbage collector, an open session blocks the next test's schema
+    # reset on PostgreSQL.
+    try:
+        return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    finally:
+        response.close()
 
 
 # -- export ---------------------------------------------------------------------------------

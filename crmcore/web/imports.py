@@ -1,0 +1,355 @@
+"""CSV import of leads and contacts: upload, map the columns, check or import,
+follow the job, revert it. Thin views over :mod:`crmcore.services.imports`."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask import session as web_session
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from crmcore import jobs
+from crmcore.app import db
+from crmcore.errors import Conflict, CrmError
+from crmcore.services import custom_fields as custom_svc
+from crmcore.services import imports as import_svc
+from crmcore.services.import_rows import ALIASES, REQUIRED, header_key, map_header
+from crmcore.web.common import actor, bp, render, users_by_id
+from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui
+
+ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
+             ("cp1252", "Windows-1252"))
+POLICIES = (("report", "Report them as errors"), ("skip", "Skip them"),
+            ("update", "Update the existing record"))
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+TOKEN = re.compile(r"[0-9a-f]{32}")
+# How many uploads a browser session can still map: enough for several tabs.
+KEPT_TOKENS = 20
+# Reading the header stops after this much text: a file without line breaks is
+# not read whole into memory just to find its first row.
+HEADER_MAX_BYTES = 1024 * 1024
+HEADER_MAX_LINES = 100
+SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
+ACTIVE = ("queued", "validating", "running")
+REVERTIBLE = ("done", "failed")
+
+
+class UploadProblem(Exception):
+    """The upload or its header cannot be used; the message says why."""
+
+
+# -- the stored upload -----------------------------------------------------------------
+
+
+def max_bytes() -> int:
+    """The upload limit: IMPORT_MAX_BYTES or Flask's MAX_CONTENT_LENGTH, the smaller."""
+    limits = [int(current_app.config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)]
+    if current_app.config.get("MAX_CONTENT_LENGTH"):
+        limits.append(int(current_app.config["MAX_CONTENT_LENGTH"]))
+    return min(limits)
+
+
+def upload_dir() -> Path:
+    return Path(current_app.instance_path) / "uploads" / "imports"
+
+
+def upload_path(token: str) -> Path:
+    if not TOKEN.fullmatch(token):
+        raise UploadProblem("The upload is unknown or expired; upload the file again.")
+    return upload_dir() / f"{token}.csv"
+
+
+def store_upload(upload: FileStorage | None) -> tuple[str, str]:
+    """Save the upload under a random name; ``(token, original filename)``."""
+    filename = (upload.filename or "").strip() if upload else ""
+    if not upload or not filename:
+        raise UploadProblem("Choose a CSV file to upload.")
+    if not filename.lower().endswith(".csv"):
+        raise UploadProblem("Only .csv files can be imported; save the sheet as CSV first.")
+    limit = max_bytes()
+    token = uuid4().hex
+    target = upload_path(token)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    size = 0
+    try:
+        with open(target, "wb") as out:
+            while chunk := upload.stream.read(1024 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise UploadProblem(f"The file is larger than {size_label(limit)}; "
+                                        "split it into smaller files.")
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        target.unlink(missing_ok=True)
+        raise UploadProblem("The file is empty.")
+    tokens = [t for t in web_session.get("import_uploads", []) if t != token]
+    web_session["import_uploads"] = [*tokens, token][-KEPT_TOKENS:]
+    return token, Path(filename.replace("\\", "/")).name[:255]
+
+
+def stored_upload(token: str) -> Path:
+    """The stored file of an upload this browser session made."""
+    path = upload_path(token)
+    if token not in web_session.get("import_uploads", []) or not path.is_file():
+        raise UploadProblem("The upload is unknown or expired; upload the file again.")
+    return path
+
+
+def size_label(size: int) -> str:
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.3g} {unit}"
+    return f"{size} bytes"
+
+
+def _lines(handle: Any, encoding: str) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    read = 0
+    for number in range(1, HEADER_MAX_LINES + 1):
+        raw = handle.readline(HEADER_MAX_BYTES - read + 1)
+        if not raw:
+            return
+        read += len(raw)
+        if read > HEADER_MAX_BYTES:
+            raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
+        try:
+            yield decoder.decode(raw)
+        except UnicodeDecodeError:
+            raise UploadProblem(
+                f"The file is not valid {encoding_label(encoding)} text (line {number}); "
+                "choose the encoding it was saved in, or save it as UTF-8.") from None
+    raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
+
+
+def read_header(path: Path, encoding: str) -> list[str]:
+    """The CSV's first row, read with ``encoding``."""
+    with open(path, "rb") as handle:
+        try:
+            header = next(csv.reader(_lines(handle, encoding)), None)
+        except csv.Error as exc:
+            raise UploadProblem(f"The header row is not valid CSV: {exc}.") from None
+    if not header or not any(name.strip() for name in header):
+        raise UploadProblem("The file is empty or its first row (the header) is blank.")
+    return header
+
+
+def encoding_label(encoding: str) -> str:
+    return dict(ENCODINGS).get(encoding, encoding)
+
+
+# -- the mapping -----------------------------------------------------------------------
+
+
+def field_choices(ui: Ui) -> list[tuple[str, str]]:
+    """``(field, label)`` for every importable field of the record type."""
+    fields = [(name, name) for name in sorted(set(ALIASES[ui.kind.record_type].values()))]
+    for definition in custom_svc.definitions(db(), ui.kind.record_type):
+        name = f"custom.{definition.name}"
+        fields.append((name, f"{definition.label} ({name})"))
+    return fields
+
+
+def guessed(ui: Ui, header: Sequence[str], choices: Sequence[tuple[str, str]]) -> list[str]:
+    """The field each column likely fills: the import aliases, a field's own name,
+    or a custom field's name or label; ``-`` (ignore) when nothing fits."""
+    known = {name for name, _ in choices}
+    custom: dict[str, str] = {}
+    for name, label in choices:
+        if name.startswith("custom."):
+            custom.setdefault(header_key(name.removeprefix("custom.")), name)
+            custom.setdefault(header_key(label.rsplit(" (", 1)[0]), name)
+    out = []
+    for column in header:
+        key = header_key(column)
+        field = (ALIASES[ui.kind.record_type].get(key) or (key if key in known else None)
+                 or custom.get(key))
+        out.append(field or "-")
+    return out
+
+
+def header_problem(ui: Ui, header: Sequence[str], mapping: Mapping[str, str],
+                   known: set[str]) -> str | None:
+    custom = [name.removeprefix("custom.") for name in known if name.startswith("custom.")]
+    try:
+        map_header(ui.kind.record_type, header, mapping, custom)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
+    encoding = request.form.get("encoding", "utf-8-sig")
+    policy = request.form.get("on_duplicate", "report")
+    if encoding not in dict(ENCODINGS) or policy not in dict(POLICIES):
+        abort(400)
+    return {"encoding": encoding, "on_duplicate": policy,
+            "skip_bad_rows": request.form.get("skip_bad_rows") == "1",
+            "mapping": mapping or {}}
+
+
+def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
+                status: int = 200) -> Any:
+    return render("web/import_upload.html", status, ui=ui, encodings=ENCODINGS,
+                  policies=POLICIES, options=options or {"encoding": "utf-8-sig",
+                                                         "on_duplicate": "report"},
+                  message=message, limit=size_label(max_bytes()))
+
+
+def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
+                 selected: Sequence[str], options: Mapping[str, Any], intent: str,
+                 message: str | None = None, report: import_svc.Report | None = None,
+                 status: int = 200) -> Any:
+    choices = field_choices(ui)
+    known = {name for name, _ in choices}
+    problem = header_problem(ui, header, dict(zip(header, selected, strict=True)), known)
+    return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
+                  columns=list(zip(header, selected, strict=True)), choices=choices,
+                  options=options, policies=POLICIES, encoding_name=encoding_label(
+                      options["encoding"]), intent=intent, message=message,
+                  problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
+                  hidden_errors=(report.error_count - len(report.errors[:SHOWN_ERRORS]))
+                  if report else 0, shown_errors=SHOWN_ERRORS)
+
+
+# -- views -------------------------------------------------------------------------------
+
+
+def upload_view(ui: Ui) -> Any:
+    if request.method == "GET":
+        return upload_page(ui)
+    # Refuse an oversize body before it is read, when the import limit is the smaller.
+    request.max_content_length = max_bytes()
+    options = options_from_form()
+    intent = "import" if request.form.get("action") == "import" else "check"
+    try:
+        token, filename = store_upload(request.files.get("file"))
+    except UploadProblem as exc:
+        return upload_page(ui, options, str(exc), 422)
+    try:
+        header = read_header(upload_path(token), options["encoding"])
+    except UploadProblem as exc:
+        upload_path(token).unlink(missing_ok=True)
+        return upload_page(ui, options, str(exc), 422)
+    return mapping_page(ui, token, filename, header, guessed(ui, header, field_choices(ui)),
+                        options, intent)
+
+
+def mapping_view(ui: Ui) -> Any:
+    token = request.form.get("token", "")
+    filename = request.form.get("filename", "")[:255] or "import.csv"
+    intent = "import" if request.form.get("action") == "import" else "check"
+    options = options_from_form()
+    try:
+        path = stored_upload(token)
+        header = read_header(path, options["encoding"])
+    except UploadProblem as exc:
+        return upload_page(ui, options, str(exc), 422)
+    choices = {name for name, _ in field_choices(ui)}
+    selected = [request.form.get(f"map-{index}", "-") for index in range(len(header))]
+    if any(value != "-" and value not in choices for value in selected):
+        abort(400)
+    options["mapping"] = dict(zip(header, selected, strict=True))
+    problem = header_problem(ui, header, options["mapping"], choices)
+    if problem and intent == "import":
+        # Refused here rather than left to fail as an "invalid" job.
+        return mapping_page(ui, token, filename, header, selected, options, intent,
+                            f"The header does not fit: {problem}", status=422)
+    session = db()
+    try:
+        service_options = import_svc.ImportOptions(**options)
+        if intent == "check":
+            report = import_svc.check(session, actor(), ui.kind, path, service_options)
+            session.rollback()  # a dry run writes nothing
+            return mapping_page(ui, token, filename, header, selected, options, intent,
+                                report=report)
+        job = import_svc.start(session, actor(), ui.kind, path, filename, service_options)
+        job_id = job.id
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        details = [m for field, messages in exc.errors.items() if field != "file"
+                   for m in (messages if isinstance(messages, list) else [messages])]
+        return mapping_page(ui, token, filename, header, selected, options, intent,
+                            " ".join([exc.detail, *map(str, details)]), status=422)
+    web_session["import_uploads"] = [t for t in web_session.get("import_uploads", [])
+                                     if t != token]
+    jobs.dispatch_import(current_app.extensions["crm"].sessions, job_id)
+    flash(f"Import #{job_id} started.", "info")
+    return redirect(url_for("web.import_job", job_id=job_id), 303)
+
+
+@bp.route("/leads/import", methods=["GET", "POST"])
+def leads_import() -> Any:
+    return upload_view(LEAD_UI)
+
+
+@bp.post("/leads/import/mapping")
+def leads_import_mapping() -> Any:
+    return mapping_view(LEAD_UI)
+
+
+@bp.route("/contacts/import", methods=["GET", "POST"])
+def contacts_import() -> Any:
+    return upload_view(CONTACT_UI)
+
+
+@bp.post("/contacts/import/mapping")
+def contacts_import_mapping() -> Any:
+    return mapping_view(CONTACT_UI)
+
+
+@bp.get("/imports")
+def imports() -> Any:
+    jobs_list = import_svc.list_jobs(db(), actor())
+    return render("web/imports.html", jobs=jobs_list,
+                  people=users_by_id(j.created_by for j in jobs_list))
+
+
+@bp.get("/imports/<int:job_id>")
+def import_job(job_id: int) -> Any:
+    job = import_svc.get_job(db(), actor(), job_id)
+    total = job.total_rows or 0
+    # processed_rows is the file line of the last written row: line 1 is the header.
+    done = total if job.status in ("done", "reverted") else min(
+        max(job.processed_rows - 1, 0), total)
+    return render("web/import_job.html", job=job, active=job.status in ACTIVE,
+                  revertible=job.status in REVERTIBLE, progress_done=done,
+                  people=users_by_id([job.created_by]), shown_errors=SHOWN_ERRORS,
+                  hidden_errors=max(job.error_count - len(job.errors or []), 0),
+                  list_url=url_for("web.leads" if job.record_type == "lead"
+                                   else "web.contacts"))
+
+
+@bp.post("/imports/<int:job_id>/revert")
+def import_revert(job_id: int) -> Any:
+    # The service opens its own transaction; the request's session stays unused.
+    sessions = current_app.extensions["crm"].sessions
+    try:
+        job = import_svc.revert(sessions, actor(), job_id)  # NotFound: the 404 page
+    except Conflict as exc:
+        flash(exc.detail, "error")
+    else:
+        flash(f"Import #{job_id} was reverted. {job.message}", "info")
+    return redirect(url_for("web.import_job", job_id=job_id), 303)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_exc: RequestEntityTooLarge) -> Any:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.endpoint in ("web.leads_import", "web.contacts_import"):
+        limit = max_bytes()
+    detail = (f"The upload is larger than {size_label(int(limit))}." if limit
+              else "The upload is too large.")
+    return render("web/error.html", 413, title="File too large",
+                  detail=detail + " Split the file into smaller ones and import each.")

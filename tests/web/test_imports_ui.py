@@ -1,0 +1,379 @@
+"""CSV import in the web UI: upload, map, dry run, import, follow, revert."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from crmcore.db import transaction
+from crmcore.models import Contact, ImportJob, Lead
+from crmcore.services import imports as import_svc
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(autouse=True)
+def synchronous_jobs(app, monkeypatch):
+    """Run each import inside the request that starts it.
+
+    In production ``jobs.dispatch_import`` starts a thread (or leaves the job to
+    a worker), so a test would race the thread: the job page could show
+    "queued" or "running", and the thread could still write while the test
+    database is torn down. Running ``imports.run`` directly makes every test see
+    the finished job, deterministically. The browser test keeps the thread."""
+
+    def run_now(sessions, job_id):
+        import_svc.run(sessions, job_id)
+
+    monkeypatch.setattr("crmcore.jobs.dispatch_import", run_now)
+
+
+def csv_bytes(*rows: str, encoding: str = "utf-8") -> bytes:
+    return ("\r\n".join(rows) + "\r\n").encode(encoding)
+
+
+def upload(client, data: bytes, kind: str = "leads", filename: str = "people.csv",
+           **form: str):
+    fields = {"encoding": "utf-8-sig", "on_duplicate": "report", "action": "check", **form,
+              "file": (io.BytesIO(data), filename)}
+    return client.post(f"/{kind}/import", data=fields, content_type="multipart/form-data")
+
+
+def mapping_form(html: str) -> dict[str, str]:
+    """The mapping step's hidden fields and selected columns, as a browser would send."""
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    form.pop("csrf_token", None)
+    for select_name, body in re.findall(
+            r'<select id="map-\d+" name="(map-\d+)">(.*?)</select>', html, re.S):
+        form[select_name] = re.search(r'<option value="([^"]*)" selected>', body).group(1)
+    form["on_duplicate"] = re.search(
+        r'<select id="on_duplicate".*?<option value="([^"]*)" selected>', html, re.S).group(1)
+    if re.search(r'id="skip_bad_rows"[^>]*checked', html):
+        form["skip_bad_rows"] = "1"
+    return form
+
+
+def submit(client, html: str, action: str, kind: str = "leads", **changes: str):
+    form = {**mapping_form(html), **changes, "action": action}
+    return client.post(f"/{kind}/import/mapping", data=form)
+
+
+def import_file(client, data: bytes, kind: str = "leads", **changes: str):
+    """Upload, keep the guessed mapping, import; the job page's response."""
+    page = upload(client, data, kind)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    response = submit(client, page.get_data(as_text=True), "import", kind, **changes)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client.get(response.headers["Location"])
+
+
+def count(app, model=Lead) -> int:
+    with app.extensions["crm"].sessions() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def jobs(app) -> list[ImportJob]:
+    with app.extensions["crm"].sessions() as s:
+        return list(s.scalars(select(ImportJob).order_by(ImportJob.id)))
+
+
+@pytest.fixture
+def sales(client, make_user, login):
+    user = make_user("sales")
+    login(client, user)
+    return user
+
+
+def test_list_pages_link_to_the_import_and_nav_has_imports(client, sales):
+    assert 'href="/leads/import"' in client.get("/leads").get_data(as_text=True)
+    assert 'href="/contacts/import"' in client.get("/contacts").get_data(as_text=True)
+    page = client.get("/leads/import").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page and 'type="file"' in page
+    assert ">Imports</a>" in page
+    assert "Check only (dry run)" in page and 'value="import"' in page
+    assert 'value="latin-1"' in page and 'value="cp1252"' in page
+
+
+def test_upload_shows_the_mapping_with_guessed_fields(app, client, sales):
+    response = upload(client, csv_bytes("Name,E-mail,Organisation,Shoe size",
+                                         "Ada,ada@example.com,Acme,38"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    form = mapping_form(html)
+    assert [form[f"map-{i}"] for i in range(4)] == ["full_name", "emails", "company", "-"]
+    assert re.fullmatch(r"[0-9a-f]{32}", form["token"])
+    assert form["filename"] == "people.csv"
+    stored = Path(app.instance_path) / "uploads" / "imports" / f"{form['token']}.csv"
+    assert stored.read_bytes().startswith(b"Name,E-mail")
+    assert "header-problem" not in html
+
+
+def test_custom_fields_can_be_mapped_and_imported(app, client, sales):
+    from crmcore.services import custom_fields as custom_svc
+
+    with transaction(app.extensions["crm"].sessions) as s:
+        custom_svc.create_field(s, None, {"record_type": "lead", "name": "budget",
+                                          "label": "Yearly budget", "field_type": "number"})
+    html = upload(client, csv_bytes("name,Yearly Budget", "Ada,1200")).get_data(as_text=True)
+    assert mapping_form(html)["map-1"] == "custom.budget"
+    assert "Yearly budget (custom.budget)" in html
+    page = import_file(client, csv_bytes("name,budget", "Ada,1200")).get_data(as_text=True)
+    assert re.search(r'id="job-status">done<', page)
+    with app.extensions["crm"].sessions() as s:
+        assert float(s.scalar(select(Lead)).custom["budget"]) == 1200
+
+
+def test_contact_upload_guesses_contact_fields(client, sales):
+    html = upload(client, csv_bytes("First name,Surname,Zip", "Grace,Hopper,12345"),
+                  kind="contacts").get_data(as_text=True)
+    form = mapping_form(html)
+    assert [form[f"map-{i}"] for i in range(3)] == ["first_name", "last_name", "postal_code"]
+
+
+def test_dry_run_reports_counts_and_bad_rows_and_writes_nothing(app, client, sales):
+    data = csv_bytes("name,email", "Ada,ada@example.com", "Bob,not-an-email",
+                     "Cy,cy@example.com")
+    html = upload(client, data).get_data(as_text=True)
+    response = submit(client, html, "check")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "nothing was written" in page
+    assert re.search(r'id="count-total">3<', page)
+    assert re.search(r'id="count-create">2<', page)
+    assert re.search(r'id="count-errors">1<', page)
+    row = re.search(r"<tr><td class=\"num\">3</td><td>email</td><td>([^<]+)</td></tr>", page)
+    assert row and "email" in row.group(1).lower()
+    assert count(app) == 0 and jobs(app) == []
+    # The same mapping can be imported from the report.
+    assert 'name="token"' in page and 'value="import"' in page
+
+
+def test_import_creates_leads_and_the_job_page_shows_done(app, client, sales):
+    page = import_file(client, csv_bytes("name,email,company", "Ada,ada@example.com,Acme",
+                                         "Bob,bob@example.com,Beta")).get_data(as_text=True)
+    assert re.search(r'id="job-status">done<', page)
+    assert re.search(r'id="count-created">2<', page)
+    assert '<progress id="job-progress" max="2" value="2">' in page
+    assert 'http-equiv="refresh"' not in page
+    assert "Revert import" in page
+    assert count(app) == 2
+    with app.extensions["crm"].sessions() as s:
+        assert {lead.owner_id for lead in s.scalars(select(Lead))} == {sales.id}
+    listing = client.get("/imports").get_data(as_text=True)
+    assert "people.csv" in listing and "done" in listing
+
+
+def test_contacts_import(app, client, sales):
+    page = import_file(client, csv_bytes("first_name,last_name,email",
+                                         "Grace,Hopper,grace@example.com"),
+                       kind="contacts").get_data(as_text=True)
+    assert re.search(r'id="job-status">done<', page)
+    assert count(app, Contact) == 1
+
+
+def test_one_bad_row_stops_the_whole_import(app, client, sales):
+    page = import_file(client, csv_bytes("name,email", "Ada,ada@example.com",
+                                         "Bob,not-an-email")).get_data(as_text=True)
+    assert re.search(r'id="job-status">invalid<', page)
+    assert "nothing was imported" in page
+    assert re.search(r"<tr><td class=\"num\">3</td><td>email</td>", page)
+    assert "Revert import" not in page
+    assert count(app) == 0
+
+
+def test_skip_bad_rows_imports_the_good_ones(app, client, sales):
+    page = import_file(client, csv_bytes("name,email", "Ada,ada@example.com",
+                                         "Bob,not-an-email"),
+                       skip_bad_rows="1").get_data(as_text=True)
+    assert re.search(r'id="job-status">done<', page)
+    assert re.search(r'id="count-created">1<', page)
+    assert re.search(r'id="count-errors">1<', page)
+    assert count(app) == 1
+
+
+def test_update_duplicates_then_revert_restores_old_values(app, client, sales, make_lead):
+    lead = make_lead(sales, full_name="Old Name", emails=["ada@example.com"], company="Old Co")
+    data = csv_bytes("name,email,company", "New Name,ada@example.com,New Co",
+                     "Fresh,fresh@example.com,Fresh Co")
+    page = import_file(client, data, on_duplicate="update").get_data(as_text=True)
+    assert re.search(r'id="count-updated">1<', page)
+    assert re.search(r'id="count-created">1<', page)
+    with app.extensions["crm"].sessions() as s:
+        assert s.get(Lead, lead.id).company == "New Co"
+    job_id = jobs(app)[-1].id
+
+    response = client.post(f"/imports/{job_id}/revert")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "was reverted" in page and re.search(r'id="job-status">reverted<', page)
+    with app.extensions["crm"].sessions() as s:
+        restored = s.get(Lead, lead.id)
+        assert (restored.full_name, restored.company) == ("Old Name", "Old Co")
+    assert count(app) == 1
+
+    again = client.post(f"/imports/{job_id}/revert", follow_redirects=True)
+    assert "already reverted" in again.get_data(as_text=True)
+
+
+def test_duplicates_reported_by_default(app, client, sales, make_lead):
+    make_lead(sales, full_name="Ada", emails=["ada@example.com"])
+    html = upload(client, csv_bytes("name,email", "Ada,ada@example.com")).get_data(as_text=True)
+    page = submit(client, html, "check").get_data(as_text=True)
+    assert "already belongs to a lead" in page
+    skipped = submit(client, html, "check", on_duplicate="skip").get_data(as_text=True)
+    assert re.search(r'id="count-skip">1<', skipped)
+
+
+def test_wrong_encoding_is_explained(app, client, sales):
+    latin = csv_bytes("name,email", "Zoë,zoe@example.com", encoding="latin-1")
+    # The header is plain ASCII: the bad byte shows in the dry run, with its line.
+    html = upload(client, latin).get_data(as_text=True)
+    page = submit(client, html, "check").get_data(as_text=True)
+    assert "not valid utf-8-sig text (line 2" in page
+    assert submit(client, html, "check", encoding="latin-1").status_code == 200
+
+    # A bad byte in the header: the upload form again, with the message.
+    response = upload(client, csv_bytes("Prénom,email", encoding="latin-1"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "not valid UTF-8 (also with BOM) text (line 1)" in page
+    assert 'type="file"' in page
+    assert list((Path(app.instance_path) / "uploads" / "imports").glob("*.csv")) == [
+        Path(app.instance_path) / "uploads" / "imports" / f"{mapping_form(html)['token']}.csv"]
+
+    fine = upload(client, csv_bytes("Prénom,email", encoding="latin-1"), encoding="latin-1")
+    assert "Prénom" in fine.get_data(as_text=True)
+
+
+def test_empty_file_is_refused(client, sales):
+    response = upload(client, b"")
+    assert response.status_code == 422
+    assert "The file is empty" in response.get_data(as_text=True)
+    response = upload(client, b"\r\n\r\n")
+    assert "header) is blank" in response.get_data(as_text=True)
+
+
+def test_header_without_name_column_shows_the_problem(app, client, sales):
+    html = upload(client, csv_bytes("email,company", "ada@example.com,Acme")).get_data(
+        as_text=True)
+    assert "header-problem" in html and "no column gives full_name" in html
+    response = submit(client, html, "import")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "The header does not fit" in page and "no column gives full_name" in page
+    assert count(app) == 0 and jobs(app) == []
+    # Mapping the company column to the name fixes it.
+    fixed = submit(client, html, "check", **{"map-1": "full_name"}).get_data(as_text=True)
+    assert re.search(r'id="count-create">1<', fixed)
+
+
+def test_non_csv_filename_refused(app, client, sales):
+    response = upload(client, csv_bytes("name", "Ada"), filename="people.xlsx")
+    assert response.status_code == 422
+    assert "Only .csv files" in response.get_data(as_text=True)
+    assert not (Path(app.instance_path) / "uploads" / "imports").exists() or not list(
+        (Path(app.instance_path) / "uploads" / "imports").iterdir())
+
+
+def test_filename_is_never_a_path(app, client, sales):
+    html = upload(client, csv_bytes("name", "Ada"), filename="../../evil.csv").get_data(
+        as_text=True)
+    form = mapping_form(html)
+    assert form["filename"] == "evil.csv"
+    assert not (Path(app.instance_path).parent / "evil.csv").exists()
+
+
+def test_bad_or_foreign_token_refused(app, client, sales, make_user, login):
+    html = upload(client, csv_bytes("name", "Ada")).get_data(as_text=True)
+    for token in ("../../secret", "A" * 32, "0" * 32):
+        response = submit(client, html, "import", token=token)
+        assert response.status_code == 422
+        assert "upload the file again" in response.get_data(as_text=True)
+    # A token from another browser session is refused too.
+    other = app.test_client_class(app)
+    login(other, make_user("sales"))
+    response = other.post("/leads/import/mapping",
+                          data={**mapping_form(html), "action": "import"})
+    assert "upload the file again" in response.get_data(as_text=True)
+    assert jobs(app) == []
+
+
+def test_oversize_upload_is_refused(app, client, sales):
+    app.config["IMPORT_MAX_BYTES"] = 100
+    response = upload(client, csv_bytes("name", *["Ada Lovelace"] * 20))
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert "File too large" in page and "larger than 100 bytes" in page
+    assert not (Path(app.instance_path) / "uploads" / "imports").exists()
+
+
+def test_oversize_file_stops_while_stored(app):
+    """With CSRF on, the form is parsed before the view can lower the request's
+    limit; storing the file counts its bytes and stops at the import limit."""
+    from werkzeug.datastructures import FileStorage
+
+    from crmcore.web.imports import UploadProblem, store_upload
+
+    app.config["IMPORT_MAX_BYTES"] = 3 * 1024 * 1024
+    big = FileStorage(io.BytesIO(b"name\r\n" + b"x" * (4 * 1024 * 1024)), "big.csv")
+    with app.test_request_context("/leads/import", method="POST"):
+        with pytest.raises(UploadProblem, match="larger than 3 MB"):
+            store_upload(big)
+        token, name = store_upload(FileStorage(io.BytesIO(b"name\r\nAda\r\n"), "ok.csv"))
+    folder = Path(app.instance_path) / "uploads" / "imports"
+    assert [p.name for p in folder.iterdir()] == [f"{token}.csv"] and name == "ok.csv"
+
+
+def test_request_over_content_length_renders_a_page(app, client, sales):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = upload(client, csv_bytes("name", *["Ada Lovelace"] * 200))
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert "File too large" in page and "<html" in page
+
+
+def test_another_sales_users_job_is_not_found(app, client, sales, make_user, login):
+    import_file(client, csv_bytes("name", "Ada"))
+    job_id = jobs(app)[-1].id
+    other = app.test_client_class(app)
+    login(other, make_user("sales"))
+    assert other.get(f"/imports/{job_id}").status_code == 404
+    assert other.post(f"/imports/{job_id}/revert").status_code == 404
+    assert "people.csv" not in other.get("/imports").get_data(as_text=True)
+    manager = app.test_client_class(app)
+    login(manager, make_user("admin"))
+    assert manager.get(f"/imports/{job_id}").status_code == 200
+    assert "people.csv" in manager.get("/imports").get_data(as_text=True)
+    assert count(app) == 1
+
+
+def test_running_job_page_refreshes_itself(app, client, sales):
+    with transaction(app.extensions["crm"].sessions) as s:
+        job = ImportJob(record_type="lead", filename="big.csv", path="/nonexistent.csv",
+                        options={"on_duplicate": "report"}, status="running",
+                        total_rows=1000, processed_rows=251, created_count=250,
+                        created_by=sales.id)
+        s.add(job)
+        s.flush()
+        job_id = job.id
+    page = client.get(f"/imports/{job_id}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="2">' in page
+    assert '<progress id="job-progress" max="1000" value="250">' in page
+    assert "250 of 1000 rows" in page
+    assert "<script" not in page.lower()
+
+
+def test_script_in_cells_is_escaped(app, client, sales):
+    data = csv_bytes(f'"{SCRIPT}",email', f'"",{SCRIPT}')
+    html = upload(client, data).get_data(as_text=True)
+    assert SCRIPT not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    page = submit(client, html, "check", **{"map-0": "full_name"}).get_data(as_text=True)
+    assert SCRIPT not in page and "&lt;script&gt;" in page
+    job_page = submit(client, html, "import", **{"map-0": "full_name"})
+    job_html = client.get(job_page.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="job-status">invalid<', job_html)
+    assert SCRIPT not in job_html and "&lt;script&gt;alert(1)&lt;/script&gt;" in job_html
