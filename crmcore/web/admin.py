@@ -168,32 +168,31 @@ def admin_custom_fields() -> Any:
 @bp.post("/admin/custom-fields")
 def admin_custom_fields_create() -> Any:
     require_permission("settings.manage")
-    session = db()
-    try:
-        field = custom_fields.create_field(session, actor(),
-                                           _custom_field_data(request.form, True))
-        session.commit()
-    except CrmError as exc:
-        session.rollback()
-        return _custom_fields_page(error_messages(exc), exc.detail, exc.status)
-    flash(f"The field {field.label} was added.", "info")
-    return redirect(url_for("web.admin_custom_fields"), 303)
+    return _save_custom_field_view(None)
 
 
 @bp.post("/admin/custom-fields/<int:field_id>")
 def admin_custom_fields_edit(field_id: int) -> Any:
     require_permission("settings.manage")
+    return _save_custom_field_view(field_id)
+
+
+def _save_custom_field_view(field_id: int | None) -> Any:
+    """Add a custom field (``field_id`` None) or save the one with that id."""
     session = db()
     try:
-        field = custom_fields.update_field(session, actor(), field_id,
-                                           _custom_field_data(request.form, False))
+        data = _custom_field_data(request.form, field_id is None)
+        if field_id is None:
+            field = custom_fields.create_field(session, actor(), data)
+        else:
+            field = custom_fields.update_field(session, actor(), field_id, data)
         session.commit()
     except CrmError as exc:
         session.rollback()
-        if exc.status == 404:
+        if field_id is not None and exc.status == 404:
             raise
         return _custom_fields_page(error_messages(exc), exc.detail, exc.status, field_id)
-    flash(f"The field {field.label} was saved.", "info")
+    flash(f"The field {field.label} was {'added' if field_id is None else 'saved'}.", "info")
     return redirect(url_for("web.admin_custom_fields"), 303)
 
 

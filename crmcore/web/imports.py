@@ -23,7 +23,7 @@ from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
 from crmcore.services.import_rows import ALIASES, REQUIRED, header_key, map_header
 from crmcore.web.common import actor, bp, render, users_by_id
-from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui
+from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui, ui_view
 
 ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
              ("cp1252", "Windows-1252"))
@@ -289,24 +289,18 @@ def mapping_view(ui: Ui) -> Any:
     return redirect(url_for("web.import_job", job_id=job_id), 303)
 
 
-@bp.route("/leads/import", methods=["GET", "POST"])
-def leads_import() -> Any:
-    return upload_view(LEAD_UI)
+def register_routes(ui: Ui) -> None:
+    """The import pages for leads and contacts: web.leads_import and
+    web.leads_import_mapping (web.contacts_import ... for contacts)."""
+    for rule, endpoint, view, methods in (
+            (f"/{ui.plural}/import", f"{ui.plural}_import", upload_view, ["GET", "POST"]),
+            (f"/{ui.plural}/import/mapping", f"{ui.plural}_import_mapping", mapping_view,
+             ["POST"])):
+        bp.add_url_rule(rule, endpoint, ui_view(view, ui, endpoint, __name__), methods=methods)
 
 
-@bp.post("/leads/import/mapping")
-def leads_import_mapping() -> Any:
-    return mapping_view(LEAD_UI)
-
-
-@bp.route("/contacts/import", methods=["GET", "POST"])
-def contacts_import() -> Any:
-    return upload_view(CONTACT_UI)
-
-
-@bp.post("/contacts/import/mapping")
-def contacts_import_mapping() -> Any:
-    return mapping_view(CONTACT_UI)
+register_routes(LEAD_UI)
+register_routes(CONTACT_UI)
 
 
 @bp.get("/imports")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -369,44 +369,40 @@ def bulk_view(ui: Ui) -> Any:
 # -- routes --------------------------------------------------------------------------------
 
 
-@bp.get("/leads")
-def leads() -> Any:
-    return list_view(LEAD_UI)
+def ui_view(view: Callable[..., Any], ui: Ui, endpoint: str, module: str) -> Callable[..., Any]:
+    """``view`` bound to ``ui``, named as a hand-written view function ``endpoint`` in
+    ``module`` would be (Flask-Limiter keys its limits by that name)."""
+
+    def bound(**kwargs: Any) -> Any:
+        return view(ui, **kwargs)
+
+    bound.__name__ = bound.__qualname__ = endpoint
+    bound.__module__ = module
+    return bound
 
 
-@bp.route("/leads/new", methods=["GET", "POST"])
-def lead_new() -> Any:
-    return new_view(LEAD_UI)
+def register_routes(ui: Ui) -> None:
+    """The same pages for leads and contacts, under the endpoints web.leads, web.lead_new,
+    web.leads_export, web.lead, web.lead_edit, web.lead_comment, web.lead_delete and
+    web.leads_bulk (web.contacts, web.contact_new ... for contacts)."""
+    many, one = f"/{ui.plural}", f"/{ui.plural}/<int:record_id>"
+    routes: list[tuple[str, str, Any, list[str]]] = [
+        (many, ui.plural, list_view, ["GET"]),
+        (f"{many}/new", f"{ui.name}_new", new_view, ["GET", "POST"]),
+        (f"{many}/export.csv", f"{ui.plural}_export", export_view, ["GET"]),
+        (one, ui.name, detail_view, ["GET"]),
+        (f"{one}/edit", f"{ui.name}_edit", edit_view, ["GET", "POST"]),
+        (f"{one}/comment", f"{ui.name}_comment", comment_view, ["POST"]),
+        (f"{one}/delete", f"{ui.name}_delete", delete_view, ["POST"]),
+        (f"{many}/bulk", f"{ui.plural}_bulk", bulk_view, ["POST"]),
+    ]
+    for rule, endpoint, view, methods in routes:
+        bp.add_url_rule(rule, endpoint, ui_view(view, ui, endpoint, __name__),
+                        methods=methods)
 
 
-@bp.get("/leads/export.csv")
-def leads_export() -> Any:
-    return export_view(LEAD_UI)
-
-
-@bp.get("/leads/<int:record_id>")
-def lead(record_id: int) -> Any:
-    return detail_view(LEAD_UI, record_id)
-
-
-@bp.route("/leads/<int:record_id>/edit", methods=["GET", "POST"])
-def lead_edit(record_id: int) -> Any:
-    return edit_view(LEAD_UI, record_id)
-
-
-@bp.post("/leads/<int:record_id>/comment")
-def lead_comment(record_id: int) -> Any:
-    return comment_view(LEAD_UI, record_id)
-
-
-@bp.post("/leads/<int:record_id>/delete")
-def lead_delete(record_id: int) -> Any:
-    return delete_view(LEAD_UI, record_id)
-
-
-@bp.post("/leads/bulk")
-def leads_bulk() -> Any:
-    return bulk_view(LEAD_UI)
+register_routes(LEAD_UI)
+register_routes(CONTACT_UI)
 
 
 @bp.post("/leads/<int:record_id>/convert")
@@ -427,46 +423,6 @@ def lead_convert(record_id: int) -> Any:
     # The contact page shows the plugins' next steps once, right after converting.
     web_session["converted"] = {"lead": record.id, "contact": contact.id}
     return redirect(url_for("web.contact", record_id=contact.id), 303)
-
-
-@bp.get("/contacts")
-def contacts() -> Any:
-    return list_view(CONTACT_UI)
-
-
-@bp.route("/contacts/new", methods=["GET", "POST"])
-def contact_new() -> Any:
-    return new_view(CONTACT_UI)
-
-
-@bp.get("/contacts/export.csv")
-def contacts_export() -> Any:
-    return export_view(CONTACT_UI)
-
-
-@bp.get("/contacts/<int:record_id>")
-def contact(record_id: int) -> Any:
-    return detail_view(CONTACT_UI, record_id)
-
-
-@bp.route("/contacts/<int:record_id>/edit", methods=["GET", "POST"])
-def contact_edit(record_id: int) -> Any:
-    return edit_view(CONTACT_UI, record_id)
-
-
-@bp.post("/contacts/<int:record_id>/comment")
-def contact_comment(record_id: int) -> Any:
-    return comment_view(CONTACT_UI, record_id)
-
-
-@bp.post("/contacts/<int:record_id>/delete")
-def contact_delete(record_id: int) -> Any:
-    return delete_view(CONTACT_UI, record_id)
-
-
-@bp.post("/contacts/bulk")
-def contacts_bulk() -> Any:
-    return bulk_view(CONTACT_UI)
 
 
 # -- recycle bin -----------------------------------------------------------------------------
