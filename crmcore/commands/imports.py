@@ -147,6 +147,17 @@ def revert(job_id: int) -> None:
 COMMANDS = [leads_group, contacts_group, imports_group]
 
 
+@imports_group.command("clean")
+@click.option("--days", default=7.0, show_default=True,
+              help="Keep uploads younger than this many days.")
+@clear_errors
+def clean(days: float) -> None:
+    """Delete uploaded CSV files that no running or resumable import needs."""
+    runtime = build_runtime()
+    removed = imports.clean_uploads(runtime.sessions, runtime.instance, days)
+    click.echo(f"removed {len(removed)} uploaded file(s)")
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Stop when the queue is empty.")
 @clear_errors

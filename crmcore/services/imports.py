@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -377,6 +378,37 @@ def run(sessions: sessionmaker[Session], job_id: int,
             scratch.close()
     with sessions() as session:
         return session.get(ImportJob, job_id)  # type: ignore[return-value]
+
+
+UPLOADS = Path("uploads") / "imports"
+# Jobs that may still read their file: waiting, running, or resumable.
+LIVE_STATES = ("queued", "validating", "running", "failed")
+
+
+def uploads_dir(instance: Path) -> Path:
+    """Where the web UI keeps uploaded CSV files, inside the instance folder."""
+    return instance / UPLOADS
+
+
+def clean_uploads(sessions: sessionmaker[Session], instance: Path, days: float) -> list[Path]:
+    """Delete uploaded files older than ``days`` that no live job still needs
+    (files of finished, reverted or refused imports, and uploads never
+    imported). Files outside the uploads folder, such as those given to
+    ``crm leads import``, are never touched."""
+    folder = uploads_dir(instance)
+    if not folder.is_dir():
+        return []
+    with sessions() as session:
+        needed = set(session.scalars(select(ImportJob.path)
+                                     .where(ImportJob.status.in_(LIVE_STATES))))
+    cutoff = time.time() - days * 86400
+    removed = []
+    for path in folder.glob("*.csv"):
+        if str(path) not in needed and str(path.resolve()) not in needed \
+                and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def next_queued(sessions: sessionmaker[Session]) -> int | None:

@@ -58,7 +58,7 @@ def max_bytes() -> int:
 
 
 def upload_dir() -> Path:
-    return Path(current_app.instance_path) / "uploads" / "imports"
+    return import_svc.uploads_dir(Path(current_app.instance_path))
 
 
 def upload_path(token: str) -> Path:

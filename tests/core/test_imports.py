@@ -276,3 +276,30 @@ def test_queued_imports_run_once_in_a_thread_or_a_worker(app, tmp_path, make_use
         time.sleep(0.05)
     with sessions() as s:
         assert imports.get_job(s, None, third).status == "done"
+
+
+def test_clean_uploads_keeps_what_live_jobs_need(app, tmp_path, make_user):
+    import os
+    import time
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    instance = tmp_path / "inst"
+    folder = imports.uploads_dir(instance)
+    folder.mkdir(parents=True)
+    old = time.time() - 10 * 86400
+    paths = {}
+    for name in ("done", "queued", "stray", "fresh"):
+        paths[name] = write_csv(folder / f"{name}.csv", ["name"], [["X"]])
+        if name != "fresh":
+            os.utime(paths[name], (old, old))
+    outside = write_csv(tmp_path / "cli.csv", ["name"], [["X"]])
+    os.utime(outside, (old, old))
+    with transaction(sessions) as s:
+        for name in ("done", "queued"):
+            job = imports.start(s, s.merge(admin), svc.LEADS, paths[name], name,
+                                imports.ImportOptions())
+            job.status = "done" if name == "done" else "queued"
+    removed = imports.clean_uploads(sessions, instance, days=7)
+    assert sorted(p.name for p in removed) == ["done.csv", "stray.csv"]
+    assert paths["queued"].exists() and paths["fresh"].exists() and outside.exists()
