@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, false, func, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crmcore.auth.roles import can, require
+from crmcore.auth.roles import can, registry, require
 from crmcore.db import emit, utcnow
-from crmcore.errors import Conflict, NotFound, ValidationFailed
+from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
 from crmcore.schemas.base import load
 from crmcore.schemas.records import input_schema, plugin_field_names
@@ -66,9 +66,20 @@ def visible(session: Session, actor: User | None, kind: Kind, *, deleted: bool =
     model = kind.model
     state = model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None)
     query = select(model).where(state)
+    if is_external(session, actor):
+        return query.where(false())  # portal users work through their plugin only
     if not can(session, actor, "records.view_all"):
         query = query.where(model.owner_id == actor.id)  # type: ignore[union-attr]
     return query
+
+
+def is_external(session: Session, actor: User | None) -> bool:
+    """Whether ``actor`` has an external role (partner, advertiser, ...): such
+    users see no core record and create none; their plugin's services act for them."""
+    if actor is None:
+        return False
+    role = registry(session).roles.get(actor.role)
+    return role is None or role.external
 
 
 def get(session: Session, actor: User | None, kind: Kind, record_id: int, *,
@@ -185,6 +196,8 @@ def rescore(session: Session, leads: Sequence[Lead]) -> None:
 
 def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any]) -> Any:
     """Create a lead or contact from raw input; the actor owns it unless an owner is set."""
+    if is_external(session, actor):
+        raise Forbidden(f"External users cannot create {kind.record_type}s here.")
     schema = input_schema(session.info["crm"].hook, kind.record_type,
                           custom_fields=definitions(session, kind.record_type))
     values = load(schema, data)

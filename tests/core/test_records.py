@@ -233,3 +233,21 @@ def test_bad_input_names_each_field(app, make_user):
         svc.create(s, admin, LEADS, {"full_name": "", "emails": ["nope"], "phones": ["12"],
                                      "stage_id": 999, "role": "admin", "alpha_campaign": "x" * 20})
     assert set(err.value.errors) >= {"full_name", "emails", "phones", "role", "alpha_campaign"}
+
+
+@pytest.mark.plugins("alpha")
+def test_external_users_see_and_create_no_core_records(app, make_user, api_client):
+    admin, partner = make_user("admin"), make_user("alpha_partner")
+    with tx(app) as s:
+        lead = svc.create(s, admin, LEADS, {"full_name": "Internal only"})
+    with tx(app) as s:
+        assert svc.list_records(s, partner, LEADS).items == []
+        with pytest.raises(NotFound):
+            svc.get(s, partner, LEADS, lead.id)
+    api = api_client(partner)
+    assert api.get("/api/v1/leads").get_json()["items"] == []
+    assert api.get(f"/api/v1/leads/{lead.id}").status_code == 404
+    refused = api.post("/api/v1/leads", json={"full_name": "Sneaky"})
+    assert refused.status_code == 403
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert api.get("/api/v1/leads/export.csv").get_data(as_text=True).count("\n") == 1
