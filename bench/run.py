@@ -138,7 +138,7 @@ def bench_memory(rows: int, workdir: Path, out: list[str]) -> None:
             "(goal: at most 1.2x, under 300 MB)", ""]
 
 
-def bench_list(leads: int, runs: int, workdir: Path, out: list[str]) -> None:
+def bench_list(leads: int, runs: int, workdir: Path, out: list[str]) -> dict[str, str]:
     """A filtered, sorted page of 50 through the service vs the bare ORM query."""
     path = workdir / f"list-{leads}.csv"
     make_csv(path, leads, False)
@@ -176,6 +176,103 @@ def bench_list(leads: int, runs: int, workdir: Path, out: list[str]) -> None:
             f"**ratio {first[0] / floor[0]:.2f}x** (goal 1.25x)",
             f"- service, a page 600 rows deep by keyset: {fmt(deep, 1000 / n, 'ms')}; "
             f"**ratio to the first page {deep[0] / first[0]:.2f}x**", ""]
+    runtime.engine.dispose()
+    return env
+
+
+def load(url: str, headers: dict[str, str], seconds: float, threads: int = 4
+         ) -> tuple[float, float]:
+    """(requests per second, p99 latency in ms) of ``threads`` keep-alive clients."""
+    import http.client
+    import threading
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        mine = []
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            conn.request("GET", f"{parts.path}?{parts.query}", headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{url} answered {response.status}")
+            mine.append(time.perf_counter() - start)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    latencies.sort()
+    return len(latencies) / seconds, latencies[int(len(latencies) * 0.99)] * 1000
+
+
+def serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", *args],
+                            env=env, cwd=HERE.parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # noqa: S310
+            break
+        except OSError as exc:
+            if getattr(exc, "code", None) == 404:  # the bare app has no /healthz
+                break
+            time.sleep(0.1)
+    return proc
+
+
+def bench_api(env: dict[str, str], leads: int, runs: int, out: list[str]) -> None:
+    """/api/v1/leads under gunicorn (2 sync workers) vs a bare Flask endpoint."""
+    subprocess.run([str(CRM), "users", "create", "--email", "bench@example.com", "--role",
+                    "admin", "--password-stdin"], input=b"bench password 1\n", env=env,
+                   check=True, capture_output=True)
+    token = subprocess.run([str(CRM), "tokens", "create", "--email", "bench@example.com"],
+                           env=env, check=True, capture_output=True, text=True).stdout.strip()
+    app_env = {**env, "CRM_API_RATE_LIMIT": "100000000 per minute", "CRM_LOG_LEVEL": "WARNING"}
+    bare_env = {**env, "BENCH_DATABASE_URL": env["CRM_DATABASE_URL"]}
+    crm = serve(["crmcore.wsgi:app"], app_env, 8791)
+    bare = serve(["bench.bare_api:app"], bare_env, 8792)
+    try:
+        auth = {"Authorization": f"Bearer {token}"}
+        load("http://127.0.0.1:8791/api/v1/leads?limit=50", auth, 2)  # warm up
+        load("http://127.0.0.1:8792/leads?limit=50", {}, 2)
+        crm_runs = [load("http://127.0.0.1:8791/api/v1/leads?limit=50", auth, 8)
+                    for _ in range(runs)]
+        bare_runs = [load("http://127.0.0.1:8792/leads?limit=50", {}, 8) for _ in range(runs)]
+    finally:
+        crm.terminate()
+        bare.terminate()
+        crm.wait()
+        bare.wait()
+
+    def summary(results: list[tuple[float, float]]) -> tuple[float, float, str]:
+        rates = [r for r, _ in results]
+        p99 = statistics.median(p for _, p in results)
+        return (statistics.median(rates), p99,
+                f"{statistics.median(rates):,.0f} req/s (range {min(rates):,.0f}-"
+                f"{max(rates):,.0f}), p99 {p99:.1f} ms")
+
+    crm_rate, crm_p99, crm_text = summary(crm_runs)
+    bare_rate, bare_p99, bare_text = summary(bare_runs)
+    out += [f"### `/api/v1/leads` (page of 50 among {leads:,}) under gunicorn, 2 sync workers\n",
+            "The load comes from 4 keep-alive client threads on the same 2 cores.\n",
+            f"- bare Flask + SQLAlchemy + marshmallow endpoint: {bare_text}",
+            f"- crmcore (bearer token, rate limit, problem+json, keyset links): {crm_text}; "
+            f"**ratio {crm_rate / bare_rate:.2f}x req/s** (goal 0.7x), "
+            f"**p99 {crm_p99 / bare_p99:.2f}x** (goal 1.5x)", ""]
 
 
 def bench_app_import(runs: int, out: list[str]) -> None:
@@ -215,7 +312,9 @@ def main() -> None:
         bench_app_import(args.runs, out)
         bench_import(rows, args.runs, workdir, out)
         bench_memory(rows // 2, workdir, out)
-        bench_list(rows * 2 if not args.full else rows, args.runs, workdir, out)
+        listed = rows * 2 if not args.full else rows
+        env = bench_list(listed, args.runs, workdir, out)
+        bench_api(env, listed, args.runs, out)
     text = "\n".join(out)
     print(text)
     write_readme(text)

@@ -153,11 +153,8 @@ def revoke_token(session: Session, actor: User, token_id: int) -> None:
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a bearer token belongs to, or ``None``."""
-    found = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == token_hash(token),
-                               ApiToken.revoked_at.is_(None))
-    )
-    if found is None or not found.user.is_active:
-        return None
-    return found.user
+    """The active user a bearer token belongs to, or ``None``; one query."""
+    return session.scalar(
+        select(User).join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None),
+               User.is_active.is_(True)))
