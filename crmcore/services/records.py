@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, false, func, or_, select
+from sqlalchemy import Select, and_, delete, false, func, literal, or_, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
@@ -518,10 +518,9 @@ def list_records(session: Session, actor: User | None, kind: Kind,
         last_value, last_id = _decode_cursor(cursor)
         if field in ("created_at", "updated_at"):
             last_value = datetime.fromisoformat(last_value)
-        after = (column < last_value) | ((column == last_value) & (model.id < last_id)) \
-            if descending else \
-            (column > last_value) | ((column == last_value) & (model.id > last_id))
-        query = query.where(after)
+        # A row-value comparison, which both databases turn into one index range.
+        key, last = tuple_(column, model.id), tuple_(literal(last_value, column.type), last_id)
+        query = query.where(key < last if descending else key > last)
     order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     next_cursor = None
