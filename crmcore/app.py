@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,12 @@ class Runtime:
     instance: Path
     plugins: PluginSet
     engine: Engine
-    sessions: sessionmaker[Session]
     roles: RoleRegistry
+    # Made from the runtime itself (sessions carry it in their info).
+    sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = session_factory(self.engine, self)
 
     @property
     def hook(self) -> Any:
@@ -53,9 +57,7 @@ def build_runtime(config: Mapping[str, Any] | None = None,
     plugins.hook.crm_models()
     check_table_names(plugins)
     engine = make_engine(database_url(instance, config))
-    runtime = Runtime(instance, plugins, engine, None, RoleRegistry.collect(plugins.hook))  # type: ignore[arg-type]
-    runtime.sessions = session_factory(engine, runtime)
-    return runtime
+    return Runtime(instance, plugins, engine, RoleRegistry.collect(plugins.hook))
 
 
 def check_table_names(plugins: PluginSet) -> None:
