@@ -38,6 +38,13 @@ class ValidationFailed(CrmError):
     title = "Validation failed"
 
 
+class NotAuthenticated(CrmError):
+    """No credentials, or ones that are unknown, revoked or of an inactive user."""
+
+    status = 401
+    title = "Unauthorized"
+
+
 class NotFound(CrmError):
     """No such record, or one the actor may not see: the same answer for both."""
 
@@ -64,6 +71,13 @@ class PreconditionFailed(CrmError):
 
     status = 412
     title = "Precondition failed"
+
+
+class PreconditionRequired(CrmError):
+    """A change that needs an ``If-Match`` header came without one."""
+
+    status = 428
+    title = "Precondition required"
 
 
 class Vetoed(CrmError):

@@ -12,9 +12,10 @@ from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crmcore.api.blueprint import NotAuthenticated, bp
+from crmcore.api.blueprint import bp
 from crmcore.app import db
 from crmcore.auth.tokens import token_hash
+from crmcore.errors import NotAuthenticated
 from crmcore.services.users import user_for_token
 
 DEFAULT_RATE_LIMIT = "600 per minute"

@@ -10,29 +10,17 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from crmcore.errors import CrmError, PreconditionFailed, ValidationFailed
+from crmcore.errors import (
+    CrmError,
+    PreconditionFailed,
+    PreconditionRequired,
+    ValidationFailed,
+)
 from crmcore.models import User
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class NotAuthenticated(CrmError):
-    """No bearer token, or one that is unknown, revoked or of an inactive user."""
-
-    status = 401
-    title = "Unauthorized"
-
-
-class PreconditionRequired(CrmError):
-    """A change that needs an ``If-Match`` header came without one."""
-
-    status = 428
-    title = "Precondition required"
-
-
-# -- OpenAPI notes ---------------------------------------------------------------------
 
 
 @dataclass
