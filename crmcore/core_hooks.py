@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from crmcore import hookimpl
-from crmcore.types import Permission, Role
+from crmcore.services import personal_data
+from crmcore.types import Permission, Person, PersonalField, PersonExport, Role
 
 INTERNAL_ROLES = ("admin", "manager", "sales")
 
@@ -40,3 +41,18 @@ def crm_lead_score_parts(session: Any, leads: Sequence[Any]) -> dict[int, int]:
     """Points for reachability: an email, a phone, a company."""
     return {lead.id: 10 * bool(lead.emails) + 10 * bool(lead.phones) + 5 * bool(lead.company)
             for lead in leads}
+
+
+@hookimpl
+def crm_personal_data() -> list[PersonalField]:
+    return personal_data.fields()
+
+
+@hookimpl
+def crm_person_export(session: Any, person: Person) -> list[PersonExport]:
+    return personal_data.export(session, person)
+
+
+@hookimpl
+def crm_person_erase(session: Any, actor: Any, person: Person, fields: frozenset[str]) -> None:
+    personal_data.erase(session, person, fields)

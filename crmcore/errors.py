@@ -85,3 +85,11 @@ class Vetoed(CrmError):
 
     status = 409
     title = "Refused by a plugin"
+
+
+class ErasureFailed(CrmError):
+    """An owner of personal data (the core or a plugin) failed to erase it; the
+    whole anonymization was rolled back."""
+
+    status = 500
+    title = "Anonymization failed"

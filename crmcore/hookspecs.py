@@ -46,6 +46,9 @@ if TYPE_CHECKING:
         Event,
         NavItem,
         Permission,
+        Person,
+        PersonalField,
+        PersonExport,
         Role,
         TimelineItem,
         Widget,
@@ -253,6 +256,60 @@ def crm_lead_score_parts(session: Session, leads: Sequence[Lead]) -> Mapping[int
     :param session: the transaction's session.
     :param leads: the leads to score.
     :return: ``{lead_id: points}``; leads left out get no points from this plugin.
+    """
+
+
+# -- personal data: the privacy contract -----------------------------------------------
+#
+# The core and every plugin that stores something about a person implement these
+# three hooks; a privacy plugin (``gdpr``) drives them. Anonymization and export
+# are always about one :class:`crmcore.Person`: a lead or contact and the email
+# addresses, phones and names it carries.
+
+
+@hookspec
+def crm_personal_data() -> Sequence[PersonalField] | None:
+    """Declare, per record type, which fields hold personal data.
+
+    Called when the privacy settings are shown and before each anonymization, to
+    know every field there is. Mark the fields that name the person
+    ``mandatory``: they are always erased. The admin chooses which of the others
+    are erased too.
+
+    :return: a list of :class:`crmcore.PersonalField`.
+    """
+
+
+@hookspec
+def crm_person_export(session: Session, person: Person) -> Sequence[PersonExport] | None:
+    """Return everything the plugin holds about ``person``, for a subject access
+    or portability request (GDPR Articles 15 and 20).
+
+    Called inside a read-only transaction, for an export from the record page or
+    ``crm gdpr export``. Match your rows by ``person.record_id`` where they point
+    at the record, and by ``person.emails`` where they only carry an address.
+
+    :param session: the transaction's session.
+    :param person: who the export is about.
+    :return: a list of :class:`crmcore.PersonExport` (usually one).
+    """
+
+
+@hookspec
+def crm_person_erase(session: Session, actor: User | None, person: Person,
+                     fields: frozenset[str]) -> None:
+    """Erase what the plugin holds about ``person``. Inside the transaction.
+
+    Called once per anonymized person, core first. Overwrite or delete the
+    values of the selected fields (mandatory ones included) wherever you keep
+    them, and any text of yours that quotes them; keep what statistics need (dates,
+    amounts, stages). Must be idempotent: anonymizing twice is harmless. An
+    exception rolls back the whole anonymization, and the error names your plugin.
+
+    :param session: the transaction's session.
+    :param actor: who anonymizes, or ``None`` for a retention sweep.
+    :param person: the person, as the record stood before anonymization.
+    :param fields: the keys (``"{record_type}.{name}"``) of the fields to erase.
     """
 
 

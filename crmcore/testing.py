@@ -20,6 +20,10 @@ Fixtures:
     ``user`` (an admin when omitted) with each request.
 ``live_server``
     The app served by a real HTTP server on a free loopback port; ``.url``.
+``mailbox``
+    A real SMTP server (aiosmtpd) on a free loopback port, with the ``app``
+    pointed at it; ``mailbox.messages`` holds what it received as
+    ``email.message.EmailMessage`` objects, ``mailbox.wait(n)`` waits for ``n``.
 ``page``
     A Playwright page in Debian's Chromium (``CRM_CHROMIUM`` overrides the path).
 
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from itertools import count
@@ -279,3 +284,48 @@ def page(_browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     artifacts.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+class Mailbox:
+    """What an aiosmtpd server on loopback received."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        from email import message_from_bytes, policy
+
+        message = message_from_bytes(envelope.original_content or envelope.content,
+                                     policy=policy.default)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait(self, count: int = 1, timeout: float = 10.0) -> list[Any]:
+        """Block until ``count`` messages arrived; fails the test after ``timeout``."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.messages) >= count, timeout):
+                pytest.fail(f"expected {count} email(s), got {len(self.messages)}")
+        return self.messages
+
+
+@pytest.fixture
+def mailbox(app: Flask) -> Iterator[Mailbox]:
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    # aiosmtpd cannot bind port 0 (it connects to itself to check it started):
+    # ask the OS for a free port first.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port,
+                      MAIL_FROM="crm@example.test")
+    try:
+        yield box
+    finally:
+        controller.stop()

@@ -43,12 +43,16 @@ class Role:
     """A user role. Internal roles see the CRM; external roles see only their portal.
 
     :param permissions: permission names granted to the role.
+
+    :param home: for an external role, the endpoint its users land on after
+        signing in (their plugin's portal).
     """
 
     name: str
     label: str
     external: bool = False
     permissions: frozenset[str] = frozenset()
+    home: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,63 @@ class BinType:
     list_deleted: Callable[..., Sequence[BinRow]]
     restore: Callable[..., int]
     purge: Callable[..., int]
+
+
+# -- personal data ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PersonalField:
+    """A field that holds personal data, declared through ``crm_personal_data``.
+
+    :param record_type: the kind of record that holds it (``"lead"``, ``"contact"``,
+        ``"mail_message"``, ...).
+    :param name: the field's name within that record type; ``"{record_type}.{name}"``
+        is the key an admin selects and :func:`crm_person_erase` receives.
+    :param label: what the admin's settings page shows.
+    :param mandatory: always erased when a person is anonymized (the name).
+    """
+
+    record_type: str
+    name: str
+    label: str
+    mandatory: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.record_type}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person as the privacy hooks see them: the lead or contact that stands
+    for them and the identifiers other records are matched by.
+
+    :param record_type: ``"lead"`` or ``"contact"``.
+    :param record_id: that record's id.
+    :param emails: the person's email addresses, lower-cased.
+    :param phones: the person's phone numbers (E.164).
+    :param names: the person's names as written on the record.
+    """
+
+    record_type: str
+    record_id: int
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PersonExport:
+    """What one owner holds about a person, returned by ``crm_person_export``.
+
+    :param section: a heading for this part of the export (the plugin's name or
+        a record type).
+    :param data: JSON-serialisable data.
+    :param files: attachments as ``{file name: bytes}``; they go into the ZIP
+        export beside the JSON.
+    """
+
+    section: str
+    data: Any
+    files: Mapping[str, bytes] = field(default_factory=dict)

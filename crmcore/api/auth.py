@@ -16,6 +16,7 @@ from crmcore.api.blueprint import bp
 from crmcore.app import db
 from crmcore.auth.tokens import token_hash
 from crmcore.errors import NotAuthenticated
+from crmcore.services.records import is_external
 from crmcore.services.users import user_for_token
 
 DEFAULT_RATE_LIMIT = "600 per minute"
@@ -45,6 +46,9 @@ def authenticate() -> None:
     user = user_for_token(db(), token)
     if user is None:
         raise NotAuthenticated("The token is unknown, revoked or belongs to an inactive user.")
+    if is_external(db(), user):
+        # Portal users work through their plugin's endpoints only.
+        raise NotAuthenticated("This token belongs to a portal user; the CRM API is for staff.")
     g.api_user = user
 
 

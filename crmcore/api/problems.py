@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -101,13 +101,17 @@ def unexpected(exc: Exception) -> Response:
     return problem(500, "The server failed to handle the request; it has been logged.")
 
 
-# Handlers scoped to the blueprint, registered once at import.
-bp.register_error_handler(CrmError, crm_error)
-bp.register_error_handler(ValidationError, validation_error)
-bp.register_error_handler(StaleDataError, stale)
-bp.register_error_handler(IntegrityError, integrity)
-bp.register_error_handler(HTTPException, http_error)
-bp.register_error_handler(Exception, unexpected)
+def register_problem_handlers(blueprint: Blueprint) -> None:
+    """Answer every error raised in ``blueprint``'s views as problem+json."""
+    blueprint.register_error_handler(CrmError, crm_error)
+    blueprint.register_error_handler(ValidationError, validation_error)
+    blueprint.register_error_handler(StaleDataError, stale)
+    blueprint.register_error_handler(IntegrityError, integrity)
+    blueprint.register_error_handler(HTTPException, http_error)
+    blueprint.register_error_handler(Exception, unexpected)
+
+
+register_problem_handlers(bp)  # once, at import
 
 
 def register_app_handlers(app: Flask) -> None:

@@ -61,6 +61,12 @@ class RecordMixin:
     deleted_at: Mapped[datetime | None]
     # The CSV import that created the record, so that the import can be reverted.
     import_id: Mapped[int | None] = mapped_column(index=True)
+    # Last activity, edit or manual touch: what a retention policy measures.
+    touched_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow,
+                                                 server_default=func.now(), index=True)
+    # Set once the person behind the record was anonymized; the row stays for
+    # statistics.
+    anonymized_at: Mapped[datetime | None]
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 

@@ -71,6 +71,11 @@ class ImportOptions:
         them, ``update`` the existing record, or ``report`` them as errors.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: the file's text encoding.
+    :param fields: when set, the only fields the file may fill; a column mapped
+        to any other field is refused before anything is read. For plugins that
+        import on someone's behalf (an advertiser may not choose the owner).
+    :param defaults: values every created record gets, winning over the file's
+        (``source``, ``tags``, ``plugin_data``); set by code, never from input.
     """
 
     mapping: dict[str, str] = field(default_factory=dict)
@@ -78,6 +83,8 @@ class ImportOptions:
     skip_bad_rows: bool = False
     encoding: str = "utf-8-sig"
     batch_size: int = BATCH
+    fields: list[str] | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         errors = {}
@@ -217,6 +224,11 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
         columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom])
     except ValueError as exc:
         raise ValidationFailed(f"The header does not fit: {exc}", {"file": [str(exc)]}) from None
+    if options.fields is not None:
+        refused = [c.header for c in columns if c.field not in options.fields]
+        if refused:
+            message = f"These columns cannot be imported here: {', '.join(refused)}."
+            raise ValidationFailed(f"The header does not fit: {message}", {"file": [message]})
     owners = {email.lower(): user_id for user_id, email in session.execute(
         select(User.id, User.email).where(User.is_active.is_(True)))}
     stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
@@ -476,7 +488,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         if email:
             batch_seen.add(email)
         if action == "create":
-            creates.append(_new_row(kind, actor, job, values))
+            creates.append(_new_row(kind, actor, job, {**values, **options.defaults}))
         elif action == "update":
             updates.append((record_id, values))  # type: ignore[arg-type]
         else:

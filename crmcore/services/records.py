@@ -302,6 +302,20 @@ def soft_delete(session: Session, actor: User | None, kind: Kind, ids: Sequence[
     return len(found)
 
 
+def touch(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> list[int]:
+    """Mark visible records as worked on now (a retention policy counts from
+    here); returns the ids touched. Each gets a timeline entry."""
+    found = list(session.scalars(visible(session, actor, kind).where(kind.model.id.in_(ids))
+                                 .with_only_columns(kind.model.id)))
+    if found:
+        session.execute(sql_update(kind.model).where(kind.model.id.in_(found))
+                        .values(touched_at=utcnow())
+                        .execution_options(synchronize_session="fetch"))
+        for record_id in found:
+            log(session, actor, kind, record_id, "touched")
+    return found
+
+
 def restore(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
     """Bring records back from the recycle bin, whole. A record merged into
     another gave up its key email; restoring it claims that address again, and
@@ -345,8 +359,9 @@ def comment(session: Session, actor: User | None, kind: Kind, record: Any,
 
     text = load(CommentInput(), {"body": body})["body"]
     entry = log(session, actor, kind, record.id, "comment", body=text)
+    record.touched_at = utcnow()
     if kind is LEADS:
-        record.last_contacted_at = utcnow()
+        record.last_contacted_at = record.touched_at
     session.flush()
     return entry
 

@@ -16,7 +16,16 @@ from crmcore.errors import CrmError
 from crmcore.models import ApiToken, Contact, Lead, TimelineEntry
 from crmcore.schemas.users import normalize_email
 from crmcore.services import users as user_service
-from crmcore.web.common import actor, all_stages, bp, error_messages, render, safe_next, users_by_id
+from crmcore.web.common import (
+    actor,
+    all_stages,
+    bp,
+    error_messages,
+    home_url,
+    render,
+    safe_next,
+    users_by_id,
+)
 from crmcore.web.security import start_session
 
 EMAIL_LIMIT = 5
@@ -44,7 +53,7 @@ def login() -> Any:
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(next_url)
+            return redirect(home_url(current_user) if next_url == "/" else next_url)
         return render("web/login.html", next=next_url, email="")
     email = request.form.get("email", "")[:320]
     password = request.form.get("password", "")[:1024]
@@ -66,7 +75,7 @@ def login() -> Any:
     session.commit()
     throttle().reset(next(iter(keys)))
     start_session(user)
-    return redirect(next_url, 303)
+    return redirect(home_url(user) if next_url == "/" else next_url, 303)
 
 
 @bp.post("/logout")

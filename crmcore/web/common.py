@@ -16,11 +16,13 @@ from crmcore.app import db
 from crmcore.auth.roles import can
 from crmcore.errors import CrmError
 from crmcore.models import LeadStage, User
-from crmcore.types import Action, NavItem
+from crmcore.types import Action, NavItem, Role
 
 bp = Blueprint("web", __name__)
 
 PUBLIC_ENDPOINTS = {"web.login"}
+# What an external (portal) user may use of the core's pages: their own account.
+EXTERNAL_ENDPOINTS = {"web.logout", "web.account_password", "static"}
 
 
 def actor() -> User:
@@ -45,9 +47,35 @@ def require_login() -> Any:
         target = request.full_path.rstrip("?") if request.method == "GET" else "/"
         return redirect(url_for("web.login", next=target))
     role = current_app.extensions["crm"].roles.roles.get(current_user.role)
-    if role is None or role.external:
-        abort(403)  # external roles see their plugin's portal, not the CRM
-    return None
+    if role is not None and not role.external:
+        return None
+    # External roles see their plugin's portal, not the CRM: the CRM's pages do
+    # not exist for them (404 reveals nothing), the front page leads home.
+    if request.endpoint in EXTERNAL_ENDPOINTS:
+        return None
+    if request.endpoint == "web.dashboard" and role is not None and role.home:
+        return redirect(url_for(role.home))
+    abort(404)
+
+
+def role_of(user: User) -> Role | None:
+    return current_app.extensions["crm"].roles.roles.get(user.role)  # type: ignore[no-any-return]
+
+
+def is_external_user(user: Any) -> bool:
+    """Whether ``user`` is signed in with an external (portal) role."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    role = role_of(user)
+    return role is None or role.external
+
+
+def home_url(user: Any) -> str:
+    """Where ``user`` starts: the dashboard, or an external role's portal."""
+    role = role_of(user) if getattr(user, "is_authenticated", False) else None
+    if role is not None and role.external and role.home:
+        return url_for(role.home)
+    return url_for("web.dashboard")
 
 
 def safe_next(target: str | None) -> str:
@@ -136,7 +164,7 @@ def nav_items() -> list[dict[str, Any]]:
     """Core and plugin navigation entries the user may use, sorted by order."""
     if not current_user.is_authenticated:
         return []
-    items = [
+    items = [] if is_external_user(current_user) else [
         NavItem("Dashboard", "web.dashboard", 10),
         NavItem("Leads", "web.leads", 20),
         NavItem("Contacts", "web.contacts", 30),
@@ -176,7 +204,8 @@ def format_when(value: datetime | str | None) -> str:
 
 @bp.app_context_processor
 def inject() -> dict[str, Any]:
-    return {"nav_items": nav_items, "allowed": allowed}
+    return {"nav_items": nav_items, "allowed": allowed, "home_url": home_url,
+            "is_external_user": is_external_user}
 
 
 def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:

@@ -104,9 +104,10 @@ class TestWithAlpha:
         assert body["next_steps"] == [{"label": "Make an alpha quote", "method": "POST",
                                        "url": f"/alpha/ping?record_id={body['id']}"}]
 
-    def test_external_users_do_not_see_custom_fields(self, api_client, make_user):
+    def test_the_crm_api_refuses_portal_users_tokens(self, api_client, make_user):
         partner = api_client(make_user("alpha_partner"))
-        assert_problem(partner.get("/api/v1/custom-fields"), 403)
+        for url in ("/api/v1/custom-fields", "/api/v1/leads", "/api/v1/users/me"):
+            assert_problem(partner.get(url), 401)
         assert api_client(make_user("sales")).get("/api/v1/custom-fields").status_code == 200
 
     def test_merge_moves_plugin_rows_and_timelines(self, app, admin_api, new_lead):

@@ -39,7 +39,7 @@ def test_init_creates_instance_and_twice_changes_nothing(crm):
     (crm.instance / "plugins.toml").write_text('enabled = ["alpha"]\n')
     first = crm("init")
     assert first.exit_code == 0, first.output
-    applied = "core_0001, core_0002, core_0003, core_0004, core_0005, core_0006, core_0007"
+    applied = ", ".join(f"core_{n:04}" for n in range(1, 9))
     assert f"core: applied {applied}" in first.output
     assert "alpha: applied alpha_0001" in first.output
     assert (crm.instance / "secret_key").exists()
@@ -77,7 +77,7 @@ def test_enabling_a_plugin_migrates_only_its_branch_and_disabling_keeps_data(crm
     assert "alpha: applied alpha_0001" in enabled.output and "core:" not in enabled.output
     assert "alpha_item" in tables(crm.db_file)
     current = crm("db", "current").output
-    assert "core: core_0007 (up to date)" in current and "alpha: alpha_0001 (up to date)" in current
+    assert "core: core_0008 (up to date)" in current and "alpha: alpha_0001 (up to date)" in current
 
     assert crm("plugins", "enable", "beta").exit_code == 0
     blocked = crm("plugins", "disable", "alpha")
@@ -163,7 +163,7 @@ def test_demo_loads_once_and_prints_how_to_sign_in(crm):
 
 def test_db_current_tells_an_empty_database_from_an_up_to_date_one(crm):
     out = crm("db", "current", CRM_PLUGINS="none").output
-    assert out == "core: none (not migrated; head core_0007)\n"
+    assert out == "core: none (not migrated; head core_0008)\n"
 
 
 def test_leads_import_dry_run_report_and_revert(crm, tmp_path):

@@ -102,4 +102,10 @@ class TestWithAlpha:
     @pytest.mark.plugins("alpha")
     def test_external_role_does_not_see_the_crm(self, client, make_user, login):
         login(client, make_user("alpha_partner"))
-        assert client.get("/leads").status_code == 403
+        for url in ("/leads", "/contacts/1", "/admin/users", "/imports"):
+            assert client.get(url).status_code == 404, url
+        # Their own account pages still work; the front page has no home to send
+        # them to (alpha's role names none), so it does not exist either.
+        assert client.get("/account/password").status_code == 200
+        assert client.get("/").status_code == 404
+        assert "Leads" not in client.get("/account/password").get_data(as_text=True)

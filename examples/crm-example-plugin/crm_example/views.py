@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import select
 
 from crm_example.models import ExampleNote
-from crmcore.app import db
+from crmcore.web.kit import db
 
 blueprint = Blueprint("example", __name__, url_prefix="/example")
 

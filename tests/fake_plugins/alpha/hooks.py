@@ -17,6 +17,8 @@ from crmcore import (
     BinType,
     NavItem,
     Permission,
+    PersonalField,
+    PersonExport,
     Role,
     TimelineItem,
     Widget,
@@ -222,3 +224,30 @@ def crm_leads_merged(session, actor, survivor_id, merged_ids):
 @hookimpl
 def crm_contacts_merged(session, actor, survivor_id, merged_ids):
     calls.append(("crm_contacts_merged", (survivor_id, list(merged_ids))))
+
+
+@hookimpl
+def crm_personal_data():
+    return [PersonalField("alpha_item", "label", "Alpha item label")]
+
+
+def _items(session, person):
+    if person.record_type != "lead":
+        return []
+    return list(session.scalars(select(AlphaItem).where(AlphaItem.lead_id == person.record_id)))
+
+
+@hookimpl
+def crm_person_export(session, person):
+    items = _items(session, person)
+    return [PersonExport("alpha", [item.label for item in items],
+                         {f"alpha-{item.id}.txt": item.label.encode() for item in items})]
+
+
+@hookimpl
+def crm_person_erase(session, actor, person, fields):
+    if current_app and current_app.config.get("ALPHA_ERASE_FAILS"):
+        raise RuntimeError("alpha cannot erase")
+    if "alpha_item.label" in fields:
+        for item in _items(session, person):
+            item.label = "erased"
