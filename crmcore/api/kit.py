@@ -6,11 +6,16 @@ Part of the public plugin API; the rest of ``crmcore.api`` is not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import Blueprint, Flask
+
 from crmcore.api.blueprint import empty, int_arg, json_body, json_response, query_args
 from crmcore.api.problems import problem, register_problem_handlers
 
 __all__ = [
     "empty",
+    "init_api_blueprint",
     "int_arg",
     "json_body",
     "json_response",
@@ -18,3 +23,20 @@ __all__ = [
     "query_args",
     "register_problem_handlers",
 ]
+
+
+def init_api_blueprint(app: Flask, blueprint: Blueprint, *,
+                       rate_limit: str | Callable[[], str] | None = None,
+                       rate_key: Callable[[], str] | None = None) -> None:
+    """Make ``blueprint`` a JSON API like the core's: problem+json errors, no CSRF
+    (clients authenticate per request, never by cookie) and, with ``rate_limit``
+    (``"60 per minute"``), a limit per ``rate_key()`` (e.g. the API key's hash),
+    answered with 429 and ``Retry-After``. Call it from ``crm_blueprints`` before
+    returning the blueprint."""
+    from crmcore.web.security import csrf
+
+    register_problem_handlers(blueprint)
+    csrf.exempt(blueprint)
+    if rate_limit is not None:
+        limiter = app.extensions["crm_api_limiter"]
+        limiter.limit(rate_limit, key_func=rate_key)(blueprint)

@@ -194,13 +194,19 @@ def rescore(session: Session, leads: Sequence[Lead]) -> None:
             lead.score = totals[lead.id]
 
 
-def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any]) -> Any:
-    """Create a lead or contact from raw input; the actor owns it unless an owner is set."""
+def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any], *,
+           defaults: Mapping[str, Any] | None = None) -> Any:
+    """Create a lead or contact from raw input; the actor owns it unless an owner is set.
+
+    :param defaults: values set by code rather than typed by someone (``source``,
+        ``tags``, ``plugin_data``, ``owner_id``), applied over the validated input
+        before the record is announced; a plugin creating records on someone's
+        behalf passes its bookkeeping here."""
     if is_external(session, actor):
         raise Forbidden(f"External users cannot create {kind.record_type}s here.")
     schema = input_schema(session.info["crm"].hook, kind.record_type,
                           custom_fields=definitions(session, kind.record_type))
-    values = load(schema, data)
+    values = {**load(schema, data), **(defaults or {})}
     _check_refs(session, actor, values)
     record = kind.model()
     values.setdefault("owner_id", actor.id if actor else None)
