@@ -251,7 +251,8 @@ def crm_lead_score_parts(session: Session, leads: Sequence[Lead]) -> Mapping[int
     Called with every lead created or edited, in one batch per operation; a lead's
     score is the sum of every plugin's part (the core adds points for contact
     details). Must not write; read in one query for the whole batch. A CSV import
-    passes read-only stand-ins that carry the leads' columns as attributes.
+    scores leads before writing them and passes read-only stand-ins that carry
+    their columns (and their reserved ids) as attributes.
 
     :param session: the transaction's session.
     :param leads: the leads to score.

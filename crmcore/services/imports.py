@@ -34,7 +34,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, delete, select, text, update
+from sqlalchemy import JSON, delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore.auth.roles import can
@@ -44,7 +44,6 @@ from crmcore.models import (
     EmailKey,
     ImportChange,
     ImportJob,
-    Lead,
     LeadStage,
     TimelineEntry,
     User,
@@ -494,14 +493,12 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         else:
             job.skipped_count += 1
     if creates:
-        ids = _insert(session, kind, creates)
+        ids = _insert(session, kind, job, creates)
         keyed = [{"email": r["email_key"], "record_type": kind.record_type, "record_id": i}
                  for r, i in zip(creates, ids, strict=True) if r["email_key"]]
         if keyed:
-            session.connection().execute(EmailKey.__table__.insert(), keyed)
+            _insert_rows(session.connection(), EmailKey.__table__, keyed)
         job.created_count += len(ids)
-        if kind is rec.LEADS:
-            _score_new(session, creates, ids)
         emit(session, kind.created, actor=actor, **kind.event_ids(ids))
     if updates:
         changes = _apply_updates(session, actor, kind, job, updates)
@@ -526,41 +523,62 @@ def _new_row(kind: rec.Kind, actor: User | None, job: ImportJob,
     return row
 
 
-def _insert(session: Session, kind: rec.Kind, rows: list[dict[str, Any]]) -> list[int]:
+def _insert(session: Session, kind: rec.Kind, job: ImportJob,
+            rows: list[dict[str, Any]]) -> list[int]:
+    """Write new records with one executemany; returns their ids in row order.
+
+    Ids are reserved first, so that leads are scored before they are written
+    (one INSERT, no UPDATE after it) and nothing has to be read back."""
     if kind is rec.LEADS and any(r["stage_id"] is None for r in rows):
         default = rec._default_stage(session)
         for r in rows:
             r["stage_id"] = r["stage_id"] or default
     now = utcnow()
-    for r in rows:
+    ids = _reserve_ids(session, kind, job, len(rows))
+    for r, record_id in zip(rows, ids, strict=True):
+        r["id"] = record_id
         r.setdefault("created_at", now)
         r.setdefault("updated_at", now)
+        r.setdefault("touched_at", now)
         r.setdefault("version", 1)
-    table = kind.model.__table__
-    connection = session.connection()
+    if kind is rec.LEADS:
+        _score_new(session, rows)
     # Core, not the ORM: a batch is one executemany with no per-object bookkeeping.
+    _insert_rows(session.connection(), kind.model.__table__, rows)
+    return ids
+
+
+def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -> list[int]:
+    table = kind.model.__tablename__
+    connection = session.connection()
     if connection.dialect.name == "postgresql":
-        result = connection.execute(
-            table.insert().returning(table.c.id, sort_by_parameter_order=True), rows)
-        return [row.id for row in result]
-    # SQLite cannot return ids of a batched insert in order, and would fall back
-    # to one statement per row. Holding the write lock since the first insert of
-    # this transaction, the batch's rows are the newest ones of this import, in
-    # insertion order.
-    _sqlite_insert(connection, table, rows)
-    newest = connection.execute(select(table.c.id).where(table.c.import_id == rows[0]["import_id"])
-                                .order_by(table.c.id.desc()).limit(len(rows)))
-    return [row.id for row in newest][::-1]
+        return list(connection.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                 "FROM generate_series(1, :count)"), {"table": table, "count": count}))
+    # SQLite numbers rows after the highest id. A write first takes the
+    # database's single write lock, so no one else can insert until commit.
+    connection.execute(update(ImportJob).where(ImportJob.id == job.id)
+                       .values(processed_rows=ImportJob.processed_rows))
+    top = connection.scalar(select(func.max(kind.model.id))) or 0
+    return list(range(top + 1, top + 1 + count))
+
+
+def _insert_rows(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` with one executemany: at the driver level on SQLite,
+    where SQLAlchemy's per-row parameter processing costs more than the insert."""
+    if connection.dialect.name == "sqlite":
+        _sqlite_insert(connection, table, rows)
+    else:
+        connection.execute(table.insert(), rows)
 
 
 def _sqlite_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """One driver-level executemany: SQLAlchemy's per-row parameter processing
-    costs more than SQLite's insert itself. Values get exactly the treatment
-    the column types would give them (JSON text, UTC timestamps as SQLite text),
-    and missing columns their Python defaults."""
+    """One driver-level executemany. Values get exactly the treatment the column
+    types would give them (JSON text, UTC timestamps as SQLite text), and missing
+    columns their Python defaults."""
     spec = []
     for column in table.columns:
-        if column.key == "id":
+        if column.key == "id" and "id" not in rows[0]:
             continue
         default = column.default
         value = None
@@ -568,9 +586,9 @@ def _sqlite_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> N
             value = default.arg(None) if default.is_callable else default.arg
         convert = None
         if isinstance(column.type, JSON):
-            convert = json.dumps
+            convert = _json_text
         elif isinstance(column.type, UtcDateTime):
-            convert = _sqlite_timestamp
+            convert = _timestamp_texts()
         spec.append((column.key, convert, value))
     quote = connection.dialect.identifier_preparer.quote
     names = ", ".join(quote(key) for key, _, _ in spec)
@@ -588,22 +606,40 @@ def _sqlite_insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> N
     connection.exec_driver_sql(sql, params)
 
 
+def _json_text(value: Any) -> str:
+    # Most JSON cells of an import are empty: skip the encoder for them.
+    if not value:
+        return "[]" if isinstance(value, list) else ("{}" if isinstance(value, dict)
+                                                     else json.dumps(value))
+    return json.dumps(value)
+
+
+def _timestamp_texts() -> Callable[[datetime], str]:
+    """A converter to SQLite timestamp text that remembers its last answer: the
+    rows of a batch share their timestamps."""
+    last: list[Any] = [None, ""]
+
+    def convert(value: datetime) -> str:
+        if value is not last[0]:
+            last[0], last[1] = value, _sqlite_timestamp(value)
+        return last[1]  # type: ignore[no-any-return]
+
+    return convert
+
+
 def _sqlite_timestamp(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DATETIME stores, for a UTC time."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _score_new(session: Session, rows: list[dict[str, Any]], ids: list[int]) -> None:
-    """Score freshly inserted leads with one hook call and one batched UPDATE.
-    Plugins get read-only stand-ins carrying the leads' columns as attributes:
-    loading ten thousand rows back as ORM objects would cost more than the insert."""
-    leads = [SimpleNamespace(id=lead_id, **row) for row, lead_id in zip(rows, ids, strict=True)]
+def _score_new(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Score leads about to be written with one hook call. Plugins get read-only
+    stand-ins carrying the leads' columns (their reserved ids included) as
+    attributes: ORM objects for ten thousand rows would cost more than the insert."""
+    leads = [SimpleNamespace(**row) for row in rows]
     totals = rec.score_totals(session, leads)
-    changed = [{"lead_id": i, "new_score": s} for i, s in totals.items() if s]
-    if changed:
-        session.connection().execute(
-            update(Lead.__table__).where(Lead.__table__.c.id == bindparam("lead_id"))
-            .values(score=bindparam("new_score")), changed)
+    for row in rows:
+        row["score"] = totals[row["id"]]
 
 
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
