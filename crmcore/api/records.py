@@ -49,12 +49,18 @@ OUTPUTS: dict[str, type[Schema]] = {"lead": LeadOutput, "contact": ContactOutput
 PLURALS = {"lead": "leads", "contact": "contacts"}
 
 
+# Built once: a schema's dump keeps no state between calls, and building one
+# per request costs a tenth of a list request.
+ONE = {record_type: schema() for record_type, schema in OUTPUTS.items()}
+MANY = {record_type: schema(many=True) for record_type, schema in OUTPUTS.items()}
+
+
 def dump(kind: Kind, record: Any) -> dict[str, Any]:
-    return OUTPUTS[kind.record_type]().dump(record)  # type: ignore[no-any-return]
+    return ONE[kind.record_type].dump(record)  # type: ignore[no-any-return]
 
 
 def dump_many(kind: Kind, records: list[Any]) -> list[dict[str, Any]]:
-    return OUTPUTS[kind.record_type](many=True).dump(records)  # type: ignore[no-any-return]
+    return MANY[kind.record_type].dump(records)  # type: ignore[no-any-return]
 
 
 def record_response(kind: Kind, record: Any, status: int = 200) -> Response:

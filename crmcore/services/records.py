@@ -495,7 +495,9 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     model = kind.model
     filters = dict(filters or {})
     errors: dict[str, list[str]] = {}
-    custom = {f"custom.{d.name}": d for d in definitions(session, kind.record_type)}
+    # Custom field definitions are one more query: only a custom filter needs them.
+    custom = ({f"custom.{d.name}": d for d in definitions(session, kind.record_type)}
+              if any(key.startswith("custom.") for key in filters) else {})
     for key in filters:
         if key not in FILTERABLE[kind.record_type] and key not in custom:
             errors[key] = ["Unknown filter."]
