@@ -35,7 +35,11 @@ def init_api_blueprint(app: Flask, blueprint: Blueprint, *,
     returning the blueprint."""
     from crmcore.web.security import csrf
 
-    register_problem_handlers(blueprint)
+    # A module-level blueprint serves every app built in the process (tests
+    # build many); Flask allows setting up its handlers only before the first.
+    if not getattr(blueprint, "_crm_problem_handlers", False):
+        register_problem_handlers(blueprint)
+        blueprint._crm_problem_handlers = True  # type: ignore[attr-defined]
     csrf.exempt(blueprint)
     if rate_limit is not None:
         limiter = app.extensions["crm_api_limiter"]
