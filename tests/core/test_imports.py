@@ -303,3 +303,32 @@ def test_clean_uploads_keeps_what_live_jobs_need(app, tmp_path, make_user):
     removed = imports.clean_uploads(sessions, instance, days=7)
     assert sorted(p.name for p in removed) == ["done.csv", "stray.csv"]
     assert paths["queued"].exists() and paths["fresh"].exists() and outside.exists()
+
+
+def test_an_import_on_someones_behalf_limits_columns_and_sets_defaults(app, tmp_path,
+                                                                       run_import):
+    """What a portal plugin uses: the file may fill only some fields, and code
+    sets the rest on every created record."""
+    defaults = {"source": "Partner X", "tags": ["external user"],
+                "plugin_data": {"partner": {"batch": 7}}}
+    ok = write_csv(tmp_path / "ok.csv", ["Name", "E-mail"], [["Ada", "ada@example.com"]])
+    job = run_import(ok, fields=["full_name", "emails"], defaults=defaults)
+    assert (job.status, job.created_count) == ("done", 1)
+    with app.extensions["crm"].sessions() as s:
+        lead = s.scalar(select(Lead))
+        assert (lead.source, lead.tags, lead.plugin_data) == (
+            "Partner X", ["external user"], {"partner": {"batch": 7}})
+    sneaky = write_csv(tmp_path / "sneaky.csv", ["Name", "Owner"], [["Bob", "x@example.com"]])
+    with pytest.raises(ValidationFailed) as err, app.extensions["crm"].sessions() as s:
+        imports.check(s, None, svc.LEADS, sneaky,
+                      imports.ImportOptions(fields=["full_name", "emails"]))
+    assert "Owner" in err.value.errors["file"][0]
+
+
+def test_create_applies_code_set_defaults_over_the_input(app, make_user):
+    with transaction(app.extensions["crm"].sessions) as s:
+        lead = svc.create(s, None, svc.LEADS, {"full_name": "Ada", "source": "typed"},
+                          defaults={"source": "Partner X", "tags": ["external user"],
+                                    "plugin_data": {"partner": 1}})
+        assert (lead.source, lead.tags, lead.plugin_data) == (
+            "Partner X", ["external user"], {"partner": 1})
