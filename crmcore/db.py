@@ -137,3 +137,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits at the end of the block or rolls back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+def command_sessions() -> sessionmaker[Session]:
+    """Sessions for a plugin's ``crm`` command: the configured database with the
+    enabled plugins loaded, as the core's own commands get them. A
+    :class:`~crmcore.errors.CrmError` raised here (a broken plugin, a bad
+    ``CRM_DATABASE_URL``) says what to fix."""
+    from crmcore.app import build_runtime  # crmcore.app imports this module
+
+    return build_runtime().sessions
