@@ -98,7 +98,7 @@ def erase(session: Session, person: Person, selected: frozenset[str]) -> None:
               if key.partition(".")[0] == person.record_type}
     columns = COLUMNS[person.record_type]
     erased_columns = {column for name in chosen for column in columns.get(name, ())}
-    secrets = _quoted_values(record, erased_columns)
+    secrets = _quoted_values(person, record, erased_columns)
     placeholder = f"Anonymized {person.record_type} #{record.id}"
     for column in erased_columns:
         setattr(record, column, EMPTY.get(column, ""))
@@ -121,24 +121,31 @@ def erase(session: Session, person: Person, selected: frozenset[str]) -> None:
     _scrub_import_changes(session, person, erased_columns)
 
 
-def _quoted_values(record: Any, columns: Iterable[str]) -> list[str]:
-    """Every text an erased column held, longest first, so that replacing them
-    in free text also catches a full name before its parts."""
-    values: set[str] = set()
+def _quoted_values(person: Person, record: Any, columns: Iterable[str]) -> list[str]:
+    """Every text an erased column held and the person's names, longest first,
+    so that replacing them in free text also catches a full name before its parts."""
+    values: set[str] = set(name_parts(person))
     for column in columns:
         value = getattr(record, column)
         items = value.values() if isinstance(value, dict) else (
             value if isinstance(value, list) else [value])
         values.update(str(v) for v in items if v not in (None, "") and len(str(v)) >= 3)
-    name = getattr(record, "full_name", None) or " ".join(
-        n for n in (getattr(record, "first_name", ""), getattr(record, "last_name", "")) if n)
-    if name and not name.startswith("Anonymized "):
-        values.update({name, *name.split()})
-    return sorted((v for v in values if len(v) >= 3), key=len, reverse=True)
+    return sorted(values, key=len, reverse=True)
+
+
+def name_parts(person: Person) -> list[str]:
+    """The person's names and their parts of three letters or more, longest
+    first; the placeholder of an earlier anonymization is no name."""
+    found: set[str] = set()
+    for name in person.names:
+        if name and not name.startswith("Anonymized "):
+            found.update({name, *name.split()})
+    return sorted((n for n in found if len(n) >= 3), key=len, reverse=True)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret (ignoring case) replaced."""
+    """``text`` with every occurrence of each secret (ignoring case) replaced by
+    ``[erased]``. Give the secrets longest first."""
     for secret in secrets:
         text = re.sub(re.escape(secret), ERASED, text, flags=re.IGNORECASE)
     return text

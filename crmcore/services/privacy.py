@@ -16,8 +16,11 @@ from sqlalchemy.orm import Session
 from crmcore.errors import ErasureFailed, ValidationFailed
 from crmcore.models import User
 from crmcore.services import records as rec
-from crmcore.services.personal_data import person_of
+from crmcore.services.personal_data import ERASED, name_parts, person_of, scrub
 from crmcore.types import Person, PersonalField, PersonExport
+
+__all__ = ["ERASED", "erase", "export", "find_person", "kind_of", "mandatory_keys",
+           "name_parts", "personal_fields", "scrub"]
 
 log = logging.getLogger("crmcore.privacy")
 

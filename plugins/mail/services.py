@@ -9,7 +9,6 @@ query per row, so that a CSV import of thousands of leads stays fast.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +24,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import User
+from crmcore.services.privacy import ERASED, name_parts, scrub
 from crmcore.services.records import CONTACTS, LEADS, Kind, visible
 from crmcore.types import Person, PersonExport
 
 KINDS: dict[str, Kind] = {"lead": LEADS, "contact": CONTACTS}
 # Rows per statement: well under SQLite's bound-parameter limit.
 CHUNK = 500
-ERASED = "[erased]"
 BODY, ADDRESSES, ATTACHMENTS = ("mail_message.body", "mail_message.addresses",
                                 "mail_message.attachments")
 
@@ -400,23 +399,6 @@ def export_person(session: Session, person: Person) -> list[PersonExport]:
     return [PersonExport("mail", {"messages": data}, files)]
 
 
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = re.sub(re.escape(secret), ERASED, text, flags=re.IGNORECASE)
-    return text
-
-
-def _names(person: Person) -> list[str]:
-    """The person's names and their parts (three letters or more), longest first,
-    as the core scrubs its own timeline; a placeholder from an earlier
-    anonymization is no name."""
-    found: set[str] = set()
-    for name in person.names:
-        if name and not name.startswith("Anonymized "):
-            found.update({name, *name.split()})
-    return sorted((n for n in found if len(n) >= 3), key=len, reverse=True)
-
-
 def erase_person(session: Session, person: Person, fields: frozenset[str]) -> None:
     """Erase the selected parts of the person's messages. All three selected:
     the messages go entirely. Otherwise ``body`` blanks subjects and texts,
@@ -441,7 +423,7 @@ def erase_person(session: Session, person: Person, fields: frozenset[str]) -> No
         storage.remove_after_commit(session, hashes)
     emails = sorted({e.lower() for e in person.emails}, key=len, reverse=True) \
         if ADDRESSES in chosen else []
-    secrets = emails + _names(person)
+    secrets = emails + name_parts(person)
     for message in messages:
         if BODY in chosen:
             message.subject, message.text_body, message.html_body = ERASED, "", ""
@@ -451,9 +433,9 @@ def erase_person(session: Session, person: Person, fields: frozenset[str]) -> No
             message.to_addresses = [ERASED if a in emails else a for a in message.to_addresses]
             message.cc_addresses = [ERASED if a in emails else a for a in message.cc_addresses]
         if secrets:
-            message.subject = _scrub(message.subject, secrets)
-            message.text_body = _scrub(message.text_body, secrets)
-            message.html_body = _scrub(message.html_body, secrets)
+            message.subject = scrub(message.subject, secrets)
+            message.text_body = scrub(message.text_body, secrets)
+            message.html_body = scrub(message.html_body, secrets)
     for chunk in _chunks(ids if emails else []):
         session.execute(delete(MailAddress).where(MailAddress.message_id.in_(chunk),
                                                   MailAddress.address.in_(emails)))
