@@ -3,6 +3,9 @@ subject access export and an audit log."""
 
 from crmcore import PluginInfo
 
+# Held by admins by default; checked by every service that acts for a person.
+PERMISSION = "gdpr.manage"
+
 plugin = PluginInfo(
     name="gdpr",
     description="GDPR: anonymize, contact age and touch, retention sweep, export, audit log",

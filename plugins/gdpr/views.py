@@ -1,0 +1,220 @@
+"""The GDPR pages: contact age (touch, anonymize), settings, audit log, and the
+anonymize and export pages reached from a lead's or contact's page.
+
+Thin views: parse the form, call one function of ``services`` (which checks the
+``gdpr.manage`` permission), commit or roll back, render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmcore_plugins.gdpr import services
+from crmcore_plugins.gdpr.models import ACTIONS
+from crmcore_plugins.gdpr.schemas import RECORD_TYPES, BulkInput, load
+from flask import Blueprint, Response, flash, redirect, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from crmcore.db import utcnow
+from crmcore.errors import CrmError, ErasureFailed, ValidationFailed
+from crmcore.models import LeadStage
+from crmcore.web.kit import actor, db, error_messages, render, staff_pages
+
+blueprint = Blueprint("gdpr", __name__, url_prefix="/gdpr", template_folder="templates")
+staff_pages(blueprint)
+
+PLURALS = {"lead": "leads", "contact": "contacts"}
+
+
+@blueprint.errorhandler(CrmError)
+def crm_error(exc: CrmError) -> Any:
+    db().rollback()
+    return _error_page(exc.status, exc.title, exc.detail)
+
+
+@blueprint.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Any:
+    if exc.code in (403, 404):
+        return _error_page(exc.code, "", "")
+    return exc
+
+
+def _error_page(status: int, title: str, detail: str) -> Any:
+    # The core's wording: "not found" and "not yours" must read the same.
+    if status == 404:
+        title, detail = "Not found", "There is nothing here."
+    elif status == 403:
+        title, detail = "Forbidden", "You may not do this."
+    return render("web/error.html", status, title=title, detail=detail)
+
+
+def _flash_error(exc: CrmError) -> None:
+    # The bulk form has no fields to mark: say what is wrong in the message.
+    details = " ".join(m for ms in error_messages(exc).values() for m in ms)
+    flash(details or exc.detail, "error")
+
+
+def _record_url(record_type: str, record: Any) -> str:
+    if record.deleted_at is not None:
+        return url_for("web.recycle_bin")
+    return url_for(f"web.{record_type}", record_id=record.id)
+
+
+# -- contact age ---------------------------------------------------------------------------
+
+
+@blueprint.get("/")
+def age() -> Any:
+    session = db()
+    errors: dict[str, list[str]] = {}
+    try:
+        page = services.age_page(session, actor(), request.args)
+    except ValidationFailed as exc:  # raised after the permission check
+        errors = error_messages(exc)
+        page = services.AgePage([], None, {})
+    filters = {k: v for k, v in request.args.items() if k != "cursor" and v.strip()}
+    next_url = url_for("gdpr.age", **filters, cursor=page.next_cursor) \
+        if page.next_cursor else None
+    return render("gdpr/age.html", 422 if errors else 200, page=page, filters=filters,
+                  errors=errors, next_url=next_url, now=utcnow(),
+                  people=services.users(session),
+                  stages={s.id: s for s in session.scalars(
+                      select(LeadStage).order_by(LeadStage.position, LeadStage.id))},
+                  record_types=RECORD_TYPES)
+
+
+@blueprint.post("/bulk")
+def age_bulk() -> Any:
+    session = db()
+    back = redirect(url_for("gdpr.age"), 303)
+    try:
+        data = load(BulkInput(), {"action": request.form.get("action", ""),
+                                  "ids": request.form.getlist("ids"),
+                                  "confirm": request.form.get("confirm", "")})
+    except ValidationFailed as exc:
+        _flash_error(exc)
+        return back
+    refs = data["ids"]
+    try:
+        if data["action"] == "touch":
+            count = services.touch(session, actor(), refs)
+            session.commit()
+            flash(f"{count} record{'s' if count != 1 else ''} touched: "
+                  "their retention starts again today.", "info")
+            return back
+        if not data["confirm"]:
+            return render("gdpr/confirm_bulk.html",
+                          rows=services.rows_for(session, actor(), refs), now=utcnow())
+        count = services.anonymize_many(session, actor(), refs)
+        session.commit()
+    except ErasureFailed as exc:
+        session.rollback()
+        flash(exc.detail, "error")
+        return back
+    flash(f"{count} record{'s' if count != 1 else ''} anonymized.", "info")
+    return back
+
+
+# -- one record: anonymize and export ------------------------------------------------------
+
+
+def anonymize_page(record_type: str, record_id: int) -> Any:
+    session = db()
+    if request.method == "GET":
+        record, fields = services.describe(session, actor(), record_type, record_id)
+        return render("gdpr/anonymize.html", record_type=record_type, record=record,
+                      fields=fields)
+    try:
+        erased = services.anonymize(session, actor(), record_type, record_id)
+        session.commit()
+    except services.AlreadyAnonymized as exc:
+        session.rollback()
+        flash(exc.detail, "info")
+    except ErasureFailed as exc:
+        session.rollback()
+        flash(exc.detail, "error")
+        return redirect(url_for(f"gdpr.{record_type}_anonymize", record_id=record_id), 303)
+    else:
+        flash(f"The {record_type} was anonymized: {len(erased)} kinds of personal data were "
+              "erased in the CRM and its plugins.", "info")
+    record, _ = services.describe(session, actor(), record_type, record_id)
+    return redirect(_record_url(record_type, record), 303)
+
+
+def export_page(record_type: str, record_id: int) -> Any:
+    session = db()
+    if request.method == "GET":
+        record, _ = services.describe(session, actor(), record_type, record_id)
+        return render("gdpr/export.html", record_type=record_type, record=record)
+    as_zip = request.form.get("format") == "zip"
+    try:
+        export = services.export_record(session, actor(), record_type, record_id)
+        body = services.to_zip(export) if as_zip else services.to_json(export)
+        session.commit()
+    except services.AlreadyAnonymized as exc:
+        session.rollback()
+        flash(exc.detail, "info")
+        record, _ = services.describe(session, actor(), record_type, record_id)
+        return redirect(_record_url(record_type, record), 303)
+    name = f"personal-data-{record_type}-{record_id}.{'zip' if as_zip else 'json'}"
+    return Response(body, mimetype="application/zip" if as_zip else "application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "no-store"})
+
+
+def _bind(view: Any, record_type: str, endpoint: str) -> Any:
+    def bound(record_id: int) -> Any:
+        return view(record_type, record_id)
+
+    bound.__name__ = bound.__qualname__ = endpoint
+    return bound
+
+
+# Endpoints per record type (gdpr.lead_anonymize, gdpr.contact_export, ...): the
+# core builds record actions' URLs from the record id alone.
+for _type in RECORD_TYPES:
+    for _path, _stem, _view in (("anonymize", "anonymize", anonymize_page),
+                                ("export", "export", export_page)):
+        _endpoint = f"{_type}_{_stem}"
+        blueprint.add_url_rule(f"/{PLURALS[_type]}/<int:record_id>/{_path}", _endpoint,
+                               _bind(_view, _type, _endpoint), methods=["GET", "POST"])
+
+
+# -- settings and audit --------------------------------------------------------------------
+
+
+@blueprint.route("/settings", methods=["GET", "POST"])
+def settings() -> Any:
+    session = db()
+    if request.method == "GET":
+        current = services.get_settings(session, actor())
+        return render("gdpr/settings.html", settings=current, errors={}, values=None)
+    values = {"erase": request.form.getlist("erase"),
+              **{f"retention_{t}": request.form.get(f"retention_{t}", "") for t in RECORD_TYPES}}
+    try:
+        services.save_settings(session, actor(), values)
+        session.commit()
+    except ValidationFailed as exc:
+        session.rollback()
+        return render("gdpr/settings.html", 422, settings=services.get_settings(session, actor()),
+                      errors=error_messages(exc), values=values)
+    flash("The GDPR settings were saved.", "info")
+    return redirect(url_for("gdpr.settings"), 303)
+
+
+@blueprint.get("/audit")
+def audit() -> Any:
+    session = db()
+    errors: dict[str, list[str]] = {}
+    try:
+        page = services.audit_page(session, actor(), request.args)
+    except ValidationFailed as exc:  # raised after the permission check
+        errors = error_messages(exc)
+        page = services.AuditPage([], None, {})
+    filters = {k: v for k, v in request.args.items() if k != "cursor" and v.strip()}
+    next_url = url_for("gdpr.audit", **filters, cursor=page.next_cursor) \
+        if page.next_cursor else None
+    return render("gdpr/audit.html", 422 if errors else 200, page=page, filters=filters,
+                  errors=errors, next_url=next_url, people=services.users(session),
+                  actions=ACTIONS)
