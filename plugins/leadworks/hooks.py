@@ -1,1 +1,101 @@
 """Hook implementations of the leadworks plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crmcore import BinType, NavItem, Permission, PersonalField, PersonExport, Role, hookimpl
+from crmcore.models import User
+from crmcore.types import Person
+
+if TYPE_CHECKING:
+    import flask
+    from sqlalchemy.orm import Session
+
+
+@hookimpl
+def crm_models() -> None:
+    from crmcore_plugins.leadworks import models  # noqa: F401 - importing registers the tables
+
+
+@hookimpl
+def crm_migrations() -> dict[str, Path]:
+    return {"leadworks": Path(__file__).parent / "migrations"}
+
+
+@hookimpl
+def crm_roles() -> list[Role]:
+    return [Role("advertiser", "Advertiser", external=True, home="leadworks.home")]
+
+
+@hookimpl
+def crm_permissions() -> list[Permission]:
+    return [Permission("leadworks.manage",
+                       "Manage Leadworks advertisers, their users, keys and the owner rule",
+                       ("admin",))]
+
+
+@hookimpl
+def crm_blueprints(app: flask.Flask) -> list[flask.Blueprint]:
+    from crmcore_plugins.leadworks.api import make_blueprint
+    from crmcore_plugins.leadworks.portal import blueprint as portal_blueprint
+    from crmcore_plugins.leadworks.views import blueprint as admin_blueprint
+
+    return [portal_blueprint, admin_blueprint, make_blueprint(app)]
+
+
+@hookimpl
+def crm_app_created(app: flask.Flask) -> None:
+    from crmcore_plugins.leadworks.services import remember_app
+
+    remember_app(app)
+
+
+@hookimpl
+def crm_nav_items(user: User) -> list[NavItem]:
+    if user.role == "advertiser":
+        return [NavItem("My leads", "leadworks.home", 10),
+                NavItem("New lead", "leadworks.new_lead", 20),
+                NavItem("Upload CSV", "leadworks.upload", 30)]
+    return [NavItem("Leadworks", "leadworks_admin.advertisers", 70, "leadworks.manage")]
+
+
+@hookimpl
+def crm_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
+    from crmcore_plugins.leadworks.services import on_leads_created
+
+    on_leads_created(session, lead_ids)
+
+
+@hookimpl
+def crm_recycle_bin_types() -> list[BinType]:
+    from crmcore_plugins.leadworks import services
+
+    return [BinType("leadworks_advertiser", "Leadworks advertisers", services.bin_list,
+                    services.bin_restore, services.bin_purge)]
+
+
+@hookimpl
+def crm_personal_data() -> list[PersonalField]:
+    # The rows of advertisers' CSV uploads name the person; what stays of a
+    # submission (advertiser, campaign, channel, time) does not.
+    return [PersonalField("leadworks_upload", "rows", "Rows of advertisers' CSV uploads",
+                          mandatory=True)]
+
+
+@hookimpl
+def crm_person_export(session: Session, person: Person) -> list[PersonExport]:
+    from crmcore_plugins.leadworks.services import export_person
+
+    return export_person(session, person)
+
+
+@hookimpl
+def crm_person_erase(session: Session, actor: User | None, person: Person,
+                     fields: frozenset[str]) -> None:
+    from crmcore_plugins.leadworks.services import erase_person
+
+    if "leadworks_upload.rows" in fields:
+        erase_person(session, person)

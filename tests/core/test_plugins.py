@@ -59,9 +59,13 @@ def test_load_order_puts_requirements_first_then_names(tmp_path):
 
 
 def test_hooks_are_called_core_first_then_in_load_order(tmp_path):
-    plugins = plugin_set(tmp_path, "all")
+    plugins = plugin_set(tmp_path, "alpha,beta")
     roles = [r.name for result in plugins.hook.crm_roles() for r in result or ()]
     assert roles == ["admin", "manager", "sales", "alpha_partner", "beta_role"]
+    # Every installed plugin: the built-in leadworks comes after alpha and beta.
+    everyone = plugin_set(tmp_path, "all")
+    roles = [r.name for result in everyone.hook.crm_roles() for r in result or ()]
+    assert roles == ["admin", "manager", "sales", "alpha_partner", "beta_role", "advertiser"]
 
 
 def test_only_enabled_plugins_hook_modules_are_imported(tmp_path):

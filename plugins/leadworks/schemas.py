@@ -1,0 +1,81 @@
+"""Input schemas of the admin's forms and the intake's own fields. The lead's
+fields are validated by the core's own lead schema, never here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmcore_plugins.leadworks.models import OWNER_MODES
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+
+
+class Strict(Schema):
+    """Unknown fields are refused, so that no input sets what it may not."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class TrimmedString(fields.String):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class LowerEmail(fields.String):
+    """An address checked and normalized by the validator the core uses for its
+    users, so that an invited address is one the user account accepts."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            result = validate_email(text.strip(), check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValidationError(str(exc)) from None
+        return str(result.normalized).lower()
+
+
+Campaign = TrimmedString(required=True, validate=validate.Length(min=1, max=100))
+
+
+class AdvertiserInput(Strict):
+    name = TrimmedString(required=True, validate=validate.Length(min=1, max=80))
+    contact_email = LowerEmail(load_default="")
+    is_active = fields.Boolean()
+
+    @pre_load
+    def blank_email(self, data: Any, **_: Any) -> Any:
+        # An empty form field means "no contact address", not a malformed one.
+        if isinstance(data, dict) and not str(data.get("contact_email", "x")).strip():
+            data = {k: v for k, v in data.items() if k != "contact_email"}
+        return data
+
+
+class InvitationInput(Strict):
+    email = LowerEmail(required=True)
+    name = TrimmedString(load_default="", validate=validate.Length(max=200))
+
+
+class KeyInput(Strict):
+    name = TrimmedString(load_default="", validate=validate.Length(max=100))
+
+
+class OwnerRuleInput(Strict):
+    mode = fields.String(required=True, validate=validate.OneOf(OWNER_MODES))
+    user_ids = fields.List(fields.Integer(), required=True,
+                           validate=validate.Length(min=1, max=100))
+
+
+class CampaignInput(Strict):
+    campaign = Campaign
+
+
+def load(schema: Schema, data: Any, **kwargs: Any) -> Any:
+    """Validate ``data``; raise the core's 422 with per-field messages."""
+    from crmcore.errors import ValidationFailed
+
+    try:
+        return schema.load(data, **kwargs)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ValidationFailed("The input has errors; see the fields.", messages) from None

@@ -1,0 +1,90 @@
+"""Fixtures for the Leadworks tests: advertisers, their keys and portal users."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from crmcore_plugins.leadworks import services
+from crmcore_plugins.leadworks.models import Member
+from flask import Flask
+
+from crmcore.db import transaction
+from crmcore.services import records as svc
+from crmcore.services.users import create_user
+from crmcore.testing import DEFAULT_PASSWORD
+
+pytestmark = pytest.mark.plugins("mail", "leadworks")
+
+
+@pytest.fixture
+def sessions(app: Flask) -> Any:
+    return app.extensions["crm"].sessions
+
+
+@pytest.fixture
+def make_advertiser(sessions: Any) -> Callable[..., Any]:
+    def make(name: str = "Acme Ads", **data: Any) -> Any:
+        with transaction(sessions) as session:
+            return services.create_advertiser(session, None, {"name": name, **data})
+
+    return make
+
+
+@pytest.fixture
+def make_key(sessions: Any) -> Callable[..., str]:
+    def make(advertiser: Any) -> str:
+        with transaction(sessions) as session:
+            _, key = services.issue_key(session, None, session.merge(advertiser), {"name": "t"})
+        return key
+
+    return make
+
+
+@pytest.fixture
+def make_portal_user(sessions: Any) -> Callable[..., Any]:
+    counter = iter(range(1, 1000))
+
+    def make(advertiser: Any, email: str | None = None) -> Any:
+        email = email or f"adv{next(counter)}-{advertiser.id}@partner-ads.com"
+        with transaction(sessions) as session:
+            user = create_user(session, None, {"email": email, "role": "advertiser",
+                                               "password": DEFAULT_PASSWORD, "name": email})
+            session.add(Member(user_id=user.id, advertiser_id=advertiser.id))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def key_client(client: Any) -> Callable[..., Any]:
+    """A client that sends an advertiser key, JSON and a fresh Idempotency-Key."""
+    counter = iter(range(1, 100000))
+
+    class KeyClient:
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def post(self, url: str, json: Any, key: str | None = None, **kw: Any) -> Any:
+            headers = {"Authorization": f"Bearer {self.key}",
+                       "Idempotency-Key": key or f"k-{next(counter)}", **kw.pop("headers", {})}
+            return client.post(url, json=json, headers=headers, **kw)
+
+        def get(self, url: str, **kw: Any) -> Any:
+            return client.get(url, headers={"Authorization": f"Bearer {self.key}"}, **kw)
+
+    return KeyClient
+
+
+@pytest.fixture
+def make_lead(sessions: Any) -> Callable[..., Any]:
+    def make(owner: Any, kind: Any = svc.LEADS, **data: Any) -> Any:
+        if kind is svc.LEADS:
+            data.setdefault("full_name", "Existing Person")
+        else:
+            data.setdefault("last_name", "Existing")
+        with transaction(sessions) as session:
+            return svc.create(session, session.merge(owner), kind, data)
+
+    return make
