@@ -110,6 +110,7 @@ def session_factory(engine: Engine, runtime: Any) -> sessionmaker[Session]:
 
     @event.listens_for(factory, "after_commit")
     def replay(session: Session) -> None:
+        session.info.pop("crm_event_marks", None)
         events = session.info.pop("crm_events", [])
         if events:
             try:
@@ -117,9 +118,25 @@ def session_factory(engine: Engine, runtime: Any) -> sessionmaker[Session]:
             except Exception:
                 log.exception("a crm_after_commit implementation failed")
 
+    @event.listens_for(factory, "after_transaction_create")
+    def mark(session: Session, transaction: Any) -> None:
+        if transaction.nested:
+            # A savepoint: remember how many events came before it.
+            marks = session.info.setdefault("crm_event_marks", {})
+            marks[id(transaction)] = len(session.info.get("crm_events", ()))
+
     @event.listens_for(factory, "after_soft_rollback")
-    def forget(session: Session, _previous: Any) -> None:
+    def forget(session: Session, previous: Any) -> None:
+        if previous.parent is not None and not previous.nested:
+            return  # a flush's inner transaction: its parent's rollback follows
+        if previous.nested:
+            # Only what was announced inside the savepoint is undone with it.
+            kept = session.info.get("crm_event_marks", {}).pop(id(previous), None)
+            if kept is not None and "crm_events" in session.info:
+                del session.info["crm_events"][kept:]
+            return
         session.info.pop("crm_events", None)
+        session.info.pop("crm_event_marks", None)
 
     return factory
 

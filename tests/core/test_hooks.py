@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import inspect as sa_inspect
 
 from crmcore.db import transaction
+from crmcore.errors import Conflict
 from crmcore.hookdocs import render_markdown, specs
 from crmcore.services.records import LEADS
 from crmcore.services.records import create as create_record
@@ -84,6 +85,20 @@ def test_hook_crm_after_commit_gets_events_in_order_and_only_after_commit(app, m
         assert not [c for c in alpha.calls if c[0] == "crm_after_commit"
                     and c[1] == ["crm_leads_created", "crm_leads_created"]]
     assert ("crm_after_commit", ["crm_leads_created", "crm_leads_created"]) in alpha.calls
+
+
+def test_a_rolled_back_savepoint_forgets_only_its_own_events(app, make_user):
+    alpha.calls.clear()
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as session:
+        create_record(session, admin, LEADS, {"full_name": "Kept", "emails": ["k@example.com"]})
+        with pytest.raises(Conflict), session.begin_nested():
+            create_record(session, admin, LEADS, {"full_name": "Gone"})
+            create_record(session, admin, LEADS, {"full_name": "Twin",
+                                                  "emails": ["k@example.com"]})
+        create_record(session, admin, LEADS, {"full_name": "After"})
+    replayed = [c[1] for c in alpha.calls if c[0] == "crm_after_commit"]
+    assert replayed[-1] == ["crm_leads_created", "crm_leads_created"]
 
 
 def test_every_hookspec_is_documented():
