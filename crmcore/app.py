@@ -35,6 +35,10 @@ class Runtime:
     plugins: PluginSet
     engine: Engine
     roles: RoleRegistry
+    # Settings that win over the environment (``SMTP_HOST``, ...): the Flask
+    # app's config once there is an app, so that work outside a request (an
+    # import thread) sees what the app sees.
+    config: Mapping[str, Any] = field(default_factory=dict)
     # Made from the runtime itself (sessions carry it in their info).
     sessions: sessionmaker[Session] = field(init=False)
 
@@ -57,7 +61,7 @@ def build_runtime(config: Mapping[str, Any] | None = None,
     plugins.hook.crm_models()
     check_table_names(plugins)
     engine = make_engine(database_url(instance, config))
-    return Runtime(instance, plugins, engine, RoleRegistry.collect(plugins.hook))
+    return Runtime(instance, plugins, engine, RoleRegistry.collect(plugins.hook), config)
 
 
 def check_table_names(plugins: PluginSet) -> None:
@@ -112,6 +116,7 @@ def create_app(config: Mapping[str, Any] | None = None, *,
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
+    runtime.config = app.config
     app.extensions["crm"] = runtime
     proxies = int(app.config.get("TRUSTED_PROXIES", os.environ.get("CRM_TRUSTED_PROXIES", 0)))
     if proxies:

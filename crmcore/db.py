@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -111,12 +111,19 @@ def session_factory(engine: Engine, runtime: Any) -> sessionmaker[Session]:
     @event.listens_for(factory, "after_commit")
     def replay(session: Session) -> None:
         session.info.pop("crm_event_marks", None)
-        events = session.info.pop("crm_events", [])
+        queued = session.info.pop("crm_events", [])
+        events = [item for item in queued if isinstance(item, Event)]
         if events:
             try:
                 session.info["crm"].hook.crm_after_commit(events=events)
             except Exception:
                 log.exception("a crm_after_commit implementation failed")
+        for item in queued:
+            if not isinstance(item, Event):
+                try:
+                    item()
+                except Exception:
+                    log.exception("an after-commit action failed")
 
     @event.listens_for(factory, "after_transaction_create")
     def mark(session: Session, transaction: Any) -> None:
@@ -147,6 +154,14 @@ def emit(session: Session, hook_name: str, **payload: Any) -> None:
     hook = session.info["crm"].hook
     getattr(hook, hook_name)(session=session, **payload)
     session.info.setdefault("crm_events", []).append(Event(hook_name, payload))
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction commits, after the events'
+    ``crm_after_commit``; never if it rolls back (a rolled-back savepoint drops
+    what was queued inside it). For side effects that leave the process, such
+    as email. An exception is logged and does not undo the committed work."""
+    session.info.setdefault("crm_events", []).append(action)
 
 
 @contextmanager

@@ -6,9 +6,9 @@
 default ``crm@localhost``). Flask settings ``SMTP_HOST`` ... ``MAIL_FROM`` win over
 the environment, which is how tests point an app at their own server.
 
-Send after the transaction that decided to send has committed (from
-``crm_after_commit`` or after the service call returns): a rolled-back change
-must not have told anyone anything.
+Send after the transaction that decided to send has committed
+(:func:`send_after_commit` does this): a rolled-back change must not have told
+anyone anything.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from crmcore.db import after_commit
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger("crmcore.mail")
 
@@ -47,12 +52,15 @@ class SmtpSettings:
                    tls=get("SMTP_TLS", "none").lower(), sender=get("MAIL_FROM", cls.sender))
 
 
-def current_settings() -> SmtpSettings:
-    """The running Flask app's settings over the environment, or the environment
-    alone outside an application context (the CLI, a worker)."""
+def current_settings(session: Session | None = None) -> SmtpSettings:
+    """The running Flask app's settings over the environment; outside an
+    application context, those of the app ``session`` belongs to (an import
+    thread), else the environment alone (the CLI, a worker)."""
     from flask import current_app, has_app_context
 
-    return SmtpSettings.load(current_app.config if has_app_context() else None)
+    if has_app_context():
+        return SmtpSettings.load(current_app.config)
+    return SmtpSettings.load(session.info["crm"].config if session is not None else None)
 
 
 def message(to: str | list[str], subject: str, text: str, *, html: str | None = None,
@@ -87,4 +95,20 @@ def send(msg: EmailMessage, settings: SmtpSettings | None = None) -> None:
         client.send_message(msg)
     # The recipient and subject only: bodies may carry one-time links.
     log.info("mail sent to %s: %s", msg["To"], msg["Subject"])
+
+
+def send_after_commit(session: Session, msg: EmailMessage) -> None:
+    """Send ``msg`` once the session's transaction commits, never if it rolls
+    back. The SMTP settings are taken now, while the app is at hand; a failure
+    to deliver is logged, and the committed work stands."""
+    settings = current_settings(session)
+
+    def deliver() -> None:
+        try:
+            send(msg, settings)
+        except (OSError, smtplib.SMTPException):
+            log.warning("could not send mail to %s: %s", msg["To"], msg["Subject"],
+                        exc_info=True)
+
+    after_commit(session, deliver)
 

@@ -75,6 +75,9 @@ class ImportOptions:
         import on someone's behalf (an advertiser may not choose the owner).
     :param defaults: values every created record gets, winning over the file's
         (``source``, ``tags``, ``plugin_data``); set by code, never from input.
+    :param known_email_message: what a row whose email the CRM already holds is
+        told under the ``report`` policy; by default it names the kind of record
+        that holds it, which someone outside the company need not learn.
     """
 
     mapping: dict[str, str] = field(default_factory=dict)
@@ -84,6 +87,7 @@ class ImportOptions:
     batch_size: int = BATCH
     fields: list[str] | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
+    known_email_message: str | None = None
 
     def check(self) -> None:
         errors = {}
@@ -253,7 +257,8 @@ def _classify(kind: rec.Kind, options: ImportOptions, email: str | None,
         return "skip", None, ""
     if options.on_duplicate == "update" and record_type == kind.record_type:
         return "update", record_id, ""
-    return "error", None, f"The email {email} already belongs to a {record_type} in the CRM."
+    return "error", None, (options.known_email_message
+                           or f"The email {email} already belongs to a {record_type} in the CRM.")
 
 
 def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,

@@ -35,3 +35,20 @@ def test_an_unreachable_server_raises(app):
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=1)
     with app.app_context(), pytest.raises((OSError, smtplib.SMTPException)):
         mail.send(mail.message("ada@example.com", "x", "y"))
+
+
+def test_mail_queued_in_a_transaction_leaves_only_after_commit(app, mailbox):
+    from crmcore.db import transaction
+
+    sessions = app.extensions["crm"].sessions
+    with pytest.raises(RuntimeError), transaction(sessions) as session:
+        mail.send_after_commit(session, mail.message("a@example.com", "rolled back", "x"))
+        raise RuntimeError
+    with transaction(sessions) as session:
+        mail.send_after_commit(session, mail.message("b@example.com", "kept", "x"))
+        with pytest.raises(RuntimeError), session.begin_nested():
+            mail.send_after_commit(session, mail.message("c@example.com", "savepoint", "x"))
+            raise RuntimeError
+    # Outside any app context (as in an import thread), the settings still
+    # come from the app the session belongs to.
+    assert [m["Subject"] for m in mailbox.wait(1)] == ["kept"]
