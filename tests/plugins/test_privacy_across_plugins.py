@@ -13,8 +13,8 @@ from email.message import EmailMessage
 
 import pytest
 from crmcore_plugins.leadworks import services as leadworks
-from crmcore_plugins.mail import services as mail_archive
 from crmcore_plugins.leadworks.models import Member
+from crmcore_plugins.mail import services as mail_archive
 
 from crmcore.db import transaction
 from crmcore.services.users import create_user
