@@ -80,7 +80,17 @@ def load_demo(session: Session, count: int = 500,
     return True
 
 
-def login_help() -> str:
+def load_plugin_demos(session: Session) -> list[str]:
+    """Let every plugin add its demo records (``crm_demo_data``); returns the
+    lines they want printed."""
+    found = session.scalars(select(User).where(User.email.in_([e for e, _, _ in USERS]))
+                            .order_by(User.id.desc()))
+    by_role = {user.role: user for user in found}  # the first demo user of each role
+    return [line for result in session.info["crm"].hook.crm_demo_data(
+        session=session, users=by_role, password=DEMO_PASSWORD) for line in result or ()]
+
+
+def login_help(extra: list[str] | None = None) -> str:
     lines = ["Sign in at http://127.0.0.1:5000/login with one of:"]
     lines += [f"  {email:<22} {role:<8} password: {DEMO_PASSWORD}" for email, role, _ in USERS]
-    return "\n".join(lines)
+    return "\n".join(lines + list(extra or ()))

@@ -260,6 +260,23 @@ def crm_lead_score_parts(session: Session, leads: Sequence[Lead]) -> Mapping[int
     """
 
 
+@hookspec
+def crm_demo_data(session: Session, users: Mapping[str, User], password: str
+                  ) -> Sequence[str] | None:
+    """Add the plugin's demo records, so that a newcomer's demo shows it at work.
+
+    Called each time ``crm demo`` runs, inside its transaction, once the core's
+    demo users, leads and contacts exist. Add your records unless they are there
+    already (a plugin enabled after the demo was loaded gets its turn on the next
+    run), and return the lines to print every time.
+
+    :param session: the demo's transaction.
+    :param users: the core's demo users by role (``admin``, ``manager``, ``sales``).
+    :param password: the demo password, for any demo account the plugin creates.
+    :return: lines to print after the core's sign-in help (e.g. a portal login).
+    """
+
+
 # -- personal data: the privacy contract -----------------------------------------------
 #
 # The core and every plugin that stores something about a person implement these

@@ -63,13 +63,14 @@ COMMANDS = [users_group, tokens_group]
 @clear_errors
 def demo(count: int) -> None:
     """Load demo users, leads and contacts (once) and print how to sign in."""
-    from crmcore.demo import load_demo, login_help
+    from crmcore.demo import load_demo, load_plugin_demos, login_help
 
     runtime = build_runtime()
     with transaction(runtime.sessions) as session:
         if not load_demo(session, count, echo=click.echo):
             click.echo("the demo data is already loaded")
-    click.echo(login_help())
+        extra = load_plugin_demos(session)
+    click.echo(login_help(extra))
 
 
 COMMANDS.append(demo)

@@ -185,3 +185,15 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     assert "#2 leads good.csv [done]" in crm("imports", "list", CRM_PLUGINS="none").output
     assert "deleted 2 record(s)" in crm("imports", "revert", "2", CRM_PLUGINS="none").output
     assert "already reverted" in crm("imports", "revert", "2", CRM_PLUGINS="none").output
+
+
+def test_hook_crm_demo_data_adds_plugin_demos_on_every_run(crm):
+    assert crm("init", CRM_PLUGINS="alpha").exit_code == 0
+    first = crm("demo", "--count", "5", CRM_PLUGINS="alpha")
+    assert first.exit_code == 0, first.output
+    assert "  alpha demo: ask admin@example.com" in first.output
+    again = crm("demo", "--count", "5", CRM_PLUGINS="alpha")
+    assert "already loaded" in again.output and "alpha demo" in again.output
+    engine = create_engine(f"sqlite:///{crm.db_file}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM alpha_item").scalar() == 1

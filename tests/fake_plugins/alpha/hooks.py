@@ -251,3 +251,10 @@ def crm_person_erase(session, actor, person, fields):
     if "alpha_item.label" in fields:
         for item in _items(session, person):
             item.label = "erased"
+
+
+@hookimpl
+def crm_demo_data(session, users, password):
+    if not session.scalar(select(AlphaItem).where(AlphaItem.label == "demo")):
+        session.add(AlphaItem(label="demo", lead_id=None))
+    return [f"  alpha demo: ask {users['admin'].email}"]
