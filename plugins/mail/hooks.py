@@ -146,3 +146,12 @@ def crm_person_export(session: Session, person: Person) -> list[PersonExport]:
 def crm_person_erase(session: Session, actor: User | None, person: Person,
                      fields: frozenset[str]) -> None:
     services.erase_person(session, person, fields)
+
+
+# -- demo ---------------------------------------------------------------------------------
+
+
+@hookimpl
+def crm_demo_data(session: Session, users: Mapping[str, User], password: str) -> list[str]:
+    stored = services.load_demo(session, users["sales"])
+    return [f"  mail archive: {stored} demo email(s) on the first leads' timelines"]

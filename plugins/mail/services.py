@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 
 from crmcore_plugins.mail import storage
@@ -22,8 +24,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from crmcore.db import utcnow
 from crmcore.errors import NotFound, ValidationFailed
-from crmcore.models import User
+from crmcore.models import Lead, User
 from crmcore.services.privacy import ERASED, name_parts, scrub
 from crmcore.services.records import CONTACTS, LEADS, Kind, visible
 from crmcore.types import Person, PersonExport
@@ -449,3 +452,33 @@ def timeline_rows(session: Session, record_type: str, record_id: int) -> list[An
              .where(MailLink.record_type == record_type, MailLink.record_id == record_id))
     return list(session.execute(query))
 
+
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def load_demo(session: Session, seller: User) -> int:
+    """A short exchange with each of the first demo leads of ``seller``, stored
+    once; returns how many demo messages the archive holds."""
+    demo = select(func.count()).select_from(MailMessage).where(MailMessage.source == "demo")
+    held = session.scalar(demo) or 0
+    if held:
+        return held
+    leads = session.execute(select(Lead.id, Lead.full_name, Lead.email_key)
+                            .where(Lead.owner_id == seller.id, Lead.email_key.is_not(None))
+                            .order_by(Lead.id).limit(5)).all()
+    raws = []
+    for lead_id, name, address in leads:
+        exchange = ((seller.email, address, "Your fibre quote",
+                     f"Dear {name},\n\nour quote for a fibre line follows in the next mail."),
+                    (address, seller.email, "Re: Your fibre quote",
+                     "Thanks! Could you also price a static IP?"))
+        for number, (sender, to, subject, text) in enumerate(exchange):
+            msg = EmailMessage()
+            msg["Message-ID"] = f"<demo-{lead_id}-{number}@crmcore.demo>"
+            msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+            msg["Date"] = format_datetime(utcnow())
+            msg.set_content(text)
+            raws.append(msg.as_bytes())
+    return store_messages(session, raws, "demo").stored
