@@ -10,8 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crmcore_plugins.leadworks import services
-from crmcore_plugins.leadworks.services import Answer, Rejected, Submitter
+from crmcore_plugins.leadworks.services import (
+    access,
+    email_history,
+    fields,
+    idempotency,
+    intake,
+    submissions,
+)
+from crmcore_plugins.leadworks.services.idempotency import Answer, Rejected
+from crmcore_plugins.leadworks.services.intake import Submitter
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -66,7 +74,7 @@ def authenticate() -> None:
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"The body may be at most {limit} bytes.")
     with transaction(sessions()) as session:
-        advertiser, api_key = services.advertiser_for_key(session, bearer())
+        advertiser, api_key = access.advertiser_for_key(session, bearer())
         g.leadworks = Submitter(advertiser.id, advertiser.name, "api", api_key_id=api_key.id)
 
 
@@ -93,7 +101,7 @@ def respond(answer: Answer) -> Response:
 
 
 def rejected(error: CrmError, refusals: int = 0) -> Rejected:
-    return Rejected(Answer(error.status, services.problem_body(error.status, error)), refusals)
+    return Rejected(Answer(error.status, idempotency.problem_body(error.status, error)), refusals)
 
 
 def create_lead() -> Response:
@@ -106,20 +114,20 @@ def create_lead() -> Response:
 
     def work(session: Any) -> Answer:
         try:
-            messages = services.decode_messages(session, data.get("messages"))
-            fields = {k: v for k, v in data.items() if k not in ("campaign", "messages")}
-            created = services.submit_lead(session, who, campaign, fields, messages)
-        except services.Duplicate as exc:
+            messages = email_history.decode_messages(session, data.get("messages"))
+            lead_fields = {k: v for k, v in data.items() if k not in ("campaign", "messages")}
+            created = intake.submit_lead(session, who, campaign, lead_fields, messages)
+        except intake.Duplicate as exc:
             raise rejected(exc, refusals=1) from None
         except CrmError as exc:
             raise rejected(exc) from None
         lead = created.lead
         return Answer(201, {"id": lead.id, "status": "created", "campaign": str(campaign).strip(),
-                            "stage": services.stage_names(session, [lead.id]).get(lead.id, ""),
+                            "stage": intake.stage_names(session, [lead.id]).get(lead.id, ""),
                             "messages": created.messages})
 
-    return respond(services.run_idempotent(sessions(), who, str(campaign or "").strip(), key,
-                                           services.body_hash(data), work))
+    return respond(idempotency.run_idempotent(sessions(), who, str(campaign or "").strip(),
+                                              key, idempotency.body_hash(data), work))
 
 
 BATCH_KEYS = {"campaign", "leads", "all_or_nothing"}
@@ -149,30 +157,20 @@ def create_batch() -> Response:
 
     def work(session: Any) -> Answer:
         try:
-            campaign = services.check_campaign(data.get("campaign"))
+            campaign = fields.check_campaign(data.get("campaign"))
         except CrmError as exc:
             raise rejected(exc) from None
-        prepared = services.prepare_batch(session, items)  # type: ignore[arg-type]
+        prepared = intake.prepare_batch(session, items)  # type: ignore[arg-type]
         if all_or_nothing and any(e.status for e in prepared):
             raise _refused_whole(prepared)
         # Another request may take an address between the check and the write:
-        # that item is marked and the batch runs again without it.
-        for _ in range(len(prepared) + 1):
-            try:
-                with session.begin_nested():
-                    services.write_batch(session, who, campaign, prepared)
-                break
-            except services.BatchItemFailed as failed:
-                for entry in prepared:
-                    if entry.status == 201:
-                        entry.status, entry.lead_id, entry.attached = 0, None, {}
-                failed.entry.status = failed.error.status
-                failed.entry.errors = failed.error.errors
-                if all_or_nothing:
-                    raise _refused_whole(prepared) from None
+        # that item alone is refused (or, all or nothing, the whole batch).
+        intake.write_batch(session, who, campaign, prepared, all_or_nothing=all_or_nothing)
+        if all_or_nothing and any(e.status != 201 for e in prepared):
+            raise _refused_whole(prepared)
         duplicates = sum(1 for e in prepared if e.status == 409)
-        services.record_refusal(session, who, campaign, duplicates)
-        stages = services.stage_names(session, [e.lead_id for e in prepared if e.lead_id])
+        intake.record_refusal(session, who, campaign, duplicates)
+        stages = intake.stage_names(session, [e.lead_id for e in prepared if e.lead_id])
         return Answer(200, {
             "campaign": campaign, "all_or_nothing": all_or_nothing,
             "created": sum(1 for e in prepared if e.status == 201),
@@ -180,11 +178,11 @@ def create_batch() -> Response:
             "invalid": sum(1 for e in prepared if e.status not in (201, 409)),
             "results": [e.result(stages) for e in prepared]})
 
-    return respond(services.run_idempotent(sessions(), who, campaign_text, key,
-                                           services.body_hash(data), work))
+    return respond(idempotency.run_idempotent(sessions(), who, campaign_text, key,
+                                              idempotency.body_hash(data), work))
 
 
-def _refused_whole(prepared: list[services.BatchItem]) -> Rejected:
+def _refused_whole(prepared: list[intake.BatchItem]) -> Rejected:
     """All or nothing, and something failed: nothing is created; every failed
     item is named with its errors."""
     failed = {str(e.index): e.errors for e in prepared if e.status not in (0, 201)}
@@ -193,7 +191,7 @@ def _refused_whole(prepared: list[services.BatchItem]) -> Rejected:
     error = CrmError(f"{len(failed)} of {len(prepared)} leads were refused; nothing was "
                      "created (all or nothing).", {"leads": failed})
     error.title = "Conflict" if status == 409 else "Validation failed"
-    return Rejected(Answer(status, services.problem_body(status, error)),
+    return Rejected(Answer(status, idempotency.problem_body(status, error)),
                     sum(1 for e in prepared if e.status == 409))
 
 
@@ -203,8 +201,8 @@ def list_leads() -> Response:
     limit = int_arg(args, "limit", 50)
     before = int_arg(args, "before", 0, low=0, high=2**31 - 1)
     with sessions()() as session:
-        rows = services.own_submissions(session, submitter().advertiser_id, limit=limit + 1,
-                                        before=before or None, campaign=args.get("campaign"))
+        rows = submissions.own_submissions(session, submitter().advertiser_id, limit=limit + 1,
+                                           before=before or None, campaign=args.get("campaign"))
     following = rows[limit - 1].id if len(rows) > limit else None
     return json_response({"items": [
         {"submission_id": r.id, "lead_id": r.lead_id, "full_name": r.name, "email": r.email,

@@ -47,13 +47,6 @@ def crm_blueprints(app: flask.Flask) -> list[flask.Blueprint]:
 
 
 @hookimpl
-def crm_app_created(app: flask.Flask) -> None:
-    from crmcore_plugins.leadworks.services import remember_app
-
-    remember_app(app)
-
-
-@hookimpl
 def crm_nav_items(user: User) -> list[NavItem]:
     if user.role == "advertiser":
         return [NavItem("My leads", "leadworks.home", 10),
@@ -64,17 +57,17 @@ def crm_nav_items(user: User) -> list[NavItem]:
 
 @hookimpl
 def crm_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
-    from crmcore_plugins.leadworks.services import on_leads_created
+    from crmcore_plugins.leadworks.services.handover import on_leads_created
 
     on_leads_created(session, lead_ids)
 
 
 @hookimpl
 def crm_recycle_bin_types() -> list[BinType]:
-    from crmcore_plugins.leadworks import services
+    from crmcore_plugins.leadworks.services import advertisers
 
-    return [BinType("leadworks_advertiser", "Leadworks advertisers", services.bin_list,
-                    services.bin_restore, services.bin_purge)]
+    return [BinType("leadworks_advertiser", "Leadworks advertisers", advertisers.bin_list,
+                    advertisers.bin_restore, advertisers.bin_purge)]
 
 
 @hookimpl
@@ -87,7 +80,7 @@ def crm_personal_data() -> list[PersonalField]:
 
 @hookimpl
 def crm_person_export(session: Session, person: Person) -> list[PersonExport]:
-    from crmcore_plugins.leadworks.services import export_person
+    from crmcore_plugins.leadworks.services.privacy import export_person
 
     return export_person(session, person)
 
@@ -95,7 +88,7 @@ def crm_person_export(session: Session, person: Person) -> list[PersonExport]:
 @hookimpl
 def crm_person_erase(session: Session, actor: User | None, person: Person,
                      fields: frozenset[str]) -> None:
-    from crmcore_plugins.leadworks.services import erase_person
+    from crmcore_plugins.leadworks.services.privacy import erase_person
 
     if "leadworks_upload.rows" in fields:
         erase_person(session, person)

@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from crmcore_plugins.leadworks import services
 from crmcore_plugins.leadworks.models import Advertiser
-from crmcore_plugins.leadworks.services import Submitter
+from crmcore_plugins.leadworks.services import (
+    access,
+    email_history,
+    fields,
+    intake,
+    submissions,
+    uploads,
+)
+from crmcore_plugins.leadworks.services.intake import Submitter
 from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -47,7 +54,7 @@ def load_advertiser() -> Any:
     if request.endpoint == "leadworks.invitation":
         return None
     try:
-        g.advertiser = services.advertiser_of(db(), actor())
+        g.advertiser = access.advertiser_of(db(), actor())
     except Forbidden as exc:
         return render("web/error.html", 403, title="Account deactivated", detail=exc.detail)
     return None
@@ -82,9 +89,9 @@ def http_error(exc: HTTPException) -> Any:
 @blueprint.get("/")
 def home() -> Any:
     session = db()
-    rows = services.own_submissions(session, advertiser().id, limit=200)
+    rows = submissions.own_submissions(session, advertiser().id, limit=200)
     return render("leadworks/portal_home.html", advertiser=advertiser(), rows=rows,
-                  uploads=services.own_uploads(session, advertiser()))
+                  uploads=uploads.own_uploads(session, advertiser()))
 
 
 # -- the lead form -------------------------------------------------------------------------
@@ -134,7 +141,7 @@ def uploaded_messages() -> list[tuple[str, bytes]]:
 @blueprint.route("/leads/new", methods=["GET", "POST"])
 def new_lead() -> Any:
     session = db()
-    custom = services.custom_fields(session)
+    custom = fields.custom_fields(session)
     values = blank_values(custom)
     if request.method == "GET":
         return form_page(values, custom)
@@ -142,14 +149,14 @@ def new_lead() -> Any:
     values = {name: request.form.get(name, "") for name in values}
     who = Submitter.portal(advertiser(), actor(), "form")
     try:
-        raws = services.read_uploads(session, uploaded_messages())
-        created = services.submit_lead(session, who, values["campaign"],
-                                       form_data(values, custom), raws)
+        raws = email_history.read_uploads(session, uploaded_messages())
+        created = intake.submit_lead(session, who, values["campaign"],
+                                     form_data(values, custom), raws)
         lead_id = created.lead.id
         session.commit()
-    except services.Duplicate as exc:
+    except intake.Duplicate as exc:
         session.rollback()
-        services.record_refusal(session, who, values["campaign"].strip())
+        intake.record_refusal(session, who, values["campaign"].strip())
         session.commit()
         return form_page(values, custom, error_messages(exc), exc.detail, exc.status)
     except CrmError as exc:
@@ -195,10 +202,9 @@ def store_csv(upload: FileStorage | None) -> tuple[Path, str]:
 
 def upload_page(form: dict[str, Any], message: str | None = None,
                 report: imports.Report | None = None, status: int = 200) -> Any:
-    errors = services.advertiser_errors(report.errors) if report else []
     return render("leadworks/portal_upload.html", status, form=form, message=message,
-                  report=report, errors=errors, encodings=ENCODINGS,
-                  fields=services.import_fields(db()),
+                  report=report, errors=report.errors if report else [],
+                  encodings=ENCODINGS, fields=fields.import_fields(db()),
                   limit=upload_limit() // (1024 * 1024))
 
 
@@ -220,8 +226,8 @@ def upload() -> Any:
     session = db()
     who = Submitter.portal(advertiser(), actor(), "csv")
     try:
-        checked = services.upload_csv(session, who, form["campaign"], path, filename,
-                                      form["all_or_nothing"], form["encoding"])
+        checked = uploads.upload_csv(session, who, form["campaign"], path, filename,
+                                     form["all_or_nothing"], form["encoding"])
         job_id = checked.upload.job_id if checked.upload else None
         upload_id = checked.upload.id if checked.upload else None
         session.commit()
@@ -246,10 +252,10 @@ def upload() -> Any:
 
 @blueprint.get("/uploads/<int:upload_id>")
 def upload_job(upload_id: int) -> Any:
-    upload, job = services.own_upload(db(), advertiser(), upload_id)
+    upload, job = uploads.own_upload(db(), advertiser(), upload_id)
     return render("leadworks/portal_upload_job.html", upload=upload, job=job,
                   active=job.status in ACTIVE,
-                  errors=services.advertiser_errors(job.errors or []))
+                  errors=job.errors or [])
 
 
 # -- invitations (public) ------------------------------------------------------------------
@@ -258,12 +264,12 @@ def upload_job(upload_id: int) -> Any:
 @blueprint.route("/invitation/<token>", methods=["GET", "POST"])
 def invitation(token: str) -> Any:
     session = db()
-    found = services.open_invitation(session, token)  # 404 page when unknown or spent
+    found = access.open_invitation(session, token)  # 404 page when unknown or spent
     if request.method == "GET":
         return render("leadworks/invitation.html", invitation=found, errors={})
     try:
-        services.accept_invitation(session, token, request.form.get("password", "")[:1024],
-                                   request.form.get("confirm", "")[:1024])
+        access.accept_invitation(session, token, request.form.get("password", "")[:1024],
+                                 request.form.get("confirm", "")[:1024])
         session.commit()
     except CrmError as exc:
         session.rollback()

@@ -8,8 +8,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crmcore_plugins.leadworks import services
 from crmcore_plugins.leadworks.models import OWNER_MODES, Advertiser
+from crmcore_plugins.leadworks.services import access, owners
+from crmcore_plugins.leadworks.services import advertisers as advertiser_service
+from crmcore_plugins.leadworks.services import stats as stats_service
 from flask import Blueprint, flash, redirect, request, url_for
 
 from crmcore import mail
@@ -25,7 +27,7 @@ staff_pages(blueprint)
 
 @blueprint.before_request
 def managers_only() -> None:
-    require_permission(services.MANAGE)
+    require_permission(advertiser_service.MANAGE)
 
 
 @blueprint.errorhandler(CrmError)
@@ -45,13 +47,13 @@ def advertiser_form() -> dict[str, Any]:
 def index_page(form: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None,
                message: str | None = None, status: int = 200) -> Any:
     session = db()
-    advertisers = services.list_advertisers(session, actor())
-    rule = services.owner_rule(session)
+    advertisers = advertiser_service.list_advertisers(session, actor())
+    rule = owners.owner_rule(session)
     return render("leadworks/admin_advertisers.html", status, advertisers=advertisers,
-                  counts=services.lead_counts(session, [a.id for a in advertisers]),
+                  counts=stats_service.lead_counts(session, [a.id for a in advertisers]),
                   form=form or {"name": "", "contact_email": ""}, errors=errors or {},
                   message=message, rule=rule, modes=OWNER_MODES,
-                  candidates=services.candidate_owners(session))
+                  candidates=owners.candidate_owners(session))
 
 
 @blueprint.get("/")
@@ -64,7 +66,7 @@ def advertiser_create() -> Any:
     session = db()
     form = advertiser_form()
     try:
-        advertiser = services.create_advertiser(session, actor(), form)
+        advertiser = advertiser_service.create_advertiser(session, actor(), form)
         advertiser_id = advertiser.id
         session.commit()
     except CrmError as exc:
@@ -79,31 +81,31 @@ def detail_page(advertiser: Advertiser, *, new_key: str | None = None,
                 status: int = 200, form: dict[str, Any] | None = None) -> Any:
     session = db()
     return render("leadworks/admin_advertiser.html", status, advertiser=advertiser,
-                  people=services.people(session, actor(), advertiser),
-                  keys=services.list_keys(session, actor(), advertiser), new_key=new_key,
+                  people=access.people(session, actor(), advertiser),
+                  keys=access.list_keys(session, actor(), advertiser), new_key=new_key,
                   errors=errors or {}, message=message,
                   form=form or {"name": advertiser.name,
                                 "contact_email": advertiser.contact_email},
-                  count=services.lead_counts(session, [advertiser.id]).get(advertiser.id, 0))
+                  count=stats_service.lead_counts(session, [advertiser.id]).get(advertiser.id, 0))
 
 
 @blueprint.get("/advertisers/<int:advertiser_id>")
 def advertiser(advertiser_id: int) -> Any:
-    return detail_page(services.get_advertiser(db(), actor(), advertiser_id))
+    return detail_page(advertiser_service.get_advertiser(db(), actor(), advertiser_id))
 
 
 @blueprint.post("/advertisers/<int:advertiser_id>")
 def advertiser_update(advertiser_id: int) -> Any:
     session = db()
-    found = services.get_advertiser(session, actor(), advertiser_id)
+    found = advertiser_service.get_advertiser(session, actor(), advertiser_id)
     form = advertiser_form()
     try:
-        services.update_advertiser(session, actor(), found,
-                                   {**form, "is_active": request.form.get("is_active") == "1"})
+        advertiser_service.update_advertiser(
+            session, actor(), found, {**form, "is_active": request.form.get("is_active") == "1"})
         session.commit()
     except CrmError as exc:
         session.rollback()
-        found = services.get_advertiser(session, actor(), advertiser_id)
+        found = advertiser_service.get_advertiser(session, actor(), advertiser_id)
         return detail_page(found, errors=error_messages(exc), message=exc.detail,
                            status=exc.status, form=form)
     flash("The advertiser was saved.", "info")
@@ -113,9 +115,9 @@ def advertiser_update(advertiser_id: int) -> Any:
 @blueprint.post("/advertisers/<int:advertiser_id>/delete")
 def advertiser_delete(advertiser_id: int) -> Any:
     session = db()
-    found = services.get_advertiser(session, actor(), advertiser_id)
+    found = advertiser_service.get_advertiser(session, actor(), advertiser_id)
     name = found.name
-    services.delete_advertiser(session, actor(), found)
+    advertiser_service.delete_advertiser(session, actor(), found)
     session.commit()
     flash(f"Advertiser {name} was moved to the recycle bin.", "info")
     return redirect(url_for("leadworks_admin.advertisers"), 303)
@@ -127,17 +129,17 @@ def advertiser_delete(advertiser_id: int) -> Any:
 @blueprint.post("/advertisers/<int:advertiser_id>/invite")
 def advertiser_invite(advertiser_id: int) -> Any:
     session = db()
-    found = services.get_advertiser(session, actor(), advertiser_id)
+    found = advertiser_service.get_advertiser(session, actor(), advertiser_id)
     try:
-        invitation, token = services.invite(session, actor(), found, {
+        invitation, token = access.invite(session, actor(), found, {
             "email": request.form.get("email", ""), "name": request.form.get("name", "")})
-        message = services.invitation_mail(
+        message = access.invitation_mail(
             invitation, found, url_for("leadworks.invitation", token=token, _external=True))
         email = invitation.email
         session.commit()
     except CrmError as exc:
         session.rollback()
-        found = services.get_advertiser(session, actor(), advertiser_id)
+        found = advertiser_service.get_advertiser(session, actor(), advertiser_id)
         return detail_page(found, errors=error_messages(exc), message=exc.detail,
                            status=exc.status)
     try:
@@ -154,9 +156,9 @@ def advertiser_invite(advertiser_id: int) -> Any:
 @blueprint.post("/advertisers/<int:advertiser_id>/keys")
 def key_create(advertiser_id: int) -> Any:
     session = db()
-    found = services.get_advertiser(session, actor(), advertiser_id)
+    found = advertiser_service.get_advertiser(session, actor(), advertiser_id)
     try:
-        _, key = services.issue_key(session, actor(), found, {"name": request.form.get(
+        _, key = access.issue_key(session, actor(), found, {"name": request.form.get(
             "name", "")})
         session.commit()
     except CrmError as exc:
@@ -170,8 +172,8 @@ def key_create(advertiser_id: int) -> Any:
 @blueprint.post("/advertisers/<int:advertiser_id>/keys/<int:key_id>/revoke")
 def key_revoke(advertiser_id: int, key_id: int) -> Any:
     session = db()
-    found = services.get_advertiser(session, actor(), advertiser_id)
-    services.revoke_key(session, actor(), found, key_id)
+    found = advertiser_service.get_advertiser(session, actor(), advertiser_id)
+    access.revoke_key(session, actor(), found, key_id)
     session.commit()
     flash("The key was revoked.", "info")
     return redirect(url_for("leadworks_admin.advertiser", advertiser_id=advertiser_id), 303)
@@ -190,7 +192,7 @@ def owner_rule() -> Any:
     except ValueError:
         user_ids = []
     try:
-        services.set_owner_rule(session, actor(), {"mode": mode, "user_ids": user_ids})
+        owners.set_owner_rule(session, actor(), {"mode": mode, "user_ids": user_ids})
         session.commit()
     except CrmError as exc:
         session.rollback()
@@ -221,7 +223,7 @@ def stats() -> Any:
     end_text = request.args.get("to", "").strip()
     since = _day(start_text, "from", errors)
     until = _day(end_text, "to", errors)
-    rows = services.stats(db(), actor(), since, until + timedelta(days=1) if until else None)
+    rows = stats_service.stats(db(), actor(), since, until + timedelta(days=1) if until else None)
     return render("leadworks/admin_stats.html", 422 if errors else 200, rows=rows,
                   errors=errors, start=start_text, end=end_text,
                   total_leads=sum(r.leads for r in rows),

@@ -12,8 +12,8 @@ import zipfile
 from email.message import EmailMessage
 
 import pytest
-from crmcore_plugins.leadworks import services as leadworks
 from crmcore_plugins.leadworks.models import Member
+from crmcore_plugins.leadworks.services import access, advertisers
 from crmcore_plugins.mail import services as mail_archive
 
 from crmcore.db import transaction
@@ -51,8 +51,8 @@ def world(app, make_user, client, login):
     sessions = app.extensions["crm"].sessions
     admin = make_user("admin")
     with transaction(sessions) as session:
-        advertiser = leadworks.create_advertiser(session, None, {"name": "Acme Ads"})
-        _, key = leadworks.issue_key(session, None, advertiser, {"name": "platform"})
+        advertiser = advertisers.create_advertiser(session, None, {"name": "Acme Ads"})
+        _, key = access.issue_key(session, None, advertiser, {"name": "platform"})
         portal_user = create_user(session, None, {
             "email": "buyer@acme-ads.com", "role": "advertiser",
             "password": DEFAULT_PASSWORD, "name": "Buyer"})

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from crmcore_plugins.leadworks import services
 from crmcore_plugins.leadworks.models import Member
+from crmcore_plugins.leadworks.services import access, advertisers
 from flask import Flask
 
 from crmcore.db import transaction
@@ -27,7 +27,7 @@ def sessions(app: Flask) -> Any:
 def make_advertiser(sessions: Any) -> Callable[..., Any]:
     def make(name: str = "Acme Ads", **data: Any) -> Any:
         with transaction(sessions) as session:
-            return services.create_advertiser(session, None, {"name": name, **data})
+            return advertisers.create_advertiser(session, None, {"name": name, **data})
 
     return make
 
@@ -36,7 +36,7 @@ def make_advertiser(sessions: Any) -> Callable[..., Any]:
 def make_key(sessions: Any) -> Callable[..., str]:
     def make(advertiser: Any) -> str:
         with transaction(sessions) as session:
-            _, key = services.issue_key(session, None, session.merge(advertiser), {"name": "t"})
+            _, key = access.issue_key(session, None, session.merge(advertiser), {"name": "t"})
         return key
 
     return make

@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from crmcore_plugins.leadworks import services
 from crmcore_plugins.leadworks.models import ApiKey, IdempotentRequest, Refusal, Submission
+from crmcore_plugins.leadworks.services import access, advertisers, stats
+from crmcore_plugins.leadworks.services.owners import set_owner_rule
 from sqlalchemy import func, select
 
 from crmcore.auth.tokens import token_hash
@@ -52,13 +53,13 @@ def test_keys_are_hashed_and_wrong_revoked_or_deactivated_keys_get_401(
     assert key_client("crm_wrong").post(URL, json=body).status_code == 401
     assert key_client(key).post(URL, json=body).status_code == 201
     with transaction(sessions) as s:
-        services.update_advertiser(s, None, s.merge(advertiser), {"is_active": False})
+        advertisers.update_advertiser(s, None, s.merge(advertiser), {"is_active": False})
     response = key_client(key).post(URL, json=body)
     assert response.status_code == 401 and response.mimetype == "application/problem+json"
     with transaction(sessions) as s:
-        services.update_advertiser(s, None, s.merge(advertiser), {"is_active": True})
+        advertisers.update_advertiser(s, None, s.merge(advertiser), {"is_active": True})
         key_row = s.scalar(select(ApiKey))
-        services.revoke_key(s, None, s.merge(advertiser), key_row.id)
+        access.revoke_key(s, None, s.merge(advertiser), key_row.id)
     assert key_client(key).post(URL, json=body).status_code == 401
 
 
@@ -164,6 +165,40 @@ def test_batch_keeps_valid_items_or_creates_none(sessions, make_advertiser, make
     assert lead_count(sessions) == 3
 
 
+def test_a_batch_item_whose_address_is_taken_meanwhile_rolls_back_alone(
+        monkeypatch, sessions, mailbox, make_user, make_advertiser, make_key, key_client):
+    """The check before the write misses an address another request takes in
+    between: that item alone is refused; the others, their bookkeeping and
+    their owners' emails stand."""
+    from crmcore_plugins.leadworks.services import intake
+
+    owner = make_user("sales", name="Owner")
+    with transaction(sessions) as s:
+        set_owner_rule(s, None, {"mode": "fixed", "user_ids": [owner.id]})
+    api = key_client(make_key(make_advertiser()))
+    assert api.post(URL, json={"campaign": "c", "full_name": "Taken",
+                               "emails": ["taken@example.com"]}).status_code == 201
+    monkeypatch.setattr(intake, "known_emails", lambda session, emails: set())
+    leads = [{"full_name": "Before", "emails": ["before@example.com"]},
+             {"full_name": "Taken again", "emails": ["taken@example.com"]},
+             {"full_name": "After", "emails": ["after@example.com"]}]
+    strict = api.post(URL + "/batch", json={"campaign": "c", "all_or_nothing": True,
+                                            "leads": leads})
+    assert strict.status_code == 409 and set(strict.get_json()["errors"]["leads"]) == {"1"}
+    assert lead_count(sessions) == 1
+    body = api.post(URL + "/batch", json={"campaign": "c", "leads": leads}).get_json()
+    assert [r["status"] for r in body["results"]] == [201, 409, 201]
+    assert body["refused_duplicates"] == 1
+    assert body["results"][1]["errors"] == {"emails": ["This email is already known."]}
+    assert lead_count(sessions) == 3
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Submission)) == 3
+        assert s.scalar(select(func.count()).select_from(Refusal)) == 2
+    texts = [m.get_content() for m in mailbox.wait(3)]
+    assert any("Before" in t for t in texts) and any("After" in t for t in texts)
+    assert not any("Taken again" in t for t in texts)
+
+
 def test_oversized_bodies_batches_and_messages_get_413(app, make_advertiser, make_key,
                                                        key_client):
     api = key_client(make_key(make_advertiser()))
@@ -193,11 +228,10 @@ def test_owner_rule_fixed_and_round_robin_with_email(sessions, mailbox, make_use
     first, second = make_user("sales", name="First"), make_user("sales", name="Second")
     api = key_client(make_key(make_advertiser()))
     with transaction(sessions) as s:
-        services.set_owner_rule(s, None, {"mode": "fixed", "user_ids": [second.id]})
+        set_owner_rule(s, None, {"mode": "fixed", "user_ids": [second.id]})
     one = api.post(URL, json={"campaign": "c", "full_name": "Fixed"}).get_json()["id"]
     with transaction(sessions) as s:
-        services.set_owner_rule(s, None, {"mode": "round_robin",
-                                          "user_ids": [first.id, second.id]})
+        set_owner_rule(s, None, {"mode": "round_robin", "user_ids": [first.id, second.id]})
     batch = api.post(URL + "/batch", json={"campaign": "c", "leads": [
         {"full_name": f"RR {i}"} for i in range(3)]}).get_json()
     ids = [r["id"] for r in batch["results"]]
@@ -236,13 +270,13 @@ def test_statistics_count_leads_and_refusals_per_advertiser_and_campaign(
     a.post(URL, json={"campaign": "Fall", "full_name": "3", "emails": ["3@x.com"]})
     b.post(URL, json={"campaign": "Spring", "full_name": "4", "emails": ["1@X.com"]})
     with sessions() as s:
-        rows = services.stats(s, None, None, None)
+        rows = stats.stats(s, None, None, None)
     assert [(r.advertiser, r.campaign, r.leads, r.refused) for r in rows] == [
         ("Acme", "Fall", 1, 0), ("Acme", "Spring", 2, 0), ("Beta", "Spring", 0, 1)]
     with sessions() as s:
         from datetime import UTC, datetime
-        assert services.stats(s, None, datetime(2000, 1, 1, tzinfo=UTC),
-                              datetime(2000, 1, 2, tzinfo=UTC)) == []
+        assert stats.stats(s, None, datetime(2000, 1, 1, tzinfo=UTC),
+                           datetime(2000, 1, 2, tzinfo=UTC)) == []
 
 
 def test_privacy_export_and_erase_and_the_recycle_bin(sessions, make_user, make_advertiser,
@@ -261,7 +295,7 @@ def test_privacy_export_and_erase_and_the_recycle_bin(sessions, make_user, make_
         privacy.erase(s, s.merge(admin), person, [])  # idempotent
     admin_api = api_client(admin)
     with transaction(sessions) as s:
-        services.delete_advertiser(s, None, s.merge(advertiser))
+        advertisers.delete_advertiser(s, None, s.merge(advertiser))
     assert api.get(URL).status_code == 401
     listed = admin_api.get("/api/v1/recycle-bin?type=leadworks_advertiser").get_json()
     assert [i["id"] for i in listed["items"]] == [advertiser.id]
@@ -269,7 +303,7 @@ def test_privacy_export_and_erase_and_the_recycle_bin(sessions, make_user, make_
     assert restored.status_code in (200, 204), restored.get_data(as_text=True)
     assert api.get(URL).status_code == 200
     with transaction(sessions) as s:
-        services.delete_advertiser(s, None, s.merge(advertiser))
+        advertisers.delete_advertiser(s, None, s.merge(advertiser))
     purged = admin_api.delete(f"/api/v1/recycle-bin/leadworks_advertiser/{advertiser.id}")
     assert purged.status_code in (200, 204), purged.get_data(as_text=True)
     with sessions() as s:

@@ -143,6 +143,29 @@ def test_csv_upload_reports_row_by_row_keep_valid_or_all_or_nothing(
     assert "cannot be imported here" in refused_columns.get_data(as_text=True)
 
 
+def test_a_csv_import_emails_the_owner_with_the_apps_mail_settings(
+        client, login, make_advertiser, make_portal_user, make_user, sessions, mailbox):
+    """The import runs in a thread without an app context; the owner's email
+    still leaves through the app's SMTP settings, after the batch commits."""
+    from crmcore_plugins.leadworks.services.owners import set_owner_rule
+
+    from crmcore.db import transaction
+
+    owner = make_user("sales", name="Owner")
+    with transaction(sessions) as s:
+        set_owner_rule(s, None, {"mode": "fixed", "user_ids": [owner.id]})
+    login(client, make_portal_user(make_advertiser("Acme")))
+    uploaded = client.post("/leadworks/upload", data={"campaign": "Fall", "file": (
+        io.BytesIO(b"name,email\nRow One,row1@example.com\nRow Two,row2@example.com\n"),
+        "fall.csv")}, content_type="multipart/form-data")
+    assert uploaded.status_code == 303
+    wait_for_job(client, uploaded.headers["Location"])
+    [message] = mailbox.wait(1)
+    assert message["To"] == owner.email and message["From"] == "crm@example.test"
+    assert message["Subject"] == "2 new leads from Leadworks"
+    assert "Row One" in message.get_content() and "Row Two" in message.get_content()
+
+
 def test_an_advertiser_reaches_nothing_but_its_own(client, login, make_advertiser,
                                                    make_portal_user, make_user, make_lead,
                                                    make_key, key_client, sessions, api_client,
