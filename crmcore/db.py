@@ -22,6 +22,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from crmcore.errors import StartupError
 from crmcore.types import Event
 
+# Execution option of a connection whose transaction will write.
+WRITES = "crm_writes"
+
 log = logging.getLogger("crmcore.db")
 
 # Stable constraint names make migrations portable between SQLite and PostgreSQL.
@@ -89,7 +92,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A transaction that reads, then writes after another one committed,
+        # fails at once ("database is locked": its snapshot is stale) instead of
+        # waiting. Work that will write takes the write lock up front and waits
+        # its turn (busy_timeout) instead.
+        immediate = conn.get_execution_options().get(WRITES, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def check_connection(engine: Engine) -> None:
@@ -164,10 +172,25 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
     session.info.setdefault("crm_events", []).append(action)
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite saying another writer holds the database (or
+    committed after this transaction started reading): worth retrying, not a bug."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def writing(session: Session) -> Session:
+    """Mark ``session``, before its first statement, as one that will write:
+    on SQLite its transaction then takes the write lock when it begins."""
+    session.connection(execution_options={WRITES: True})
+    return session
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work commits at the end of the block or rolls back on error."""
+    """A session whose work commits at the end of the block or rolls back on error.
+    It is expected to write (see :func:`writing`)."""
     with factory() as session, session.begin():
+        writing(session)
         yield session
 
 

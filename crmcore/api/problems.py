@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 
 from crmcore.api.blueprint import bp
+from crmcore.db import is_busy
 from crmcore.errors import CrmError
 
 log = logging.getLogger("crmcore.api")
@@ -97,6 +98,10 @@ def unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return http_error(exc)
     _rollback()
+    if is_busy(exc):
+        log.warning("database busy in %s %s", request.method, request.path)
+        return problem(503, "The database is busy with other writes; retry in a moment.",
+                       headers={"Retry-After": "1"})
     log.exception("unexpected error in %s %s", request.method, request.path)
     return problem(500, "The server failed to handle the request; it has been logged.")
 

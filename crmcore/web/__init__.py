@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, render_template
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from crmcore.db import is_busy
 from crmcore.errors import CrmError
 from crmcore.web.security import init_security
 
@@ -18,6 +20,19 @@ def init_web(app: Flask) -> None:
     from crmcore.web.common import bp
 
     app.register_blueprint(bp)
+
+    @app.errorhandler(OperationalError)
+    def database_busy(exc: OperationalError) -> Any:
+        # Every blueprint's pages, plugins' included: SQLite busy with an
+        # import is a moment to wait, not a server fault.
+        if not is_busy(exc):
+            raise exc
+        from crmcore.app import db
+
+        db().rollback()
+        page, status = _error_page(503, "Busy", "The database is busy with other work; "
+                                   "try again in a moment.")
+        return page, status, {"Retry-After": "1"}
 
     @app.get("/healthz")
     def healthz() -> Response:

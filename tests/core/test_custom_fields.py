@@ -68,9 +68,10 @@ def test_bad_values_name_the_custom_field(tx, admin):
 
 
 def test_definitions_need_permission_and_unique_names(tx, admin, make_user):
+    manager = make_user("manager")
     with pytest.raises(Forbidden), tx() as s:
-        cf.create_field(s, make_user("manager"), {"record_type": "lead", "name": "x",
-                                                  "label": "X", "field_type": "text"})
+        cf.create_field(s, manager, {"record_type": "lead", "name": "x",
+                                     "label": "X", "field_type": "text"})
     with pytest.raises(Conflict), tx() as s:
         cf.create_field(s, admin, {"record_type": "lead", "name": "plan", "label": "P",
                                    "field_type": "text"})

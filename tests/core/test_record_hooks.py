@@ -80,6 +80,7 @@ def test_hook_crm_conversion_steps_are_offered_after_conversion(tx, admin):
 
 def test_hook_crm_recycle_bin_types_lists_restores_and_purges_plugin_records(
         tx, admin, make_user):
+    sales = make_user("sales")
     with tx() as s:
         s.add(alpha.AlphaItem(label="gone", deleted_at=datetime.now(UTC)))
         lead = svc.create(s, admin, LEADS, {"full_name": "Binned"})
@@ -95,7 +96,7 @@ def test_hook_crm_recycle_bin_types_lists_restores_and_purges_plugin_records(
         with pytest.raises(NotFound):
             recycle_bin.restore(s, admin, "nonsense", [1])
     with tx() as s, pytest.raises(Forbidden):
-        recycle_bin.purge(s, make_user("sales"), "lead", [lead.id])
+        recycle_bin.purge(s, sales, "lead", [lead.id])
     with tx() as s:
         assert recycle_bin.purge(s, admin, "lead", [lead.id]) == 1
     with tx() as s:
