@@ -59,14 +59,16 @@ def load_demo(session: Session, count: int = 500,
             "location": rnd.choice(CITIES)[0], "tags": rnd.sample(TAGS, rnd.randint(0, 2)),
         })
         lead.stage_id = rnd.choice(stages).id
-        lead.created_at = now - timedelta(days=rnd.randint(0, 365), minutes=i)
+        lead.created_at = now - timedelta(days=rnd.randint(0, 3 * 365), minutes=i)
+        # Untouched since created: the GDPR contact age view has ages to show.
+        lead.touched_at = lead.created_at
         if rnd.random() < 0.3:
             rec.comment(session, owner, rec.LEADS, lead, rnd.choice(
                 ["Called, asked for a quote.", "Sent the brochure.", "Wants fibre by spring.",
                  "Left a voicemail.", "Meeting booked for next week."]))
         city, postal = rnd.choice(CITIES)
         contact_first, contact_last = rnd.choice(FIRST), rnd.choice(LAST)
-        rec.create(session, owner, rec.CONTACTS, {
+        contact = rec.create(session, owner, rec.CONTACTS, {
             "first_name": contact_first, "last_name": contact_last,
             "emails": [f"{contact_first}.{contact_last}.c{i}@example.org".lower().replace(" ", "")],
             "phones": [f"+1303555{i % 10000:04d}"], "company": rnd.choice(COMPANIES),
@@ -74,6 +76,8 @@ def load_demo(session: Session, count: int = 500,
             "lifecycle_stage": rnd.choice(["lead", "prospect", "customer"]),
             "opt_outs": rnd.sample(["email", "sms", "call"], rnd.randint(0, 1)),
         })
+        contact.created_at = contact.touched_at = now - timedelta(
+            days=rnd.randint(0, 4 * 365), minutes=i)
     session.flush()
     echo(f"loaded {len(users)} users, {count} leads and {count} contacts "
          f"({session.scalar(select(func.count(Lead.id)))} leads in all)")
