@@ -24,6 +24,7 @@ from crmcore.services import imports as import_svc
 from crmcore.services.import_rows import ALIASES, REQUIRED, header_key, map_header
 from crmcore.web.common import actor, bp, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui, ui_view
+from crmcore.web.uploads import UploadProblem, save_upload, size_label
 
 ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
              ("cp1252", "Windows-1252"))
@@ -40,10 +41,6 @@ HEADER_MAX_LINES = 100
 SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
 ACTIVE = ("queued", "validating", "running")
 REVERTIBLE = ("done", "failed")
-
-
-class UploadProblem(Exception):
-    """The upload or its header cannot be used; the message says why."""
 
 
 # -- the stored upload -----------------------------------------------------------------
@@ -69,33 +66,11 @@ def upload_path(token: str) -> Path:
 
 def store_upload(upload: FileStorage | None) -> tuple[str, str]:
     """Save the upload under a random name; ``(token, original filename)``."""
-    filename = (upload.filename or "").strip() if upload else ""
-    if not upload or not filename:
-        raise UploadProblem("Choose a CSV file to upload.")
-    if not filename.lower().endswith(".csv"):
-        raise UploadProblem("Only .csv files can be imported; save the sheet as CSV first.")
-    limit = max_bytes()
     token = uuid4().hex
-    target = upload_path(token)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    size = 0
-    try:
-        with open(target, "wb") as out:
-            while chunk := upload.stream.read(1024 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise UploadProblem(f"The file is larger than {size_label(limit)}; "
-                                        "split it into smaller files.")
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    if size == 0:
-        target.unlink(missing_ok=True)
-        raise UploadProblem("The file is empty.")
+    filename = save_upload(upload, upload_path(token), max_bytes())
     tokens = [t for t in web_session.get("import_uploads", []) if t != token]
     web_session["import_uploads"] = [*tokens, token][-KEPT_TOKENS:]
-    return token, Path(filename.replace("\\", "/")).name[:255]
+    return token, filename
 
 
 def stored_upload(token: str) -> Path:
@@ -104,13 +79,6 @@ def stored_upload(token: str) -> Path:
     if token not in web_session.get("import_uploads", []) or not path.is_file():
         raise UploadProblem("The upload is unknown or expired; upload the file again.")
     return path
-
-
-def size_label(size: int) -> str:
-    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
-        if size >= factor:
-            return f"{size / factor:.3g} {unit}"
-    return f"{size} bytes"
 
 
 def _lines(handle: Any, encoding: str) -> Iterator[str]:
@@ -235,7 +203,7 @@ def upload_view(ui: Ui) -> Any:
     try:
         token, filename = store_upload(request.files.get("file"))
     except UploadProblem as exc:
-        return upload_page(ui, options, str(exc), 422)
+        return upload_page(ui, options, str(exc), exc.status)
     try:
         header = read_header(upload_path(token), options["encoding"])
     except UploadProblem as exc:

@@ -26,8 +26,10 @@ from crmcore.web.common import (
     role_of,
     split_list,
 )
+from crmcore.web.uploads import UploadProblem, save_upload, size_label
 
 __all__ = [
+    "UploadProblem",
     "actor",
     "allowed",
     "db",
@@ -37,6 +39,8 @@ __all__ = [
     "portal_pages",
     "render",
     "require_permission",
+    "save_upload",
+    "size_label",
     "split_list",
     "staff_pages",
 ]

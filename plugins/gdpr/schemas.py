@@ -12,7 +12,7 @@ from typing import Any
 from crmcore_plugins.gdpr.models import ACTIONS
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from crmcore.errors import ValidationFailed
+import crmcore.schemas.base as base
 
 RECORD_TYPES = ("lead", "contact")
 MAX_MONTHS = 1200  # a century: anything longer is a typo
@@ -89,10 +89,8 @@ class AuditFilters(_FormSchema):
     cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
 
 
+
 def load(schema: Schema, data: Mapping[str, Any]) -> dict[str, Any]:
-    """``data`` validated by ``schema``, or :class:`ValidationFailed` with per-field errors."""
-    try:
-        return schema.load(dict(data), unknown="exclude")  # type: ignore[no-any-return]
-    except ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        raise ValidationFailed("The input has errors; see the fields.", messages) from None
+    """``data`` (query arguments, form fields) validated by ``schema``, leaving
+    out what it does not know; :class:`ValidationFailed` with per-field errors."""
+    return base.load(schema, dict(data), unknown="exclude")  # type: ignore[no-any-return]

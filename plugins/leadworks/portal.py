@@ -28,7 +28,16 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 import crmcore.services.imports as imports
 from crmcore import jobs
 from crmcore.errors import CrmError, Forbidden
-from crmcore.web.kit import actor, db, error_messages, portal_pages, render, split_list
+from crmcore.web.kit import (
+    UploadProblem,
+    actor,
+    db,
+    error_messages,
+    portal_pages,
+    render,
+    save_upload,
+    split_list,
+)
 
 blueprint = Blueprint("leadworks", __name__, url_prefix="/leadworks",
                       template_folder="templates")
@@ -169,35 +178,12 @@ def new_lead() -> Any:
 # -- CSV uploads ---------------------------------------------------------------------------
 
 
-class UploadProblem(Exception):
-    pass
-
-
 def store_csv(upload: FileStorage | None) -> tuple[Path, str]:
     """Save the upload under a random name in the core import's folder, so
     that the core's clean-up of old uploads covers it too."""
-    filename = (upload.filename or "").strip() if upload else ""
-    if not upload or not filename:
-        raise UploadProblem("Choose a CSV file to upload.")
-    if not filename.lower().endswith(".csv"):
-        raise UploadProblem("Only .csv files can be uploaded; save the sheet as CSV first.")
     target = imports.uploads_dir(Path(current_app.instance_path)) / f"{uuid4().hex}.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    size, limit = 0, upload_limit()
-    try:
-        with open(target, "wb") as out:
-            while chunk := upload.stream.read(1024 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise RequestEntityTooLarge()
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    if size == 0:
-        target.unlink(missing_ok=True)
-        raise UploadProblem("The file is empty.")
-    return target, Path(filename.replace("\\", "/")).name[:255]
+    filename = save_upload(upload, target, upload_limit())
+    return target, filename
 
 
 def upload_page(form: dict[str, Any], message: str | None = None,
@@ -222,7 +208,7 @@ def upload() -> Any:
     try:
         path, filename = store_csv(request.files.get("file"))
     except UploadProblem as exc:
-        return upload_page(form, str(exc), status=422)
+        return upload_page(form, str(exc), status=exc.status)
     session = db()
     who = Submitter.portal(advertiser(), actor(), "csv")
     try:

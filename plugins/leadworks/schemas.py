@@ -7,14 +7,9 @@ from typing import Any
 
 from crmcore_plugins.leadworks.models import OWNER_MODES
 from email_validator import EmailNotValidError, validate_email
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import ValidationError, fields, pre_load, validate
 
-
-class Strict(Schema):
-    """Unknown fields are refused, so that no input sets what it may not."""
-
-    class Meta:
-        unknown = RAISE
+from crmcore.schemas.base import StrictSchema
 
 
 class TrimmedString(fields.String):
@@ -38,7 +33,7 @@ class LowerEmail(fields.String):
 Campaign = TrimmedString(required=True, validate=validate.Length(min=1, max=100))
 
 
-class AdvertiserInput(Strict):
+class AdvertiserInput(StrictSchema):
     name = TrimmedString(required=True, validate=validate.Length(min=1, max=80))
     contact_email = LowerEmail(load_default="")
     is_active = fields.Boolean()
@@ -51,31 +46,21 @@ class AdvertiserInput(Strict):
         return data
 
 
-class InvitationInput(Strict):
+class InvitationInput(StrictSchema):
     email = LowerEmail(required=True)
     name = TrimmedString(load_default="", validate=validate.Length(max=200))
 
 
-class KeyInput(Strict):
+class KeyInput(StrictSchema):
     name = TrimmedString(load_default="", validate=validate.Length(max=100))
 
 
-class OwnerRuleInput(Strict):
+class OwnerRuleInput(StrictSchema):
     mode = fields.String(required=True, validate=validate.OneOf(OWNER_MODES))
     user_ids = fields.List(fields.Integer(), required=True,
                            validate=validate.Length(min=1, max=100))
 
 
-class CampaignInput(Strict):
+class CampaignInput(StrictSchema):
     campaign = Campaign
 
-
-def load(schema: Schema, data: Any, **kwargs: Any) -> Any:
-    """Validate ``data``; raise the core's 422 with per-field messages."""
-    from crmcore.errors import ValidationFailed
-
-    try:
-        return schema.load(data, **kwargs)
-    except ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        raise ValidationFailed("The input has errors; see the fields.", messages) from None

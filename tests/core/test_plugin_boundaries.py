@@ -19,6 +19,7 @@ PUBLIC = {
     "crmcore.jobs",
     "crmcore.mail",
     "crmcore.models",
+    "crmcore.schemas.base",
     "crmcore.schemas.records",
     "crmcore.services.imports",
     "crmcore.services.privacy",

@@ -21,6 +21,7 @@ from crmcore.auth.tokens import new_token, token_hash
 from crmcore.db import utcnow
 from crmcore.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from crmcore.models import User
+from crmcore.schemas.base import load
 
 ROLE = "advertiser"
 INVITATION_DAYS = 7
@@ -85,7 +86,7 @@ def invite(session: Session, actor: User | None, advertiser: Advertiser,
     require_manage(session, actor)
     if not advertiser.is_active:
         raise Conflict("Activate the advertiser before inviting users.")
-    values = schemas.load(schemas.InvitationInput(), data)
+    values = load(schemas.InvitationInput(), data)
     if session.scalar(select(User.id).where(User.email == values["email"])) is not None:
         raise Conflict("A user with this email exists.", {"email": ["Already a user."]})
     token = new_token()
@@ -149,7 +150,7 @@ def issue_key(session: Session, actor: User | None, advertiser: Advertiser,
               data: Mapping[str, Any]) -> tuple[ApiKey, str]:
     """A new key; the clear key is returned once and never stored."""
     require_manage(session, actor)
-    values = schemas.load(schemas.KeyInput(), data)
+    values = load(schemas.KeyInput(), data)
     key = new_token()
     api_key = ApiKey(advertiser_id=advertiser.id, name=values["name"],
                      key_hash=token_hash(key), prefix=key[:12])

@@ -19,6 +19,7 @@ from crmcore.auth.roles import can, require
 from crmcore.db import utcnow
 from crmcore.errors import Conflict, NotFound
 from crmcore.models import User
+from crmcore.schemas.base import load
 from crmcore.types import BinRow
 
 MANAGE = "leadworks.manage"
@@ -57,7 +58,7 @@ def create_advertiser(session: Session, actor: User | None,
                       data: Mapping[str, Any]) -> Advertiser:
     """A new advertiser; 409 when the name (ignoring case) is taken."""
     require_manage(session, actor)
-    values = schemas.load(schemas.AdvertiserInput(), data)
+    values = load(schemas.AdvertiserInput(), data)
     _name_taken(session, values["name"])
     advertiser = Advertiser(**values)
     session.add(advertiser)
@@ -70,7 +71,7 @@ def update_advertiser(session: Session, actor: User | None, advertiser: Advertis
     """Change name, contact or the active flag. A deactivated advertiser's keys
     answer 401 and its users see a notice instead of the portal."""
     require_manage(session, actor)
-    values = schemas.load(schemas.AdvertiserInput(), data, partial=True)
+    values = load(schemas.AdvertiserInput(), data, partial=True)
     if "name" in values:
         _name_taken(session, values["name"], but=advertiser.id)
     for key, value in values.items():

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from crmcore.errors import ValidationFailed
 from crmcore.models import CustomField
+from crmcore.schemas.base import load
 
 BASE_FIELDS = ("full_name", "emails", "phones", "company", "login", "partner", "location")
 
@@ -47,7 +48,7 @@ def check_fields(session: Session, data: Mapping[str, Any]) -> None:
 
 def check_campaign(value: Any) -> str:
     """The campaign's name, cleaned; 422 when it is missing or too long."""
-    return str(schemas.load(schemas.CampaignInput(), {"campaign": value})["campaign"])
+    return str(load(schemas.CampaignInput(), {"campaign": value})["campaign"])
 
 
 def validate_lead(session: Session, data: Any, schema: Schema) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from crmcore.db import utcnow
 from crmcore.errors import ValidationFailed
 from crmcore.models import User
+from crmcore.schemas.base import load
 
 
 def owner_rule(session: Session) -> OwnerRule | None:
@@ -34,7 +35,7 @@ def set_owner_rule(session: Session, actor: User | None, data: Mapping[str, Any]
     """``fixed``: every lead goes to the one user named; ``round_robin``: leads
     go to the named users in turn, across channels and batches."""
     require_manage(session, actor)
-    values = schemas.load(schemas.OwnerRuleInput(), data)
+    values = load(schemas.OwnerRuleInput(), data)
     chosen = list(dict.fromkeys(values["user_ids"]))
     if values["mode"] == "fixed" and len(chosen) != 1:
         raise ValidationFailed("A fixed owner is one user.", {"user_ids": ["Choose one user."]})
