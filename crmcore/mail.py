@@ -106,9 +106,10 @@ def send_after_commit(session: Session, msg: EmailMessage) -> None:
     def deliver() -> None:
         try:
             send(msg, settings)
-        except (OSError, smtplib.SMTPException):
-            log.warning("could not send mail to %s: %s", msg["To"], msg["Subject"],
-                        exc_info=True)
+        except (OSError, smtplib.SMTPException) as exc:
+            # One line: an install without a mail server would drown its log
+            # in tracebacks.
+            log.warning("could not send mail to %s (%s): %s", msg["To"], msg["Subject"], exc)
 
     after_commit(session, deliver)
 

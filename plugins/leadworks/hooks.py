@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,3 +92,10 @@ def crm_person_erase(session: Session, actor: User | None, person: Person,
 
     if "leadworks_upload.rows" in fields:
         erase_person(session, person)
+
+
+@hookimpl
+def crm_demo_data(session: Session, users: Mapping[str, User], password: str) -> list[str]:
+    from crmcore_plugins.leadworks.services.demo import load_demo
+
+    return load_demo(session, users, password)
