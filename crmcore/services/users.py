@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -158,3 +158,15 @@ def user_for_token(session: Session, token: str) -> User | None:
         select(User).join(ApiToken, ApiToken.user_id == User.id)
         .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None),
                User.is_active.is_(True)))
+
+
+def users_by_id(session: Session, ids: Iterable[int | None] | None = None) -> dict[int, User]:
+    """Users by id, ordered by name: those in ``ids``, or every user when ``ids``
+    is None; one query. For showing owners' and actors' names."""
+    query = select(User).order_by(User.name, User.email)
+    if ids is not None:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        query = query.where(User.id.in_(wanted))
+    return {user.id: user for user in session.scalars(query)}

@@ -16,6 +16,7 @@ from crmcore.app import db
 from crmcore.auth.roles import can
 from crmcore.errors import CrmError
 from crmcore.models import LeadStage, User
+from crmcore.services import users as user_service
 from crmcore.types import Action, NavItem, Role
 
 bp = Blueprint("web", __name__)
@@ -135,13 +136,7 @@ def all_stages() -> list[LeadStage]:
 
 def users_by_id(ids: Iterable[int | None] | None = None) -> dict[int, User]:
     """Users by id: those in ``ids``, or every user when ``ids`` is None; one query."""
-    query = select(User).order_by(User.name, User.email)
-    if ids is not None:
-        wanted = {i for i in ids if i is not None}
-        if not wanted:
-            return {}
-        query = query.where(User.id.in_(wanted))
-    return {user.id: user for user in db().scalars(query)}
+    return user_service.users_by_id(db(), ids)
 
 
 def action_links(actions: Iterable[Action], record_id: int) -> list[dict[str, str]]:

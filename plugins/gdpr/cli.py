@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from crmcore_plugins.gdpr import services
+from crmcore_plugins.gdpr.services.export import export_email, to_json, to_zip
+from crmcore_plugins.gdpr.services.sweep import sweep
 
 from crmcore.db import command_sessions, transaction
 from crmcore.errors import CrmError
@@ -46,7 +47,7 @@ def sweep_command(dry_run: bool) -> None:
     Meant for cron: running it twice, or twice at once, anonymizes each record once.
     Exits with status 1 when a plugin failed to erase a record (the others are done).
     """
-    report = services.sweep(command_sessions(), dry_run=dry_run)
+    report = sweep(command_sessions(), dry_run=dry_run)
     for line in report.lines():
         click.echo(line)
     if report.failed:
@@ -61,12 +62,12 @@ def sweep_command(dry_run: bool) -> None:
 def export_command(email: str, zip_path: Path | None) -> None:
     """Export everything the CRM holds about the person with EMAIL (GDPR Art. 15, 20)."""
     with transaction(command_sessions()) as session:
-        export = services.export_email(session, None, email, via="cli")
+        export = export_email(session, None, email, via="cli")
         if zip_path is None:
-            click.echo(services.to_json(export).decode())
+            click.echo(to_json(export).decode())
         else:
             # Inside the transaction: if the file cannot be written, the audit
             # log does not claim an export happened.
-            zip_path.write_bytes(services.to_zip(export))
+            zip_path.write_bytes(to_zip(export))
             click.echo(f"wrote {zip_path} ({len(export.records)} record"
                        f"{'s' if len(export.records) != 1 else ''})", err=True)

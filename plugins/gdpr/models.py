@@ -20,7 +20,7 @@ ACTIONS = ("anonymize", "export", "touch", "sweep", "settings")
 class GdprFieldChoice(Base):
     """Whether the optional personal field ``key`` ("lead.emails") is erased when
     a person is anonymized. A field without a row (one a plugin declared after the
-    admin last saved) is erased: see ``services.DEFAULT_ERASE``."""
+    admin last saved) is erased: see ``services.settings.DEFAULT_ERASE``."""
 
     __tablename__ = "gdpr_field_choice"
 

@@ -1,17 +1,23 @@
 """The GDPR pages: contact age (touch, anonymize), settings, audit log, and the
 anonymize and export pages reached from a lead's or contact's page.
 
-Thin views: parse the form, call one function of ``services`` (which checks the
-``gdpr.manage`` permission), commit or roll back, render.
+Thin views: parse the form, call one function of :mod:`.services` (which checks
+the ``gdpr.manage`` permission), commit or roll back, render.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from crmcore_plugins.gdpr import services
 from crmcore_plugins.gdpr.models import ACTIONS
 from crmcore_plugins.gdpr.schemas import RECORD_TYPES, BulkInput, load
+from crmcore_plugins.gdpr.services.age import AgePage, age_page, rows_for
+from crmcore_plugins.gdpr.services.anonymize import anonymize, anonymize_many, describe
+from crmcore_plugins.gdpr.services.audit import AuditPage, audit_page
+from crmcore_plugins.gdpr.services.export import export_record, to_json, to_zip
+from crmcore_plugins.gdpr.services.records import AlreadyAnonymized
+from crmcore_plugins.gdpr.services.settings import get_settings, save_settings
+from crmcore_plugins.gdpr.services.touch import touch
 from flask import Blueprint, Response, flash, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -19,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from crmcore.db import utcnow
 from crmcore.errors import CrmError, ErasureFailed, ValidationFailed
 from crmcore.models import LeadStage
+from crmcore.services.users import users_by_id
 from crmcore.web.kit import actor, db, error_messages, render, staff_pages
 
 blueprint = Blueprint("gdpr", __name__, url_prefix="/gdpr", template_folder="templates")
@@ -69,16 +76,16 @@ def age() -> Any:
     session = db()
     errors: dict[str, list[str]] = {}
     try:
-        page = services.age_page(session, actor(), request.args)
+        page = age_page(session, actor(), request.args)
     except ValidationFailed as exc:  # raised after the permission check
         errors = error_messages(exc)
-        page = services.AgePage([], None, {})
+        page = AgePage([], None, {})
     filters = {k: v for k, v in request.args.items() if k != "cursor" and v.strip()}
     next_url = url_for("gdpr.age", **filters, cursor=page.next_cursor) \
         if page.next_cursor else None
     return render("gdpr/age.html", 422 if errors else 200, page=page, filters=filters,
                   errors=errors, next_url=next_url, now=utcnow(),
-                  people=services.users(session),
+                  people=users_by_id(session),
                   stages={s.id: s for s in session.scalars(
                       select(LeadStage).order_by(LeadStage.position, LeadStage.id))},
                   record_types=RECORD_TYPES)
@@ -98,15 +105,15 @@ def age_bulk() -> Any:
     refs = data["ids"]
     try:
         if data["action"] == "touch":
-            count = services.touch(session, actor(), refs)
+            count = touch(session, actor(), refs)
             session.commit()
             flash(f"{count} record{'s' if count != 1 else ''} touched: "
                   "their retention starts again today.", "info")
             return back
         if not data["confirm"]:
             return render("gdpr/confirm_bulk.html",
-                          rows=services.rows_for(session, actor(), refs), now=utcnow())
-        count = services.anonymize_many(session, actor(), refs)
+                          rows=rows_for(session, actor(), refs), now=utcnow())
+        count = anonymize_many(session, actor(), refs)
         session.commit()
     except ErasureFailed as exc:
         session.rollback()
@@ -122,13 +129,13 @@ def age_bulk() -> Any:
 def anonymize_page(record_type: str, record_id: int) -> Any:
     session = db()
     if request.method == "GET":
-        record, fields = services.describe(session, actor(), record_type, record_id)
+        record, fields = describe(session, actor(), record_type, record_id)
         return render("gdpr/anonymize.html", record_type=record_type, record=record,
                       fields=fields)
     try:
-        erased = services.anonymize(session, actor(), record_type, record_id)
+        erased = anonymize(session, actor(), record_type, record_id)
         session.commit()
-    except services.AlreadyAnonymized as exc:
+    except AlreadyAnonymized as exc:
         session.rollback()
         flash(exc.detail, "info")
     except ErasureFailed as exc:
@@ -138,24 +145,24 @@ def anonymize_page(record_type: str, record_id: int) -> Any:
     else:
         flash(f"The {record_type} was anonymized: {len(erased)} kinds of personal data were "
               "erased in the CRM and its plugins.", "info")
-    record, _ = services.describe(session, actor(), record_type, record_id)
+    record, _ = describe(session, actor(), record_type, record_id)
     return redirect(_record_url(record_type, record), 303)
 
 
 def export_page(record_type: str, record_id: int) -> Any:
     session = db()
     if request.method == "GET":
-        record, _ = services.describe(session, actor(), record_type, record_id)
+        record, _ = describe(session, actor(), record_type, record_id)
         return render("gdpr/export.html", record_type=record_type, record=record)
     as_zip = request.form.get("format") == "zip"
     try:
-        export = services.export_record(session, actor(), record_type, record_id)
-        body = services.to_zip(export) if as_zip else services.to_json(export)
+        export = export_record(session, actor(), record_type, record_id)
+        body = to_zip(export) if as_zip else to_json(export)
         session.commit()
-    except services.AlreadyAnonymized as exc:
+    except AlreadyAnonymized as exc:
         session.rollback()
         flash(exc.detail, "info")
-        record, _ = services.describe(session, actor(), record_type, record_id)
+        record, _ = describe(session, actor(), record_type, record_id)
         return redirect(_record_url(record_type, record), 303)
     name = f"personal-data-{record_type}-{record_id}.{'zip' if as_zip else 'json'}"
     return Response(body, mimetype="application/zip" if as_zip else "application/json",
@@ -188,16 +195,16 @@ for _type in RECORD_TYPES:
 def settings() -> Any:
     session = db()
     if request.method == "GET":
-        current = services.get_settings(session, actor())
+        current = get_settings(session, actor())
         return render("gdpr/settings.html", settings=current, errors={}, values=None)
     values = {"erase": request.form.getlist("erase"),
               **{f"retention_{t}": request.form.get(f"retention_{t}", "") for t in RECORD_TYPES}}
     try:
-        services.save_settings(session, actor(), values)
+        save_settings(session, actor(), values)
         session.commit()
     except ValidationFailed as exc:
         session.rollback()
-        return render("gdpr/settings.html", 422, settings=services.get_settings(session, actor()),
+        return render("gdpr/settings.html", 422, settings=get_settings(session, actor()),
                       errors=error_messages(exc), values=values)
     flash("The GDPR settings were saved.", "info")
     return redirect(url_for("gdpr.settings"), 303)
@@ -208,13 +215,13 @@ def audit() -> Any:
     session = db()
     errors: dict[str, list[str]] = {}
     try:
-        page = services.audit_page(session, actor(), request.args)
+        page = audit_page(session, actor(), request.args)
     except ValidationFailed as exc:  # raised after the permission check
         errors = error_messages(exc)
-        page = services.AuditPage([], None, {})
+        page = AuditPage([], None, {})
     filters = {k: v for k, v in request.args.items() if k != "cursor" and v.strip()}
     next_url = url_for("gdpr.audit", **filters, cursor=page.next_cursor) \
         if page.next_cursor else None
     return render("gdpr/audit.html", 422 if errors else 200, page=page, filters=filters,
-                  errors=errors, next_url=next_url, people=services.users(session),
+                  errors=errors, next_url=next_url, people=users_by_id(session),
                   actions=ACTIONS)

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
-from crmcore_plugins.mail import services
 from crmcore_plugins.mail.parsing import Found, MailReadError, read_path
+from crmcore_plugins.mail.services.store import Refusal, limits, store_messages
 
 from crmcore.db import command_sessions, transaction
 from crmcore.errors import CrmError
@@ -44,20 +44,20 @@ def import_command(paths: tuple[Path, ...]) -> None:
     try:
         sessions = command_sessions()
         with sessions() as probe:
-            max_message, _ = services.limits(probe)
+            max_message, _ = limits(probe)
     except CrmError as exc:
         raise click.ClickException(exc.detail) from None
     stored = duplicates = 0
-    refused: list[services.Refusal] = []
+    refused: list[Refusal] = []
     for path in paths:
         try:
             for batch in _batches(read_path(path, max_message_bytes=max_message)):
-                refused += [services.Refusal(f.label, f.error) for f in batch if f.error]
+                refused += [Refusal(f.label, f.error) for f in batch if f.error]
                 readable = [(f.label, f.raw) for f in batch if f.raw is not None]
                 if not readable:
                     continue
                 with transaction(sessions) as session:
-                    result = services.store_messages(
+                    result = store_messages(
                         session, [raw for _, raw in readable], "import",
                         labels=[label for label, _ in readable])
                 stored += result.stored
@@ -66,7 +66,7 @@ def import_command(paths: tuple[Path, ...]) -> None:
                 for skipped in result.skipped_attachments:
                     click.echo(f"{skipped.label}: {skipped.reason}")
         except MailReadError as exc:
-            refused.append(services.Refusal(str(path), exc.detail))
+            refused.append(Refusal(str(path), exc.detail))
     for refusal in refused:
         click.echo(f"refused {refusal.label}: {refusal.reason}")
     click.echo(f"imported {stored}, already in the archive {duplicates}, "

@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crmcore_plugins.mail import services
+from crmcore_plugins.mail.services.demo import load_demo
+from crmcore_plugins.mail.services.links import link_records, move_links
+from crmcore_plugins.mail.services.privacy import erase_person, export_person
+from crmcore_plugins.mail.services.reading import timeline_rows
 
 from crmcore import Action, NavItem, PersonalField, PersonExport, TimelineItem, hookimpl
 
@@ -65,7 +68,7 @@ def crm_timeline_items(session: Session, record_type: str, record_id: int
                        ) -> list[TimelineItem]:
     # TimelineItem carries no URL: the body stays plain text, and the record's
     # "Emails" action leads to the message pages.
-    rows = services.timeline_rows(session, record_type, record_id)
+    rows = timeline_rows(session, record_type, record_id)
     return [TimelineItem(date or created_at, "email",
                          f"{subject or '(no subject)'} — {sender or '?'} → {', '.join(to) or '?'}")
             for subject, sender, to, date, created_at in rows]
@@ -80,12 +83,12 @@ def _emails_changed(changes: Mapping[int, Mapping[str, tuple[Any, Any]]]) -> lis
 
 @hookimpl
 def crm_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
-    services.link_records(session, "lead", lead_ids)
+    link_records(session, "lead", lead_ids)
 
 
 @hookimpl
 def crm_contacts_created(session: Session, contact_ids: Sequence[int]) -> None:
-    services.link_records(session, "contact", contact_ids)
+    link_records(session, "contact", contact_ids)
 
 
 @hookimpl
@@ -93,7 +96,7 @@ def crm_leads_updated(session: Session,
                       changes: Mapping[int, Mapping[str, tuple[Any, Any]]]) -> None:
     changed = _emails_changed(changes)
     if changed:
-        services.link_records(session, "lead", changed)
+        link_records(session, "lead", changed)
 
 
 @hookimpl
@@ -101,28 +104,28 @@ def crm_contacts_updated(session: Session,
                          changes: Mapping[int, Mapping[str, tuple[Any, Any]]]) -> None:
     changed = _emails_changed(changes)
     if changed:
-        services.link_records(session, "contact", changed)
+        link_records(session, "contact", changed)
 
 
 @hookimpl
 def crm_leads_restored(session: Session, lead_ids: Sequence[int]) -> None:
     # Mail archived while the lead was in the recycle bin was not linked to it.
-    services.link_records(session, "lead", lead_ids)
+    link_records(session, "lead", lead_ids)
 
 
 @hookimpl
 def crm_contacts_restored(session: Session, contact_ids: Sequence[int]) -> None:
-    services.link_records(session, "contact", contact_ids)
+    link_records(session, "contact", contact_ids)
 
 
 @hookimpl
 def crm_leads_merged(session: Session, survivor_id: int, merged_ids: Sequence[int]) -> None:
-    services.move_links(session, "lead", survivor_id, merged_ids)
+    move_links(session, "lead", survivor_id, merged_ids)
 
 
 @hookimpl
 def crm_contacts_merged(session: Session, survivor_id: int, merged_ids: Sequence[int]) -> None:
-    services.move_links(session, "contact", survivor_id, merged_ids)
+    move_links(session, "contact", survivor_id, merged_ids)
 
 
 # -- personal data ------------------------------------------------------------------------
@@ -139,13 +142,13 @@ def crm_personal_data() -> list[PersonalField]:
 
 @hookimpl
 def crm_person_export(session: Session, person: Person) -> list[PersonExport]:
-    return services.export_person(session, person)
+    return export_person(session, person)
 
 
 @hookimpl
 def crm_person_erase(session: Session, actor: User | None, person: Person,
                      fields: frozenset[str]) -> None:
-    services.erase_person(session, person, fields)
+    erase_person(session, person, fields)
 
 
 # -- demo ---------------------------------------------------------------------------------
@@ -153,5 +156,5 @@ def crm_person_erase(session: Session, actor: User | None, person: Person,
 
 @hookimpl
 def crm_demo_data(session: Session, users: Mapping[str, User], password: str) -> list[str]:
-    stored = services.load_demo(session, users["sales"])
+    stored = load_demo(session, users["sales"])
     return [f"  mail archive: {stored} demo email(s) on the first leads' timelines"]

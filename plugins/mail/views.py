@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmcore_plugins.mail import services, storage
+from crmcore_plugins.mail import storage
 from crmcore_plugins.mail.sanitize import clean_html
+from crmcore_plugins.mail.services.reading import (
+    attachment_of,
+    get_message,
+    linked_records,
+    messages_for,
+    recent_messages,
+)
+from crmcore_plugins.mail.services.records import KINDS
 from flask import Blueprint, Response, render_template, request, send_file
 from markupsafe import Markup
 
@@ -35,14 +43,14 @@ def not_found(_exc: NotFound) -> Any:
 @blueprint.get("/")
 def messages() -> Any:
     address = request.args.get("address", "").strip()[:320]
-    found = services.recent_messages(db(), actor(), address)
+    found = recent_messages(db(), actor(), address)
     return render("mail/messages.html", messages=found, address=address, record=None)
 
 
 def _record_messages(record_type: str, record_id: int) -> Any:
     session = db()
-    record = get(session, actor(), services.KINDS[record_type], record_id)
-    found = services.messages_for(session, record_type, record.id)
+    record = get(session, actor(), KINDS[record_type], record_id)
+    found = messages_for(session, record_type, record.id)
     return render("mail/messages.html", messages=found, address="", record=record,
                   record_type=record_type)
 
@@ -60,20 +68,20 @@ def contact_messages(record_id: int) -> Any:
 @blueprint.get("/messages/<int:message_id>")
 def message(message_id: int) -> Any:
     session = db()
-    found = services.get_message(session, actor(), message_id)
+    found = get_message(session, actor(), message_id)
     # Stored HTML was sanitized on import; cleaning again as it is shown means
     # a tightened policy applies to old mail too, and a row changed behind the
     # application's back still cannot inject markup.
     html = Markup(clean_html(found.html_body))  # noqa: S704 - nh3 output
     return render("mail/message.html", message=found, html=html,
-                  records=services.linked_records(session, actor(), found.id))
+                  records=linked_records(session, actor(), found.id))
 
 
 @blueprint.get("/messages/<int:message_id>/attachments/<int:attachment_id>")
 def attachment(message_id: int, attachment_id: int) -> Response:
     session = db()
-    found = services.attachment_of(services.get_message(session, actor(), message_id),
-                                   attachment_id)
+    found = attachment_of(get_message(session, actor(), message_id),
+                          attachment_id)
     path = storage.path_of(storage.root(session), found.sha256)
     if not path.is_file():
         raise NotFound("The file of this attachment is missing.")

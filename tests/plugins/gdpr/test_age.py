@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from crmcore_plugins.gdpr import services
 from crmcore_plugins.gdpr.models import GdprAudit
+from crmcore_plugins.gdpr.services.age import age_page
+from crmcore_plugins.gdpr.services.anonymize import anonymize
 from sqlalchemy import select
 
 from crmcore.errors import Forbidden, ValidationFailed
@@ -38,7 +39,7 @@ def aged(tx, admin, make_user):
     with tx() as s:
         won = s.scalar(select(LeadStage.id).where(LeadStage.kind == "won"))
         svc.update(s, admin, svc.LEADS, s.get(Lead, a), {"owner_id": sales.id, "stage_id": won})
-        services.anonymize(s, admin, "lead", gone)
+        anonymize(s, admin, "lead", gone)
     for record_type, record_id, days in (("lead", a, 300), ("contact", b, 200),
                                          ("lead", c, 40), ("lead", gone, 900)):
         age(tx, record_type, record_id, days)
@@ -66,23 +67,23 @@ def test_filters(admin_client, aged):
 
 def test_keyset_pages(tx, admin, aged):
     with tx() as s:
-        first = services.age_page(s, admin, {}, limit=3)
+        first = age_page(s, admin, {}, limit=3)
         assert [r.ref for r in first.rows] == [aged[k] for k in "abc"]
-        second = services.age_page(s, admin, {"cursor": first.next_cursor}, limit=3)
+        second = age_page(s, admin, {"cursor": first.next_cursor}, limit=3)
         assert [r.ref for r in second.rows] == [aged["d"]] and second.next_cursor is None
         with pytest.raises(ValidationFailed):
-            services.age_page(s, admin, {"cursor": "garbage"})
+            age_page(s, admin, {"cursor": "garbage"})
 
 
 def test_sales_users_with_the_permission_see_only_their_records(tx, app, aged):
     with tx() as s:
         sales = s.merge(aged["sales"])
         with pytest.raises(Forbidden):
-            services.age_page(s, sales, {})
+            age_page(s, sales, {})
     registry = app.extensions["crm"].roles
     registry.grants["sales"] = registry.grants["sales"] | {"gdpr.manage"}
     with tx() as s:
-        assert [r.ref for r in services.age_page(s, s.merge(aged["sales"]), {}).rows] == [
+        assert [r.ref for r in age_page(s, s.merge(aged["sales"]), {}).rows] == [
             aged["a"]]
 
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from crmcore_plugins.gdpr import services
 from crmcore_plugins.gdpr.models import GdprAudit, GdprRetention
+from crmcore_plugins.gdpr.services.settings import erase_keys, retention
+from crmcore_plugins.gdpr.services.sweep import sweep
 from sqlalchemy import select, update
 
 from crmcore.db import Base, utcnow
@@ -45,8 +46,8 @@ def test_saving_settings_keeps_the_choice_and_is_audited(tx, admin, admin_client
     assert "checked" in boxes["lead.emails"] and "checked" not in boxes["lead.company"]
     assert 'value="24"' in html
     with tx() as s:
-        assert services.retention(s) == {"lead": 24}
-        assert services.erase_keys(s) == {"lead.full_name", "contact.name", "lead.emails",
+        assert retention(s) == {"lead": 24}
+        assert erase_keys(s) == {"lead.full_name", "contact.name", "lead.emails",
                                           "contact.emails"}
         row = s.scalar(select(GdprAudit))
         assert row.action == "settings" and "retention.lead" in row.fields
@@ -77,7 +78,7 @@ def test_audit_log_records_who_and_what_and_holds_no_personal_data(app, tx, admi
     admin_client.post(f"/gdpr/leads/{lead_id}/anonymize")
     admin_client.post("/gdpr/settings", data={"erase": ["lead.emails"], "retention_lead": "1"})
     age(tx, "lead", other, 100)
-    services.sweep(app.extensions["crm"].sessions)
+    sweep(app.extensions["crm"].sessions)
 
     with tx() as s:
         rows = list(s.scalars(select(GdprAudit).order_by(GdprAudit.id)))

@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from crmcore_plugins.gdpr import services
 from crmcore_plugins.gdpr.models import GdprAudit
+from crmcore_plugins.gdpr.services.settings import save_settings
+from crmcore_plugins.gdpr.services.sweep import _sweep_one, sweep
+from crmcore_plugins.gdpr.services.touch import touch
 from sqlalchemy import func, select
 
 from crmcore.models import Contact, Lead
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.plugins("gdpr")
 
 def policy(tx, admin, **months):
     with tx() as s:
-        services.save_settings(s, admin, {f"retention_{t}": m for t, m in months.items()})
+        save_settings(s, admin, {f"retention_{t}": m for t, m in months.items()})
 
 
 def anonymized(tx):
@@ -99,7 +101,7 @@ def test_sweep_anonymizes_exactly_the_records_past_the_policy_once(app, tx, admi
 def test_a_policy_for_one_type_leaves_the_other_alone(tx, admin, app, people):
     leads, _ = people
     policy(tx, admin, lead=12)
-    report = services.sweep(app.extensions["crm"].sessions)
+    report = sweep(app.extensions["crm"].sessions)
     assert [p.record_type for p in report.parts] == ["lead"]
     assert anonymized(tx) == ({leads[0]}, set())
 
@@ -108,12 +110,12 @@ def test_a_record_touched_after_listing_is_skipped(tx, admin, app, people):
     leads, _ = people
     policy(tx, admin, lead=6)
     sessions = app.extensions["crm"].sessions
-    listed = services.sweep(sessions, dry_run=True)
+    listed = sweep(sessions, dry_run=True)
     with tx() as s:
-        services.touch(s, admin, [("lead", leads[1])])
+        touch(s, admin, [("lead", leads[1])])
     cutoff = listed.parts[0].cutoff
-    assert services._sweep_one(sessions, "lead", leads[1], cutoff) is False
-    assert services._sweep_one(sessions, "lead", leads[0], cutoff) is True
+    assert _sweep_one(sessions, "lead", leads[1], cutoff) is False
+    assert _sweep_one(sessions, "lead", leads[0], cutoff) is True
 
 
 def test_two_sweeps_at_once_anonymize_each_record_once(tx, admin, app):
@@ -128,7 +130,7 @@ def test_two_sweeps_at_once_anonymize_each_record_once(tx, admin, app):
 
     def run():
         start.wait()
-        reports.append(services.sweep(sessions))
+        reports.append(sweep(sessions))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
@@ -151,6 +153,6 @@ def test_a_failing_plugin_fails_only_its_records_and_is_named(app, tx, admin):
     policy(tx, admin, lead=1)
     app.config["ALPHA_ERASE_FAILS"] = True
     with app.app_context():
-        report = services.sweep(app.extensions["crm"].sessions)
+        report = sweep(app.extensions["crm"].sessions)
     assert report.failed == 1 and "'alpha'" in report.parts[0].failed[0]
     assert anonymized(tx) == (set(), set())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from crmcore_plugins.mail import services
+from crmcore_plugins.mail.services.reading import messages_for
 
 from crmcore.db import transaction
 from crmcore.demo import load_demo, load_plugin_demos
@@ -22,6 +22,6 @@ def test_demo_emails_land_on_the_sellers_first_leads_once(app, api_client):
         assert load_plugin_demos(session) == lines  # a second run adds nothing
         seller = session.query(User).filter_by(email="sam@example.com").one()
         lead = session.query(Lead).filter_by(owner_id=seller.id).order_by(Lead.id).first()
-        assert len(services.messages_for(session, "lead", lead.id)) == 2
+        assert len(messages_for(session, "lead", lead.id)) == 2
     timeline = api_client().get(f"/api/v1/leads/{lead.id}/timeline").get_data(as_text=True)
     assert "Re: Your fibre quote" in timeline

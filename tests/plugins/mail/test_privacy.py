@@ -4,8 +4,9 @@ driven through the core's privacy service as the gdpr plugin drives it."""
 from __future__ import annotations
 
 import pytest
-from crmcore_plugins.mail import services
 from crmcore_plugins.mail.models import MailAddress, MailAttachment, MailLink, MailMessage
+from crmcore_plugins.mail.services.reading import messages_for
+from crmcore_plugins.mail.services.store import store_messages
 from sqlalchemy import func, select
 
 from crmcore.db import transaction
@@ -26,7 +27,7 @@ def person_mail(app):
     with transaction(sessions) as session:
         lead = rec.create(session, None, rec.LEADS,
                           {"full_name": "Ada Lovelace", "emails": ["ada@example.com"]})
-        services.store_messages(session, [
+        store_messages(session, [
             build_message(message_id="<1@x>", subject="Call ada@example.com",
                           text="Regards, ADA@example.com",
                           attachments=[("cv.pdf", "application/pdf", b"ada's cv"),
@@ -36,7 +37,7 @@ def person_mail(app):
             build_message(message_id="<3@x>", sender="bob@example.com", to=["me@crm.test"],
                           attachments=[("logo.png", "image/png", b"shared logo")]),
         ], "import")
-        services.store_messages(session, [build_message(
+        store_messages(session, [build_message(
             message_id="<fw@x>", sender="advertiser@ads.test", to=["me@crm.test"])],
             "leadworks", link_to=[("lead", lead.id)])
     return {"sessions": sessions, "lead": lead.id,
@@ -139,11 +140,11 @@ def test_an_anonymized_lead_gets_no_new_mail(person_mail):
         privacy.erase(session, None, person, set())  # the name only; emails stay
 
     with transaction(sessions) as session:
-        pk = services.store_messages(session, [build_message(message_id="<late@x>")],
-                                     "import").message_ids[0]
-        assert services.messages_for(session, "lead", person_mail["lead"])
-        assert pk not in [m.id for m in services.messages_for(session, "lead",
-                                                              person_mail["lead"])]
+        pk = store_messages(session, [build_message(message_id="<late@x>")],
+                            "import").message_ids[0]
+        assert messages_for(session, "lead", person_mail["lead"])
+        assert pk not in [m.id for m in messages_for(session, "lead",
+                                                     person_mail["lead"])]
 
 
 def test_a_rolled_back_erase_keeps_the_files(person_mail):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 
 import pytest
-from crmcore_plugins.mail import services
 from crmcore_plugins.mail.models import MailAddress, MailLink, MailMessage
 from crmcore_plugins.mail.parsing import MailReadError, parse_upload
+from crmcore_plugins.mail.services.reading import get_message, messages_for
+from crmcore_plugins.mail.services.store import Refusal, store_messages
 from sqlalchemy import event, func, select
 
 from crmcore.db import transaction
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.plugins("mail")
 
 def store(sessions, raws, source="import", **kwargs):
     with transaction(sessions) as session:
-        return services.store_messages(session, raws, source, **kwargs)
+        return store_messages(session, raws, source, **kwargs)
 
 
 def new_lead(sessions, emails, name="Ada Lovelace", actor=None):
@@ -43,7 +44,7 @@ def test_store_counts_stored_duplicates_and_refusals(sessions):
                   labels=["one", "two", "three", "four"])
 
     assert (first.stored, first.duplicates) == (2, 1)
-    assert first.refused == [services.Refusal("three", "Not an email message: it has no headers.")]
+    assert first.refused == [Refusal("three", "Not an email message: it has no headers.")]
     assert len(first.message_ids) == 2
 
     again = store(sessions, [build_message(message_id="<b@x>")])
@@ -71,8 +72,8 @@ def test_import_links_to_existing_leads_and_contacts_by_any_address(sessions, ma
     message_pk = result.message_ids[0]
     assert links(sessions) == {(message_pk, "lead", lead_id), (message_pk, "contact", contact_id)}
     with sessions() as session:
-        assert [m.id for m in services.messages_for(session, "lead", lead_id)] == [message_pk]
-        assert services.messages_for(session, "lead", unrelated) == []
+        assert [m.id for m in messages_for(session, "lead", lead_id)] == [message_pk]
+        assert messages_for(session, "lead", unrelated) == []
 
 
 def test_new_lead_gets_its_earlier_emails(sessions):
@@ -152,12 +153,12 @@ def test_get_message_only_through_a_visible_record(sessions, make_user):
         build_message(message_id="<u@x>", sender="stranger@example.com")]).message_ids
 
     with sessions() as session:
-        assert services.get_message(session, owner, linked).id == linked
-        assert services.get_message(session, manager, linked).id == linked
+        assert get_message(session, owner, linked).id == linked
+        assert get_message(session, manager, linked).id == linked
         for actor, pk in [(other, linked), (owner, unlinked), (manager, unlinked),
                           (owner, 999_999)]:
             with pytest.raises(NotFound):
-                services.get_message(session, actor, pk)
+                get_message(session, actor, pk)
     assert lead_id
 
 

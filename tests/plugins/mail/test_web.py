@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from crmcore_plugins.mail import services
+from crmcore_plugins.mail.services.reading import get_message
+from crmcore_plugins.mail.services.store import store_messages
 
 from crmcore.db import transaction
 from crmcore.services import records as rec
@@ -32,11 +33,11 @@ def archive(app, make_user):
     with transaction(sessions) as session:
         lead = rec.create(session, session.merge(owner), rec.LEADS,
                           {"full_name": "Ada Lovelace", "emails": ["ada@example.com"]})
-        result = services.store_messages(session, [build_message(
+        result = store_messages(session, [build_message(
             subject="Quote <request>", html=NASTY_HTML, attachments=[
                 ("../../etc/passwd", "text/html", b"<script>alert(1)</script>"),
                 ("report.pdf", "application/pdf", b"%PDF-1.4 fake")])], "import")
-        message = services.get_message(session, None, result.message_ids[0])
+        message = get_message(session, None, result.message_ids[0])
         attachments = {a.filename: a.id for a in message.attachments}
     return {"owner": owner, "lead": lead.id, "message": result.message_ids[0],
             "attachments": attachments}
@@ -80,7 +81,7 @@ def test_plain_text_is_escaped(app, client, login, make_user):
     with transaction(app.extensions["crm"].sessions) as session:
         rec.create(session, session.merge(owner), rec.LEADS,
                    {"full_name": "Ada", "emails": ["ada@example.com"]})
-        pk = services.store_messages(session, [build_message(
+        pk = store_messages(session, [build_message(
             text="<script>alert(1)</script>")], "import").message_ids[0]
     login(client, owner)
 
@@ -126,8 +127,8 @@ def test_someone_who_may_not_see_the_lead_gets_404(archive, client, login, make_
 
 def test_attachment_of_another_message_is_404(archive, app, client, login):
     with transaction(app.extensions["crm"].sessions) as session:
-        other = services.store_messages(session, [build_message(message_id="<o@x>")],
-                                        "import").message_ids[0]
+        other = store_messages(session, [build_message(message_id="<o@x>")],
+                               "import").message_ids[0]
     login(client, archive["owner"])
 
     attachment_id = archive["attachments"]["report.pdf"]
