@@ -7,6 +7,7 @@ the ``gdpr.manage`` permission), commit or roll back, render.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crmcore_plugins.gdpr.models import ACTIONS
@@ -68,21 +69,29 @@ def _record_url(record_type: str, record: Any) -> str:
     return url_for(f"web.{record_type}", record_id=record.id)
 
 
+def _filtered_page(endpoint: str, load: Callable[[], Any], empty: Any
+                   ) -> tuple[Any, dict[str, str], dict[str, list[str]], str | None]:
+    """A list page filtered by the query string: ``(page, filters, errors, next
+    page's URL)``; bad filters give an empty page and per-field errors."""
+    errors: dict[str, list[str]] = {}
+    try:
+        page = load()
+    except ValidationFailed as exc:  # raised after the permission check
+        errors, page = error_messages(exc), empty
+    filters = {k: v for k, v in request.args.items() if k != "cursor" and v.strip()}
+    next_url = url_for(endpoint, **filters, cursor=page.next_cursor) \
+        if page.next_cursor else None
+    return page, filters, errors, next_url
+
+
 # -- contact age ---------------------------------------------------------------------------
 
 
 @blueprint.get("/")
 def age() -> Any:
     session = db()
-    errors: dict[str, list[str]] = {}
-    try:
-        page = age_page(session, actor(), request.args)
-    except ValidationFailed as exc:  # raised after the permission check
-        errors = error_messages(exc)
-        page = AgePage([], None, {})
-    filters = {k: v for k, v in request.args.items() if k != "cursor" and v.strip()}
-    next_url = url_for("gdpr.age", **filters, cursor=page.next_cursor) \
-        if page.next_cursor else None
+    page, filters, errors, next_url = _filtered_page(
+        "gdpr.age", lambda: age_page(session, actor(), request.args), AgePage([], None, {}))
     return render("gdpr/age.html", 422 if errors else 200, page=page, filters=filters,
                   errors=errors, next_url=next_url, now=utcnow(),
                   people=users_by_id(session),
@@ -213,15 +222,9 @@ def settings() -> Any:
 @blueprint.get("/audit")
 def audit() -> Any:
     session = db()
-    errors: dict[str, list[str]] = {}
-    try:
-        page = audit_page(session, actor(), request.args)
-    except ValidationFailed as exc:  # raised after the permission check
-        errors = error_messages(exc)
-        page = AuditPage([], None, {})
-    filters = {k: v for k, v in request.args.items() if k != "cursor" and v.strip()}
-    next_url = url_for("gdpr.audit", **filters, cursor=page.next_cursor) \
-        if page.next_cursor else None
+    page, filters, errors, next_url = _filtered_page(
+        "gdpr.audit", lambda: audit_page(session, actor(), request.args),
+        AuditPage([], None, {}))
     return render("gdpr/audit.html", 422 if errors else 200, page=page, filters=filters,
                   errors=errors, next_url=next_url, people=users_by_id(session),
                   actions=ACTIONS)
