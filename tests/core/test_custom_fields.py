@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from crmcore.db import transaction
 from crmcore.errors import Conflict, Forbidden, ValidationFailed
 from crmcore.services import custom_fields as cf
 from crmcore.services import records as svc
 from crmcore.services.records import CONTACTS, LEADS
 
 pytestmark = pytest.mark.plugins()
-
-
-@pytest.fixture
-def tx(app):
-    return lambda: transaction(app.extensions["crm"].sessions)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from crmcore.db import transaction
 from crmcore.errors import ErasureFailed, NotFound, ValidationFailed
 from crmcore.models import EmailKey, ImportChange, Lead, TimelineEntry
 from crmcore.services import privacy
@@ -21,11 +20,6 @@ pytestmark = pytest.mark.plugins("alpha")
 @pytest.fixture
 def crm_extra_plugins():
     return {"alpha": _descriptors()["alpha"]}
-
-
-@pytest.fixture
-def tx(app):
-    return lambda: transaction(app.extensions["crm"].sessions)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crmcore.db import transaction
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.services import actions, recycle_bin
 from crmcore.services import records as svc
@@ -23,11 +22,6 @@ pytestmark = pytest.mark.plugins("alpha")
 @pytest.fixture
 def crm_extra_plugins():
     return {"alpha": _descriptors()["alpha"]}
-
-
-@pytest.fixture
-def tx(app):
-    return lambda: transaction(app.extensions["crm"].sessions)
 
 
 @pytest.fixture

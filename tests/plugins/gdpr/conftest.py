@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from crmcore.db import transaction, utcnow
+from crmcore.db import utcnow
 from crmcore.models import Contact, Lead
 from crmcore.services import records as svc
 from tests.fake_plugins import _descriptors
@@ -21,11 +21,6 @@ NAME, EMAIL, PHONE = "Ada Lovelace", "ada@example.com", "+12025550100"
 @pytest.fixture
 def crm_extra_plugins():
     return {"alpha": _descriptors()["alpha"]}
-
-
-@pytest.fixture
-def tx(app):
-    return lambda: transaction(app.extensions["crm"].sessions)
 
 
 @pytest.fixture
