@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
 from crmcore.schemas.records import BASE_INPUTS, custom_field, normalize_phone
 from crmcore.schemas.users import normalize_email
@@ -116,22 +116,46 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     return columns
 
 
+def _validate_all(validators: Sequence[Callable[[Any], Any]], value: Any) -> None:
+    """Run every validator and raise all their messages, as marshmallow does."""
+    messages: list[Any] = []
+    for check in validators:
+        try:
+            check(value)
+        except ValidationError as exc:
+            messages.extend(exc.messages if isinstance(exc.messages, list) else [exc.messages])
+    if messages:
+        raise ValidationError(messages)
+
+
 def _text(field: fields.Field) -> Callable[[str], str]:
     validators = list(field.validators)
+    limits = [v for v in validators if type(v) is validate.Length and v.equal is None]
+    if limits != validators:
+        def checked(value: str) -> str:
+            _validate_all(validators, value)
+            return value
 
-    def convert(value: str) -> str:
-        for check in validators:
-            check(value)
+        return checked
+    # Only length limits, as for most text columns: compare the length, and let
+    # the schema's own validators word the error when it is out of bounds.
+    low = max((v.min for v in limits if v.min is not None), default=0)
+    high = min((v.max for v in limits if v.max is not None), default=None)
+
+    def limited(value: str) -> str:
+        if len(value) < low or (high is not None and len(value) > high):
+            _validate_all(validators, value)
         return value
 
-    return convert
+    return limited
 
 
 def _listing(field: fields.List, item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
     validators = list(field.validators)
 
     def convert(value: str) -> list[Any]:
-        items = [v.strip() for v in value.split(";") if v.strip()]
+        # Cells arrive stripped and not empty, so one value needs no splitting.
+        items = [v.strip() for v in value.split(";") if v.strip()] if ";" in value else [value]
         errors: dict[int, list[str]] = {}
         out = []
         for i, raw in enumerate(items):
@@ -141,8 +165,7 @@ def _listing(field: fields.List, item: Callable[[str], Any]) -> Callable[[str], 
                 errors[i] = exc.messages  # type: ignore[assignment]
         if errors:
             raise ValidationError(errors)  # type: ignore[arg-type]
-        for check in validators:
-            check(out)
+        _validate_all(validators, out)
         return out
 
     return convert
@@ -183,6 +206,9 @@ class RowValidator:
             else:
                 conv = _text(schema.fields[name])
             self.converters[name] = conv
+        # Per column: where to read, how to convert, and which key receives it.
+        self.plan = [(c.index, c.header, self.converters[c.field], *_target(c.field))
+                     for c in columns]
 
     @staticmethod
     def _lookup(table: Mapping[str, int], message: str) -> Callable[[str], int]:
@@ -210,29 +236,35 @@ class RowValidator:
         ``custom``), and ``(column header, message)`` for each bad cell."""
         values: dict[str, Any] = {}
         problems: list[tuple[str, str]] = []
-        for column in self.columns:
-            raw = row[column.index].strip() if column.index < len(row) else ""
+        width = len(row)
+        for index, header, convert, key, custom_name in self.plan:
+            raw = row[index].strip() if index < width else ""
             if not raw:
                 continue
             try:
-                value = self.converters[column.field](raw)
+                value = convert(raw)
             except ValidationError as exc:
-                problems.append((column.header, _flatten(exc.messages)))
+                problems.append((header, _flatten(exc.messages)))
                 continue
-            field = column.field
-            if field == "stage":
-                values["stage_id"] = value
-            elif field == "owner":
-                values["owner_id"] = value
-            elif field.startswith("custom."):
-                values.setdefault("custom", {})[field[7:]] = value
+            if custom_name is None:
+                values[key] = value
             else:
-                values[field] = value
+                values.setdefault("custom", {})[custom_name] = value
         if self.required not in values and not any(
                 c.field == self.required and c.header in dict(problems) for c in self.columns):
             header = next(c.header for c in self.columns if c.field == self.required)
             problems.append((header, "Missing data for required field."))
         return values, problems
+
+
+def _target(field: str) -> tuple[str, str | None]:
+    if field == "stage":
+        return "stage_id", None
+    if field == "owner":
+        return "owner_id", None
+    if field.startswith("custom."):
+        return "custom", field[7:]
+    return field, None
 
 
 def _flatten(messages: Any) -> str:

@@ -143,6 +143,15 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
     assert job.status == "invalid" and "not valid utf-8-sig text (line 3, byte 3)" in job.message
     assert count(app) == 0
     assert run_import(latin, admin, encoding="latin-1").created_count == 2
+    # Far into the file (the file is decoded in blocks), and cut off mid-character.
+    late = write_csv(tmp_path / "late.csv", ["name", "email"],
+                     [[f"Person {i}", f"p{i}@x.org"] for i in range(3000)])
+    late.write_bytes(late.read_bytes() + b"Zo\xeb,z@x.org\r\nLast,\xc3")
+    job = run_import(late, admin)
+    assert "not valid utf-8-sig text (line 3002, byte 3)" in job.message
+    late.write_bytes(late.read_bytes().replace(b"Zo\xeb", b"Zoe"))
+    assert "(line 3003, byte 6)" in run_import(late, admin).message
+    assert count(app) == 2
     for header, message in [
         (["email", "shoe size"], "column 'shoe size' matches no field"),
         (["email"], "no column gives full_name"),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from crmcore.db import any_of
+from crmcore.models import EmailKey
 from crmcore.services import records as svc
 from crmcore.testing import is_postgres
 
@@ -63,3 +65,19 @@ def test_sorted_pages_walk_an_index_instead_of_sorting(app, make_user):
         found = plan(session, query)
     assert "ix_leads_created_at_id" in found, found
     assert "TEMP B-TREE" not in found and "Sort" not in found.split("->")[0], found
+
+
+def test_any_of_looks_thousands_of_keys_up_with_one_parameter(app, make_user):
+    admin = make_user("admin")
+    with app.extensions["crm"].sessions.begin() as session:
+        for email in ("o'hara@x.org", "b@x.org"):
+            svc.create(session, admin, svc.LEADS, {"full_name": "X", "emails": [email]})
+    wanted = [f"nobody{i}@x.org" for i in range(5000)] + ["o'hara@x.org"]
+    with app.extensions["crm"].sessions() as session:
+        query = select(EmailKey.email).where(any_of(session, EmailKey.email, wanted))
+        assert list(session.scalars(query)) == ["o'hara@x.org"]
+        statement = str(query.compile(session.get_bind()))
+        assert statement.count("?") + statement.count("%(") <= 1, statement
+        if not is_postgres():
+            found = plan(session, query)
+            assert "email_keys USING" in found and "SCAN email_keys" not in found, found

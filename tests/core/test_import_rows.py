@@ -1,0 +1,74 @@
+"""The import's fast row validator answers exactly as the full marshmallow
+schema does: the same values for good rows, the same columns and messages for
+bad ones."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from crmcore.schemas.records import LeadInput
+from crmcore.services.bulk import json_text
+from crmcore.services.import_rows import LIST_FIELDS, RowValidator, _flatten, map_header
+
+HEADER = ["Full name", "Email", "Phone", "Company", "Tags", "Source", "Login"]
+COLUMNS = map_header("lead", HEADER, {}, [])
+FIELD_OF = {c.header: c.field for c in COLUMNS}
+VALIDATOR = RowValidator("lead", COLUMNS, custom=[], owners={}, stages={}, may_set_owner=False)
+
+
+def cells(*parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """A cell: one of ``parts``, or several joined by ';', maybe padded."""
+    one = st.one_of(*parts)
+    joined = st.lists(one, min_size=1, max_size=12).map(";".join)
+    return st.tuples(st.sampled_from(["", " ", "\t"]), st.one_of(one, joined),
+                     st.sampled_from(["", " "])).map("".join)
+
+
+texts = st.one_of(st.text(max_size=30), st.sampled_from(["", "  ", "x" * 50, "x" * 51,
+                                                          "x" * 100, "x" * 101, "x" * 200,
+                                                          "x" * 201]))
+emails = st.one_of(st.emails().map(str), st.sampled_from(
+    ["a@x.org", "A@X.org", "bad", "a@", "@x.org", "a..b@x.org", "zoë@exämple.org"]))
+phones = st.sampled_from(["+12025550123", "(202) 555-0143", "202 555 0143", "123", "phone",
+                          "+44 20 7946 0958", "+1202555012345678"])
+rows = st.tuples(texts, cells(emails), cells(phones), texts,
+                 cells(st.sampled_from(["vip", "", "t" * 50, "t" * 51]), st.text(max_size=8)),
+                 texts, texts).map(list)
+
+
+def full_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
+    data = {}
+    for header, raw in zip(HEADER, row, strict=True):
+        field, cell = FIELD_OF[header], raw.strip()
+        if cell:
+            data[field] = ([v.strip() for v in cell.split(";") if v.strip()]
+                           if field in LIST_FIELDS else cell)
+    try:
+        return LeadInput().load(data), {}
+    except ValidationError as exc:
+        return {}, {field: _flatten(messages) for field, messages in exc.messages.items()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows)
+@example(["", "", "", "", "", "", ""])
+@example(["Ann", "a@x.org;A@X.ORG", "", "", "", "", ""])
+@example(["Ann", ";".join(f"a{i}@x.org" for i in range(11)), "", "", "", "", ""])
+@example(["Ann", "", "+12025550123;(202) 555-0123", "", "a;;b; ;c", "", ""])
+def test_the_fast_validator_answers_as_the_full_schema(row):
+    values, problems = VALIDATOR.convert(row)
+    expected_values, expected_errors = full_answer(row)
+    assert {FIELD_OF[header]: message for header, message in problems} == expected_errors
+    if not problems:
+        assert values == expected_values
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+                    max_leaves=8))
+def test_json_cells_are_written_as_json_dumps_writes_them(value):
+    assert json_text(value) == json.dumps(value)
