@@ -44,10 +44,10 @@ class RecordMixin:
     id: Mapped[int] = mapped_column(primary_key=True)
     emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The first email, normalized; the duplicate rule and email search use it.
-    email_key: Mapped[str | None] = mapped_column(String(254), index=True)
+    email_key: Mapped[str | None] = mapped_column(String(254))
     phones: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The first phone in E.164, for prefix search.
-    phone_key: Mapped[str | None] = mapped_column(String(20), index=True)
+    phone_key: Mapped[str | None] = mapped_column(String(20))
     company: Mapped[str] = mapped_column(String(200), default="")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -77,19 +77,30 @@ def binned_index(table: str) -> Index:
     return Index(f"ix_{table}_binned", "deleted_at", sqlite_where=where, postgresql_where=where)
 
 
+def search_indexes(table: str) -> list[Index]:
+    """Indexes on the lower-cased name, key email and first phone: equality for
+    duplicate checks and prefix search. LIKE 'prefix%' uses a PostgreSQL b-tree
+    only with the pattern operator class (unless the collation is C), which
+    serves equality too; SQLite runs prefix search as a range on a plain index."""
+    return [Index(f"ix_{table}_{column}", column,
+                  postgresql_ops={column: "varchar_pattern_ops"})
+            for column in ("name_key", "email_key", "phone_key")]
+
+
 class Lead(RecordMixin, Base):
     __tablename__ = "leads"
 
     full_name: Mapped[str] = mapped_column(String(200))
     # Lower-cased name for prefix search through a plain b-tree index.
-    name_key: Mapped[str] = mapped_column(String(200), index=True)
+    name_key: Mapped[str] = mapped_column(String(200))
     login: Mapped[str] = mapped_column(String(100), default="")
     partner: Mapped[str] = mapped_column(String(200), default="")
     location: Mapped[str] = mapped_column(String(200), default="")
     source: Mapped[str] = mapped_column(String(100), default="", index=True)
     score: Mapped[int] = mapped_column(default=0)
     last_contacted_at: Mapped[datetime | None]
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Indexed first in (owner_id, created_at, id).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     stage_id: Mapped[int] = mapped_column(ForeignKey("lead_stages.id"), index=True)
     converted_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
 
@@ -99,6 +110,7 @@ class Lead(RecordMixin, Base):
     __table_args__ = (
         Index("ix_leads_owner_created", "owner_id", "created_at", "id"),
         binned_index("leads"),
+        *search_indexes("leads"),
         *(Index(f"ix_leads_{c}_id", c, "id")
           for c in ("created_at", "updated_at", "score", "full_name")),
     )
@@ -110,20 +122,22 @@ class Contact(RecordMixin, Base):
 
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100))
-    name_key: Mapped[str] = mapped_column(String(200), index=True)
+    name_key: Mapped[str] = mapped_column(String(200))
     street: Mapped[str] = mapped_column(String(200), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
     postal_code: Mapped[str] = mapped_column(String(20), default="", index=True)
     country: Mapped[str] = mapped_column(String(2), default="")
     lifecycle_stage: Mapped[str] = mapped_column(String(20), default="lead")
     opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Indexed first in (owner_id, created_at, id).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     owner: Mapped[User | None] = relationship(lazy="raise")
 
     __table_args__ = (
         Index("ix_contacts_owner_created", "owner_id", "created_at", "id"),
         binned_index("contacts"),
+        *search_indexes("contacts"),
         *(Index(f"ix_contacts_{c}_id", c, "id") for c in ("created_at", "updated_at", "last_name")),
     )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
