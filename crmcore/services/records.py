@@ -441,6 +441,28 @@ def _encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _after(session: Session, query: Select, column: Any, order: tuple[Any, ...], last: Any,
+           last_id: int, descending: bool, limit: int) -> list[Any]:
+    """Up to ``limit`` rows after the cursor ``(last, last_id)`` in sort order.
+
+    PostgreSQL seeks there with one row-value range. SQLite's planner bounds a
+    row-value range by its first column only, and would step over every row
+    tied with the cursor (an import batch shares one ``created_at``) on each
+    page; it reads the ties after the cursor, then the rows past them, as two
+    ranges that both start where the page does."""
+    model = column.class_
+    if session.get_bind().dialect.name != "sqlite":
+        key, cursor = tuple_(column, model.id), tuple_(last, last_id)
+        return list(session.scalars(query.where(key < cursor if descending else key > cursor)
+                                    .order_by(*order).limit(limit)))
+    ties = query.where(column == last, model.id < last_id if descending else model.id > last_id)
+    rows = list(session.scalars(ties.order_by(*order).limit(limit)))
+    if len(rows) < limit:
+        rest = query.where(column < last if descending else column > last)
+        rows += session.scalars(rest.order_by(*order).limit(limit - len(rows)))
+    return rows
+
+
 def _decode_cursor(cursor: str) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -537,15 +559,15 @@ def list_records(session: Session, actor: User | None, kind: Kind,
             query = query.where(getattr(model, key) == value)
     column = getattr(model, field)
     descending = sort.startswith("-")
+    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
     if cursor:
         last_value, last_id = _decode_cursor(cursor)
         if field in ("created_at", "updated_at"):
             last_value = datetime.fromisoformat(last_value)
-        # A row-value comparison, which both databases turn into one index range.
-        key, last = tuple_(column, model.id), tuple_(literal(last_value, column.type), last_id)
-        query = query.where(key < last if descending else key > last)
-    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
-    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+        rows = _after(session, query, column, order, literal(last_value, column.type),
+                      last_id, descending, limit + 1)
+    else:
+        rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

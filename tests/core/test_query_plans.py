@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from crmcore.db import any_of
 from crmcore.models import EmailKey
@@ -80,3 +80,37 @@ def test_any_of_looks_thousands_of_keys_up_with_one_parameter(app, make_user):
         if not is_postgres():
             found = plan(session, query)
             assert "email_keys USING" in found and "SCAN email_keys" not in found, found
+
+
+def test_a_page_after_a_cursor_starts_with_an_index_seek(app, make_user):
+    """Also inside a run of equal sort values: the statements behind a cursor
+    page each bound both columns of the (created_at, id) index."""
+    admin = make_user("admin")
+    with app.extensions["crm"].sessions.begin() as session:
+        for i in range(3):
+            svc.create(session, admin, svc.LEADS, {"full_name": f"P{i}"})
+    engine = app.extensions["crm"].engine
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "leads" in statement:
+            statements.append((statement, parameters))
+
+    with app.extensions["crm"].sessions() as session:
+        cursor = svc.list_records(session, admin, svc.LEADS, limit=1).next_cursor
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            svc.list_records(session, admin, svc.LEADS, cursor=cursor, limit=1)
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        with engine.connect() as conn:
+            if is_postgres():
+                conn.execute(text("SET enable_seqscan = off"))
+                plans = ["\n".join(conn.exec_driver_sql(f"EXPLAIN {s}", p).scalars())
+                         for s, p in statements]
+                assert "Index Cond: (ROW(created_at, id) < ROW(" in plans[0], plans
+            else:
+                plans = ["\n".join(r[-1] for r in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {s}", p)) for s, p in statements]
+                assert "ix_leads_created_at_id (created_at=? AND id<?)" in plans[0], plans
+                assert all("TEMP B-TREE" not in p for p in plans), plans

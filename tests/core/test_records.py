@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from sqlalchemy import select
 
 from crmcore.db import transaction
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed, Vetoed
+from crmcore.models import Lead
 from crmcore.services import records as svc
 from crmcore.services.records import CONTACTS, LEADS
 from tests.fake_plugins import _descriptors
@@ -195,6 +199,34 @@ def test_bulk_update_sends_one_batch_event(app, make_user):
     with tx(app) as s:
         assert len(svc.list_records(s, admin, LEADS, {"tag": "hot"}).items) == 5
         assert svc.list_records(s, admin, LEADS, {"tag": "cold"}).items == []
+
+
+@pytest.mark.plugins()
+@pytest.mark.parametrize("sort", ["created_at", "-created_at", "full_name", "-full_name",
+                                  "score", "-score", "-updated_at"])
+def test_keyset_pages_walk_runs_of_equal_values_in_order(app, make_user, sort):
+    """Many records share a sort value (an import batch shares its timestamp):
+    every page starts right after the cursor, inside a run or past it."""
+    admin = make_user("admin")
+    moments = [datetime(2026, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    with tx(app) as s:
+        for i in range(23):
+            lead = svc.create(s, admin, LEADS, {"full_name": f"Person {i % 3}",
+                                                "company": "Acme" if i % 4 else ""})
+            lead.created_at = lead.updated_at = moments[i % 3 if i < 20 else 0]
+    field = sort.lstrip("-")
+    with tx(app) as s:
+        everything = s.scalars(select(Lead)).all()
+        expected = [lead.id for lead in sorted(everything, key=lambda r: (getattr(r, field), r.id),
+                                               reverse=sort.startswith("-"))]
+        seen, cursor = [], None
+        while True:
+            page = svc.list_records(s, admin, LEADS, sort=sort, cursor=cursor, limit=4)
+            seen += [r.id for r in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                break
+    assert seen == expected
 
 
 @pytest.mark.plugins("alpha")
