@@ -294,16 +294,16 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 existing = _existing(session, emails)
                 fresh: list[tuple[str, int]] = []
                 good: list[tuple[int, dict[str, Any]]] = []
+                actions = dict.fromkeys(("create", "update", "skip"), 0)
                 for number, values, problems in converted:
-                    report.total_rows += 1
                     for column, message in problems:
                         report.add_error(number, column, message)
                     email = values["emails"][0] if values.get("emails") else None
-                    if email and email in earlier:
-                        report.add_error(number, _email_column(validator),
-                                         f"The email {email} repeats row {earlier[email]}.")
-                        continue
                     if email:
+                        if email in earlier:
+                            report.add_error(number, _email_column(validator),
+                                             f"The email {email} repeats row {earlier[email]}.")
+                            continue
                         earlier[email] = number
                         fresh.append((email, number))
                     if problems:
@@ -312,8 +312,12 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     if action == "error":
                         report.add_error(number, _email_column(validator), message)
                     else:
-                        setattr(report, f"to_{action}", getattr(report, f"to_{action}") + 1)
+                        actions[action] += 1
                         good.append((number, values))
+                report.total_rows += len(converted)
+                report.to_create += actions["create"]
+                report.to_update += actions["update"]
+                report.to_skip += actions["skip"]
                 seen.add(fresh)
                 if scratch:
                     scratch.keep(good)
