@@ -442,21 +442,26 @@ def _encode_cursor(values: Sequence[Any]) -> str:
 
 
 def _after(session: Session, query: Select, column: Any, order: tuple[Any, ...], last: Any,
-           last_id: int, descending: bool, limit: int) -> list[Any]:
-    """Up to ``limit`` rows after the cursor ``(last, last_id)`` in sort order.
+           last_id: int, ties: bool, descending: bool, limit: int) -> list[Any]:
+    """Up to ``limit`` rows after the cursor ``(last, last_id)`` in sort order;
+    ``ties`` says whether rows sharing the cursor's sort value may follow it.
 
     PostgreSQL seeks there with one row-value range. SQLite's planner bounds a
     row-value range by its first column only, and would step over every row
     tied with the cursor (an import batch shares one ``created_at``) on each
     page; it reads the ties after the cursor, then the rows past them, as two
-    ranges that both start where the page does."""
+    ranges that both start where the page does, and skips the first when the
+    page before saw that no tie follows."""
     model = column.class_
     if session.get_bind().dialect.name != "sqlite":
         key, cursor = tuple_(column, model.id), tuple_(last, last_id)
         return list(session.scalars(query.where(key < cursor if descending else key > cursor)
                                     .order_by(*order).limit(limit)))
-    ties = query.where(column == last, model.id < last_id if descending else model.id > last_id)
-    rows = list(session.scalars(ties.order_by(*order).limit(limit)))
+    rows: list[Any] = []
+    if ties:
+        same = query.where(column == last,
+                           model.id < last_id if descending else model.id > last_id)
+        rows = list(session.scalars(same.order_by(*order).limit(limit)))
     if len(rows) < limit:
         rest = query.where(column < last if descending else column > last)
         rows += session.scalars(rest.order_by(*order).limit(limit - len(rows)))
@@ -467,8 +472,9 @@ def _decode_cursor(cursor: str) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded))
-        assert isinstance(values, list) and len(values) == 2
-        return values
+        assert isinstance(values, list) and len(values) in (2, 3)
+        # Cursors given before the third item existed: ties may follow.
+        return values if len(values) == 3 else [*values, True]
     except Exception:
         raise ValidationFailed("Bad cursor.", {"cursor": ["Not a cursor this API gave."]}) from None
 
@@ -561,16 +567,18 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     descending = sort.startswith("-")
     order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
     if cursor:
-        last_value, last_id = _decode_cursor(cursor)
+        last_value, last_id, ties = _decode_cursor(cursor)
         if field in ("created_at", "updated_at"):
             last_value = datetime.fromisoformat(last_value)
         rows = _after(session, query, column, order, literal(last_value, column.type),
-                      last_id, descending, limit + 1)
+                      last_id, bool(ties), descending, limit + 1)
     else:
         rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
+        # The row after the page says whether the next page starts among ties.
+        last, following = rows[limit - 1], rows[limit]
         rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = _encode_cursor([getattr(last, field), last.id])
+        value = getattr(last, field)
+        next_cursor = _encode_cursor([value, last.id, getattr(following, field) == value])
     return Page(rows, next_cursor)

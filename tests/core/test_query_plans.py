@@ -83,12 +83,15 @@ def test_any_of_looks_thousands_of_keys_up_with_one_parameter(app, make_user):
 
 
 def test_a_page_after_a_cursor_starts_with_an_index_seek(app, make_user):
-    """Also inside a run of equal sort values: the statements behind a cursor
-    page each bound both columns of the (created_at, id) index."""
+    """Also inside a run of equal sort values (an import batch shares its
+    timestamp): each page after a cursor is one index seek that bounds both
+    columns of (created_at, id), or only the first once the page before saw
+    the run end."""
     admin = make_user("admin")
     with app.extensions["crm"].sessions.begin() as session:
-        for i in range(3):
-            svc.create(session, admin, svc.LEADS, {"full_name": f"P{i}"})
+        leads = [svc.create(session, admin, svc.LEADS, {"full_name": f"P{i}"}) for i in range(4)]
+        for lead in leads[1:3]:
+            lead.created_at = leads[0].created_at
     engine = app.extensions["crm"].engine
     statements = []
 
@@ -96,21 +99,35 @@ def test_a_page_after_a_cursor_starts_with_an_index_seek(app, make_user):
         if statement.lstrip().upper().startswith("SELECT") and "leads" in statement:
             statements.append((statement, parameters))
 
-    with app.extensions["crm"].sessions() as session:
-        cursor = svc.list_records(session, admin, svc.LEADS, limit=1).next_cursor
+    def page_and_plans(session, cursor):
+        statements.clear()
         event.listen(engine, "before_cursor_execute", keep)
         try:
-            svc.list_records(session, admin, svc.LEADS, cursor=cursor, limit=1)
+            page = svc.list_records(session, admin, svc.LEADS, cursor=cursor, limit=1)
         finally:
             event.remove(engine, "before_cursor_execute", keep)
         with engine.connect() as conn:
             if is_postgres():
                 conn.execute(text("SET enable_seqscan = off"))
-                plans = ["\n".join(conn.exec_driver_sql(f"EXPLAIN {s}", p).scalars())
-                         for s, p in statements]
-                assert "Index Cond: (ROW(created_at, id) < ROW(" in plans[0], plans
+                return page, ["\n".join(conn.exec_driver_sql(f"EXPLAIN {s}", p).scalars())
+                              for s, p in statements]
+            return page, ["\n".join(r[-1] for r in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {s}", p)) for s, p in statements]
+
+    seek = "SEARCH leads USING INDEX ix_leads_created_at_id "
+    expected = [seek + "(created_at<?)",  # past the newest lead: no tie follows it
+                seek + "(created_at=? AND id<?)",  # inside the run
+                seek + "(created_at=? AND id<?)"]
+    walked = []
+    with app.extensions["crm"].sessions() as session:
+        page = svc.list_records(session, admin, svc.LEADS, limit=1)
+        walked += [r.id for r in page.items]
+        for wanted in expected:
+            page, plans = page_and_plans(session, page.next_cursor)
+            walked += [r.id for r in page.items]
+            if is_postgres():
+                assert len(plans) == 1 and "Index Cond: (ROW(created_at, id) < ROW(" in plans[0]
             else:
-                plans = ["\n".join(r[-1] for r in conn.exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN {s}", p)) for s, p in statements]
-                assert "ix_leads_created_at_id (created_at=? AND id<?)" in plans[0], plans
-                assert all("TEMP B-TREE" not in p for p in plans), plans
+                assert plans[0] == wanted, plans
+    assert walked == [leads[3].id, leads[2].id, leads[1].id, leads[0].id]
+    assert page.next_cursor is None
