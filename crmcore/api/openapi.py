@@ -7,8 +7,6 @@ import inspect
 import re
 from typing import Any
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, current_app, render_template_string, url_for
 
 from crmcore import __version__
@@ -106,6 +104,10 @@ def _operation(endpoint: str, view: Any, rule: str, note: ApiDoc) -> dict[str, A
 
 
 def build_spec(app: Flask) -> dict[str, Any]:
+    # Imported here, when the spec is first asked for, not at every start-up.
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
     spec = APISpec(
         title="crmcore API", version=__version__, openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],

@@ -7,7 +7,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate
 
 from crmcore.models.records import CUSTOM_FIELD_TYPES, LIFECYCLE_STAGES, OPT_OUT_CHANNELS
@@ -22,6 +21,9 @@ def phone_region() -> str:
 
 def normalize_phone(value: str) -> str:
     """A phone number in E.164, or :class:`ValidationError`."""
+    # Imported on first use, like the email validator, to keep start-up short.
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(value, phone_region())
     except phonenumbers.NumberParseException:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validate
 
 from crmcore.auth.passwords import password_problem
@@ -13,6 +12,10 @@ from crmcore.schemas.base import StrictSchema
 
 def normalize_email(value: str) -> str:
     """Validate an address and return its normalized, lower-cased form."""
+    # Imported on first use: the validator compiles its large character-class
+    # patterns on import, which every ``crm`` command and worker would pay.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:

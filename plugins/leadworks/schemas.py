@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from crmcore_plugins.leadworks.models import OWNER_MODES
-from email_validator import EmailNotValidError, validate_email
-from marshmallow import ValidationError, fields, pre_load, validate
+from marshmallow import fields, pre_load, validate
 
 from crmcore.schemas.base import StrictSchema
+from crmcore.schemas.users import EmailField
 
 
 class TrimmedString(fields.String):
@@ -17,25 +17,12 @@ class TrimmedString(fields.String):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
-class LowerEmail(fields.String):
-    """An address checked and normalized by the validator the core uses for its
-    users, so that an invited address is one the user account accepts."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            result = validate_email(text.strip(), check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise ValidationError(str(exc)) from None
-        return str(result.normalized).lower()
-
-
 Campaign = TrimmedString(required=True, validate=validate.Length(min=1, max=100))
 
 
 class AdvertiserInput(StrictSchema):
     name = TrimmedString(required=True, validate=validate.Length(min=1, max=80))
-    contact_email = LowerEmail(load_default="")
+    contact_email = EmailField(load_default="")
     is_active = fields.Boolean()
 
     @pre_load
@@ -47,7 +34,7 @@ class AdvertiserInput(StrictSchema):
 
 
 class InvitationInput(StrictSchema):
-    email = LowerEmail(required=True)
+    email = EmailField(required=True)
     name = TrimmedString(load_default="", validate=validate.Length(max=200))
 
 

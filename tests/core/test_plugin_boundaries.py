@@ -21,6 +21,7 @@ PUBLIC = {
     "crmcore.models",
     "crmcore.schemas.base",
     "crmcore.schemas.records",
+    "crmcore.schemas.users",
     "crmcore.services.imports",
     "crmcore.services.privacy",
     "crmcore.services.records",
