@@ -397,6 +397,19 @@ def crm_leads_restored(session: Session, actor: User | None, lead_ids: Sequence[
 
 
 @hookspec
+def crm_leads_purged(session: Session, actor: User | None, lead_ids: Sequence[int]) -> None:
+    """Leads are about to be deleted for good: purged from the recycle bin, or
+    removed by reverting the import that created them. Inside the transaction,
+    before their rows go: delete your plugin's rows that belong to them. Their
+    ids can be given to new leads later (SQLite reuses the highest), so a row
+    left behind would show up on someone else's record.
+
+    :param lead_ids: at most a few thousand at a time; reverting a large
+        import calls the hook once per batch.
+    """
+
+
+@hookspec
 def crm_contacts_created(
     session: Session, actor: User | None, contact_ids: Sequence[int]
 ) -> None:
@@ -425,6 +438,13 @@ def crm_contacts_restored(
     session: Session, actor: User | None, contact_ids: Sequence[int]
 ) -> None:
     """Contacts came back from the recycle bin. Inside the transaction."""
+
+
+@hookspec
+def crm_contacts_purged(
+    session: Session, actor: User | None, contact_ids: Sequence[int]
+) -> None:
+    """Contacts are about to be deleted for good; see :func:`crm_leads_purged`."""
 
 
 @hookspec

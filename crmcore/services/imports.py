@@ -33,7 +33,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore.auth.roles import can
@@ -45,7 +45,6 @@ from crmcore.models import (
     ImportJob,
     Lead,
     LeadStage,
-    TimelineEntry,
     User,
 )
 from crmcore.services import records as rec
@@ -626,7 +625,9 @@ def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: Im
 
 
 def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int) -> ImportJob:
-    """Undo an import: delete what it created, give back what it updated."""
+    """Undo an import in one transaction: delete what it created, give back
+    what it updated. Both go in batches, so that memory stays flat and
+    plugins hear of each batch once (``crm_leads_purged``, ``crm_leads_updated``)."""
     with transaction(sessions) as session:
         job = get_job(session, actor, job_id)
         if job.status == "reverted":
@@ -634,28 +635,60 @@ def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int) -> 
         if job.status in ("queued", "validating", "invalid"):
             raise Conflict(f"Import #{job.id} wrote nothing; there is nothing to revert.")
         kind = rec.KINDS[job.record_type]
-        model = kind.model
-        created = select(model.id).where(model.import_id == job.id)
-        session.execute(delete(EmailKey).where(EmailKey.record_type == kind.record_type,
-                                               EmailKey.record_id.in_(created)))
-        session.execute(delete(TimelineEntry).where(
-            TimelineEntry.record_type == kind.record_type, TimelineEntry.record_id.in_(created)))
-        removed = session.execute(delete(model).where(model.import_id == job.id)).rowcount
-        restored = 0
-        for change in session.scalars(select(ImportChange).where(ImportChange.import_id == job.id)
-                                      .order_by(ImportChange.id.desc())):
-            record = session.get(model, change.record_id)
+        removed = _remove_created(session, actor, kind, job.id)
+        restored = _restore_updated(session, actor, kind, job.id)
+        job = session.get(ImportJob, job_id)  # type: ignore[assignment]
+        job.status, job.finished_at = "reverted", utcnow()
+        job.message = f"Reverted: deleted {removed} record(s), restored {restored}."
+        session.flush()
+        return job
+
+
+REVERT_BATCH = 2_000
+
+
+def _remove_created(session: Session, actor: User | None, kind: rec.Kind, job_id: int) -> int:
+    model = kind.model
+    created = select(model.id).where(model.import_id == job_id).order_by(model.id)
+    removed, last = 0, 0
+    while ids := list(session.scalars(created.where(model.id > last).limit(REVERT_BATCH))):
+        rec.remove(session, actor, kind, ids)
+        removed, last = removed + len(ids), ids[-1]
+    return removed
+
+
+def _restore_updated(session: Session, actor: User | None, kind: rec.Kind, job_id: int) -> int:
+    model = kind.model
+    # Newest first, so that a record changed twice ends with its oldest values.
+    changes = (select(ImportChange).where(ImportChange.import_id == job_id)
+               .order_by(ImportChange.id.desc()))
+    restored, last = 0, None
+    while batch := list(session.scalars(
+            changes.limit(REVERT_BATCH) if last is None
+            else changes.where(ImportChange.id < last).limit(REVERT_BATCH))):
+        last = batch[-1].id
+        records = {r.id: r for r in session.scalars(
+            select(model).where(any_of(session, model.id, [c.record_id for c in batch])))}
+        diffs: dict[int, Any] = {}
+        for change in batch:
+            record = records.get(change.record_id)
             if record is None:
                 continue  # purged since
             before = rec._snapshot(record)
             rec._apply(record, kind, {k: v for k, v in change.before.items()
                                       if k in REVERTIBLE}, set())
+            diff = rec._diff(before, rec._snapshot(record))
             rec.log(session, actor, kind, record.id, "changed",
-                    body=f"Import #{job.id} reverted",
-                    changes=rec._diff(before, rec._snapshot(record)))
+                    body=f"Import #{job_id} reverted", changes=diff)
+            if diff:
+                diffs[record.id] = diff
             restored += 1
-        job.status, job.finished_at = "reverted", utcnow()
-        job.message = f"Reverted: deleted {removed} record(s), restored {restored}."
+        if kind is rec.LEADS:
+            rec.rescore(session, [records[i] for i in diffs])
         session.flush()
-        return job
+        if diffs:
+            emit(session, kind.updated, actor=actor, changes=diffs)
+        # What is written need not stay in memory until the commit.
+        session.expunge_all()
+    return restored
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crmcore_plugins.mail.services.demo import load_demo
-from crmcore_plugins.mail.services.links import link_records, move_links
+from crmcore_plugins.mail.services.links import drop_links, link_records, move_links
 from crmcore_plugins.mail.services.privacy import erase_person, export_person
 from crmcore_plugins.mail.services.reading import timeline_rows
 
@@ -116,6 +116,16 @@ def crm_leads_restored(session: Session, lead_ids: Sequence[int]) -> None:
 @hookimpl
 def crm_contacts_restored(session: Session, contact_ids: Sequence[int]) -> None:
     link_records(session, "contact", contact_ids)
+
+
+@hookimpl
+def crm_leads_purged(session: Session, lead_ids: Sequence[int]) -> None:
+    drop_links(session, "lead", lead_ids)
+
+
+@hookimpl
+def crm_contacts_purged(session: Session, contact_ids: Sequence[int]) -> None:
+    drop_links(session, "contact", contact_ids)
 
 
 @hookimpl

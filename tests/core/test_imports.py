@@ -134,6 +134,37 @@ def test_update_policy_changes_existing_records_and_revert_brings_values_back(
     assert (skip.created_count, skip.skipped_count) == (1, 1)
 
 
+def test_a_revert_goes_in_batches_and_tells_plugins_once_per_batch(
+        app, tmp_path, make_user, run_import, monkeypatch):
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        old = svc.create(s, admin, svc.LEADS, {"full_name": "Old", "emails": ["old@x.org"]})
+    path = write_csv(tmp_path / "r.csv", ["name", "email", "company"],
+                     [["Old", "old@x.org", "Acme"]]
+                     + [[f"P{i}", f"p{i}@x.org", "Acme"] for i in range(7)])
+    job = run_import(path, admin, on_duplicate="update")
+    assert (job.created_count, job.updated_count) == (7, 1)
+    monkeypatch.setattr(imports, "REVERT_BATCH", 3)
+    alpha.calls.clear()
+
+    imports.revert(app.extensions["crm"].sessions, admin, job.id)
+
+    purged = events("crm_leads_purged")
+    assert [len(ids) for ids, _ in purged] == [3, 3, 1]
+    assert all(still == len(ids) for ids, still in purged)  # called before the rows go
+    assert events("crm_leads_updated") == [{old.id: {"company": ("Acme", "")}}]
+    with app.extensions["crm"].sessions() as s:
+        assert count(app) == 1
+        restored = s.get(Lead, old.id)
+        # Scored again: the company's points went with the company.
+        assert (restored.company, restored.score) == ("", 10)
+        assert s.scalar(select(func.count()).select_from(EmailKey)) == 1
+
+
+def events(name):
+    return [payload for hook, payload in alpha.calls if hook == name]
+
+
 def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,
                                                                      make_user, run_import):
     admin = make_user("admin")

@@ -131,3 +131,24 @@ def test_a_page_after_a_cursor_starts_with_an_index_seek(app, make_user):
                 assert plans[0] == wanted, plans
     assert walked == [leads[3].id, leads[2].id, leads[1].id, leads[0].id]
     assert page.next_cursor is None
+
+
+@pytest.mark.parametrize("kind", [svc.LEADS, svc.CONTACTS], ids=["leads", "contacts"])
+def test_a_revert_walks_its_imports_rows_through_an_index(app, kind):
+    """Each batch of a revert seeks to the rows after the last one deleted;
+    scanning or sorting the import's rows for every batch would make
+    reverting a large import quadratic."""
+    model = kind.model
+    with app.extensions["crm"].sessions() as session:
+        found = plan(session, select(model.id).where(model.import_id == 7, model.id > 2000)
+                     .order_by(model.id).limit(2000))
+    assert f"ix_{model.__tablename__}_import" in found, found
+    assert "TEMP B-TREE" not in found and "Sort" not in found.split("->")[0], found
+
+
+def test_deleting_a_contact_finds_its_converted_leads_through_an_index(app):
+    """The foreign key from leads to the contact they became is checked for
+    every contact deleted; without an index each check reads every lead."""
+    with app.extensions["crm"].sessions() as session:
+        found = plan(session, select(svc.Lead.id).where(svc.Lead.converted_contact_id == 5))
+    assert "ix_leads_converted_contact" in found, found

@@ -168,6 +168,30 @@ def test_hook_crm_contacts_created_crm_contacts_updated_crm_contacts_deleted_crm
 
 
 @pytest.mark.plugins("alpha")
+def test_hook_crm_leads_purged_and_crm_contacts_purged_through_the_bin(app, make_user):
+    admin = make_user("admin")
+    with tx(app) as s:
+        lead = svc.create(s, admin, LEADS, {"full_name": "Gone", "emails": ["g@example.com"]})
+        svc.comment(s, admin, LEADS, lead, "called")
+        converted = svc.create(s, admin, LEADS, {"full_name": "Grace Hopper"})
+        contact = svc.convert_lead(s, admin, converted)
+    with tx(app) as s:
+        svc.soft_delete(s, admin, LEADS, [lead.id])
+        svc.soft_delete(s, admin, CONTACTS, [contact.id])
+    with tx(app) as s:
+        assert svc.purge(s, admin, LEADS, [lead.id, converted.id]) == 1  # the second is live
+        assert svc.purge(s, admin, CONTACTS, [contact.id]) == 1
+    assert events("crm_leads_purged") == [([lead.id], 1)]
+    assert events("crm_contacts_purged") == [[contact.id]]
+    with tx(app) as s:
+        assert s.get(Lead, lead.id) is None
+        assert svc.timeline(s, LEADS, lead) == []
+        assert s.get(Lead, converted.id).converted_contact_id is None
+        # The address is free again.
+        svc.create(s, admin, LEADS, {"full_name": "New", "emails": ["g@example.com"]})
+
+
+@pytest.mark.plugins("alpha")
 def test_hook_crm_lead_converted_keeps_history_and_fields(app, make_user):
     admin = make_user("admin")
     with tx(app) as s:

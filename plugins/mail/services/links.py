@@ -13,6 +13,7 @@ from crmcore_plugins.mail.services.records import KINDS, kind_of
 from sqlalchemy import Select, and_, delete, func, select, true, update
 from sqlalchemy.orm import Session
 
+from crmcore.db import any_of
 from crmcore.services.records import Kind
 
 
@@ -94,3 +95,11 @@ def move_links(session: Session, record_type: str, survivor_id: int,
                                                      MailLink.record_id == survivor_id)
     session.execute(delete(MailLink).where(of, MailLink.message_id.in_(survivor_has)))
     session.execute(update(MailLink).where(of).values(record_id=survivor_id))
+
+
+def drop_links(session: Session, record_type: str, ids: Sequence[int]) -> None:
+    """Forget the links of records deleted for good; the messages stay in the
+    archive, and a record that later gets one of these ids starts with none."""
+    session.execute(delete(MailLink).where(MailLink.record_type == record_type,
+                                           any_of(session, MailLink.record_id, ids)),
+                    execution_options={"synchronize_session": False})

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask import Blueprint, current_app, jsonify
 from marshmallow import fields, validate
-from sqlalchemy import String, select, update
+from sqlalchemy import String, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crmcore import (
@@ -26,6 +26,7 @@ from crmcore import (
 )
 from crmcore.db import Base
 from crmcore.errors import Vetoed
+from crmcore.models import Lead
 
 calls: list[tuple[str, object]] = []
 
@@ -258,3 +259,15 @@ def crm_demo_data(session, users, password):
     if not session.scalar(select(AlphaItem).where(AlphaItem.label == "demo")):
         session.add(AlphaItem(label="demo", lead_id=None))
     return [f"  alpha demo: ask {users['admin'].email}"]
+
+
+@hookimpl
+def crm_leads_purged(session, actor, lead_ids):
+    # Plugins delete their rows before the records go: the leads are still there.
+    still = session.scalar(select(func.count()).select_from(Lead).where(Lead.id.in_(lead_ids)))
+    calls.append(("crm_leads_purged", (list(lead_ids), still)))
+
+
+@hookimpl
+def crm_contacts_purged(session, actor, contact_ids):
+    calls.append(("crm_contacts_purged", list(contact_ids)))

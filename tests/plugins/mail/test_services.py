@@ -195,3 +195,39 @@ def test_csv_import_of_many_leads_links_in_a_few_queries(app, sessions, tmp_path
     assert len(statements) <= 3 * -(-1200 // 500) + 1, statements
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(MailLink)) == 12
+
+
+def test_purged_records_take_their_links_with_them(sessions, make_user):
+    """SQLite gives a new row the highest id plus one, so a purged lead's id
+    comes back: its links must not, or the next lead shows someone else's mail."""
+    admin = make_user("admin")
+    store(sessions, [build_message(message_id="<p@x>", sender="ada@example.com")])
+    lead_id = new_lead(sessions, ["ada@example.com"])
+    assert links(sessions)
+    with transaction(sessions) as session:
+        rec.soft_delete(session, session.merge(admin), rec.LEADS, [lead_id])
+        rec.purge(session, session.merge(admin), rec.LEADS, [lead_id])
+
+    assert links(sessions) == set()
+    reused = new_lead(sessions, ["bob@example.com"], name="Bob Stranger")
+    with sessions() as session:
+        assert messages_for(session, "lead", reused) == []
+
+
+def test_a_reverted_import_takes_its_records_links_with_them(sessions, tmp_path, make_user):
+    admin = make_user("admin")
+    store(sessions, [build_message(message_id=f"<r{n}@x>", sender=f"person{n}@example.com")
+                     for n in range(3)])
+    path = tmp_path / "leads.csv"
+    path.write_text("full_name,email\n" + "".join(
+        f"Person {n},person{n}@example.com\n" for n in range(5)))
+    with transaction(sessions) as session:
+        job = imports.start(session, session.merge(admin), rec.LEADS, path, path.name,
+                            imports.ImportOptions(mapping={"full_name": "full_name",
+                                                           "email": "emails"}))
+    assert imports.run(sessions, job.id).status == "done"
+    assert len(links(sessions)) == 3
+
+    imports.revert(sessions, admin, job.id)
+
+    assert links(sessions) == set()
