@@ -167,15 +167,73 @@ def fresh_instance(workdir: Path, url: str | None = None) -> dict[str, str]:
     return env
 
 
-def crm_import(path: Path, env: dict[str, str]) -> int:
-    """Run ``crm leads import``; returns its peak memory (KiB, as Linux reports it)."""
-    proc = subprocess.Popen([str(CRM), "leads", "import", str(path)], env=env,
+def crm_peak(args: list[str], env: dict[str, str]) -> int:
+    """Run ``crm ARGS``; returns its peak memory (KiB, as Linux reports it)."""
+    proc = subprocess.Popen([str(CRM), *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.communicate()
     if status:
-        raise RuntimeError(f"import failed with status {status}")
+        raise RuntimeError(f"crm {' '.join(args)} failed with status {status}")
     return usage.ru_maxrss
+
+
+def crm_import(path: Path, env: dict[str, str]) -> int:
+    return crm_peak(["leads", "import", str(path)], env)
+
+
+def raw_delete(url: str) -> float:
+    """Seconds the bare driver takes to delete import #1's leads and their email
+    keys, in one transaction that is then rolled back."""
+    statements = ("DELETE FROM email_keys WHERE record_type = 'lead' AND record_id IN "
+                  "(SELECT id FROM leads WHERE import_id = 1)",
+                  "DELETE FROM leads WHERE import_id = 1")
+    if url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            start = time.perf_counter()
+            for statement in statements:
+                conn.execute(statement)
+            took = time.perf_counter() - start
+            conn.rollback()
+        return took
+    db = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("BEGIN IMMEDIATE")
+    start = time.perf_counter()
+    for statement in statements:
+        db.execute(statement)
+    took = time.perf_counter() - start
+    db.execute("ROLLBACK")
+    db.close()
+    return took
+
+
+def bench_revert(rows: int, runs: int, workdir: Path, out: list[str],
+                 url: str | None = None) -> None:
+    """``crm imports revert`` of a whole import vs the bare driver's DELETEs."""
+    path = workdir / f"leads-{rows}-False.csv"
+    floors, reverts, peaks = [], [], []
+    for _ in range(runs):
+        env = fresh_instance(workdir, url)
+        crm_import(path, env)
+        floors.append(raw_delete(env["CRM_DATABASE_URL"]))
+        start = time.perf_counter()
+        peaks.append(crm_peak(["imports", "revert", "1"], env))
+        reverts.append(time.perf_counter() - start)
+
+    def spread(times: list[float]) -> tuple[float, float, float]:
+        return statistics.median(times), min(times), max(times)
+
+    floor, revert = spread(floors), spread(reverts)
+    database = "PostgreSQL" if url else "SQLite"
+    out += [f"### `crm imports revert` of the {rows:,}-lead import ({database})\n",
+            f"- the bare driver deleting the same leads and email keys (rolled back): "
+            f"{fmt(floor)}",
+            f"- crm (the leads, their keys and timelines in batches, a hook call per batch, "
+            f"one transaction): {fmt(revert)}; **ratio {revert[0] / floor[0]:.1f}x**; "
+            f"peak memory {max(peaks) / 1024:.0f} MB", ""]
 
 
 def bench_import(rows: int, runs: int, workdir: Path, out: list[str]) -> None:
@@ -445,8 +503,10 @@ def main() -> None:
         workdir = Path(tmp)
         bench_app_import(args.runs, workdir, out)
         bench_import(rows, args.runs, workdir, out)
+        bench_revert(rows, args.runs, workdir, out)
         if not args.no_pg:
             bench_import_postgres(rows, args.runs, workdir, args.pg_url, out)
+            bench_revert(rows, args.runs, workdir, out, args.pg_url)
         bench_memory(rows // 2, workdir, out)
         listed = rows * 2 if not args.full else rows
         env = bench_list(listed, args.runs, workdir, out)
