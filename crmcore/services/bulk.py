@@ -1,4 +1,4 @@
-"""Inserting thousands of rows below the ORM, for imports.
+"""Inserting thousands of rows below the ORM, for imports and other batch writes.
 
 SQLAlchemy's per-row parameter processing costs more than the write itself, so
 rows are turned into plain tuples here, each value as its column type would

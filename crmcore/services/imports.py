@@ -43,7 +43,6 @@ from crmcore.models import (
     EmailKey,
     ImportChange,
     ImportJob,
-    Lead,
     LeadStage,
     User,
 )
@@ -525,10 +524,8 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         job.created_count += len(ids)
         emit(session, kind.created, actor=actor, **kind.event_ids(ids))
     if updates:
-        changes = _apply_updates(session, actor, kind, job, updates)
+        _apply_updates(session, actor, kind, job, updates)
         job.updated_count += len(updates)
-        if changes:
-            emit(session, kind.updated, actor=actor, changes=changes)
 
 
 def _insert(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
@@ -550,10 +547,9 @@ def _insert(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob
         emails, phones = row.get("emails"), row.get("phones")
         row["email_key"] = emails[0] if emails else None
         row["phone_key"] = phones[0] if phones else None
-        row["name_key"] = (row["full_name"] if kind is rec.LEADS else
-                           f"{row.get('first_name', '')} {row['last_name']}".strip()).lower()
+        row["name_key"] = rec.name_key(kind, row)
     if kind is rec.LEADS:
-        _score_new(session, rows, shared)
+        rec.score_rows(session, rows, shared)
     insert_rows(session.connection(), kind.model.__table__, rows, shared)
     return ids
 
@@ -573,122 +569,82 @@ def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -
     return list(range(top + 1, top + 1 + count))
 
 
-def _score_new(session: Session, rows: list[dict[str, Any]], shared: dict[str, Any]) -> None:
-    """Score leads about to be written with one hook call. Plugins get read-only
-    stand-ins carrying the leads' columns (their reserved ids included) as
-    attributes: ORM objects for ten thousand rows would cost more than the insert.
-    What the rows leave out, the stand-ins' class holds, so that each stand-in
-    copies only its row."""
-    defaults = {column.key: None for column in Lead.__table__.columns}
-    defaults.update(emails=[], phones=[], tags=[], custom={}, plugin_data={}, company="",
-                    **shared)
-    new_lead = type("NewLead", (), defaults)
-    leads = []
-    for row in rows:
-        lead = new_lead()
-        lead.__dict__.update(row)
-        leads.append(lead)
-    totals = rec.score_totals(session, leads)
-    for row in rows:
-        row["score"] = totals[row["id"]]
-
-
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
-                   updates: list[tuple[int, dict[str, Any]]]) -> dict[int, Any]:
-    records = {r.id: r for r in session.scalars(
-        select(kind.model).where(kind.model.id.in_([i for i, _ in updates])))}
-    changes: dict[int, Any] = {}
-    for record_id, values in updates:
-        record = records[record_id]
-        before = rec._snapshot(record)
-        session.add(ImportChange(import_id=job.id, record_id=record_id, before={
-            k: rec._jsonable(v) for k, v in before.items()}))
-        values = dict(values)
-        if "emails" in values:
-            # Keep the key address first: the update matched on it.
-            values["emails"] = list(dict.fromkeys([record.email_key, *values["emails"]]))
-        if "custom" in values:
-            values["custom"] = {**(record.custom or {}), **values["custom"]}
-        rec._apply(record, kind, values, set())
-        diff = rec._diff(before, rec._snapshot(record))
-        if diff:
-            changes[record_id] = diff
-            rec.log(session, actor, kind, record_id, "changed",
-                    body=f"Updated by import #{job.id}", changes=diff)
-    if kind is rec.LEADS:
-        rec.rescore(session, [records[i] for i in changes])
-    session.flush()
-    return changes
+                   updates: list[tuple[int, dict[str, Any]]]) -> None:
+    befores = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}")
+    # What each record held in the fields the import gave, for a revert.
+    insert_rows(session.connection(), ImportChange.__table__, [
+        {"record_id": record_id, "before": {k: rec._jsonable(v) for k, v in before.items()}}
+        for record_id, before in befores.items()],
+        {"import_id": job.id})
 
 
 # -- revert ----------------------------------------------------------------------------
 
 
 def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int) -> ImportJob:
-    """Undo an import in one transaction: delete what it created, give back
-    what it updated. Both go in batches, so that memory stays flat and
-    plugins hear of each batch once (``crm_leads_purged``, ``crm_leads_updated``)."""
+    """Undo an import: delete what it created, give back what it updated.
+
+    Like the import, it goes in batches of its own transaction each, so that
+    a revert of a million rows holds neither the database's write lock nor
+    memory for long, and plugins hear of each batch once
+    (``crm_leads_purged``, ``crm_leads_updated``). An interrupted revert leaves
+    the import ``reverting``; reverting it again finishes the work."""
     with transaction(sessions) as session:
         job = get_job(session, actor, job_id)
         if job.status == "reverted":
             raise Conflict(f"Import #{job.id} was already reverted.")
         if job.status in ("queued", "validating", "invalid"):
             raise Conflict(f"Import #{job.id} wrote nothing; there is nothing to revert.")
+        resumed = job.status == "reverting"
+        job.status = "reverting"
         kind = rec.KINDS[job.record_type]
-        removed = _remove_created(session, actor, kind, job.id)
-        restored = _restore_updated(session, actor, kind, job.id)
+    removed = _remove_created(sessions, actor, kind, job_id)
+    restored = _restore_updated(sessions, actor, kind, job_id)
+    with transaction(sessions) as session:
         job = session.get(ImportJob, job_id)  # type: ignore[assignment]
         job.status, job.finished_at = "reverted", utcnow()
-        job.message = f"Reverted: deleted {removed} record(s), restored {restored}."
-        session.flush()
+        job.message = (f"Reverted{' (resumed)' if resumed else ''}: deleted {removed} "
+                       f"record(s), restored {restored}.")
         return job
 
 
 REVERT_BATCH = 2_000
 
 
-def _remove_created(session: Session, actor: User | None, kind: rec.Kind, job_id: int) -> int:
+def _remove_created(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
+                    job_id: int) -> int:
     model = kind.model
     created = select(model.id).where(model.import_id == job_id).order_by(model.id)
     removed, last = 0, 0
-    while ids := list(session.scalars(created.where(model.id > last).limit(REVERT_BATCH))):
-        rec.remove(session, actor, kind, ids)
+    while True:
+        with transaction(sessions) as session:
+            ids = list(session.scalars(created.where(model.id > last).limit(REVERT_BATCH)))
+            rec.remove(session, actor, kind, ids)
+        if not ids:
+            return removed
         removed, last = removed + len(ids), ids[-1]
-    return removed
 
 
-def _restore_updated(session: Session, actor: User | None, kind: rec.Kind, job_id: int) -> int:
-    model = kind.model
+def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
+                     job_id: int) -> int:
+    """Give updated records their earlier values back. Putting values back is
+    idempotent, so a resumed revert simply goes through every batch again."""
     # Newest first, so that a record changed twice ends with its oldest values.
-    changes = (select(ImportChange).where(ImportChange.import_id == job_id)
-               .order_by(ImportChange.id.desc()))
+    changes = (select(ImportChange.id, ImportChange.record_id, ImportChange.before)
+               .where(ImportChange.import_id == job_id).order_by(ImportChange.id.desc()))
     restored, last = 0, None
-    while batch := list(session.scalars(
-            changes.limit(REVERT_BATCH) if last is None
-            else changes.where(ImportChange.id < last).limit(REVERT_BATCH))):
+    while True:
+        with transaction(sessions) as session:
+            batch = session.execute(changes.limit(REVERT_BATCH) if last is None else
+                                    changes.where(ImportChange.id < last).limit(REVERT_BATCH)
+                                    ).all()
+            befores = rec.apply_many(
+                session, actor, kind,
+                [(c.record_id, {k: v for k, v in c.before.items() if k in REVERTIBLE})
+                 for c in batch], f"Import #{job_id} reverted", restoring=True)
+        if not batch:
+            return restored
+        restored += len(befores)  # records purged since are left out
         last = batch[-1].id
-        records = {r.id: r for r in session.scalars(
-            select(model).where(any_of(session, model.id, [c.record_id for c in batch])))}
-        diffs: dict[int, Any] = {}
-        for change in batch:
-            record = records.get(change.record_id)
-            if record is None:
-                continue  # purged since
-            before = rec._snapshot(record)
-            rec._apply(record, kind, {k: v for k, v in change.before.items()
-                                      if k in REVERTIBLE}, set())
-            diff = rec._diff(before, rec._snapshot(record))
-            rec.log(session, actor, kind, record.id, "changed",
-                    body=f"Import #{job_id} reverted", changes=diff)
-            if diff:
-                diffs[record.id] = diff
-            restored += 1
-        if kind is rec.LEADS:
-            rec.rescore(session, [records[i] for i in diffs])
-        session.flush()
-        if diffs:
-            emit(session, kind.updated, actor=actor, changes=diffs)
-        # What is written need not stay in memory until the commit.
-        session.expunge_all()
-    return restored
 

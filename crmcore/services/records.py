@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, false, func, literal, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, delete, false, func, literal, or_, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
 from crmcore.schemas.base import load
 from crmcore.schemas.records import input_schema, plugin_field_names
+from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
 
 
@@ -136,19 +137,39 @@ def _check_refs(session: Session, actor: User | None, values: Mapping[str, Any])
         raise ValidationFailed("The input has errors; see the fields.", errors)
 
 
-def _apply(record: Any, kind: Kind, values: dict[str, Any], plugin_fields: set[str]) -> None:
+def name_key(kind: Kind, columns: Mapping[str, Any]) -> str:
+    """The lower-cased name that search and duplicate checks use, from a
+    record's columns (a contact's is its first and last name)."""
+    if kind is LEADS:
+        return (columns.get("full_name") or "").lower()
+    return f"{columns.get('first_name') or ''} {columns.get('last_name') or ''}".strip().lower()
+
+
+def _assigned(current: Mapping[str, Any], kind: Kind, values: Mapping[str, Any],
+              plugin_fields: set[str]) -> dict[str, Any]:
+    """The columns that validated ``values`` set on a record whose columns are
+    ``current``: plugin fields go into ``plugin_data``, custom fields merge
+    with those stored, and the email, phone and name keys follow."""
+    values = dict(values)
+    out: dict[str, Any] = {}
     plugin_values = {k: values.pop(k) for k in list(values) if k in plugin_fields}
     if plugin_values:
-        record.plugin_data = {**(record.plugin_data or {}), **plugin_values}
+        out["plugin_data"] = {**(current.get("plugin_data") or {}), **plugin_values}
     if "custom" in values:
-        record.custom = {**(record.custom or {}), **values.pop("custom")}
-    for key, value in values.items():
-        setattr(record, key, value)
+        out["custom"] = {**(current.get("custom") or {}), **values.pop("custom")}
+    out.update(values)
     if "emails" in values:
-        record.email_key = values["emails"][0] if values["emails"] else None
+        out["email_key"] = values["emails"][0] if values["emails"] else None
     if "phones" in values:
-        record.phone_key = values["phones"][0] if values["phones"] else None
-    record.name_key = (record.full_name or "").lower()
+        out["phone_key"] = values["phones"][0] if values["phones"] else None
+    out["name_key"] = name_key(kind, {**current, **out})
+    return out
+
+
+def _apply(record: Any, kind: Kind, values: Mapping[str, Any], plugin_fields: set[str]) -> None:
+    current = {c.key: getattr(record, c.key) for c in record.__table__.columns}
+    for key, value in _assigned(current, kind, values, plugin_fields).items():
+        setattr(record, key, value)
 
 
 def _snapshot(record: Any) -> dict[str, Any]:
@@ -164,13 +185,17 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def _jsonable_changes(changes: Mapping[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
+    return {k: [_jsonable(a), _jsonable(b)] for k, (a, b) in changes.items()}
+
+
 def log(session: Session, actor: User | None, kind: Kind, record_id: int, entry_kind: str,
         body: str = "", changes: Mapping[str, tuple[Any, Any]] | None = None) -> TimelineEntry:
     """Add a timeline entry to a record."""
     entry = TimelineEntry(
         record_type=kind.record_type, record_id=record_id, kind=entry_kind,
         actor_id=actor.id if actor else None, body=body,
-        changes={k: [_jsonable(a), _jsonable(b)] for k, (a, b) in (changes or {}).items()},
+        changes=_jsonable_changes(changes or {}),
     )
     session.add(entry)
     return entry
@@ -184,6 +209,27 @@ def score_totals(session: Session, leads: Sequence[Lead]) -> dict[int, int]:
             if lead_id in totals:
                 totals[lead_id] += int(points)
     return totals
+
+
+def score_rows(session: Session, rows: Sequence[dict[str, Any]],
+               defaults: Mapping[str, Any] | None = None) -> None:
+    """Score leads given as column dicts, which gain their ``score``, with one
+    hook call. Plugins get read-only stand-ins carrying the columns as
+    attributes: ORM objects for thousands of rows would cost more than their
+    write. What the rows leave out, the stand-ins' class holds (``defaults``
+    over empty values), so that each stand-in copies only its row."""
+    empty = {column.key: None for column in Lead.__table__.columns}
+    empty.update(emails=[], phones=[], tags=[], custom={}, plugin_data={}, company="",
+                 **(defaults or {}))
+    stand_in = type("LeadColumns", (), empty)
+    leads = []
+    for row in rows:
+        lead = stand_in()
+        lead.__dict__.update(row)
+        leads.append(lead)
+    totals = score_totals(session, leads)  # type: ignore[arg-type]
+    for row in rows:
+        row["score"] = totals[row["id"]]
 
 
 def rescore(session: Session, leads: Sequence[Lead]) -> None:
@@ -252,11 +298,21 @@ def update(session: Session, actor: User | None, kind: Kind, record: Any,
         rescore(session, [record])
     session.flush()
     log(session, actor, kind, record.id, "changed", changes=changes)
-    emit(session, kind.updated, actor=actor, changes={record.id: changes})
-    if "stage_id" in changes:
-        old, new = changes["stage_id"]
-        emit(session, "crm_leads_stage_changed", actor=actor, changes=[(record.id, old, new)])
+    _announce_changes(session, actor, kind, {record.id: changes})
     return record
+
+
+def _announce_changes(session: Session, actor: User | None, kind: Kind,
+                      changes: Mapping[int, Mapping[str, tuple[Any, Any]]]) -> None:
+    """One event for a batch of changed records, and one for the leads among
+    them that moved stage."""
+    if not changes:
+        return
+    emit(session, kind.updated, actor=actor, changes=changes)
+    stage_moves = [(record_id, *diff["stage_id"]) for record_id, diff in changes.items()
+                   if "stage_id" in diff]
+    if stage_moves:
+        emit(session, "crm_leads_stage_changed", actor=actor, changes=stage_moves)
 
 
 def bulk_update(session: Session, actor: User | None, kind: Kind, ids: Sequence[int],
@@ -286,13 +342,91 @@ def bulk_update(session: Session, actor: User | None, kind: Kind, ids: Sequence[
     if kind is LEADS:
         rescore(session, [r for r in records if r.id in changes])
     session.flush()
-    if changes:
-        emit(session, kind.updated, actor=actor, changes=changes)
-        stage_moves = [(rid, *diff["stage_id"]) for rid, diff in changes.items()
-                       if "stage_id" in diff]
-        if stage_moves:
-            emit(session, "crm_leads_stage_changed", actor=actor, changes=stage_moves)
+    _announce_changes(session, actor, kind, changes)
     return len(changes)
+
+
+def apply_many(session: Session, actor: User | None, kind: Kind,
+               updates: Sequence[tuple[int, Mapping[str, Any]]], note: str, *,
+               restoring: bool = False) -> dict[int, dict[str, Any]]:
+    """Apply validated values to many records, ``(record id, values)`` each,
+    with a few statements: one read, one executemany UPDATE of the columns
+    that change, one insert of timeline entries (``note`` as their text), one
+    batch of events. A record keeps its key email first: it is what an import
+    matched it by, and what the email key table holds for it. Permissions,
+    like validation, are the caller's.
+
+    :param restoring: the values are earlier ones coming back (a revert):
+        custom fields are put back whole instead of merged with today's.
+    :return: for each record found, what it held before in the fields its
+        values gave (ids not found are left out).
+    """
+    if not updates:
+        return {}
+    table = kind.model.__table__
+    read = select(table).where(any_of(session, table.c.id, [i for i, _ in updates]))
+    if session.get_bind().dialect.name == "postgresql":
+        # SQLite's write transactions hold the database's lock already.
+        read = read.with_for_update()
+    result = session.execute(read)
+    keys = list(result.keys())
+    current = {columns["id"]: columns
+               for columns in (dict(zip(keys, row, strict=True)) for row in result)}
+    befores: dict[int, dict[str, Any]] = {}
+    changes: dict[int, dict[str, tuple[Any, Any]]] = {}
+    rows: list[dict[str, Any]] = []
+    written = {"updated_at", "touched_at"}
+    for record_id, values in updates:
+        old = current.get(record_id)
+        if old is None:
+            continue
+        befores[record_id] = {k: old[k] for k in values if k in old}
+        if "emails" in values and old["email_key"]:
+            values = {**values, "emails": list(dict.fromkeys([old["email_key"],
+                                                               *values["emails"]]))}
+        base = {**old, "custom": {}} if restoring and "custom" in values else old
+        assigned = {k: v for k, v in _assigned(base, kind, values, set()).items()
+                    if old[k] != v}
+        diff = {k: (old[k], v) for k, v in assigned.items() if k not in UNTRACKED}
+        if diff:
+            changes[record_id] = diff
+            rows.append({**old, **assigned})
+            written.update(assigned)
+    if not rows:
+        return befores
+    if kind is LEADS:
+        score_rows(session, rows)
+        written.add("score")
+    now = utcnow()
+    session.execute(
+        sql_update(table).where(table.c.id == bindparam("record_id"))
+        .values(version=table.c.version + 1),
+        [{**{k: row.get(k) for k in written}, "record_id": row["id"],
+          "updated_at": now, "touched_at": now} for row in rows])
+    insert_rows(session.connection(), TimelineEntry.__table__, [
+        {"record_id": record_id, "changes": _jsonable_changes(diff)}
+        for record_id, diff in changes.items()],
+        {"record_type": kind.record_type, "kind": "changed", "body": note,
+         "actor_id": actor.id if actor else None, "created_at": now})
+    _announce_changes(session, actor, kind, changes)
+    return befores
+    if kind is LEADS:
+        score_rows(session, rows)
+    now = utcnow()
+    written = sorted({k for row in rows for k, v in row.items() if v != current[row["id"]][k]}
+                     | {"updated_at", "touched_at"})
+    session.execute(
+        sql_update(table).where(table.c.id == bindparam("record_id"))
+        .values(version=table.c.version + 1),
+        [{"record_id": row["id"], **{k: row[k] for k in written},
+          "updated_at": now, "touched_at": now} for row in rows])
+    insert_rows(session.connection(), TimelineEntry.__table__, [
+        {"record_id": record_id, "changes": _jsonable_changes(diff)}
+        for record_id, diff in changes.items()],
+        {"record_type": kind.record_type, "kind": "changed", "body": note,
+         "actor_id": actor.id if actor else None, "created_at": now})
+    _announce_changes(session, actor, kind, changes)
+    return befores, changes
 
 
 def soft_delete(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:

@@ -40,7 +40,7 @@ HEADER_MAX_BYTES = 1024 * 1024
 HEADER_MAX_LINES = 100
 SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
 ACTIVE = ("queued", "validating", "running")
-REVERTIBLE = ("done", "failed")
+REVERTIBLE = ("done", "failed", "reverting")
 
 
 # -- the stored upload -----------------------------------------------------------------

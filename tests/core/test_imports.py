@@ -165,6 +165,68 @@ def events(name):
     return [payload for hook, payload in alpha.calls if hook == name]
 
 
+def test_an_interrupted_revert_keeps_whole_batches_and_finishes_when_run_again(
+        app, tmp_path, make_user, run_import, monkeypatch):
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    path = write_csv(tmp_path / "i.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(7)])
+    job = run_import(path, admin)
+    monkeypatch.setattr(imports, "REVERT_BATCH", 3)
+    remove, calls = svc.remove, []
+
+    def crash_on_the_second_batch(session, actor, kind, ids):
+        calls.append(ids)
+        if len(calls) == 2:
+            raise RuntimeError("the process died")
+        remove(session, actor, kind, ids)
+
+    monkeypatch.setattr(svc, "remove", crash_on_the_second_batch)
+    with pytest.raises(RuntimeError):
+        imports.revert(sessions, admin, job.id)
+    with sessions() as s:
+        assert s.get(type(job), job.id).status == "reverting"
+    assert count(app) == 4  # the first batch is gone, the second is whole
+    monkeypatch.setattr(svc, "remove", remove)
+
+    again = imports.revert(sessions, admin, job.id)
+
+    assert again.message == "Reverted (resumed): deleted 4 record(s), restored 0."
+    assert count(app) == 0
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(EmailKey)) == 0
+
+
+def test_an_update_by_import_merges_custom_fields_and_its_revert_puts_them_back_whole(
+        app, tmp_path, make_user, run_import):
+    from crmcore.services import custom_fields
+
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        for name in ("budget", "region"):
+            custom_fields.create_field(s, admin, {"record_type": "lead", "name": name,
+                                                  "label": name, "field_type": "text"})
+        old = svc.create(s, admin, svc.LEADS, {"full_name": "Old", "emails": ["old@x.org"],
+                                                "custom": {"region": "north"}})
+    path = write_csv(tmp_path / "c.csv", ["name", "email", "custom.budget"],
+                     [["Old Renamed", "old@x.org", "big"]])
+    job = run_import(path, admin, on_duplicate="update")
+    assert (job.status, job.updated_count) == ("done", 1), job.message
+    with app.extensions["crm"].sessions() as s:
+        lead = s.get(Lead, old.id)
+        assert lead.custom == {"region": "north", "budget": "big"}
+        assert (lead.name_key, lead.version) == ("old renamed", old.version + 1)
+
+    imports.revert(app.extensions["crm"].sessions, admin, job.id)
+
+    with app.extensions["crm"].sessions() as s:
+        lead = s.get(Lead, old.id)
+        assert lead.custom == {"region": "north"}
+        assert (lead.full_name, lead.name_key, lead.version) == ("Old", "old", old.version + 2)
+        assert [e.body for e in svc.timeline(s, svc.LEADS, lead)][:2] == [
+            f"Import #{job.id} reverted", f"Updated by import #{job.id}"]
+
+
 def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,
                                                                      make_user, run_import):
     admin = make_user("admin")
