@@ -32,6 +32,10 @@ HERE = Path(__file__).parent
 CRM = Path(sys.executable).parent / "crm"
 
 
+def spread(times: list[float]) -> tuple[float, float, float]:
+    return statistics.median(times), min(times), max(times)
+
+
 def timed(fn: Callable[..., object], runs: int,
           setup: Callable[[], object] | None = None) -> tuple[float, float, float]:
     """(median, min, max) seconds of ``runs`` calls. ``setup``, untimed, runs
@@ -42,7 +46,7 @@ def timed(fn: Callable[..., object], runs: int,
         start = time.perf_counter()
         fn(*ready)
         times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times), max(times)
+    return spread(times)
 
 
 def fmt(result: tuple[float, float, float], unit: float = 1.0, suffix: str = "s") -> str:
@@ -182,6 +186,27 @@ def crm_import(path: Path, env: dict[str, str]) -> int:
     return crm_peak(["leads", "import", str(path)], env)
 
 
+def update_line(path: Path, runs: int, env: dict[str, str], rows: int,
+                created: tuple[float, float, float]) -> str:
+    """The file imported again onto the leads it created, with every row's
+    source changed, so that each run updates every lead."""
+    times = []
+    for run in range(runs):
+        changed = path.with_name(f"{path.stem}-update.csv")
+        with open(path, newline="") as src, open(changed, "w", newline="") as out:
+            reader, writer = csv.reader(src), csv.writer(out)
+            writer.writerow(next(reader))
+            writer.writerows([*row[:3], f"fair {run}", *row[4:]] for row in reader)
+        start = time.perf_counter()
+        crm_peak(["leads", "import", "--on-duplicate", "update", str(changed)], env)
+        times.append(time.perf_counter() - start)
+        changed.unlink()
+    result = spread(times)
+    return (f"- the same file again with every row changed, `--on-duplicate update` onto "
+            f"the leads it created: {fmt(result)}, {rows / result[0]:,.0f} rows/s, "
+            f"**{result[0] / created[0]:.1f}x** the import that created them")
+
+
 def raw_delete(url: str) -> float:
     """Seconds the bare driver takes to delete import #1's leads and their email
     keys, in one transaction that is then rolled back."""
@@ -223,9 +248,6 @@ def bench_revert(rows: int, runs: int, workdir: Path, out: list[str],
         peaks.append(crm_peak(["imports", "revert", "1"], env))
         reverts.append(time.perf_counter() - start)
 
-    def spread(times: list[float]) -> tuple[float, float, float]:
-        return statistics.median(times), min(times), max(times)
-
     floor, revert = spread(floors), spread(reverts)
     database = "PostgreSQL" if url else "SQLite"
     out += [f"### `crm imports revert` of the {rows:,}-lead import ({database})\n",
@@ -252,6 +274,8 @@ def bench_import(rows: int, runs: int, workdir: Path, out: list[str]) -> None:
             f"{rows / result[0]:,.0f} rows/s; peak memory {max(peaks) / 1024:.0f} MB",
         ]
         if not phones:
+            # The instance holds the leads the last timed run created.
+            out.append(update_line(path, runs, crm_env(workdir), rows, result))
             # The raw reference writes the same columns as this file fills.
             out.append(schema_line(path, runs, workdir, result, floor))
     out.append("")
@@ -297,6 +321,7 @@ def bench_import_postgres(rows: int, runs: int, workdir: Path, url: str,
     out += [f"- name, email, company: floor (COPY, unique email index) {fmt(floor)}, "
             f"{rows / floor[0]:,.0f} rows/s; crm {fmt(result)}; "
             f"**ratio {result[0] / floor[0]:.1f}x** (goal 2x), {rows / result[0]:,.0f} rows/s",
+            update_line(path, runs, crm_env(workdir, url), rows, result),
             schema_line(path, runs, workdir, result, floor, url), ""]
 
 
