@@ -253,8 +253,8 @@ def bench_revert(rows: int, runs: int, workdir: Path, out: list[str],
     out += [f"### `crm imports revert` of the {rows:,}-lead import ({database})\n",
             f"- the bare driver deleting the same leads and email keys (rolled back): "
             f"{fmt(floor)}",
-            f"- crm (the leads, their keys and timelines in batches, a hook call per batch, "
-            f"one transaction): {fmt(revert)}; **ratio {revert[0] / floor[0]:.1f}x**; "
+            f"- crm (the leads, their keys and timelines in batches, a hook call and a "
+            f"commit per batch): {fmt(revert)}; **ratio {revert[0] / floor[0]:.1f}x**; "
             f"peak memory {max(peaks) / 1024:.0f} MB", ""]
 
 
