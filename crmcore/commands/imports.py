@@ -138,7 +138,8 @@ def resume(job_id: int) -> None:
 @click.argument("job_id", type=int)
 @clear_errors
 def revert(job_id: int) -> None:
-    """Undo an import: delete what it created, restore what it updated."""
+    """Undo an import: delete what it created, restore what it updated.
+    Run it again to finish a revert that was interrupted."""
     runtime = build_runtime()
     job = imports.revert(runtime.sessions, None, job_id)
     click.echo(f"import #{job.id}: {job.message}")
