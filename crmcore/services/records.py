@@ -410,23 +410,6 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
          "actor_id": actor.id if actor else None, "created_at": now})
     _announce_changes(session, actor, kind, changes)
     return befores
-    if kind is LEADS:
-        score_rows(session, rows)
-    now = utcnow()
-    written = sorted({k for row in rows for k, v in row.items() if v != current[row["id"]][k]}
-                     | {"updated_at", "touched_at"})
-    session.execute(
-        sql_update(table).where(table.c.id == bindparam("record_id"))
-        .values(version=table.c.version + 1),
-        [{"record_id": row["id"], **{k: row[k] for k in written},
-          "updated_at": now, "touched_at": now} for row in rows])
-    insert_rows(session.connection(), TimelineEntry.__table__, [
-        {"record_id": record_id, "changes": _jsonable_changes(diff)}
-        for record_id, diff in changes.items()],
-        {"record_type": kind.record_type, "kind": "changed", "body": note,
-         "actor_id": actor.id if actor else None, "created_at": now})
-    _announce_changes(session, actor, kind, changes)
-    return befores, changes
 
 
 def soft_delete(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
