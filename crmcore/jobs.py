@@ -7,9 +7,9 @@
 * ``worker``: work stays queued in the database until a ``crm worker`` process
   claims it; run as many workers as the load needs, on any host.
 
-Work items are rows (an import job's ``status = "queued"``), claimed by a
-conditional UPDATE, so that a thread and any number of workers never run one
-item twice.
+Work items are rows (an import job's ``status``: ``queued`` to be imported,
+``revert_queued`` to be reverted), claimed by a conditional UPDATE, so that a
+thread and any number of workers never run one item twice.
 """
 
 from __future__ import annotations
@@ -34,18 +34,29 @@ def mode() -> str:
 
 def dispatch_import(sessions: sessionmaker[Session], job_id: int) -> None:
     """Start a queued import now (thread mode) or leave it to a worker."""
+    _dispatch(imports.run, sessions, job_id, "import")
+
+
+def dispatch_revert(sessions: sessionmaker[Session], job_id: int) -> None:
+    """Start a queued revert now (thread mode) or leave it to a worker."""
+    _dispatch(imports.run_revert, sessions, job_id, "revert")
+
+
+def _dispatch(run: Callable[[sessionmaker[Session], int], object],
+              sessions: sessionmaker[Session], job_id: int, what: str) -> None:
     if mode() == "worker":
         return
-    threading.Thread(target=_run_import, args=(sessions, job_id), daemon=True,
-                     name=f"crm-import-{job_id}").start()
+    threading.Thread(target=_run, args=(run, sessions, job_id, what), daemon=True,
+                     name=f"crm-{what}-{job_id}").start()
 
 
-def _run_import(sessions: sessionmaker[Session], job_id: int) -> None:
+def _run(run: Callable[[sessionmaker[Session], int], object],
+         sessions: sessionmaker[Session], job_id: int, what: str) -> None:
     try:
-        imports.run(sessions, job_id)
+        run(sessions, job_id)
     except Exception:
         # The job row records the failure for the person who started it.
-        log.exception("import #%s stopped", job_id)
+        log.exception("%s of import #%s stopped", what, job_id)
 
 
 def work(sessions: sessionmaker[Session], once: bool = False, poll: float = 2.0,
@@ -54,15 +65,17 @@ def work(sessions: sessionmaker[Session], once: bool = False, poll: float = 2.0,
     returns how many items ran."""
     done = 0
     while True:
-        job_id = imports.next_queued(sessions)
-        if job_id is None:
+        queued = imports.next_queued(sessions)
+        if queued is None:
             if once:
                 return done
             time.sleep(poll)
             continue
-        echo(f"import #{job_id}: starting")
+        job_id, status = queued
+        reverting = status == "revert_queued"
+        echo(f"import #{job_id}: {'reverting' if reverting else 'starting'}")
         try:
-            job = imports.run(sessions, job_id)
+            job = (imports.run_revert if reverting else imports.run)(sessions, job_id)
             echo(f"import #{job_id}: {job.status}. {job.message}")
         except Conflict:
             continue  # another worker claimed it first

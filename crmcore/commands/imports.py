@@ -141,7 +141,9 @@ def revert(job_id: int) -> None:
     """Undo an import: delete what it created, restore what it updated.
     Run it again to finish a revert that was interrupted."""
     runtime = build_runtime()
-    job = imports.revert(runtime.sessions, None, job_id)
+    job = imports.revert(runtime.sessions, None, job_id, lambda job: click.echo(
+        f"{job.reverted_count} of {job.created_count + job.updated_count} records reverted",
+        err=True))
     click.echo(f"import #{job.id}: {job.message}")
 
 
@@ -163,7 +165,7 @@ def clean(days: float) -> None:
 @click.option("--once", is_flag=True, help="Stop when the queue is empty.")
 @clear_errors
 def worker(once: bool) -> None:
-    """Run background work (queued imports) when CRM_BACKGROUND=worker."""
+    """Run background work (queued imports and reverts) when CRM_BACKGROUND=worker."""
     from crmcore.jobs import work
 
     runtime = build_runtime()

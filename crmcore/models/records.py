@@ -224,6 +224,12 @@ class ImportJob(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     finished_at: Mapped[datetime | None]
+    # When the job last moved on: a job in flight (importing, waiting to be
+    # reverted, reverting) that has not moved for a while lost its process.
+    progress_at: Mapped[datetime | None]
+    reverted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Records deleted or given back so far by the revert.
+    reverted_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ImportChange(Base):

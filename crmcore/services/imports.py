@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -369,8 +370,8 @@ def run(sessions: sessionmaker[Session], job_id: int,
         # Claiming a queued job is one conditional UPDATE, so that two workers
         # (or a worker and a web process) never run the same import.
         claimed = session.execute(update(ImportJob).where(
-            ImportJob.id == job_id, ImportJob.status == "queued").values(status="validating")
-        ).rowcount == 1
+            ImportJob.id == job_id, ImportJob.status == "queued")
+            .values(status="validating", progress_at=utcnow())).rowcount == 1
         job = session.get(ImportJob, job_id)
         if job is None:
             raise NotFound("No such import.")
@@ -397,7 +398,7 @@ def run(sessions: sessionmaker[Session], job_id: int,
                 job.message = (f"{report.error_count} problem(s) found; nothing was imported. "
                                "Fix the rows, or import again skipping bad rows to leave them out.")
                 return job
-        job.status = "running"
+        job.status, job.progress_at = "running", utcnow()
     try:
         _write(sessions, job_id, progress, scratch)
     except Exception as exc:
@@ -445,11 +446,15 @@ def clean_uploads(sessions: sessionmaker[Session], instance: Path, days: float) 
     return removed
 
 
-def next_queued(sessions: sessionmaker[Session]) -> int | None:
-    """The oldest import waiting for a worker, if any."""
+def next_queued(sessions: sessionmaker[Session]) -> tuple[int, str] | None:
+    """The oldest job waiting for a worker, if any, as ``(id, status)``: the
+    status says whether it waits to be imported (``queued``) or reverted
+    (``revert_queued``)."""
     with sessions() as session:
-        return session.scalar(select(ImportJob.id).where(ImportJob.status == "queued")
-                              .order_by(ImportJob.id).limit(1))
+        row = session.execute(select(ImportJob.id, ImportJob.status)
+                              .where(ImportJob.status.in_(("queued", "revert_queued")))
+                              .order_by(ImportJob.id).limit(1)).first()
+        return (row.id, row.status) if row else None
 
 
 def _write(sessions: sessionmaker[Session], job_id: int,
@@ -470,7 +475,7 @@ def _write(sessions: sessionmaker[Session], job_id: int,
             job = session.get(ImportJob, job_id, with_for_update=True)
             actor = session.get(User, actor_id) if actor_id else None
             _write_batch(session, actor, kind, job, values, options)
-            job.processed_rows = last_row
+            job.processed_rows, job.progress_at = last_row, utcnow()
         if progress:
             progress(job)
     with transaction(sessions) as session:
@@ -582,27 +587,88 @@ def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: Im
 # -- revert ----------------------------------------------------------------------------
 
 
-def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int) -> ImportJob:
-    """Undo an import: delete what it created, give back what it updated.
+# A job in flight whose process wrote nothing for this long has lost it (the
+# server restarted, the worker was killed); a batch takes about a second.
+STALLED_AFTER = timedelta(minutes=10)
+IN_FLIGHT = ("running", "revert_queued", "reverting")
+
+
+def stalled(job: ImportJob) -> bool:
+    """Whether a job in flight stopped moving: its process is gone."""
+    return job.status in IN_FLIGHT and (
+        job.progress_at is None or utcnow() - job.progress_at > STALLED_AFTER)
+
+
+def revertible(job: ImportJob) -> bool:
+    """Whether a revert may start (or, for a stopped one, finish) now."""
+    return job.status in ("done", "failed") or stalled(job)
+
+
+def queue_revert(session: Session, actor: User | None, job_id: int) -> ImportJob:
+    """Ask for an import to be reverted by background work
+    (:func:`run_revert`); the caller commits, then dispatches it."""
+    job = get_job(session, actor, job_id)
+    if not revertible(job):
+        raise Conflict(_why_not_revertible(job))
+    job.status, job.message = "revert_queued", "Waiting to be reverted."
+    job.reverted_by, job.progress_at = (actor.id if actor else None), utcnow()
+    return job
+
+
+def _why_not_revertible(job: ImportJob) -> str:
+    if job.status == "reverted":
+        return f"Import #{job.id} was already reverted."
+    if job.status in ("revert_queued", "reverting"):
+        return f"Import #{job.id} is being reverted."
+    if job.status == "running":
+        return f"Import #{job.id} is still running; revert it when it has finished."
+    return f"Import #{job.id} wrote nothing; there is nothing to revert."
+
+
+def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int,
+           progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Queue the revert and run it here, in the caller's process (the CLI)."""
+    with transaction(sessions) as session:
+        queue_revert(session, actor, job_id)
+    return run_revert(sessions, job_id, progress)
+
+
+def run_revert(sessions: sessionmaker[Session], job_id: int,
+               progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Undo an import whose revert was queued: delete what it created, give
+    back what it updated, as the user who asked for it.
 
     Like the import, it goes in batches of its own transaction each, so that
     a revert of a million rows holds neither the database's write lock nor
     memory for long, and plugins hear of each batch once
-    (``crm_leads_purged``, ``crm_leads_updated``). An interrupted revert leaves
-    the import ``reverting``; reverting it again finishes the work."""
+    (``crm_leads_purged``, ``crm_leads_updated``). A revert that stopped half
+    way leaves the import ``reverting``; reverting it again finishes the work."""
     with transaction(sessions) as session:
-        job = get_job(session, actor, job_id)
-        if job.status == "reverted":
-            raise Conflict(f"Import #{job.id} was already reverted.")
-        if job.status in ("queued", "validating", "invalid"):
-            raise Conflict(f"Import #{job.id} wrote nothing; there is nothing to revert.")
-        resumed = job.status == "reverting"
-        job.status = "reverting"
+        # As for imports: one conditional UPDATE claims the work.
+        claimed = session.execute(update(ImportJob).where(
+            ImportJob.id == job_id, ImportJob.status == "revert_queued")
+            .values(status="reverting", progress_at=utcnow())).rowcount == 1
+        job = session.get(ImportJob, job_id)
+        if job is None:
+            raise NotFound("No such import.")
+        if not claimed:
+            raise Conflict(f"Import #{job_id} is {job.status}; nothing to revert.")
+        resumed = job.reverted_count > 0
+        actor = session.get(User, job.reverted_by) if job.reverted_by else None
         kind = rec.KINDS[job.record_type]
-    removed = _remove_created(sessions, actor, kind, job_id)
-    restored = _restore_updated(sessions, actor, kind, job_id)
+    try:
+        removed = _remove_created(sessions, actor, kind, job_id, progress)
+        restored = _restore_updated(sessions, actor, kind, job_id, progress)
+    except Exception as exc:
+        with transaction(sessions) as session:
+            job = _advance(session, job_id, 0)
+            job.progress_at = None  # stopped: it may be reverted again at once
+            job.message = (f"The revert stopped after {job.reverted_count} record(s): "
+                           f"{type(exc).__name__}: {getattr(exc, 'detail', exc)}. "
+                           "Revert again to finish it.")
+        raise
     with transaction(sessions) as session:
-        job = session.get(ImportJob, job_id)  # type: ignore[assignment]
+        job = _advance(session, job_id, 0)
         job.status, job.finished_at = "reverted", utcnow()
         job.message = (f"Reverted{' (resumed)' if resumed else ''}: deleted {removed} "
                        f"record(s), restored {restored}.")
@@ -612,8 +678,20 @@ def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int) -> 
 REVERT_BATCH = 2_000
 
 
+def _advance(session: Session, job_id: int, count: int, *, restoring_from_start: bool = False
+             ) -> ImportJob:
+    """Count ``count`` more records reverted and note that the job moved on.
+    Restores count on from the created records, all deleted by then."""
+    job = session.get(ImportJob, job_id, with_for_update=True)
+    assert job is not None
+    job.reverted_count = count + (job.created_count if restoring_from_start
+                                  else job.reverted_count)
+    job.progress_at = utcnow()
+    return job
+
+
 def _remove_created(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
-                    job_id: int) -> int:
+                    job_id: int, progress: Callable[[ImportJob], None] | None) -> int:
     model = kind.model
     created = select(model.id).where(model.import_id == job_id).order_by(model.id)
     removed, last = 0, 0
@@ -621,15 +699,19 @@ def _remove_created(sessions: sessionmaker[Session], actor: User | None, kind: r
         with transaction(sessions) as session:
             ids = list(session.scalars(created.where(model.id > last).limit(REVERT_BATCH)))
             rec.remove(session, actor, kind, ids)
+            job = _advance(session, job_id, len(ids))
         if not ids:
             return removed
+        if progress:
+            progress(job)
         removed, last = removed + len(ids), ids[-1]
 
 
 def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
-                     job_id: int) -> int:
+                     job_id: int, progress: Callable[[ImportJob], None] | None) -> int:
     """Give updated records their earlier values back. Putting values back is
-    idempotent, so a resumed revert simply goes through every batch again."""
+    idempotent, so a resumed revert simply goes through every batch again
+    (its count starting again after the created records, all gone by now)."""
     # Newest first, so that a record changed twice ends with its oldest values.
     changes = (select(ImportChange.id, ImportChange.record_id, ImportChange.before)
                .where(ImportChange.import_id == job_id).order_by(ImportChange.id.desc()))
@@ -643,8 +725,10 @@ def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: 
                 session, actor, kind,
                 [(c.record_id, {k: v for k, v in c.before.items() if k in REVERTIBLE})
                  for c in batch], f"Import #{job_id} reverted", restoring=True)
+            job = _advance(session, job_id, len(batch), restoring_from_start=last is None)
         if not batch:
             return restored
+        if progress:
+            progress(job)
         restored += len(befores)  # records purged since are left out
         last = batch[-1].id
-

@@ -39,8 +39,7 @@ KEPT_TOKENS = 20
 HEADER_MAX_BYTES = 1024 * 1024
 HEADER_MAX_LINES = 100
 SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
-ACTIVE = ("queued", "validating", "running")
-REVERTIBLE = ("done", "failed", "reverting")
+ACTIVE = ("queued", "validating", "running", "revert_queued", "reverting")
 
 
 # -- the stored upload -----------------------------------------------------------------
@@ -285,9 +284,11 @@ def import_job(job_id: int) -> Any:
     # processed_rows is the file line of the last written row: line 1 is the header.
     done = total if job.status in ("done", "reverted") else min(
         max(job.processed_rows - 1, 0), total)
-    return render("web/import_job.html", job=job, active=job.status in ACTIVE,
-                  revertible=job.status in REVERTIBLE, progress_done=done,
-                  people=users_by_id([job.created_by]), shown_errors=SHOWN_ERRORS,
+    stalled = import_svc.stalled(job)
+    return render("web/import_job.html", job=job, active=job.status in ACTIVE and not stalled,
+                  stalled=stalled, revertible=import_svc.revertible(job), progress_done=done,
+                  revert_total=job.created_count + job.updated_count,
+                  people=users_by_id([job.created_by, job.reverted_by]), shown_errors=SHOWN_ERRORS,
                   hidden_errors=max(job.error_count - len(job.errors or []), 0),
                   list_url=url_for("web.leads" if job.record_type == "lead"
                                    else "web.contacts"))
@@ -295,14 +296,16 @@ def import_job(job_id: int) -> Any:
 
 @bp.post("/imports/<int:job_id>/revert")
 def import_revert(job_id: int) -> Any:
-    # The service opens its own transaction; the request's session stays unused.
-    sessions = current_app.extensions["crm"].sessions
+    session = db()
     try:
-        job = import_svc.revert(sessions, actor(), job_id)  # NotFound: the 404 page
+        import_svc.queue_revert(session, actor(), job_id)  # NotFound: the 404 page
+        session.commit()
     except Conflict as exc:
+        session.rollback()
         flash(exc.detail, "error")
     else:
-        flash(f"Import #{job_id} was reverted. {job.message}", "info")
+        jobs.dispatch_revert(current_app.extensions["crm"].sessions, job_id)
+        flash(f"Import #{job_id} is being reverted.", "info")
     return redirect(url_for("web.import_job", job_id=job_id), 303)
 
 

@@ -134,14 +134,29 @@ def test_csv_import_through_the_ui(page, live_server, make_user):
     page.select_option("#map-3", "source")
     page.locator("form.card button[value=import]").click()
     page.wait_for_url("**/imports/*")
-    for _ in range(50):
-        if page.locator("#job-status").inner_text() == "done":
-            break
-        page.wait_for_timeout(200)
-        page.reload()
-    assert page.locator("#job-status").inner_text() == "done"
+    job_url = page.url
+    wait_for_status(page, "done")
     assert page.locator("#count-created").inner_text() == "3"
     page.click("nav >> text=Leads")
     rows = page.locator("table.records tbody tr")
     assert rows.count() == 3
     assert "Csv Three" in page.locator("table.records").inner_text()
+
+    # The revert runs in the background too, followed by the same page.
+    page.goto(job_url)
+    page.click("text=Revert this import")
+    page.click("button:has-text('Revert import')")
+    assert "is being reverted" in page.locator(".flash").inner_text()
+    wait_for_status(page, "reverted")
+    assert "Reverted: deleted 3 record(s), restored 0." in page.inner_text(".job-message")
+    page.click("nav >> text=Leads")
+    assert page.locator("table.records tbody tr", has_text="Csv").count() == 0
+
+
+def wait_for_status(page, status):
+    for _ in range(50):
+        if page.locator("#job-status").inner_text() == status:
+            break
+        page.wait_for_timeout(200)
+        page.reload()
+    assert page.locator("#job-status").inner_text() == status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 from sqlalchemy import func, select
 
-from crmcore.db import transaction
-from crmcore.errors import Conflict, ValidationFailed
+from crmcore.db import transaction, utcnow
+from crmcore.errors import Conflict, NotFound, ValidationFailed
 from crmcore.models import EmailKey, Lead
 from crmcore.schemas.users import normalize_email
 from crmcore.services import imports
@@ -185,7 +186,11 @@ def test_an_interrupted_revert_keeps_whole_batches_and_finishes_when_run_again(
     with pytest.raises(RuntimeError):
         imports.revert(sessions, admin, job.id)
     with sessions() as s:
-        assert s.get(type(job), job.id).status == "reverting"
+        stopped = s.get(type(job), job.id)
+        assert (stopped.status, stopped.reverted_count) == ("reverting", 3)
+        assert stopped.message == ("The revert stopped after 3 record(s): RuntimeError: "
+                                   "the process died. Revert again to finish it.")
+        assert imports.revertible(stopped)  # stopped, not in flight: no need to wait
     assert count(app) == 4  # the first batch is gone, the second is whole
     monkeypatch.setattr(svc, "remove", remove)
 
@@ -357,27 +362,88 @@ def test_queued_imports_run_once_in_a_thread_or_a_worker(app, tmp_path, make_use
             return imports.start(s, s.merge(admin), svc.LEADS, path, "q.csv",
                                  imports.ImportOptions()).id
 
+    def queue_revert(job_id):
+        with transaction(sessions) as s:
+            imports.queue_revert(s, s.merge(admin), job_id)
+
+    def wait_for(job_id, status):
+        for _ in range(100):
+            with sessions() as s:
+                if imports.get_job(s, None, job_id).status == status:
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"import #{job_id} never became {status}")
+
     monkeypatch.setenv("CRM_BACKGROUND", "worker")
     first, second = queue(), queue()
     jobs.dispatch_import(sessions, first)  # worker mode: left in the queue
-    assert imports.next_queued(sessions) == first
+    assert imports.next_queued(sessions) == (first, "queued")
     lines = []
     assert jobs.work(sessions, once=True, echo=lines.append) == 2
     assert lines[1] == (f"import #{first}: done. Created 1, updated 0, skipped 0, "
                         "left out 0 bad row(s).")
     with pytest.raises(Conflict):
         imports.run(sessions, second)  # finished: nobody may run it again
+    queue_revert(first)
+    jobs.dispatch_revert(sessions, first)  # left in the queue too
+    assert imports.next_queued(sessions) == (first, "revert_queued")
+    lines.clear()
+    assert jobs.work(sessions, once=True, echo=lines.append) == 1
+    assert lines == [f"import #{first}: reverting",
+                     f"import #{first}: reverted. Reverted: deleted 1 record(s), restored 0."]
+    with pytest.raises(Conflict):
+        imports.run_revert(sessions, first)  # only a queued revert runs
 
     monkeypatch.setenv("CRM_BACKGROUND", "thread")
     third = queue()
     jobs.dispatch_import(sessions, third)
-    for _ in range(100):
-        with sessions() as s:
-            if imports.get_job(s, None, third).status in ("done", "invalid"):
-                break
-        time.sleep(0.05)
-    with sessions() as s:
-        assert imports.get_job(s, None, third).status == "done"
+    wait_for(third, "done")
+    queue_revert(third)
+    jobs.dispatch_revert(sessions, third)
+    wait_for(third, "reverted")
+    assert count(app) == 1  # the second import's lead
+
+
+def test_a_revert_in_flight_cannot_start_twice_and_a_stalled_one_can_finish(
+        app, tmp_path, make_user, run_import):
+    admin, sales = make_user("admin"), make_user("sales")
+    sessions = app.extensions["crm"].sessions
+    path = write_csv(tmp_path / "f.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(5)])
+    job = run_import(path, admin)
+
+    def queue_revert(user):
+        with transaction(sessions) as s:
+            return imports.queue_revert(s, s.merge(user), job.id).status
+
+    def set_job(**values):
+        with transaction(sessions) as s:
+            for name, value in values.items():
+                setattr(s.get(type(job), job.id), name, value)
+
+    with pytest.raises(NotFound):
+        queue_revert(sales)  # not theirs, and they may not see everyone's
+    assert queue_revert(admin) == "revert_queued"
+    with pytest.raises(Conflict, match="is being reverted"):
+        queue_revert(admin)  # waiting for a worker
+    set_job(status="reverting")
+    with pytest.raises(Conflict, match="is being reverted"):
+        queue_revert(admin)  # running: its batches move on every second
+    set_job(progress_at=utcnow() - imports.STALLED_AFTER - timedelta(seconds=1))
+    assert queue_revert(admin) == "revert_queued"  # its process is gone
+    done = imports.run_revert(sessions, job.id)
+    assert (done.status, done.reverted_by, done.reverted_count) == ("reverted", admin.id, 5)
+    assert count(app) == 0
+    with pytest.raises(Conflict, match="already reverted"):
+        queue_revert(admin)
+
+    running = run_import(write_csv(tmp_path / "g.csv", ["name"], [["Q"]]), admin)
+    job = running
+    set_job(status="running", progress_at=utcnow())
+    with pytest.raises(Conflict, match="still running"):
+        queue_revert(admin)
+    set_job(progress_at=utcnow() - timedelta(hours=1))
+    assert queue_revert(admin) == "revert_queued"
 
 
 def test_clean_uploads_keeps_what_live_jobs_need(app, tmp_path, make_user):

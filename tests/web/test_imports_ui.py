@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from crmcore.db import transaction
+from crmcore.db import transaction, utcnow
 from crmcore.models import Contact, ImportJob, Lead
 from crmcore.services import imports as import_svc
 
@@ -18,18 +19,17 @@ SCRIPT = "<script>alert(1)</script>"
 
 @pytest.fixture(autouse=True)
 def synchronous_jobs(app, monkeypatch):
-    """Run each import inside the request that starts it.
+    """Run each import (and revert) inside the request that starts it.
 
-    In production ``jobs.dispatch_import`` starts a thread (or leaves the job to
-    a worker), so a test would race the thread: the job page could show
-    "queued" or "running", and the thread could still write while the test
-    database is torn down. Running ``imports.run`` directly makes every test see
-    the finished job, deterministically. The browser test keeps the thread."""
+    In production ``jobs.dispatch_import`` (``dispatch_revert``) starts a
+    thread (or leaves the job to a worker), so a test would race the thread:
+    the job page could show "queued" or "running", and the thread could still
+    write while the test database is torn down. Running ``imports.run``
+    (``run_revert``) directly makes every test see the finished job,
+    deterministically. The browser test keeps the thread."""
 
-    def run_now(sessions, job_id):
-        import_svc.run(sessions, job_id)
-
-    monkeypatch.setattr("crmcore.jobs.dispatch_import", run_now)
+    monkeypatch.setattr("crmcore.jobs.dispatch_import", import_svc.run)
+    monkeypatch.setattr("crmcore.jobs.dispatch_revert", import_svc.run_revert)
 
 
 def csv_bytes(*rows: str, encoding: str = "utf-8") -> bytes:
@@ -209,7 +209,8 @@ def test_update_duplicates_then_revert_restores_old_values(app, client, sales, m
     response = client.post(f"/imports/{job_id}/revert")
     assert response.status_code == 303
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "was reverted" in page and re.search(r'id="job-status">reverted<', page)
+    assert "is being reverted" in page and re.search(r'id="job-status">reverted<', page)
+    assert re.search(r"<dt>Reverted by</dt><dd>sales\d*@example.com<", page)
     with app.extensions["crm"].sessions() as s:
         restored = s.get(Lead, lead.id)
         assert (restored.full_name, restored.company) == ("Old Name", "Old Co")
@@ -217,6 +218,34 @@ def test_update_duplicates_then_revert_restores_old_values(app, client, sales, m
 
     again = client.post(f"/imports/{job_id}/revert", follow_redirects=True)
     assert "already reverted" in again.get_data(as_text=True)
+
+
+def test_a_revert_in_flight_shows_its_progress_and_a_stopped_one_can_be_finished(
+        app, client, sales):
+    import_file(client, csv_bytes("name", "Ada", "Bob", "Cy"))
+    job_id = jobs(app)[-1].id
+
+    def set_job(**values):
+        with transaction(app.extensions["crm"].sessions) as s:
+            for name, value in values.items():
+                setattr(s.get(ImportJob, job_id), name, value)
+
+    set_job(status="reverting", reverted_count=2, progress_at=utcnow())
+    page = client.get(f"/imports/{job_id}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh"' in page and "2 of 3 records" in page
+    assert f"Revert import #{job_id}" not in page and "job-stalled" not in page
+    refused = client.post(f"/imports/{job_id}/revert", follow_redirects=True)
+    assert f"Import #{job_id} is being reverted." in refused.get_data(as_text=True)
+    assert count(app) == 3
+
+    set_job(progress_at=utcnow() - timedelta(hours=1))  # its process died
+    page = client.get(f"/imports/{job_id}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh"' not in page
+    assert 'id="job-stalled"' in page and "Revert it again to finish the revert" in page
+    assert f"Revert import #{job_id}" in page
+    finished = client.post(f"/imports/{job_id}/revert", follow_redirects=True)
+    assert re.search(r'id="job-status">reverted<', finished.get_data(as_text=True))
+    assert count(app) == 0
 
 
 def test_duplicates_reported_by_default(app, client, sales, make_lead):
@@ -356,7 +385,7 @@ def test_running_job_page_refreshes_itself(app, client, sales):
         job = ImportJob(record_type="lead", filename="big.csv", path="/nonexistent.csv",
                         options={"on_duplicate": "report"}, status="running",
                         total_rows=1000, processed_rows=251, created_count=250,
-                        created_by=sales.id)
+                        created_by=sales.id, progress_at=utcnow())
         s.add(job)
         s.flush()
         job_id = job.id
