@@ -1,38 +1,46 @@
 """CSV export of any filtered list, streamed page by page.
 
-Cells that a spreadsheet would read as a formula (starting with ``=``, ``+``,
-``-``, ``@``, a tab, a carriage return or NUL) are prefixed with ``'`` (OWASP's
-advice against CSV injection), so opening an export never runs anything.
+Every cell is safe to open in a spreadsheet (:mod:`crmcore.services.cells`),
+and the file imports back as it is: its columns are the import's, with stage
+and owner by name, plus the columns the CRM keeps itself (id, score, dates),
+which an import leaves out.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from crmcore.models import User
+from crmcore.models import LeadStage, User
+from crmcore.services.cells import neutralize
 from crmcore.services.custom_fields import definitions
 from crmcore.services.records import Kind, Page, list_records
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
-
 COLUMNS = {
     "lead": ("id", "full_name", "emails", "phones", "company", "login", "partner", "location",
-             "source", "stage_id", "owner_id", "score", "tags", "last_contacted_at",
-             "created_at"),
+             "source", "stage", "owner", "score", "tags", "last_contacted_at", "created_at"),
     "contact": ("id", "first_name", "last_name", "emails", "phones", "company", "street",
-                "city", "postal_code", "country", "lifecycle_stage", "opt_outs", "owner_id",
+                "city", "postal_code", "country", "lifecycle_stage", "opt_outs", "owner",
                 "tags", "created_at"),
 }
 
 
-def neutralize(value: str) -> str:
-    """Make a cell safe to open in a spreadsheet."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+# Stage and owner go out by the names an import reads back.
+BY_NAME = {"stage": ("stage_id", select(LeadStage.id, LeadStage.name)),
+           "owner": ("owner_id", select(User.id, User.email))}
+
+
+def _by_name(session: Session, attr: str, names: Select[tuple[int, str]]
+             ) -> Callable[[Any], str | None]:
+    """What reads the name of the row ``attr`` points at (one query per export)."""
+    table: dict[int, str] = dict(session.execute(names).all())  # type: ignore[arg-type]
+    return lambda record: table.get(getattr(record, attr))
 
 
 def _cell(value: Any) -> str:
@@ -60,12 +68,14 @@ def _chunks(session: Session, actor: User | None, kind: Kind,
             page: Page) -> Iterator[str]:
     custom = [d.name for d in definitions(session, kind.record_type)]
     columns = COLUMNS[kind.record_type]
+    getters = [_by_name(session, *BY_NAME[c]) if c in BY_NAME else attrgetter(c)
+               for c in columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([*columns, *(f"custom.{name}" for name in custom)])
     while True:
         for record in page.items:
-            writer.writerow([_cell(getattr(record, c)) for c in columns]
+            writer.writerow([_cell(get(record)) for get in getters]
                             + [_cell((record.custom or {}).get(n)) for n in custom])
         yield buffer.getvalue()
         buffer.seek(0)

@@ -21,6 +21,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from crmcore.schemas.records import BASE_INPUTS, custom_field, normalize_phone
 from crmcore.schemas.users import normalize_email
+from crmcore.services.cells import restore
 
 # Columns whose cell holds several values, separated by ";".
 LIST_FIELDS = {"emails", "phones", "tags", "opt_outs"}
@@ -49,6 +50,8 @@ ALIASES = {
     },
 }
 REQUIRED = {"lead": "full_name", "contact": "last_name"}
+# Columns of an export that the CRM keeps itself: an import leaves them out.
+KEPT_BY_THE_CRM = frozenset({"id", "score", "created_at", "updated_at", "last_contacted_at"})
 
 _SIMPLE_LOCAL = re.compile(r"[a-z0-9]+(?:[._+-][a-z0-9]+)*\Z")
 
@@ -86,8 +89,9 @@ class Column:
 def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, str],
                custom_names: Sequence[str]) -> list[Column]:
     """Which field each CSV column fills. ``mapping`` (CSV header -> field) wins
-    over the aliases; a column mapped to ``-`` is ignored. Raises ValueError with
-    a message naming the bad columns."""
+    over the aliases; a column mapped to ``-`` is ignored, and so are the
+    columns the CRM keeps itself (``id``, ``score``, dates), which an export of
+    the CRM carries. Raises ValueError with a message naming the bad columns."""
     known = set(ALIASES[record_type].values()) | {f"custom.{n}" for n in custom_names}
     columns: list[Column] = []
     problems: list[str] = []
@@ -99,6 +103,8 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
         if target == "-":
             continue
         key = header_key(name)
+        if not target and key in KEPT_BY_THE_CRM:
+            continue
         field = target or ALIASES[record_type].get(key) or (key if key in known else None)
         if field is None or field not in known:
             problems.append(f"column {name!r} matches no field"
@@ -174,9 +180,10 @@ def _listing(field: fields.List, item: Callable[[str], Any]) -> Callable[[str], 
 class RowValidator:
     """Turns a CSV row into service input for one record type.
 
-    ``owners`` maps a lower-cased email to a user id, ``stages`` a lower-cased
-    name to a stage id; ``may_set_owner`` says whether the importing user may
-    choose owners.
+    ``owners`` maps a lower-cased email to a user id: the users the importing
+    user may name as owner (everyone active, or only themselves, as
+    ``may_set_owner`` says; it words the refusal of anyone else). ``stages``
+    maps a lower-cased name to a stage id.
     """
 
     def __init__(self, record_type: str, columns: Sequence[Column], custom: Sequence[Any],
@@ -199,8 +206,8 @@ class RowValidator:
             elif name == "stage":
                 conv = self._lookup(stages, "Unknown stage.")
             elif name == "owner":
-                conv = (self._lookup(owners, "Unknown user.") if may_set_owner
-                        else self._refuse("You may not set the owner."))
+                conv = self._lookup(owners, "Unknown user." if may_set_owner
+                                    else "You may not set the owner.")
             elif name.startswith("custom."):
                 conv = self._custom(custom_field(custom_by_name[name[7:]], partial=False))
             else:
@@ -221,13 +228,6 @@ class RowValidator:
         return convert
 
     @staticmethod
-    def _refuse(message: str) -> Callable[[str], Any]:
-        def convert(value: str) -> Any:
-            raise ValidationError(message)
-
-        return convert
-
-    @staticmethod
     def _custom(field: fields.Field) -> Callable[[str], Any]:
         return lambda value: field.deserialize(value)
 
@@ -238,7 +238,7 @@ class RowValidator:
         problems: list[tuple[str, str]] = []
         width = len(row)
         for index, header, convert, key, custom_name in self.plan:
-            raw = row[index].strip() if index < width else ""
+            raw = restore(row[index].strip()) if index < width else ""
             if not raw:
                 continue
             try:

@@ -246,11 +246,13 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
         if refused:
             message = f"These columns cannot be imported here: {', '.join(refused)}."
             raise ValidationFailed(f"The header does not fit: {message}", {"file": [message]})
+    may_set_owner = can(session, actor, "records.reassign")
+    # Anyone may name themselves, as the export of their own records does.
     owners = {email.lower(): user_id for user_id, email in session.execute(
-        select(User.id, User.email).where(User.is_active.is_(True)))}
+        select(User.id, User.email).where(User.is_active.is_(True)))
+        if may_set_owner or (actor is not None and user_id == actor.id)}
     stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
-    return RowValidator(kind.record_type, columns, custom, owners, stages,
-                        can(session, actor, "records.reassign"))
+    return RowValidator(kind.record_type, columns, custom, owners, stages, may_set_owner)
 
 
 def _existing(session: Session, emails: Sequence[str]) -> dict[str, tuple[str, int]]:

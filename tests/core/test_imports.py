@@ -101,11 +101,19 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(app, tmp_path, make_us
     assert (skipped.status, skipped.created_count, skipped.error_count) == ("done", 1, 6)
 
 
-def test_a_sales_user_may_not_set_owners_by_import(app, tmp_path, make_user, run_import):
-    sales = make_user("sales")
-    path = write_csv(tmp_path / "o.csv", ["name", "owner"], [["X", sales.email]])
+def test_a_sales_user_may_name_only_themselves_as_owner_by_import(app, tmp_path, make_user,
+                                                                   run_import):
+    sales, other = make_user("sales"), make_user("sales")
+    path = write_csv(tmp_path / "o.csv", ["name", "owner"],
+                     [["Mine", sales.email.upper()], ["Theirs", other.email]])
     job = run_import(path, sales)
-    assert job.errors == [[2, "owner", "You may not set the owner."]]
+    assert job.errors == [[3, "owner", "You may not set the owner."]]
+    # As their own export has it: the owner column names them.
+    mine = run_import(write_csv(tmp_path / "m.csv", ["name", "owner"], [["Mine", sales.email]]),
+                      sales)
+    assert (mine.status, mine.created_count) == ("done", 1)
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.owner_id)) == sales.id
 
 
 def test_update_policy_changes_existing_records_and_revert_brings_values_back(

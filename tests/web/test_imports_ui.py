@@ -248,6 +248,21 @@ def test_a_revert_in_flight_shows_its_progress_and_a_stopped_one_can_be_finished
     assert count(app) == 0
 
 
+def test_the_lists_export_edited_in_a_spreadsheet_imports_back(app, client, sales, make_lead):
+    make_lead(sales, full_name="Ada", emails=["ada@example.com"], phones=["+12025550123"],
+              company="-Minus Co", tags=["vip"])
+    exported = client.get("/leads/export.csv").get_data(as_text=True)
+    assert "'+12025550123" in exported and "'-Minus Co" in exported  # safe to open
+    edited = exported.replace("'-Minus Co", "Renamed Co").encode()
+    page = import_file(client, edited, on_duplicate="update").get_data(as_text=True)
+    assert re.search(r'id="job-status">done<', page), page
+    assert re.search(r'id="count-updated">1<', page) and re.search(r'id="count-errors">0<', page)
+    with app.extensions["crm"].sessions() as s:
+        lead = s.scalars(select(Lead)).one()
+        assert (lead.company, lead.phones, lead.tags, lead.owner_id) == (
+            "Renamed Co", ["+12025550123"], ["vip"], sales.id)
+
+
 def test_duplicates_reported_by_default(app, client, sales, make_lead):
     make_lead(sales, full_name="Ada", emails=["ada@example.com"])
     html = upload(client, csv_bytes("name,email", "Ada,ada@example.com")).get_data(as_text=True)
