@@ -117,7 +117,8 @@ def list_imports() -> None:
     runtime = build_runtime()
     with runtime.sessions() as session:
         for job in imports.list_jobs(session, None):
-            click.echo(f"#{job.id} {job.record_type}s {job.filename} [{job.status}] "
+            stopped = ", stopped" if imports.stalled(job) else ""
+            click.echo(f"#{job.id} {job.record_type}s {job.filename} [{job.status}{stopped}] "
                        f"rows {job.total_rows}, created {job.created_count}, "
                        f"updated {job.updated_count}, skipped {job.skipped_count}, "
                        f"problems {job.error_count}")

@@ -274,6 +274,7 @@ register_routes(CONTACT_UI)
 def imports() -> Any:
     jobs_list = import_svc.list_jobs(db(), actor())
     return render("web/imports.html", jobs=jobs_list,
+                  stalled={j.id for j in jobs_list if import_svc.stalled(j)},
                   people=users_by_id(j.created_by for j in jobs_list))
 
 

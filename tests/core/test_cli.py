@@ -3,6 +3,8 @@ plugins look pip-installed (a dist-info folder with entry points)."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
@@ -187,7 +189,13 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     again = crm("leads", "import", "--on-duplicate", "skip", str(good), CRM_PLUGINS="none")
     assert "Created 0, updated 0, skipped 2" in again.output
     assert "#2 leads good.csv [done]" in crm("imports", "list", CRM_PLUGINS="none").output
-    assert "deleted 2 record(s)" in crm("imports", "revert", "2", CRM_PLUGINS="none").output
+    with sqlite3.connect(crm.db_file) as db:  # as a killed import leaves it
+        db.execute("UPDATE import_jobs SET status = 'running', progress_at = NULL WHERE id = 2")
+    assert "#2 leads good.csv [running, stopped]" in crm("imports", "list",
+                                                         CRM_PLUGINS="none").output
+    reverted = crm("imports", "revert", "2", CRM_PLUGINS="none")
+    assert "2 of 2 records reverted" in reverted.stderr
+    assert "deleted 2 record(s)" in reverted.stdout
     assert "already reverted" in crm("imports", "revert", "2", CRM_PLUGINS="none").output
 
 

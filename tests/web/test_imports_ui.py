@@ -238,7 +238,9 @@ def test_a_revert_in_flight_shows_its_progress_and_a_stopped_one_can_be_finished
     assert f"Import #{job_id} is being reverted." in refused.get_data(as_text=True)
     assert count(app) == 3
 
+    assert "(stopped)" not in client.get("/imports").get_data(as_text=True)
     set_job(progress_at=utcnow() - timedelta(hours=1))  # its process died
+    assert "(stopped)" in client.get("/imports").get_data(as_text=True)
     page = client.get(f"/imports/{job_id}").get_data(as_text=True)
     assert '<meta http-equiv="refresh"' not in page
     assert 'id="job-stalled"' in page and "Revert it again to finish the revert" in page
