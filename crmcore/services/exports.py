@@ -59,8 +59,13 @@ def export_csv(session: Session, actor: User | None, kind: Kind,
     """The CSV of every record ``actor`` sees that matches ``filters``, including
     custom fields, as an iterator of chunks (one per page). Bad filters raise
     here, before anything is streamed."""
-    first = list_records(session, actor, kind, filters, sort, None, page_size)
+    first = list_records(session, actor, kind, filters, sort, None, page_size, attributes(kind))
     return _chunks(session, actor, kind, filters, sort, page_size, first)
+
+
+def attributes(kind: Kind) -> list[str]:
+    """The record attributes an export of ``kind`` reads."""
+    return [BY_NAME[c][0] if c in BY_NAME else c for c in COLUMNS[kind.record_type]] + ["custom"]
 
 
 def _chunks(session: Session, actor: User | None, kind: Kind,
@@ -82,4 +87,5 @@ def _chunks(session: Session, actor: User | None, kind: Kind,
         buffer.truncate()
         if page.next_cursor is None:
             return
-        page = list_records(session, actor, kind, filters, sort, page.next_cursor, page_size)
+        page = list_records(session, actor, kind, filters, sort, page.next_cursor, page_size,
+                            attributes(kind))

@@ -593,17 +593,26 @@ def _after(session: Session, query: Select, column: Any, order: tuple[Any, ...],
     model = column.class_
     if session.get_bind().dialect.name != "sqlite":
         key, cursor = tuple_(column, model.id), tuple_(last, last_id)
-        return list(session.scalars(query.where(key < cursor if descending else key > cursor)
-                                    .order_by(*order).limit(limit)))
+        return _fetch(session, query.where(key < cursor if descending else key > cursor)
+                      .order_by(*order).limit(limit))
     rows: list[Any] = []
     if ties:
         same = query.where(column == last,
                            model.id < last_id if descending else model.id > last_id)
-        rows = list(session.scalars(same.order_by(*order).limit(limit)))
+        rows = _fetch(session, same.order_by(*order).limit(limit))
     if len(rows) < limit:
         rest = query.where(column < last if descending else column > last)
-        rows += session.scalars(rest.order_by(*order).limit(limit - len(rows)))
+        rows += _fetch(session, rest.order_by(*order).limit(limit - len(rows)))
     return rows
+
+
+def _fetch(session: Session, query: Select) -> list[Any]:
+    """The records a select of the model finds, or the rows a select of its
+    columns does (both answer ``row.id``, ``row.full_name``...)."""
+    whole = len(query.column_descriptions) == 1 and isinstance(
+        query.column_descriptions[0]["expr"], type)
+    result = session.execute(query)
+    return list(result.scalars() if whole else result)
 
 
 def _decode_cursor(cursor: str) -> list[Any]:
@@ -655,9 +664,14 @@ def _custom_filter(model: Any, definition: Any, key: str, value: Any) -> Any:
 
 def list_records(session: Session, actor: User | None, kind: Kind,
                  filters: Mapping[str, Any] | None = None, sort: str = "-created_at",
-                 cursor: str | None = None, limit: int = 50) -> Page:
+                 cursor: str | None = None, limit: int = 50,
+                 columns: Sequence[str] | None = None) -> Page:
     """One page of visible records, filtered and sorted by declared fields only,
-    paginated by keyset (the page a thousand deep costs what the first does)."""
+    paginated by keyset (the page a thousand deep costs what the first does).
+
+    :param columns: when given, the page holds rows of these columns instead of
+        records: half the cost per row, for reading many only to write them
+        out (an export)."""
     model = kind.model
     filters = dict(filters or {})
     errors: dict[str, list[str]] = {}
@@ -675,6 +689,9 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     if errors:
         raise ValidationFailed("Unknown filter or sort.", errors)
     query = visible(session, actor, kind)
+    if columns is not None:
+        query = query.with_only_columns(
+            *(getattr(model, name) for name in dict.fromkeys((*columns, field, "id"))))
     for key, value in filters.items():
         if value in (None, ""):
             continue
@@ -711,7 +728,7 @@ def list_records(session: Session, actor: User | None, kind: Kind,
         rows = _after(session, query, column, order, literal(last_value, column.type),
                       last_id, bool(ties), descending, limit + 1)
     else:
-        rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+        rows = _fetch(session, query.order_by(*order).limit(limit + 1))
     next_cursor = None
     if len(rows) > limit:
         # The row after the page says whether the next page starts among ties.
