@@ -44,6 +44,8 @@ def _by_name(session: Session, attr: str, names: Select[tuple[int, str]]
 
 
 def _cell(value: Any) -> str:
+    if type(value) is str:  # most cells: checked first
+        return neutralize(value)
     if value is None:
         return ""
     if isinstance(value, list):
