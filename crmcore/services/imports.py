@@ -369,14 +369,7 @@ def run(sessions: sessionmaker[Session], job_id: int,
     """Check the job's file, then write it batch by batch (or resume after the
     last committed batch). Returns the job as it ended."""
     with transaction(sessions) as session:
-        # Claiming a queued job is one conditional UPDATE, so that two workers
-        # (or a worker and a web process) never run the same import.
-        claimed = session.execute(update(ImportJob).where(
-            ImportJob.id == job_id, ImportJob.status == "queued")
-            .values(status="validating", progress_at=utcnow())).rowcount == 1
-        job = session.get(ImportJob, job_id)
-        if job is None:
-            raise NotFound("No such import.")
+        claimed, job = _claim(session, job_id, "queued", "validating")
         resuming = not claimed and job.status in ("running", "failed")
         if not (claimed or resuming):
             raise Conflict(f"Import #{job.id} is {job.status}; nothing to run.")
@@ -415,6 +408,20 @@ def run(sessions: sessionmaker[Session], job_id: int,
             scratch.close()
     with sessions() as session:
         return session.get(ImportJob, job_id)  # type: ignore[return-value]
+
+
+def _claim(session: Session, job_id: int, waiting: str, working: str
+           ) -> tuple[bool, ImportJob]:
+    """Move a job from ``waiting`` to ``working`` with one conditional UPDATE,
+    so that two workers (or a worker and a web process) never run the same
+    work. Returns whether this call claimed it, and the job."""
+    claimed = session.execute(update(ImportJob).where(
+        ImportJob.id == job_id, ImportJob.status == waiting)
+        .values(status=working, progress_at=utcnow())).rowcount == 1
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound("No such import.")
+    return claimed, job
 
 
 UPLOADS = Path("uploads") / "imports"
@@ -646,13 +653,7 @@ def run_revert(sessions: sessionmaker[Session], job_id: int,
     (``crm_leads_purged``, ``crm_leads_updated``). A revert that stopped half
     way leaves the import ``reverting``; reverting it again finishes the work."""
     with transaction(sessions) as session:
-        # As for imports: one conditional UPDATE claims the work.
-        claimed = session.execute(update(ImportJob).where(
-            ImportJob.id == job_id, ImportJob.status == "revert_queued")
-            .values(status="reverting", progress_at=utcnow())).rowcount == 1
-        job = session.get(ImportJob, job_id)
-        if job is None:
-            raise NotFound("No such import.")
+        claimed, job = _claim(session, job_id, "revert_queued", "reverting")
         if not claimed:
             raise Conflict(f"Import #{job_id} is {job.status}; nothing to revert.")
         resumed = job.reverted_count > 0
