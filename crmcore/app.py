@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crmcore import __version__
 from crmcore.auth.roles import RoleRegistry
-from crmcore.config import database_url, instance_path, secret_key
+from crmcore.config import database_url, instance_path, max_upload_bytes, secret_key
 from crmcore.db import Base, check_connection, make_engine, session_factory
 from crmcore.errors import PluginError
 from crmcore.plugins import PluginSet
@@ -112,7 +112,7 @@ def create_app(config: Mapping[str, Any] | None = None, *,
         SESSION_COOKIE_SECURE=True,
         REMEMBER_COOKIE_SECURE=True,
         REMEMBER_COOKIE_HTTPONLY=True,
-        MAX_CONTENT_LENGTH=50 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=max_upload_bytes(),
         JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})

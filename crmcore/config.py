@@ -47,6 +47,19 @@ def database_url(instance: Path, config: Mapping[str, Any] | None = None) -> str
     return url
 
 
+def max_upload_bytes() -> int:
+    """``CRM_MAX_UPLOAD_MB`` (50) in bytes: the largest request body the app
+    reads, and so the largest CSV file an import takes."""
+    raw = os.environ.get("CRM_MAX_UPLOAD_MB", "50").strip()
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        megabytes = 0
+    if not 0 < megabytes <= 100_000:
+        raise StartupError(f"CRM_MAX_UPLOAD_MB must be a number of megabytes, not {raw!r}")
+    return int(megabytes * 1024 * 1024)
+
+
 def secret_key(instance: Path) -> str:
     """``CRM_SECRET_KEY``, else a key generated once and kept in the instance folder."""
     key = os.environ.get("CRM_SECRET_KEY")

@@ -16,6 +16,7 @@ def init_api(app: Flask) -> None:
     # Importing the view modules adds their routes and handlers to the blueprint.
     from crmcore.api import (  # noqa: F401
         custom_fields,
+        imports,
         openapi,
         records,
         recycle_bin,

@@ -32,9 +32,20 @@ def bearer_token() -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def body_limit() -> int:
+    """The largest body the request's endpoint takes: ``API_MAX_CONTENT_LENGTH``
+    (1 MB) unless the view says otherwise with an ``upload_limit()`` of its own,
+    as the CSV upload does."""
+    upload_limit = getattr(current_app.view_functions.get(request.endpoint or ""),
+                           "upload_limit", None)
+    if upload_limit is not None:
+        return int(upload_limit())
+    return int(current_app.config.get("API_MAX_CONTENT_LENGTH", DEFAULT_MAX_BODY))
+
+
 @bp.before_request
 def authenticate() -> None:
-    limit = current_app.config.get("API_MAX_CONTENT_LENGTH", DEFAULT_MAX_BODY)
+    limit = body_limit()
     request.max_content_length = limit  # also caps bodies sent without Content-Length
     if request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge(f"The body may be at most {limit} bytes.")

@@ -29,6 +29,8 @@ class ApiDoc:
 
     tag: str
     body: str | None = None
+    # A multipart/form-data body (uploads): the schema of its fields.
+    form: str | None = None
     response: str | None = None
     status: int = 200
     query: Mapping[str, str] = field(default_factory=dict)

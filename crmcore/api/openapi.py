@@ -45,7 +45,8 @@ def _schemas(app: Flask) -> dict[str, Any]:
             "BulkInput", "BulkResult", "ConvertInput", "NextStep", "ConvertResult", "MergeInput",
             "LeadPage", "ContactPage", "LeadList", "ContactList", "UserPage", "TimelineRow",
             "TimelinePage", "StageList", "CustomFieldList", "BinItem", "RestoreResult",
-            "RecycleBinPage", "Problem")},
+            "RecycleBinPage", "Problem", "ImportInput", "ImportProblem", "ImportLinks",
+            "ImportJobOutput", "ImportJobPage")},
     }
 
 
@@ -94,6 +95,9 @@ def _operation(endpoint: str, view: Any, rule: str, note: ApiDoc) -> dict[str, A
     if note.body:
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": _ref(note.body)}}}
+    if note.form:
+        op["requestBody"] = {"required": True,
+                             "content": {"multipart/form-data": {"schema": _ref(note.form)}}}
     if note.public:
         op["security"] = []
     elif "If-Match" in (view.__doc__ or ""):

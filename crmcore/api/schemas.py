@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import json
+from typing import Any
 
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crmcore.models.records import IMPORT_STATES
 from crmcore.schemas import records, users
 from crmcore.schemas.base import StrictSchema
 from crmcore.schemas.records import StageSchema
@@ -133,4 +137,83 @@ class RecycleBinPage(Schema):
     items = fields.List(fields.Dict(), metadata={
         "description": "LeadOutput or ContactOutput objects for type lead or contact; "
                        "BinItem objects (id, label, deleted_at) for plugin types."})
+    links = fields.Nested(Links)
+
+
+class JsonObject(fields.Field):
+    """A form field holding a JSON object of strings (multipart bodies carry text)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            loaded = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            raise ValidationError("Not valid JSON.") from None
+        if not (isinstance(loaded, dict)
+                and all(isinstance(v, str) for v in loaded.values())):
+            raise ValidationError('A JSON object of strings: {"CSV header": "field"}.')
+        return loaded
+
+
+class ImportInput(StrictSchema):
+    """The form fields of POST /leads/imports and /contacts/imports, beside ``file``."""
+
+    file = fields.Raw(metadata={"type": "string", "format": "binary",
+                                "description": "The CSV file (required)."})
+    mapping = JsonObject(load_default=dict, metadata={
+        "type": "string",
+        "description": 'A JSON object: CSV header -> field ("-" ignores the column); '
+                       "columns not named are matched by their header."})
+    on_duplicate = fields.String(load_default="report", validate=validate.OneOf(
+        ("report", "skip", "update")), metadata={
+            "description": "Rows whose email the CRM already holds: report them as "
+                           "problems, skip them, or update the record."})
+    skip_bad_rows = fields.Boolean(load_default=False, metadata={
+        "description": "Import the good rows even when some are bad."})
+    encoding = fields.String(load_default="utf-8-sig", validate=validate.Length(max=40))
+    dry_run = fields.Boolean(load_default=False, metadata={
+        "description": "Only check the file: the job ends checked, its counts saying "
+                       "what an import would do."})
+
+
+class ImportProblem(Schema):
+    row = fields.Integer(metadata={"description": "The file line; 0 for the file as a whole."})
+    column = fields.String()
+    message = fields.String()
+
+
+class ImportLinks(Schema):
+    self = fields.String()
+    revert = fields.String(allow_none=True, metadata={
+        "description": "Where to POST to revert the import, while it may be reverted."})
+
+
+class ImportJobOutput(Schema):
+    id = fields.Integer()
+    record_type = fields.String()
+    filename = fields.String()
+    status = fields.String(metadata={"enum": list(IMPORT_STATES)})
+    stalled = fields.Boolean(metadata={
+        "description": "In flight but not moving for 10 minutes: its process ended."})
+    dry_run = fields.Boolean()
+    on_duplicate = fields.String()
+    skip_bad_rows = fields.Boolean()
+    total_rows = fields.Integer(metadata={"description": "Data rows in the file, once checked."})
+    rows_done = fields.Integer(metadata={"description": "Rows written so far."})
+    created_count = fields.Integer()
+    updated_count = fields.Integer()
+    skipped_count = fields.Integer()
+    error_count = fields.Integer()
+    errors = fields.List(fields.Nested(ImportProblem), metadata={
+        "description": "The first 1000 problems; error_count counts them all."})
+    reverted_count = fields.Integer()
+    message = fields.String()
+    created_by = fields.Integer(allow_none=True)
+    reverted_by = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    links = fields.Nested(ImportLinks)
+
+
+class ImportJobPage(Schema):
+    items = fields.List(fields.Nested(ImportJobOutput))
     links = fields.Nested(Links)

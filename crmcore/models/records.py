@@ -198,7 +198,11 @@ class CustomField(Base):
     __table_args__ = (Index("uq_custom_fields_type_name", "record_type", "name", unique=True),)
 
 
-IMPORT_STATES = ("queued", "validating", "invalid", "running", "done", "failed", "reverted")
+# What an import job goes through: queued, validating, then invalid (problems
+# found, nothing written), checked (a dry run's end), or running, then done or
+# failed; a revert goes revert_queued, reverting, reverted.
+IMPORT_STATES = ("queued", "validating", "invalid", "checked", "running", "done", "failed",
+                 "revert_queued", "reverting", "reverted")
 
 
 class ImportJob(Base):

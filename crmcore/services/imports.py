@@ -78,6 +78,8 @@ class ImportOptions:
     :param known_email_message: what a row whose email the CRM already holds is
         told under the ``report`` policy; by default it names the kind of record
         that holds it, which someone outside the company need not learn.
+    :param dry_run: a job that only checks the file: it ends ``checked``, its
+        counts saying what an import would create, update and skip.
     """
 
     mapping: dict[str, str] = field(default_factory=dict)
@@ -88,6 +90,7 @@ class ImportOptions:
     fields: list[str] | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
     known_email_message: str | None = None
+    dry_run: bool = False
 
     def check(self) -> None:
         errors = {}
@@ -357,8 +360,12 @@ def get_job(session: Session, actor: User | None, job_id: int) -> ImportJob:
     return job
 
 
-def list_jobs(session: Session, actor: User | None, limit: int = 50) -> list[ImportJob]:
+def list_jobs(session: Session, actor: User | None, limit: int = 50,
+              before: int | None = None) -> list[ImportJob]:
+    """The jobs ``actor`` may see, newest first; ``before`` an id, for the next page."""
     query = select(ImportJob).order_by(ImportJob.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(ImportJob.id < before)
     if actor is not None and not can(session, actor, "records.view_all"):
         query = query.where(ImportJob.created_by == actor.id)
     return list(session.scalars(query))
@@ -376,15 +383,15 @@ def run(sessions: sessionmaker[Session], job_id: int,
         actor = session.get(User, job.created_by) if job.created_by else None
         kind = rec.KINDS[job.record_type]
         options = ImportOptions(**job.options)
+        if options.dry_run:
+            return _dry_run(session, actor, kind, job, options)
         scratch = None if resuming else _Scratch()
         if scratch:
             try:
                 report = check(session, actor, kind, Path(job.path), options, scratch=scratch)
             except ValidationFailed as exc:
                 scratch.close()
-                job.status, job.message, job.finished_at = "invalid", exc.detail, utcnow()
-                job.errors = [[0, "file", exc.detail]]
-                return job
+                return _refused(job, exc)
             job.total_rows, job.error_count = report.total_rows, report.error_count
             job.errors = [list(e) for e in report.errors]
             if report.error_count and not options.skip_bad_rows:
@@ -410,6 +417,41 @@ def run(sessions: sessionmaker[Session], job_id: int,
         return session.get(ImportJob, job_id)  # type: ignore[return-value]
 
 
+def _refused(job: ImportJob, exc: ValidationFailed) -> ImportJob:
+    """End a job whose file as a whole cannot be read (encoding, CSV, header)."""
+    job.status, job.message, job.finished_at = "invalid", exc.detail, utcnow()
+    job.errors = [[0, "file", exc.detail]]
+    return job
+
+
+def _dry_run(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
+             options: ImportOptions) -> ImportJob:
+    """Check the job's file and keep the report on the job, writing nothing else."""
+    try:
+        report = check(session, actor, kind, Path(job.path), options)
+    except ValidationFailed as exc:
+        return _refused(job, exc)
+    job.status, job.finished_at = "checked", utcnow()
+    job.total_rows, job.error_count = report.total_rows, report.error_count
+    job.errors = [list(e) for e in report.errors]
+    job.created_count, job.updated_count = report.to_create, report.to_update
+    job.skipped_count = report.to_skip
+    job.message = (f"Checked {report.total_rows} row(s): an import would create "
+                   f"{report.to_create}, update {report.to_update} and skip "
+                   f"{report.to_skip}; {report.error_count} problem(s). Nothing was written.")
+    return job
+
+
+def check_file(session: Session, actor: User | None, kind: rec.Kind, path: Path,
+               options: ImportOptions) -> None:
+    """Refuse, before any job is made, options that do not hold and a file whose
+    encoding, CSV or header does not fit (:class:`ValidationFailed` names the
+    problem under ``file`` or the option). Reads only the start of the file."""
+    options.check()
+    with _open_rows(path, options.encoding) as (header, _rows):
+        _validator(session, actor, kind, header, options)
+
+
 def _claim(session: Session, job_id: int, waiting: str, working: str
            ) -> tuple[bool, ImportJob]:
     """Move a job from ``waiting`` to ``working`` with one conditional UPDATE,
@@ -425,6 +467,7 @@ def _claim(session: Session, job_id: int, waiting: str, working: str
 
 
 UPLOADS = Path("uploads") / "imports"
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 # Jobs that may still read their file: waiting, running, or resumable.
 LIVE_STATES = ("queued", "validating", "running", "failed")
 
@@ -432,6 +475,15 @@ LIVE_STATES = ("queued", "validating", "running", "failed")
 def uploads_dir(instance: Path) -> Path:
     """Where the web UI keeps uploaded CSV files, inside the instance folder."""
     return instance / UPLOADS
+
+
+def max_upload_bytes(config: Mapping[str, Any]) -> int:
+    """The largest CSV file an import takes over HTTP: ``IMPORT_MAX_BYTES`` (200 MB
+    unless set) or Flask's ``MAX_CONTENT_LENGTH``, whichever is smaller."""
+    limits = [int(config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)]
+    if config.get("MAX_CONTENT_LENGTH"):
+        limits.append(int(config["MAX_CONTENT_LENGTH"]))
+    return min(limits)
 
 
 def clean_uploads(sessions: sessionmaker[Session], instance: Path, days: float) -> list[Path]:

@@ -30,7 +30,6 @@ ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8
              ("cp1252", "Windows-1252"))
 POLICIES = (("report", "Report them as errors"), ("skip", "Skip them"),
             ("update", "Update the existing record"))
-DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 TOKEN = re.compile(r"[0-9a-f]{32}")
 # How many uploads a browser session can still map: enough for several tabs.
 KEPT_TOKENS = 20
@@ -46,11 +45,7 @@ ACTIVE = ("queued", "validating", "running", "revert_queued", "reverting")
 
 
 def max_bytes() -> int:
-    """The upload limit: IMPORT_MAX_BYTES or Flask's MAX_CONTENT_LENGTH, the smaller."""
-    limits = [int(current_app.config.get("IMPORT_MAX_BYTES") or DEFAULT_MAX_BYTES)]
-    if current_app.config.get("MAX_CONTENT_LENGTH"):
-        limits.append(int(current_app.config["MAX_CONTENT_LENGTH"]))
-    return min(limits)
+    return import_svc.max_upload_bytes(current_app.config)
 
 
 def upload_dir() -> Path:

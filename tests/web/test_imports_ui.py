@@ -413,6 +413,23 @@ def test_running_job_page_refreshes_itself(app, client, sales):
     assert "<script" not in page.lower()
 
 
+def test_a_dry_run_job_page_says_what_an_import_would_do(app, client, sales, tmp_path):
+    """Dry-run jobs come from the API; the web lists and shows them too."""
+    path = tmp_path / "check.csv"
+    path.write_bytes(csv_bytes("Full name,Email", "Ada,ada@example.com", "Bad,bad@"))
+    with transaction(app.extensions["crm"].sessions) as s:
+        job_id = import_svc.start(s, s.merge(sales), import_svc.rec.LEADS, path, "check.csv",
+                                  import_svc.ImportOptions(dry_run=True)).id
+    import_svc.run(app.extensions["crm"].sessions, job_id)
+    page = client.get(f"/imports/{job_id}").get_data(as_text=True)
+    assert 'id="job-status">checked<' in page and "Nothing was written" in page
+    assert re.search(r'Would be created</dt><dd id="count-created">1<', page)
+    assert "Revert this import" not in page
+    assert re.search(r'<td class="num">3</td><td>Email</td>', page)
+    assert count(app) == 0
+    assert "check.csv" in client.get("/imports").get_data(as_text=True)
+
+
 def test_script_in_cells_is_escaped(app, client, sales):
     data = csv_bytes(f'"{SCRIPT}",email', f'"",{SCRIPT}')
     html = upload(client, data).get_data(as_text=True)

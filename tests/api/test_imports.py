@@ -1,0 +1,234 @@
+"""CSV imports over the API: upload, check, follow, revert."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from crmcore.db import transaction
+from crmcore.models import ImportJob, Lead
+from crmcore.services import imports as import_svc
+from tests.api.conftest import assert_problem
+
+
+@pytest.fixture
+def synchronous_jobs(monkeypatch):
+    """Run each job inside the request that queues it, so that the answer can
+    be compared with the finished job (the thread test below keeps the thread)."""
+    monkeypatch.setattr("crmcore.jobs.dispatch_import", import_svc.run)
+    monkeypatch.setattr("crmcore.jobs.dispatch_revert", import_svc.run_revert)
+
+
+def csv_file(*rows: str, name: str = "people.csv", encoding: str = "utf-8"):
+    return io.BytesIO(("\r\n".join(rows) + "\r\n").encode(encoding)), name
+
+
+def post_import(api, file, kind: str = "leads", **form: str):
+    return api.post(f"/api/v1/{kind}/imports", data={**form, "file": file},
+                    content_type="multipart/form-data")
+
+
+def imported(api, file, **form: str) -> dict:
+    """The job as it ended (jobs run synchronously here), after a 202 answer
+    that saw it queued."""
+    response = post_import(api, file, **form)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.get_json()["status"] == "queued"
+    return api.get(response.headers["Location"]).get_json()
+
+
+def leads_count(app) -> int:
+    with app.extensions["crm"].sessions() as session:
+        return session.scalar(select(func.count()).select_from(Lead))
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_an_import_is_queued_followed_and_reverted(app, admin_api, new_lead):
+    kept = new_lead(full_name="Kept Person", emails=["kept@example.com"])
+    response = post_import(admin_api, csv_file(
+        "Name,E-mail,Company", "Ada Lovelace,ada@example.com,Engines",
+        "Kept Again,KEPT@example.com,Changed Co"),
+        mapping='{"E-mail": "emails"}', on_duplicate="update")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    queued = response.get_json()
+    assert queued["status"] == "queued" and queued["links"]["revert"] is None
+    assert response.headers["Location"].endswith(f"/api/v1/imports/{queued['id']}")
+    job = admin_api.get(response.headers["Location"]).get_json()
+    assert job["status"] == "done" and job["on_duplicate"] == "update"
+    assert (job["total_rows"], job["rows_done"], job["created_count"],
+            job["updated_count"]) == (2, 2, 1, 1)
+    assert job["links"]["revert"] == f"/api/v1/imports/{job['id']}/revert"
+
+    listed = admin_api.get("/api/v1/imports").get_json()["items"]
+    assert listed == [job]
+    assert admin_api.get(f"/api/v1/leads/{kept['id']}").get_json()["company"] == "Changed Co"
+
+    reverting = admin_api.post(job["links"]["revert"])
+    assert reverting.status_code == 202
+    assert reverting.get_json()["status"] == "revert_queued"
+    reverted = admin_api.get(response.headers["Location"]).get_json()
+    assert (reverted["status"], reverted["reverted_count"]) == ("reverted", 2)
+    assert reverted["links"]["revert"] is None
+    assert admin_api.get(f"/api/v1/leads/{kept['id']}").get_json()["company"] == ""
+    assert leads_count(app) == 1
+    again = admin_api.post(job["links"]["revert"])
+    assert_problem(again, 409)
+    assert "already reverted" in again.get_json()["detail"]
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_bad_rows_are_all_reported_and_nothing_is_written(app, admin_api):
+    job = imported(admin_api, csv_file(
+        "Full name,Email", "Good One,good@example.com", ",nobody@example.com",
+        "Bad Mail,not-an-address", "Repeat,good@example.com"))
+    assert job["status"] == "invalid"
+    assert job["error_count"] == 3 and job["created_count"] == 0
+    assert [(e["row"], e["column"]) for e in job["errors"]] == [
+        (3, "Full name"), (4, "Email"), (5, "Email")]
+    assert "repeats row 2" in job["errors"][2]["message"]
+    assert job["links"]["revert"] is None
+    assert leads_count(app) == 0
+
+    skipped = imported(admin_api, csv_file(
+        "Full name,Email", "Good One,good@example.com", ",nobody@example.com"),
+        skip_bad_rows="true")
+    assert (skipped["status"], skipped["created_count"], skipped["error_count"]) == (
+        "done", 1, 1)
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_a_dry_run_reports_what_an_import_would_do_and_writes_nothing(app, admin_api,
+                                                                       new_lead):
+    new_lead(full_name="Known", emails=["known@example.com"])
+    job = imported(admin_api, csv_file(
+        "Full name,Email", "New One,new@example.com", "Known,known@example.com",
+        "Broken,broken@"), on_duplicate="skip", dry_run="true")
+    assert job["status"] == "checked" and job["dry_run"] is True
+    assert (job["total_rows"], job["created_count"], job["skipped_count"],
+            job["error_count"]) == (3, 1, 1, 1)
+    assert job["errors"][0]["row"] == 4
+    assert "Nothing was written" in job["message"]
+    assert job["links"]["revert"] is None
+    assert leads_count(app) == 1
+
+
+def test_a_file_that_does_not_fit_is_refused_before_a_job_is_made(app, admin_api):
+    cases = [
+        (csv_file("Nickname,Email", "x,x@example.com"), {}, "file"),  # no name column
+        (csv_file("Full name", "Zoë", encoding="utf-16"), {}, "file"),
+        (csv_file("Full name", "Zoë", encoding="latin-1"), {}, "file"),
+        (csv_file("Full name", "Ada"), {"mapping": '{"Full name": "salary"}'}, "file"),
+        (csv_file("Full name", "Ada"), {"mapping": "[1]"}, "mapping"),
+        (csv_file("Full name", "Ada"), {"on_duplicate": "merge"}, "on_duplicate"),
+        (csv_file("Full name", "Ada"), {"encoding": "klingon"}, "encoding"),
+        (csv_file("Full name", "Ada"), {"colour": "red"}, "colour"),
+        (csv_file("Full name", "Ada", name="people.xlsx"), {}, "file"),
+        (csv_file(""), {}, "file"),
+    ]
+    for file, form, field in cases:
+        body = assert_problem(post_import(admin_api, file, **form), 422, field)
+        assert body["detail"]
+    assert_problem(admin_api.post("/api/v1/leads/imports", data={},
+                                  content_type="multipart/form-data"), 422, "file")
+    with app.extensions["crm"].sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ImportJob)) == 0
+    # Nothing is left of the refused files.
+    assert not any(import_svc.uploads_dir(Path(app.instance_path)).glob("*.csv"))
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_the_upload_limit_is_the_imports_not_the_apis(app, admin_api):
+    """Other endpoints take 1 MB at most; a CSV file may be as large as the web
+    UI takes (IMPORT_MAX_BYTES, at most MAX_CONTENT_LENGTH)."""
+    rows = [f"Person {i},person{i}@example.com,{'x' * 40}" for i in range(20_000)]
+    big = csv_file("Full name,Email,Company", *rows)
+    assert len(big[0].getvalue()) > 1024 * 1024
+    assert imported(admin_api, big)["created_count"] == 20_000
+    stored = set(import_svc.uploads_dir(Path(app.instance_path)).glob("*.csv"))
+
+    app.config["IMPORT_MAX_BYTES"] = 1000
+    response = post_import(admin_api, csv_file("Full name", *["A Person"] * 200))
+    body = assert_problem(response, 413)
+    assert "1000 bytes" in body["detail"]
+    assert set(import_svc.uploads_dir(Path(app.instance_path)).glob("*.csv")) == stored
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_people_see_their_own_imports_unless_they_may_see_all(app, api_client, make_user):
+    sales, other = api_client(make_user("sales")), api_client(make_user("sales"))
+    manager = api_client(make_user("manager"))
+    mine = post_import(sales, csv_file("Full name", "Mine")).get_json()
+    theirs = post_import(other, csv_file("Full name", "Theirs")).get_json()
+    assert [j["id"] for j in sales.get("/api/v1/imports").get_json()["items"]] == [mine["id"]]
+    assert_problem(sales.get(f"/api/v1/imports/{theirs['id']}"), 404)
+    assert_problem(sales.post(f"/api/v1/imports/{theirs['id']}/revert"), 404)
+    assert {j["id"] for j in manager.get("/api/v1/imports").get_json()["items"]} >= {
+        mine["id"], theirs["id"]}
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_the_list_pages_by_cursor(admin_api):
+    ids = [post_import(admin_api, csv_file("Full name", f"Person {i}")).get_json()["id"]
+           for i in range(3)]
+    first = admin_api.get("/api/v1/imports?limit=2").get_json()
+    assert [j["id"] for j in first["items"]] == ids[:0:-1]
+    rest = admin_api.get(first["links"]["next"]).get_json()
+    assert [j["id"] for j in rest["items"]] == ids[:1] and rest["links"]["next"] is None
+    assert_problem(admin_api.get("/api/v1/imports?limit=0"), 422, "limit")
+
+
+def test_the_background_thread_runs_the_import_and_the_revert(app, admin_api):
+    """No stand-in: the job runs in the thread jobs.dispatch_import starts."""
+    response = post_import(admin_api, csv_file("Full name,Email", *(
+        f"Person {i},person{i}@example.com" for i in range(50))))
+    assert response.status_code == 202
+    url = response.headers["Location"]
+
+    def wait_for(status: str) -> dict:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            job = admin_api.get(url).get_json()
+            if job["status"] == status:
+                return job
+            assert job["status"] not in ("invalid", "failed"), job
+            time.sleep(0.05)
+        raise AssertionError(f"the job never became {status}: {job}")
+
+    assert wait_for("done")["created_count"] == 50
+    assert leads_count(app) == 50
+    assert admin_api.post(f"{url}/revert").status_code == 202
+    assert wait_for("reverted")["reverted_count"] == 50
+    assert leads_count(app) == 0
+    with transaction(app.extensions["crm"].sessions) as session:
+        assert session.get(ImportJob, int(url.rsplit("/", 1)[1])).message.startswith("Reverted")
+
+
+def test_the_openapi_description_documents_the_upload(admin_api):
+    spec = admin_api.get("/api/v1/openapi.json").get_json()
+    upload = spec["paths"]["/api/v1/leads/imports"]["post"]
+    schema = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ImportInput"}
+    fields = spec["components"]["schemas"]["ImportInput"]["properties"]
+    assert fields["file"]["format"] == "binary"
+    assert {"mapping", "on_duplicate", "skip_bad_rows", "encoding", "dry_run"} <= set(fields)
+    assert "202" in upload["responses"]
+    assert "/api/v1/imports/{job_id}/revert" in spec["paths"]
+
+
+def test_deployers_set_the_upload_limit_by_environment(monkeypatch, crm_config,
+                                                       crm_extra_plugins):
+    from crmcore.app import create_app
+    from crmcore.errors import StartupError
+
+    monkeypatch.setenv("CRM_MAX_UPLOAD_MB", "120")
+    app = create_app(crm_config, extra_plugins=crm_extra_plugins)
+    app.extensions["crm"].engine.dispose()
+    assert import_svc.max_upload_bytes(app.config) == 120 * 1024 * 1024
+    for bad in ("lots", "0", "-5"):
+        monkeypatch.setenv("CRM_MAX_UPLOAD_MB", bad)
+        with pytest.raises(StartupError, match="CRM_MAX_UPLOAD_MB must be a number"):
+            create_app(crm_config, extra_plugins=crm_extra_plugins)
