@@ -12,9 +12,17 @@ from flask import Response, current_app, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from crmcore import jobs
-from crmcore.api.blueprint import actor, bp, doc, int_arg, json_response, query_args
+from crmcore.api.blueprint import (
+    actor,
+    bp,
+    doc,
+    int_arg,
+    json_body,
+    json_response,
+    query_args,
+)
 from crmcore.api.records import PLURALS
-from crmcore.api.schemas import ImportInput, ImportJobOutput
+from crmcore.api.schemas import ImportCheckedInput, ImportInput, ImportJobOutput
 from crmcore.app import db
 from crmcore.errors import ValidationFailed
 from crmcore.models import ImportJob
@@ -43,7 +51,9 @@ def job_data(job: ImportJob) -> dict[str, Any]:
         "errors": [{"row": r, "column": c, "message": m} for r, c, m in job.errors or []],
         "links": {"self": url_for("api.import_get", job_id=job.id),
                   "revert": url_for("api.import_revert", job_id=job.id)
-                  if svc.revertible(job) else None},
+                  if svc.revertible(job) else None,
+                  "import_": url_for("api.import_checked", job_id=job.id)
+                  if job.status == "checked" else None},
     })
 
 
@@ -148,6 +158,24 @@ def import_get(job_id: int) -> Response:
     """
     query_args(())
     return job_response(svc.get_job(db(), actor(), job_id))
+
+
+@bp.post("/imports/<int:job_id>/import")
+@doc("imports", body="ImportCheckedInput", response="ImportJobOutput", status=202)
+def import_checked(job_id: int) -> Response:
+    """Import the file a dry run (status checked) checked, without uploading it again.
+
+    A new job is queued with the dry run's options; skip_bad_rows true leaves
+    out the rows it found bad. The body may be left out. Answers 202 with the
+    new job, 409 when the job is not a finished dry run or its file is gone.
+    """
+    query_args(())
+    data = load(ImportCheckedInput(), json_body() if request.content_length else {})
+    session = db()
+    job = svc.import_checked(session, actor(), job_id, skip_bad_rows=data["skip_bad_rows"])
+    session.commit()
+    jobs.dispatch_import(current_app.extensions["crm"].sessions, job.id)
+    return job_response(job, 202)
 
 
 @bp.post("/imports/<int:job_id>/revert")

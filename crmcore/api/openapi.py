@@ -45,8 +45,8 @@ def _schemas(app: Flask) -> dict[str, Any]:
             "BulkInput", "BulkResult", "ConvertInput", "NextStep", "ConvertResult", "MergeInput",
             "LeadPage", "ContactPage", "LeadList", "ContactList", "UserPage", "TimelineRow",
             "TimelinePage", "StageList", "CustomFieldList", "BinItem", "RestoreResult",
-            "RecycleBinPage", "Problem", "ImportInput", "ImportProblem", "ImportLinks",
-            "ImportJobOutput", "ImportJobPage")},
+            "RecycleBinPage", "Problem", "ImportInput", "ImportCheckedInput", "ImportProblem",
+            "ImportLinks", "ImportJobOutput", "ImportJobPage")},
     }
 
 

@@ -175,6 +175,11 @@ class ImportInput(StrictSchema):
                        "what an import would do."})
 
 
+class ImportCheckedInput(StrictSchema):
+    skip_bad_rows = fields.Boolean(load_default=False, metadata={
+        "description": "Leave out the rows the dry run found bad."})
+
+
 class ImportProblem(Schema):
     row = fields.Integer(metadata={"description": "The file line; 0 for the file as a whole."})
     column = fields.String()
@@ -185,6 +190,8 @@ class ImportLinks(Schema):
     self = fields.String()
     revert = fields.String(allow_none=True, metadata={
         "description": "Where to POST to revert the import, while it may be reverted."})
+    import_ = fields.String(data_key="import", allow_none=True, metadata={
+        "description": "For a finished dry run: where to POST to import the file it checked."})
 
 
 class ImportJobOutput(Schema):

@@ -352,6 +352,22 @@ def start(session: Session, actor: User | None, kind: rec.Kind, path: Path, file
     return job
 
 
+def import_checked(session: Session, actor: User | None, job_id: int, *,
+                   skip_bad_rows: bool = False) -> ImportJob:
+    """A new import job for the file a dry run checked, with its options (and
+    ``skip_bad_rows``, to leave out the rows it found bad), so that a large
+    file need not be uploaded again. The caller commits, then dispatches it."""
+    checked = get_job(session, actor, job_id)
+    if checked.status != "checked":
+        raise Conflict(f"Import #{checked.id} is not a finished dry run.")
+    if not Path(checked.path).is_file():
+        raise Conflict(f"The file of dry run #{checked.id} is gone; upload it again.")
+    options = ImportOptions(**{**checked.options, "dry_run": False})
+    options.skip_bad_rows = options.skip_bad_rows or skip_bad_rows
+    return start(session, actor, rec.KINDS[checked.record_type], Path(checked.path),
+                 checked.filename, options)
+
+
 def get_job(session: Session, actor: User | None, job_id: int) -> ImportJob:
     job = session.get(ImportJob, job_id)
     if job is None or not (actor is None or job.created_by == actor.id

@@ -38,6 +38,9 @@ KEPT_TOKENS = 20
 HEADER_MAX_BYTES = 1024 * 1024
 HEADER_MAX_LINES = 100
 SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
+# A dry run of a larger file runs in the background, like an import, rather
+# than keep the request (and a server process) for seconds.
+INLINE_CHECK_MAX_BYTES = 2 * 1024 * 1024
 ACTIVE = ("queued", "validating", "running", "revert_queued", "reverting")
 
 
@@ -228,9 +231,10 @@ def mapping_view(ui: Ui) -> Any:
         return mapping_page(ui, token, filename, header, selected, options, intent,
                             f"The header does not fit: {problem}", status=422)
     session = db()
+    inline_check = intent == "check" and path.stat().st_size <= INLINE_CHECK_MAX_BYTES
     try:
-        service_options = import_svc.ImportOptions(**options)
-        if intent == "check":
+        service_options = import_svc.ImportOptions(**options, dry_run=intent == "check")
+        if inline_check:
             report = import_svc.check(session, actor(), ui.kind, path, service_options)
             session.rollback()  # a dry run writes nothing
             return mapping_page(ui, token, filename, header, selected, options, intent,
@@ -247,7 +251,8 @@ def mapping_view(ui: Ui) -> Any:
     web_session["import_uploads"] = [t for t in web_session.get("import_uploads", [])
                                      if t != token]
     jobs.dispatch_import(current_app.extensions["crm"].sessions, job_id)
-    flash(f"Import #{job_id} started.", "info")
+    flash(f"Dry run #{job_id} started: nothing will be written." if intent == "check"
+          else f"Import #{job_id} started.", "info")
     return redirect(url_for("web.import_job", job_id=job_id), 303)
 
 
@@ -303,6 +308,24 @@ def import_revert(job_id: int) -> Any:
         jobs.dispatch_revert(current_app.extensions["crm"].sessions, job_id)
         flash(f"Import #{job_id} is being reverted.", "info")
     return redirect(url_for("web.import_job", job_id=job_id), 303)
+
+
+@bp.post("/imports/<int:job_id>/import")
+def import_checked(job_id: int) -> Any:
+    """Import the file a dry run checked, without uploading it again."""
+    session = db()
+    try:
+        job = import_svc.import_checked(session, actor(), job_id,  # NotFound: the 404 page
+                                        skip_bad_rows=request.form.get("skip_bad_rows") == "1")
+        new_id = job.id
+        session.commit()
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.detail, "error")
+        return redirect(url_for("web.import_job", job_id=job_id), 303)
+    jobs.dispatch_import(current_app.extensions["crm"].sessions, new_id)
+    flash(f"Import #{new_id} started.", "info")
+    return redirect(url_for("web.import_job", job_id=new_id), 303)
 
 
 @bp.errorhandler(RequestEntityTooLarge)

@@ -116,6 +116,38 @@ def test_a_dry_run_reports_what_an_import_would_do_and_writes_nothing(app, admin
     assert leads_count(app) == 1
 
 
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_a_checked_file_is_imported_without_uploading_it_again(app, admin_api, api_client,
+                                                                make_user):
+    checked = imported(admin_api, csv_file(
+        "Full name,Email", "Ada,ada@example.com", "Broken,broken@", "Bob,bob@example.com"),
+        dry_run="true")
+    assert checked["links"]["import"] == f"/api/v1/imports/{checked['id']}/import"
+    assert_problem(api_client(make_user("sales")).post(checked["links"]["import"]), 404)
+    assert_problem(admin_api.post(checked["links"]["import"], json={"skip": True}), 422,
+                   "skip")
+
+    refused = admin_api.post(checked["links"]["import"])
+    assert refused.status_code == 202
+    refused = admin_api.get(refused.headers["Location"]).get_json()
+    assert refused["status"] == "invalid" and refused["error_count"] == 1
+    assert leads_count(app) == 0
+
+    response = admin_api.post(checked["links"]["import"], json={"skip_bad_rows": True})
+    job = admin_api.get(response.headers["Location"]).get_json()
+    assert (job["status"], job["created_count"], job["dry_run"], job["skip_bad_rows"]) == (
+        "done", 2, False, True)
+    assert job["filename"] == checked["filename"] and job["links"]["import"] is None
+    assert leads_count(app) == 2
+    assert_problem(admin_api.post(job["links"]["revert"].replace("revert", "import")), 409)
+
+    # The imports read the dry run's own file; once it is cleaned away:
+    for stored in import_svc.uploads_dir(Path(app.instance_path)).glob("*.csv"):
+        stored.unlink()
+    gone = assert_problem(admin_api.post(checked["links"]["import"]), 409)
+    assert "upload it again" in gone["detail"]
+
+
 def test_a_file_that_does_not_fit_is_refused_before_a_job_is_made(app, admin_api):
     cases = [
         (csv_file("Nickname,Email", "x,x@example.com"), {}, "file"),  # no name column

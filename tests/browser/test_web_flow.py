@@ -153,6 +153,32 @@ def test_csv_import_through_the_ui(page, live_server, make_user):
     assert page.locator("table.records tbody tr", has_text="Csv").count() == 0
 
 
+def test_a_large_files_dry_run_then_its_import(page, live_server, make_user, monkeypatch):
+    """A file over the inline limit is checked by a background job; its page
+    imports the checked file without a second upload."""
+    monkeypatch.setattr("crmcore.web.imports.INLINE_CHECK_MAX_BYTES", 10)
+    page.set_default_timeout(5000)
+    sign_in(page, live_server, make_user("sales"))
+    page.goto(live_server.url + "/leads/import")
+    page.set_input_files("#file", files=[{
+        "name": "big.csv", "mimeType": "text/csv",
+        "buffer": (b"Name,Email\r\nGood One,good@example.com\r\n"
+                   b"Bad One,bad@\r\nGood Two,two@example.com\r\n")}])
+    page.click("button[value=check]")
+    page.locator("form.card button[value=check]").click()
+    page.wait_for_url("**/imports/*")
+    assert "nothing will be written" in page.locator(".flash").inner_text()
+    wait_for_status(page, "checked")
+    assert page.locator("#count-created").inner_text() == "2"
+    assert page.locator(".import-errors tbody tr").first.inner_text().startswith("3")
+    page.click("button:has-text('Import the good rows, leaving out 1 bad one')")
+    wait_for_status(page, "done")
+    assert page.locator("#count-created").inner_text() == "2"
+    assert page.locator("#count-errors").inner_text() == "1"
+    page.click("nav >> text=Leads")
+    assert page.locator("table.records tbody tr", has_text="Good").count() == 2
+
+
 def wait_for_status(page, status):
     for _ in range(50):
         if page.locator("#job-status").inner_text() == status:

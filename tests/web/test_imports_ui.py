@@ -152,6 +152,33 @@ def test_dry_run_reports_counts_and_bad_rows_and_writes_nothing(app, client, sal
     assert 'name="token"' in page and 'value="import"' in page
 
 
+def test_a_large_files_dry_run_runs_in_the_background_then_imports(app, client, sales,
+                                                                   monkeypatch):
+    monkeypatch.setattr("crmcore.web.imports.INLINE_CHECK_MAX_BYTES", 10)
+    data = csv_bytes("name,email", "Ada,ada@example.com", "Bob,not-an-email",
+                     "Cy,cy@example.com")
+    response = submit(client, upload(client, data).get_data(as_text=True), "check")
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r"Dry run #\d+ started: nothing will be written", page)
+    assert 'id="job-status">checked<' in page
+    assert re.search(r'Would be created</dt><dd id="count-created">2<', page)
+    assert re.search(r'<td class="num">3</td><td>email</td>', page)
+    assert count(app) == 0
+    action = re.search(r'<form method="post" action="(/imports/\d+/import)"', page).group(1)
+    assert "Import the good rows, leaving out 1 bad one" in page
+
+    response = client.post(action, data={"skip_bad_rows": "1"})
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="job-status">done<' in page and count(app) == 2
+    assert [j.status for j in jobs(app)] == ["checked", "done"]
+    # A finished import is no dry run to import again.
+    again = client.post(action.replace(str(jobs(app)[0].id), str(jobs(app)[1].id)),
+                        follow_redirects=True).get_data(as_text=True)
+    assert "is not a finished dry run" in again and count(app) == 2
+
+
 def test_import_creates_leads_and_the_job_page_shows_done(app, client, sales):
     page = import_file(client, csv_bytes("name,email,company", "Ada,ada@example.com,Acme",
                                          "Bob,bob@example.com,Beta")).get_data(as_text=True)
