@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,19 @@ def timed(fn: Callable[..., object], runs: int,
         fn(*ready)
         times.append(time.perf_counter() - start)
     return spread(times)
+
+
+def interleaved(fns: Sequence[Callable[[], object]], runs: int
+                ) -> list[tuple[float, float, float]]:
+    """:func:`timed` for several functions measured in turn, run after run, so
+    that a busy moment on a shared host slows the floor and the subject alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        for fn, kept in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            kept.append(time.perf_counter() - start)
+    return [spread(t) for t in times]
 
 
 def fmt(result: tuple[float, float, float], unit: float = 1.0, suffix: str = "s") -> str:
@@ -370,10 +383,13 @@ def bench_list(leads: int, runs: int, workdir: Path, out: list[str],
         def service(cursor: str | None = None) -> None:
             list_records(session, None, LEADS, {"source": "web"}, "-created_at", cursor, 50)
 
+        # A run of 200 pages takes a fraction of a second: take more of them,
+        # so that a neighbour's busy moment on a shared host moves no median.
         n = 200
-        floor = timed(lambda: [bare() for _ in range(n)], runs)
-        first = timed(lambda: [service() for _ in range(n)], runs)
-        deep = timed(lambda: [service(deep_cursor) for _ in range(n)], runs)
+        floor, first, deep = interleaved([lambda: [bare() for _ in range(n)],
+                                          lambda: [service() for _ in range(n)],
+                                          lambda: [service(deep_cursor) for _ in range(n)]],
+                                         max(runs, 15))
         exported = bench_export(session, runs)
     database = "PostgreSQL" if url else "SQLite"
     out += [f"### A filtered, sorted page of 50 among {leads:,} leads ({database})\n",
@@ -416,7 +432,7 @@ def bench_export(session: Any, runs: int) -> list[str]:
                 out.write(chunk)
 
     rows = bare()
-    floor, export = timed(bare, runs), timed(crm, runs)
+    floor, export = interleaved([bare, crm], runs)
     return [f"- CSV export of the whole list ({rows:,} rows): bare Core select written by "
             f"`csv.writer` {fmt(floor)}; crm (keyset pages, stage and owner by name, cells "
             f"safe for spreadsheets) {fmt(export)}, {rows / export[0]:,.0f} rows/s; "
@@ -492,9 +508,10 @@ def bench_api(env: dict[str, str], leads: int, runs: int, out: list[str]) -> Non
         auth = {"Authorization": f"Bearer {token}"}
         load("http://127.0.0.1:8791/api/v1/leads?limit=50", auth, 2)  # warm up
         load("http://127.0.0.1:8792/leads?limit=50", {}, 2)
-        crm_runs = [load("http://127.0.0.1:8791/api/v1/leads?limit=50", auth, 8)
-                    for _ in range(runs)]
-        bare_runs = [load("http://127.0.0.1:8792/leads?limit=50", {}, 8) for _ in range(runs)]
+        crm_runs, bare_runs = [], []
+        for _ in range(runs):  # in turn, so that a busy moment slows both alike
+            crm_runs.append(load("http://127.0.0.1:8791/api/v1/leads?limit=50", auth, 8))
+            bare_runs.append(load("http://127.0.0.1:8792/leads?limit=50", {}, 8))
     finally:
         crm.terminate()
         bare.terminate()
@@ -529,10 +546,10 @@ def bench_app_import(runs: int, workdir: Path, out: list[str]) -> None:
         return lambda: subprocess.run([sys.executable, "-c", code], check=True, env=env,
                                       capture_output=True)
 
-    floor = timed(python("import flask, sqlalchemy, marshmallow, pluggy"), runs)
     # The WSGI module builds the whole application: every installed plugin's
     # hooks, models and blueprints are imported and registered.
-    app = timed(python("import crmcore.wsgi"), runs)
+    floor, app = interleaved([python("import flask, sqlalchemy, marshmallow, pluggy"),
+                              python("import crmcore.wsgi")], runs)
     out += ["### Importing the app with every plugin enabled\n",
             f"- `import flask, sqlalchemy, marshmallow, pluggy`: {fmt(floor)}",
             f"- `import crmcore.wsgi` (builds the app, plugins {plugins}): {fmt(app)}; "

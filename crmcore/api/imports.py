@@ -36,15 +36,12 @@ JOB = ImportJobOutput()
 
 def job_data(job: ImportJob) -> dict[str, Any]:
     options = job.options or {}
-    # processed_rows is the file line of the last written row: line 1 is the header.
-    done = job.total_rows if job.status in ("done", "reverted") else min(
-        max(job.processed_rows - 1, 0), job.total_rows)
     return JOB.dump({  # type: ignore[no-any-return]
         **{c: getattr(job, c) for c in (
             "id", "record_type", "filename", "status", "total_rows", "created_count",
             "updated_count", "skipped_count", "error_count", "reverted_count", "message",
             "created_by", "reverted_by", "created_at", "finished_at")},
-        "stalled": svc.stalled(job), "rows_done": done,
+        "stalled": svc.stalled(job), "rows_done": svc.rows_written(job),
         "dry_run": bool(options.get("dry_run")),
         "on_duplicate": options.get("on_duplicate", "report"),
         "skip_bad_rows": bool(options.get("skip_bad_rows")),

@@ -128,7 +128,8 @@ def list_imports() -> None:
 @click.argument("job_id", type=int)
 @clear_errors
 def resume(job_id: int) -> None:
-    """Continue an interrupted import after its last written batch."""
+    """Continue an interrupted import after its last written batch (or check
+    its file again, if it stopped before writing)."""
     runtime = build_runtime()
     _finish(imports.run(runtime.sessions, job_id,
                         lambda job: click.echo(f"{job.processed_rows - 1} rows written",

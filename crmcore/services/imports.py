@@ -34,7 +34,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore.auth.roles import can
@@ -390,47 +390,94 @@ def list_jobs(session: Session, actor: User | None, limit: int = 50,
 def run(sessions: sessionmaker[Session], job_id: int,
         progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
     """Check the job's file, then write it batch by batch (or resume after the
-    last committed batch). Returns the job as it ended."""
+    last committed batch). Returns the job as it ended.
+
+    The check only reads: it holds no write lock (SQLite has one for the whole
+    database), so the CRM stays usable while a large file is checked, and the
+    job shows ``validating`` with the rows read so far."""
     with transaction(sessions) as session:
-        claimed, job = _claim(session, job_id, "queued", "validating")
+        claimed, job = _claim(session, job_id, "queued", "validating", or_stalled=True)
         resuming = not claimed and job.status in ("running", "failed")
         if not (claimed or resuming):
             raise Conflict(f"Import #{job.id} is {job.status}; nothing to run.")
-        actor = session.get(User, job.created_by) if job.created_by else None
-        kind = rec.KINDS[job.record_type]
         options = ImportOptions(**job.options)
-        if options.dry_run:
-            return _dry_run(session, actor, kind, job, options)
-        scratch = None if resuming else _Scratch()
-        if scratch:
-            try:
-                report = check(session, actor, kind, Path(job.path), options, scratch=scratch)
-            except ValidationFailed as exc:
-                scratch.close()
-                return _refused(job, exc)
-            job.total_rows, job.error_count = report.total_rows, report.error_count
-            job.errors = [list(e) for e in report.errors]
-            if report.error_count and not options.skip_bad_rows:
-                scratch.close()
-                job.status, job.finished_at = "invalid", utcnow()
-                job.message = (f"{report.error_count} problem(s) found; nothing was imported. "
-                               "Fix the rows, or import again skipping bad rows to leave them out.")
-                return job
-        job.status, job.progress_at = "running", utcnow()
+    scratch = _Scratch() if claimed and not options.dry_run else None
     try:
+        if claimed and (ended := _validate(sessions, job_id, options, scratch)):
+            return ended
         _write(sessions, job_id, progress, scratch)
     except Exception as exc:
         with transaction(sessions) as session:
             job = session.get(ImportJob, job_id)
-            job.status = "failed"
-            job.message = (f"Stopped after {job.processed_rows} rows: {type(exc).__name__}: "
-                           f"{getattr(exc, 'detail', exc)}. Resume it or revert it.")
+            if job.status == "validating":  # nothing written: nothing to resume or revert
+                _refused(job, ValidationFailed(
+                    f"The check stopped: {type(exc).__name__}: {getattr(exc, 'detail', exc)}."
+                    " Import the file again."))
+            else:
+                job.status = "failed"
+                job.message = (f"Stopped after {job.processed_rows} rows: "
+                               f"{type(exc).__name__}: {getattr(exc, 'detail', exc)}. "
+                               "Resume it or revert it.")
         raise
     finally:
         if scratch:
             scratch.close()
     with sessions() as session:
         return session.get(ImportJob, job_id)  # type: ignore[return-value]
+
+
+HEARTBEAT_SECONDS = 5.0
+
+
+def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptions,
+              scratch: _Scratch | None) -> ImportJob | None:
+    """The check of a claimed job, in a session that only reads. Returns the job
+    if it ended there (invalid, or checked for a dry run), else ``None`` with
+    the job ``running`` and the good rows kept in ``scratch``."""
+    refused = None
+    with sessions() as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        actor = session.get(User, job.created_by) if job.created_by else None
+        kind, path = rec.KINDS[job.record_type], Path(job.path)
+        try:
+            report = check(session, actor, kind, path, options,
+                           progress=_heartbeat(sessions, job_id), scratch=scratch)
+        except ValidationFailed as exc:
+            refused = exc
+    with transaction(sessions) as session:
+        job = session.get(ImportJob, job_id, with_for_update=True)
+        assert job is not None
+        if refused is not None:
+            return _refused(job, refused)
+        job.total_rows, job.error_count = report.total_rows, report.error_count
+        job.errors = [list(e) for e in report.errors]
+        if options.dry_run:
+            return _checked(job, report)
+        if report.error_count and not options.skip_bad_rows:
+            job.status, job.finished_at = "invalid", utcnow()
+            job.message = (f"{report.error_count} problem(s) found; nothing was imported. "
+                           "Fix the rows, or import again skipping bad rows to leave them out.")
+            return job
+        job.status, job.progress_at = "running", utcnow()
+        return None
+
+
+def _heartbeat(sessions: sessionmaker[Session], job_id: int) -> Callable[[int], None]:
+    """A check's progress callback: every few seconds, the rows read so far and
+    a sign of life (so that a check whose process died is seen as stalled)."""
+    last = time.monotonic()
+
+    def beat(rows: int) -> None:
+        nonlocal last
+        if time.monotonic() - last < HEARTBEAT_SECONDS:
+            return
+        with transaction(sessions) as session:
+            session.execute(update(ImportJob).where(ImportJob.id == job_id)
+                            .values(total_rows=rows, progress_at=utcnow()))
+        last = time.monotonic()
+
+    return beat
 
 
 def _refused(job: ImportJob, exc: ValidationFailed) -> ImportJob:
@@ -440,16 +487,9 @@ def _refused(job: ImportJob, exc: ValidationFailed) -> ImportJob:
     return job
 
 
-def _dry_run(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
-             options: ImportOptions) -> ImportJob:
-    """Check the job's file and keep the report on the job, writing nothing else."""
-    try:
-        report = check(session, actor, kind, Path(job.path), options)
-    except ValidationFailed as exc:
-        return _refused(job, exc)
+def _checked(job: ImportJob, report: Report) -> ImportJob:
+    """End a dry run: its counts say what an import would do."""
     job.status, job.finished_at = "checked", utcnow()
-    job.total_rows, job.error_count = report.total_rows, report.error_count
-    job.errors = [list(e) for e in report.errors]
     job.created_count, job.updated_count = report.to_create, report.to_update
     job.skipped_count = report.to_skip
     job.message = (f"Checked {report.total_rows} row(s): an import would create "
@@ -468,14 +508,21 @@ def check_file(session: Session, actor: User | None, kind: rec.Kind, path: Path,
         _validator(session, actor, kind, header, options)
 
 
-def _claim(session: Session, job_id: int, waiting: str, working: str
-           ) -> tuple[bool, ImportJob]:
+def _claim(session: Session, job_id: int, waiting: str, working: str, *,
+           or_stalled: bool = False) -> tuple[bool, ImportJob]:
     """Move a job from ``waiting`` to ``working`` with one conditional UPDATE,
     so that two workers (or a worker and a web process) never run the same
-    work. Returns whether this call claimed it, and the job."""
-    claimed = session.execute(update(ImportJob).where(
-        ImportJob.id == job_id, ImportJob.status == waiting)
-        .values(status=working, progress_at=utcnow())).rowcount == 1
+    work. With ``or_stalled``, a job left ``working`` by a process that ended
+    (see :func:`stalled`) is claimed again. Returns whether this call claimed
+    it, and the job."""
+    condition = ImportJob.status == waiting
+    if or_stalled:
+        condition = or_(condition, and_(
+            ImportJob.status == working,
+            or_(ImportJob.progress_at.is_(None),
+                ImportJob.progress_at < utcnow() - STALLED_AFTER)))
+    claimed = session.execute(update(ImportJob).where(ImportJob.id == job_id, condition)
+                              .values(status=working, progress_at=utcnow())).rowcount == 1
     job = session.get(ImportJob, job_id)
     if job is None:
         raise NotFound("No such import.")
@@ -665,9 +712,10 @@ def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: Im
 
 
 # A job in flight whose process wrote nothing for this long has lost it (the
-# server restarted, the worker was killed); a batch takes about a second.
+# server restarted, the worker was killed); a batch takes about a second, and
+# a check beats every HEARTBEAT_SECONDS.
 STALLED_AFTER = timedelta(minutes=10)
-IN_FLIGHT = ("running", "revert_queued", "reverting")
+IN_FLIGHT = ("validating", "running", "revert_queued", "reverting")
 
 
 def stalled(job: ImportJob) -> bool:
@@ -676,9 +724,17 @@ def stalled(job: ImportJob) -> bool:
         job.progress_at is None or utcnow() - job.progress_at > STALLED_AFTER)
 
 
+def rows_written(job: ImportJob) -> int:
+    """How many of the file's rows the import has gone through so far."""
+    if job.status in ("done", "reverted"):
+        return job.total_rows
+    # processed_rows is the file line of the last written row: line 1 is the header.
+    return min(max(job.processed_rows - 1, 0), job.total_rows)
+
+
 def revertible(job: ImportJob) -> bool:
     """Whether a revert may start (or, for a stopped one, finish) now."""
-    return job.status in ("done", "failed") or stalled(job)
+    return job.status in ("done", "failed") or (stalled(job) and job.status != "validating")
 
 
 def queue_revert(session: Session, actor: User | None, job_id: int) -> ImportJob:
@@ -697,7 +753,7 @@ def _why_not_revertible(job: ImportJob) -> str:
         return f"Import #{job.id} was already reverted."
     if job.status in ("revert_queued", "reverting"):
         return f"Import #{job.id} is being reverted."
-    if job.status == "running":
+    if job.status in ("running", "validating"):
         return f"Import #{job.id} is still running; revert it when it has finished."
     return f"Import #{job.id} wrote nothing; there is nothing to revert."
 

@@ -281,13 +281,10 @@ def imports() -> Any:
 @bp.get("/imports/<int:job_id>")
 def import_job(job_id: int) -> Any:
     job = import_svc.get_job(db(), actor(), job_id)
-    total = job.total_rows or 0
-    # processed_rows is the file line of the last written row: line 1 is the header.
-    done = total if job.status in ("done", "reverted") else min(
-        max(job.processed_rows - 1, 0), total)
     stalled = import_svc.stalled(job)
     return render("web/import_job.html", job=job, active=job.status in ACTIVE and not stalled,
-                  stalled=stalled, revertible=import_svc.revertible(job), progress_done=done,
+                  stalled=stalled, revertible=import_svc.revertible(job),
+                  progress_done=import_svc.rows_written(job),
                   revert_total=job.created_count + job.updated_count,
                   people=users_by_id([job.created_by, job.reverted_by]), shown_errors=SHOWN_ERRORS,
                   hidden_errors=max(job.error_count - len(job.errors or []), 0),

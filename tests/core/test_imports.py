@@ -508,3 +508,82 @@ def test_create_applies_code_set_defaults_over_the_input(app, make_user):
                                     "plugin_data": {"partner": 1}})
         assert (lead.source, lead.tags, lead.plugin_data) == (
             "Partner X", ["external user"], {"partner": 1})
+
+
+def test_the_check_holds_no_write_lock_and_shows_its_progress(app, tmp_path, make_user,
+                                                              monkeypatch):
+    """While a large file is checked, the CRM takes other writes at once (SQLite
+    has one write lock for the whole database) and the job is seen validating,
+    with the rows read so far."""
+    sessions = app.extensions["crm"].sessions
+    user = make_user("sales")
+    path = write_csv(tmp_path / "big.csv", ["Full name", "Email"],
+                     [[f"Person {i}", f"p{i}@example.com"] for i in range(30)])
+    monkeypatch.setattr(imports, "HEARTBEAT_SECONDS", 0)
+    seen = []
+
+    def meanwhile(rows: int) -> None:
+        with sessions() as other:
+            other.connection().exec_driver_sql(
+                "PRAGMA busy_timeout=500" if other.bind.dialect.name == "sqlite"
+                else "SET LOCAL lock_timeout = 500")
+            svc.create(other, None, svc.LEADS, {"full_name": f"Meanwhile {rows}"})
+            other.commit()
+        with sessions() as other:
+            job = other.get(imports.ImportJob, job_id)
+            seen.append((job.status, job.total_rows))
+
+    real_heartbeat = imports._heartbeat
+
+    def heartbeat(sessions_, job_id_):
+        beat = real_heartbeat(sessions_, job_id_)
+        return lambda rows: (beat(rows), meanwhile(rows))[0]
+
+    monkeypatch.setattr(imports, "_heartbeat", heartbeat)
+    with transaction(sessions) as s:
+        job_id = imports.start(s, s.merge(user), svc.LEADS, path, path.name,
+                               imports.ImportOptions(batch_size=10)).id
+    job = imports.run(sessions, job_id)
+    assert (job.status, job.created_count) == ("done", 30)
+    assert seen == [("validating", 10), ("validating", 20), ("validating", 30)]
+    assert count(app) == 33
+
+
+def test_a_check_whose_process_died_is_seen_stalled_and_runs_again(app, tmp_path, make_user):
+    sessions = app.extensions["crm"].sessions
+    path, user = write_csv(tmp_path / "a.csv", ["Full name"], [["Ada"]]), make_user("sales")
+    with transaction(sessions) as s:
+        job = imports.start(s, s.merge(user), svc.LEADS, path, path.name,
+                            imports.ImportOptions())
+        job.status, job.progress_at = "validating", utcnow()
+        job_id = job.id
+    with pytest.raises(Conflict, match="is validating"):
+        imports.run(sessions, job_id)  # still checking somewhere else
+    with transaction(sessions) as s:
+        job = s.get(imports.ImportJob, job_id)
+        assert not imports.stalled(job)
+        job.progress_at = utcnow() - imports.STALLED_AFTER - timedelta(seconds=1)
+        assert imports.stalled(job) and not imports.revertible(job)
+    assert imports.run(sessions, job_id).status == "done"
+    assert count(app) == 1
+
+
+def test_a_check_that_breaks_ends_the_job_and_writes_nothing(app, tmp_path, make_user,
+                                                             monkeypatch):
+    sessions = app.extensions["crm"].sessions
+    path, user = write_csv(tmp_path / "a.csv", ["Full name"], [["Ada"]]), make_user("sales")
+    with transaction(sessions) as s:
+        job_id = imports.start(s, s.merge(user), svc.LEADS, path, path.name,
+                               imports.ImportOptions()).id
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(imports, "check", broken)
+    with pytest.raises(OSError):
+        imports.run(sessions, job_id)
+    with sessions() as s:
+        job = s.get(imports.ImportJob, job_id)
+        assert job.status == "invalid" and not imports.revertible(job)
+        assert job.message == "The check stopped: OSError: disk full. Import the file again."
+    assert count(app) == 0
