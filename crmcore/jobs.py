@@ -32,8 +32,12 @@ def mode() -> str:
     return os.environ.get("CRM_BACKGROUND", "thread").lower()
 
 
+# What dispatch_import and dispatch_revert are: start queued work on a job.
+Dispatch = Callable[[sessionmaker[Session], int], None]
+
+
 def dispatch_import(sessions: sessionmaker[Session], job_id: int) -> None:
-    """Start a queued import now (thread mode) or leave it to a worker."""
+    """Start a queued import (or resume) now (thread mode) or leave it to a worker."""
     _dispatch(imports.run, sessions, job_id, "import")
 
 

@@ -49,6 +49,8 @@ def job_data(job: ImportJob) -> dict[str, Any]:
         "links": {"self": url_for("api.import_get", job_id=job.id),
                   "revert": url_for("api.import_revert", job_id=job.id)
                   if svc.revertible(job) else None,
+                  "resume": url_for("api.import_resume", job_id=job.id)
+                  if svc.resumable(job) else None,
                   "import_": url_for("api.import_checked", job_id=job.id)
                   if job.status == "checked" else None},
     })
@@ -175,6 +177,16 @@ def import_checked(job_id: int) -> Response:
     return job_response(job, 202)
 
 
+def _queued(queue: svc.QueueWork, dispatch: jobs.Dispatch, job_id: int) -> Response:
+    """Queue background work on a job, start it, and answer 202 with the job."""
+    query_args(())
+    session = db()
+    job = queue(session, actor(), job_id)
+    session.commit()
+    dispatch(current_app.extensions["crm"].sessions, job_id)
+    return job_response(job, 202)
+
+
 @bp.post("/imports/<int:job_id>/revert")
 @doc("imports", response="ImportJobOutput", status=202)
 def import_revert(job_id: int) -> Response:
@@ -184,9 +196,17 @@ def import_revert(job_id: int) -> Response:
     Answers 202 with the job (revert_queued); 409 when it cannot be reverted
     now (still running, being reverted, already reverted, or it wrote nothing).
     """
-    query_args(())
-    session = db()
-    job = svc.queue_revert(session, actor(), job_id)
-    session.commit()
-    jobs.dispatch_revert(current_app.extensions["crm"].sessions, job_id)
-    return job_response(job, 202)
+    return _queued(svc.queue_revert, jobs.dispatch_revert, job_id)
+
+
+@bp.post("/imports/<int:job_id>/resume")
+@doc("imports", response="ImportJobOutput", status=202)
+def import_resume(job_id: int) -> Response:
+    """Continue, in the background, an import that stopped half-way (failed, or
+    stalled: its process ended), after its last committed batch.
+
+    An import that stopped while its file was checked wrote nothing: it is
+    checked again from the start. Answers 202 with the job (resume_queued, or
+    queued); 409 while it is still moving or when it did not stop half-way.
+    """
+    return _queued(svc.queue_resume, jobs.dispatch_import, job_id)

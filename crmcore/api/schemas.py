@@ -190,6 +190,8 @@ class ImportLinks(Schema):
     self = fields.String()
     revert = fields.String(allow_none=True, metadata={
         "description": "Where to POST to revert the import, while it may be reverted."})
+    resume = fields.String(allow_none=True, metadata={
+        "description": "Where to POST to continue an import that stopped half-way."})
     import_ = fields.String(data_key="import", allow_none=True, metadata={
         "description": "For a finished dry run: where to POST to import the file it checked."})
 

@@ -131,9 +131,9 @@ def resume(job_id: int) -> None:
     """Continue an interrupted import after its last written batch (or check
     its file again, if it stopped before writing)."""
     runtime = build_runtime()
-    _finish(imports.run(runtime.sessions, job_id,
-                        lambda job: click.echo(f"{job.processed_rows - 1} rows written",
-                                               err=True)))
+    _finish(imports.resume(runtime.sessions, None, job_id,
+                           lambda job: click.echo(f"{job.processed_rows - 1} rows written",
+                                                  err=True)))
 
 
 @imports_group.command("revert")

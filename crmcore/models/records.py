@@ -200,9 +200,10 @@ class CustomField(Base):
 
 # What an import job goes through: queued, validating, then invalid (problems
 # found, nothing written), checked (a dry run's end), or running, then done or
-# failed; a revert goes revert_queued, reverting, reverted.
+# failed; one that stopped is resume_queued, then running again; a revert goes
+# revert_queued, reverting, reverted.
 IMPORT_STATES = ("queued", "validating", "invalid", "checked", "running", "done", "failed",
-                 "revert_queued", "reverting", "reverted")
+                 "resume_queued", "revert_queued", "reverting", "reverted")
 
 
 class ImportJob(Base):

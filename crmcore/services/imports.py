@@ -397,7 +397,7 @@ def run(sessions: sessionmaker[Session], job_id: int,
     job shows ``validating`` with the rows read so far."""
     with transaction(sessions) as session:
         claimed, job = _claim(session, job_id, "queued", "validating", or_stalled=True)
-        resuming = not claimed and job.status in ("running", "failed")
+        resuming = not claimed and _claim(session, job_id, "resume_queued", "running")[0]
         if not (claimed or resuming):
             raise Conflict(f"Import #{job.id} is {job.status}; nothing to run.")
         options = ImportOptions(**job.options)
@@ -532,7 +532,7 @@ def _claim(session: Session, job_id: int, waiting: str, working: str, *,
 UPLOADS = Path("uploads") / "imports"
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 # Jobs that may still read their file: waiting, running, or resumable.
-LIVE_STATES = ("queued", "validating", "running", "failed")
+LIVE_STATES = ("queued", "validating", "running", "failed", "resume_queued")
 
 
 def uploads_dir(instance: Path) -> Path:
@@ -572,11 +572,12 @@ def clean_uploads(sessions: sessionmaker[Session], instance: Path, days: float) 
 
 def next_queued(sessions: sessionmaker[Session]) -> tuple[int, str] | None:
     """The oldest job waiting for a worker, if any, as ``(id, status)``: the
-    status says whether it waits to be imported (``queued``) or reverted
-    (``revert_queued``)."""
+    status says whether it waits to be imported (``queued``, or ``resume_queued``
+    to continue) or reverted (``revert_queued``)."""
     with sessions() as session:
         row = session.execute(select(ImportJob.id, ImportJob.status)
-                              .where(ImportJob.status.in_(("queued", "revert_queued")))
+                              .where(ImportJob.status.in_(
+                                  ("queued", "resume_queued", "revert_queued")))
                               .order_by(ImportJob.id).limit(1)).first()
         return (row.id, row.status) if row else None
 
@@ -715,13 +716,49 @@ def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: Im
 # server restarted, the worker was killed); a batch takes about a second, and
 # a check beats every HEARTBEAT_SECONDS.
 STALLED_AFTER = timedelta(minutes=10)
-IN_FLIGHT = ("validating", "running", "revert_queued", "reverting")
+IN_FLIGHT = ("validating", "running", "resume_queued", "revert_queued", "reverting")
 
 
 def stalled(job: ImportJob) -> bool:
     """Whether a job in flight stopped moving: its process is gone."""
     return job.status in IN_FLIGHT and (
         job.progress_at is None or utcnow() - job.progress_at > STALLED_AFTER)
+
+
+# What queue_revert and queue_resume are: (session, actor, job id) -> the job.
+QueueWork = Callable[[Session, User | None, int], ImportJob]
+
+
+def resumable(job: ImportJob) -> bool:
+    """Whether an import that stopped may be continued (or, if it stopped while
+    checking, checked again) now."""
+    return job.status == "failed" or (
+        job.status in ("validating", "running", "resume_queued") and stalled(job))
+
+
+def queue_resume(session: Session, actor: User | None, job_id: int) -> ImportJob:
+    """Ask for an import that stopped to be continued by background work
+    (:func:`run`) after its last committed batch, or, if it stopped before
+    writing, for its file to be checked again. The caller commits, then
+    dispatches it. Only one process ever continues a job: a job still moving
+    is refused."""
+    job = get_job(session, actor, job_id)
+    if not resumable(job):
+        why = "it is still moving" if job.status in IN_FLIGHT else "it did not stop half-way"
+        raise Conflict(f"Import #{job.id} is {job.status}: {why}; nothing to resume.")
+    checked_nothing = job.status == "validating"
+    job.status = "queued" if checked_nothing else "resume_queued"
+    job.message = "Waiting to be checked again." if checked_nothing else "Waiting to be resumed."
+    job.progress_at = utcnow()
+    return job
+
+
+def resume(sessions: sessionmaker[Session], actor: User | None, job_id: int,
+           progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Queue the resume and run it here, in the caller's process (the CLI)."""
+    with transaction(sessions) as session:
+        queue_resume(session, actor, job_id)
+    return run(sessions, job_id, progress)
 
 
 def rows_written(job: ImportJob) -> int:
@@ -734,7 +771,8 @@ def rows_written(job: ImportJob) -> int:
 
 def revertible(job: ImportJob) -> bool:
     """Whether a revert may start (or, for a stopped one, finish) now."""
-    return job.status in ("done", "failed") or (stalled(job) and job.status != "validating")
+    return job.status in ("done", "failed") or (
+        stalled(job) and job.status in ("running", "resume_queued", "revert_queued", "reverting"))
 
 
 def queue_revert(session: Session, actor: User | None, job_id: int) -> ImportJob:
@@ -753,7 +791,7 @@ def _why_not_revertible(job: ImportJob) -> str:
         return f"Import #{job.id} was already reverted."
     if job.status in ("revert_queued", "reverting"):
         return f"Import #{job.id} is being reverted."
-    if job.status in ("running", "validating"):
+    if job.status in ("running", "validating", "resume_queued"):
         return f"Import #{job.id} is still running; revert it when it has finished."
     return f"Import #{job.id} wrote nothing; there is nothing to revert."
 

@@ -41,7 +41,7 @@ SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
 # A dry run of a larger file runs in the background, like an import, rather
 # than keep the request (and a server process) for seconds.
 INLINE_CHECK_MAX_BYTES = 2 * 1024 * 1024
-ACTIVE = ("queued", "validating", "running", "revert_queued", "reverting")
+ACTIVE = ("queued", "validating", "running", "resume_queued", "revert_queued", "reverting")
 
 
 # -- the stored upload -----------------------------------------------------------------
@@ -284,6 +284,7 @@ def import_job(job_id: int) -> Any:
     stalled = import_svc.stalled(job)
     return render("web/import_job.html", job=job, active=job.status in ACTIVE and not stalled,
                   stalled=stalled, revertible=import_svc.revertible(job),
+                  resumable=import_svc.resumable(job),
                   progress_done=import_svc.rows_written(job),
                   revert_total=job.created_count + job.updated_count,
                   people=users_by_id([job.created_by, job.reverted_by]), shown_errors=SHOWN_ERRORS,
@@ -292,19 +293,33 @@ def import_job(job_id: int) -> Any:
                                    else "web.contacts"))
 
 
-@bp.post("/imports/<int:job_id>/revert")
-def import_revert(job_id: int) -> Any:
+def _queue(queue: import_svc.QueueWork, dispatch: jobs.Dispatch, job_id: int, done: str
+           ) -> Any:
+    """Queue background work on a job (``queue`` raises NotFound, the 404 page,
+    or Conflict, flashed), start it, and go back to the job's page."""
     session = db()
     try:
-        import_svc.queue_revert(session, actor(), job_id)  # NotFound: the 404 page
+        queue(session, actor(), job_id)
         session.commit()
     except Conflict as exc:
         session.rollback()
         flash(exc.detail, "error")
     else:
-        jobs.dispatch_revert(current_app.extensions["crm"].sessions, job_id)
-        flash(f"Import #{job_id} is being reverted.", "info")
+        dispatch(current_app.extensions["crm"].sessions, job_id)
+        flash(done, "info")
     return redirect(url_for("web.import_job", job_id=job_id), 303)
+
+
+@bp.post("/imports/<int:job_id>/revert")
+def import_revert(job_id: int) -> Any:
+    return _queue(import_svc.queue_revert, jobs.dispatch_revert, job_id,
+                  f"Import #{job_id} is being reverted.")
+
+
+@bp.post("/imports/<int:job_id>/resume")
+def import_resume(job_id: int) -> Any:
+    return _queue(import_svc.queue_resume, jobs.dispatch_import, job_id,
+                  f"Import #{job_id} is being resumed.")
 
 
 @bp.post("/imports/<int:job_id>/import")

@@ -148,6 +148,30 @@ def test_a_checked_file_is_imported_without_uploading_it_again(app, admin_api, a
     assert "upload it again" in gone["detail"]
 
 
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_an_import_that_stopped_half_way_is_resumed(app, admin_api, tmp_path):
+    from crmcore.db import utcnow
+
+    path = tmp_path / "half.csv"
+    path.write_text("Full name\nAda\nBob\n")
+    with transaction(app.extensions["crm"].sessions) as session:
+        job = ImportJob(record_type="lead", filename="half.csv", path=str(path),
+                        options={}, status="failed", total_rows=2, created_by=None,
+                        progress_at=utcnow())
+        session.add(job)
+        session.flush()
+        url = f"/api/v1/imports/{job.id}"
+    stopped = admin_api.get(url).get_json()
+    assert stopped["links"]["resume"] == f"{url}/resume"
+    response = admin_api.post(stopped["links"]["resume"])
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "resume_queued"
+    done = admin_api.get(url).get_json()
+    assert (done["status"], done["created_count"], done["links"]["resume"]) == ("done", 2, None)
+    assert_problem(admin_api.post(f"{url}/resume"), 409)
+    assert leads_count(app) == 2
+
+
 def test_a_file_that_does_not_fit_is_refused_before_a_job_is_made(app, admin_api):
     cases = [
         (csv_file("Nickname,Email", "x,x@example.com"), {}, "file"),  # no name column

@@ -296,8 +296,41 @@ def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, ma
         job = imports.list_jobs(s, admin)[0]
         assert job.status == "failed" and "Resume it or revert it" in job.message
     monkeypatch.setattr(imports, "_write_batch", real)
-    done = imports.run(app.extensions["crm"].sessions, job.id)
+    sessions = app.extensions["crm"].sessions
+    with pytest.raises(Conflict, match="is failed; nothing to run"):
+        imports.run(sessions, job.id)  # only once someone asks for the resume
+    done = imports.resume(sessions, admin, job.id)
     assert done.status == "done" and done.created_count == 30 and count(app) == 30
+    with pytest.raises(Conflict, match="did not stop half-way"):
+        imports.resume(sessions, admin, job.id)
+
+
+def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, make_user):
+    """A running import whose process is alive is refused; once it has not
+    moved for STALLED_AFTER it is resumed, by a worker too (resume_queued)."""
+    from crmcore import jobs
+
+    sessions, user = app.extensions["crm"].sessions, make_user("sales")
+    path = write_csv(tmp_path / "a.csv", ["Full name"], [["Ada"], ["Bob"]])
+    with transaction(sessions) as s:
+        job = imports.start(s, s.merge(user), svc.LEADS, path, path.name,
+                            imports.ImportOptions())
+        job.status, job.total_rows, job.progress_at = "running", 2, utcnow()
+        job_id = job.id
+    with transaction(sessions) as s, pytest.raises(Conflict, match="still moving"):
+        imports.queue_resume(s, s.merge(user), job_id)
+    with transaction(sessions) as s:
+        s.get(imports.ImportJob, job_id).progress_at = utcnow() - timedelta(minutes=11)
+    with transaction(sessions) as s:
+        assert imports.queue_resume(s, s.merge(user), job_id).status == "resume_queued"
+    with transaction(sessions) as s, pytest.raises(Conflict, match="still moving"):
+        imports.queue_resume(s, s.merge(user), job_id)  # asked for already
+    assert imports.next_queued(sessions) == (job_id, "resume_queued")
+    assert jobs.work(sessions, once=True, echo=lambda _line: None) == 1
+    with sessions() as s:
+        job = s.get(imports.ImportJob, job_id)
+        assert (job.status, job.created_count) == ("done", 2)
+    assert count(app) == 2
 
 
 def test_contacts_import(app, tmp_path, make_user, run_import):

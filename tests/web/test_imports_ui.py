@@ -457,6 +457,28 @@ def test_a_dry_run_job_page_says_what_an_import_would_do(app, client, sales, tmp
     assert "check.csv" in client.get("/imports").get_data(as_text=True)
 
 
+def test_a_stopped_import_is_resumed_from_its_page(app, client, sales, tmp_path):
+    path = tmp_path / "half.csv"
+    path.write_bytes(csv_bytes("Full name", "Ada", "Bob", "Cy"))
+    with transaction(app.extensions["crm"].sessions) as s:
+        job = ImportJob(record_type="lead", filename="half.csv", path=str(path),
+                        options={"on_duplicate": "report"}, status="running", total_rows=3,
+                        created_by=sales.id, progress_at=utcnow() - timedelta(hours=1))
+        s.add(job)
+        s.flush()
+        job_id = job.id
+    page = client.get(f"/imports/{job_id}").get_data(as_text=True)
+    assert "Resume it to continue after its last written rows" in page
+    assert f'action="/imports/{job_id}/resume"' in page
+    page = client.post(f"/imports/{job_id}/resume", follow_redirects=True
+                       ).get_data(as_text=True)
+    assert f"Import #{job_id} is being resumed." in page
+    assert 'id="job-status">done<' in page and count(app) == 3
+    assert "Resume import" not in page
+    again = client.post(f"/imports/{job_id}/resume", follow_redirects=True)
+    assert "nothing to resume" in again.get_data(as_text=True) and count(app) == 3
+
+
 def test_script_in_cells_is_escaped(app, client, sales):
     data = csv_bytes(f'"{SCRIPT}",email', f'"",{SCRIPT}')
     html = upload(client, data).get_data(as_text=True)
