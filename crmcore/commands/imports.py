@@ -118,8 +118,9 @@ def list_imports() -> None:
     with runtime.sessions() as session:
         for job in imports.list_jobs(session, None):
             stopped = ", stopped" if imports.stalled(job) else ""
+            would = "would be " if job.status == "checked" else ""  # a dry run's counts
             click.echo(f"#{job.id} {job.record_type}s {job.filename} [{job.status}{stopped}] "
-                       f"rows {job.total_rows}, created {job.created_count}, "
+                       f"rows {job.total_rows}, {would}created {job.created_count}, "
                        f"updated {job.updated_count}, skipped {job.skipped_count}, "
                        f"problems {job.error_count}")
 

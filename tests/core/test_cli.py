@@ -199,6 +199,24 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     assert "already reverted" in crm("imports", "revert", "2", CRM_PLUGINS="none").output
 
 
+def test_imports_resume_continues_a_killed_import_once(crm, tmp_path):
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    more = tmp_path / "more.csv"
+    more.write_text("Full name,Email\nAda,ada@x.org\nGrace,grace@x.org\n")
+    with sqlite3.connect(crm.db_file) as db:  # as an import killed before its first batch
+        db.execute("INSERT INTO import_jobs (record_type, filename, path, options, status, "
+                   "total_rows, processed_rows, created_count, updated_count, skipped_count, "
+                   "error_count, errors, message, created_at, reverted_count) VALUES "
+                   "('lead', 'more.csv', ?, '{}', 'running', 2, 0, 0, 0, 0, 0, '[]', '', "
+                   "CURRENT_TIMESTAMP, 0)", (str(more),))
+    assert "#1 leads more.csv [running, stopped]" in crm("imports", "list",
+                                                         CRM_PLUGINS="none").output
+    resumed = crm("imports", "resume", "1", CRM_PLUGINS="none")
+    assert "import #1 done: Created 2, updated 0, skipped 0" in resumed.output
+    again = crm("imports", "resume", "1", CRM_PLUGINS="none")
+    assert again.exit_code == 1 and "did not stop half-way; nothing to resume" in again.output
+
+
 def test_hook_crm_demo_data_adds_plugin_demos_on_every_run(crm):
     assert crm("init", CRM_PLUGINS="alpha").exit_code == 0
     first = crm("demo", "--count", "5", CRM_PLUGINS="alpha")

@@ -454,7 +454,8 @@ def test_a_dry_run_job_page_says_what_an_import_would_do(app, client, sales, tmp
     assert "Revert this import" not in page
     assert re.search(r'<td class="num">3</td><td>Email</td>', page)
     assert count(app) == 0
-    assert "check.csv" in client.get("/imports").get_data(as_text=True)
+    listed = client.get("/imports").get_data(as_text=True)
+    assert "check.csv" in listed and "(dry run: what an import would do)" in listed
 
 
 def test_a_stopped_import_is_resumed_from_its_page(app, client, sales, tmp_path):
