@@ -34,7 +34,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore.auth.roles import can
@@ -396,7 +396,7 @@ def run(sessions: sessionmaker[Session], job_id: int,
     database), so the CRM stays usable while a large file is checked, and the
     job shows ``validating`` with the rows read so far."""
     with transaction(sessions) as session:
-        claimed, job = _claim(session, job_id, "queued", "validating", or_stalled=True)
+        claimed, job = _claim(session, job_id, "queued", "validating")
         resuming = not claimed and _claim(session, job_id, "resume_queued", "running")[0]
         if not (claimed or resuming):
             raise Conflict(f"Import #{job.id} is {job.status}; nothing to run.")
@@ -508,21 +508,14 @@ def check_file(session: Session, actor: User | None, kind: rec.Kind, path: Path,
         _validator(session, actor, kind, header, options)
 
 
-def _claim(session: Session, job_id: int, waiting: str, working: str, *,
-           or_stalled: bool = False) -> tuple[bool, ImportJob]:
+def _claim(session: Session, job_id: int, waiting: str, working: str
+           ) -> tuple[bool, ImportJob]:
     """Move a job from ``waiting`` to ``working`` with one conditional UPDATE,
     so that two workers (or a worker and a web process) never run the same
-    work. With ``or_stalled``, a job left ``working`` by a process that ended
-    (see :func:`stalled`) is claimed again. Returns whether this call claimed
-    it, and the job."""
-    condition = ImportJob.status == waiting
-    if or_stalled:
-        condition = or_(condition, and_(
-            ImportJob.status == working,
-            or_(ImportJob.progress_at.is_(None),
-                ImportJob.progress_at < utcnow() - STALLED_AFTER)))
-    claimed = session.execute(update(ImportJob).where(ImportJob.id == job_id, condition)
-                              .values(status=working, progress_at=utcnow())).rowcount == 1
+    work. Returns whether this call claimed it, and the job."""
+    claimed = session.execute(update(ImportJob).where(
+        ImportJob.id == job_id, ImportJob.status == waiting)
+        .values(status=working, progress_at=utcnow())).rowcount == 1
     job = session.get(ImportJob, job_id)
     if job is None:
         raise NotFound("No such import.")
@@ -791,7 +784,7 @@ def _why_not_revertible(job: ImportJob) -> str:
         return f"Import #{job.id} was already reverted."
     if job.status in ("revert_queued", "reverting"):
         return f"Import #{job.id} is being reverted."
-    if job.status in ("running", "validating", "resume_queued"):
+    if job.status in ("running", "resume_queued"):
         return f"Import #{job.id} is still running; revert it when it has finished."
     return f"Import #{job.id} wrote nothing; there is nothing to revert."
 

@@ -592,12 +592,17 @@ def test_a_check_whose_process_died_is_seen_stalled_and_runs_again(app, tmp_path
         job_id = job.id
     with pytest.raises(Conflict, match="is validating"):
         imports.run(sessions, job_id)  # still checking somewhere else
+    with pytest.raises(Conflict, match="still moving"):
+        imports.resume(sessions, None, job_id)
     with transaction(sessions) as s:
         job = s.get(imports.ImportJob, job_id)
         assert not imports.stalled(job)
         job.progress_at = utcnow() - imports.STALLED_AFTER - timedelta(seconds=1)
-        assert imports.stalled(job) and not imports.revertible(job)
-    assert imports.run(sessions, job_id).status == "done"
+        assert imports.stalled(job) and imports.resumable(job)
+        assert not imports.revertible(job)  # it wrote nothing
+    with pytest.raises(Conflict, match="is validating"):
+        imports.run(sessions, job_id)  # only once someone asks for it
+    assert imports.resume(sessions, None, job_id).status == "done"
     assert count(app) == 1
 
 
