@@ -1,16 +1,19 @@
 """CSV import of leads and contacts: validate everything, then write in batches.
 
-The file is read twice, streaming, so memory stays flat whatever its size:
+The file is streamed and worked on in batches, so memory stays flat whatever
+its size:
 
 1. **Check**: the encoding and header, every row through the fast validator
    (:mod:`crmcore.services.import_rows`), repeated addresses inside the file (a
    scratch SQLite table on disk remembers the addresses seen) and addresses
    already in the CRM. Problems are reported as (row, column, message). By
-   default any problem stops the import before anything is written.
-2. **Write**: batches of rows, each one transaction that inserts with batched
-   Core statements, claims the key emails, announces one batch event to the
-   plugins and records the job's progress. An interrupted import resumes after
-   its last committed batch, or is reverted.
+   default any problem stops the import before anything is written. Each
+   batch's good rows, converted, are spooled to a scratch file.
+2. **Write**: the spooled batches, each one transaction that inserts with
+   batched Core statements, claims the key emails, announces one batch event
+   to the plugins and records the job's progress (the file row the batch ends
+   at). An interrupted import resumes after its last committed batch, reading
+   the file again in the same batches, or is reverted.
 
 A finished import can be reverted: records it created are deleted for good,
 records it updated get their earlier values back.
@@ -200,8 +203,8 @@ def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, l
 
 class _Scratch:
     """Disk, not memory, for what the check learns: the addresses met so far in
-    the file, and the good rows already converted, so that the write does not
-    validate them again."""
+    the file, and each batch's good rows, converted, so that the write does
+    not validate them again."""
 
     def __init__(self) -> None:
         fd, self.path = tempfile.mkstemp(suffix=".sqlite3", prefix="crm-import-")
@@ -210,19 +213,24 @@ class _Scratch:
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
-        self.db.execute("CREATE TABLE good (row INTEGER PRIMARY KEY, data BLOB)")
+        # Written and read once, in order: a plain file without a name, which
+        # lives as long as this object (close() closes it).
+        self.spool = tempfile.TemporaryFile(prefix="crm-import-")  # noqa: SIM115
 
-    def keep(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    def keep(self, last_row: int, values: list[dict[str, Any]]) -> None:
+        """Spool a batch of good rows; ``last_row`` is the file row the batch
+        ends at, as the write records it for a resume."""
         # marshal, several times faster than JSON for these plain values; the
-        # file is this process's own (created private) and dies with it.
-        self.db.executemany("INSERT INTO good VALUES (?, ?)",
-                            [(n, marshal.dumps(v)) for n, v in rows])
+        # file is this process's own and dies with it. Each batch is one
+        # length-prefixed block: marshal.load() on a file reads item by item.
+        block = marshal.dumps((last_row, values))
+        self.spool.write(len(block).to_bytes(8, "little") + block)
 
-    def good_batches(self, size: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """``(last row number, values)`` per batch of good rows, in file order."""
-        cursor = self.db.execute("SELECT row, data FROM good ORDER BY row")
-        while chunk := cursor.fetchmany(size):
-            yield chunk[-1][0], [marshal.loads(data) for _, data in chunk]  # noqa: S302
+    def good_batches(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """``(last row, values)`` per batch, in file order."""
+        self.spool.seek(0)
+        while size := self.spool.read(8):
+            yield marshal.loads(self.spool.read(int.from_bytes(size, "little")))  # noqa: S302
 
     def first_rows(self, emails: Sequence[str]) -> dict[str, int]:
         return dict(self.db.execute(
@@ -234,6 +242,7 @@ class _Scratch:
 
     def close(self) -> None:
         self.db.close()
+        self.spool.close()
         os.unlink(self.path)
 
 
@@ -297,7 +306,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 earlier = seen.first_rows(emails)
                 existing = _existing(session, emails)
                 fresh: list[tuple[str, int]] = []
-                good: list[tuple[int, dict[str, Any]]] = []
+                good: list[dict[str, Any]] = []
                 actions = dict.fromkeys(("create", "update", "skip"), 0)
                 for number, values, problems in converted:
                     for column, message in problems:
@@ -317,14 +326,14 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                         report.add_error(number, _email_column(validator), message)
                     else:
                         actions[action] += 1
-                        good.append((number, values))
+                        good.append(values)
                 report.total_rows += len(converted)
                 report.to_create += actions["create"]
                 report.to_update += actions["update"]
                 report.to_skip += actions["skip"]
                 seen.add(fresh)
                 if scratch:
-                    scratch.keep(good)
+                    scratch.keep(batch[-1][0], good)
                 if progress:
                     progress(report.total_rows)
     finally:
@@ -584,7 +593,7 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         kind = rec.KINDS[job.record_type]
         actor_id, done_rows = job.created_by, job.processed_rows
         actor = session.get(User, actor_id) if actor_id else None
-    batches = (scratch.good_batches(options.batch_size) if scratch
+    batches = (scratch.good_batches() if scratch
                else _revalidated(sessions, actor, kind, Path(job.path), options))
     for last_row, values in batches:
         if last_row <= done_rows:

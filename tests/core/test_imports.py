@@ -305,6 +305,39 @@ def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, ma
         imports.resume(sessions, admin, job.id)
 
 
+def test_resuming_an_import_that_leaves_out_bad_rows_writes_each_good_row_once(
+        app, tmp_path, make_user, run_import, monkeypatch):
+    """The check's batches of good rows and the resume's batches, read again
+    from the file, end at the same rows: a resume starts after the last batch
+    committed, never inside it."""
+    admin = make_user("admin")
+    rows = [[f"P{i}", f"p{i}@x.org" if i % 2 else ""] for i in range(30)]
+    rows[3][0] = rows[5][0] = ""  # two bad rows in the first batch
+    path = write_csv(tmp_path / "gaps.csv", ["name", "email"], rows)
+    real = imports._write_batch
+    calls = []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        real(*args, **kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(imports, "_write_batch", dying)
+    with pytest.raises(RuntimeError):
+        run_import(path, admin, batch_size=10, skip_bad_rows=True)
+    assert count(app) == 8  # the file's first 10 rows, less the 2 bad ones
+    monkeypatch.setattr(imports, "_write_batch", real)
+    sessions = app.extensions["crm"].sessions
+    with app.extensions["crm"].sessions() as s:
+        job_id = imports.list_jobs(s, admin)[0].id
+    done = imports.resume(sessions, admin, job_id)
+    assert (done.status, done.created_count, done.skipped_count) == ("done", 28, 0)
+    with app.extensions["crm"].sessions() as s:
+        names = s.scalars(select(Lead.full_name)).all()
+    assert sorted(names) == sorted(f"P{i}" for i in range(30) if i not in (3, 5))
+
+
 def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, make_user):
     """A running import whose process is alive is refused; once it has not
     moved for STALLED_AFTER it is resumed, by a worker too (resume_queued)."""
