@@ -71,7 +71,7 @@ def import_command(kind: rec.Kind) -> click.Command:
             job_id = imports.start(session, actor, kind, file.resolve(), file.name, options).id
 
         def progress(job: ImportJob) -> None:
-            click.echo(f"import #{job.id}: {job.processed_rows - 1} rows written", err=True)
+            click.echo(f"import #{job.id}: {imports.rows_written(job)} rows written", err=True)
 
         job = imports.run(runtime.sessions, job_id, progress)
         _finish(job)
@@ -133,7 +133,7 @@ def resume(job_id: int) -> None:
     its file again, if it stopped before writing)."""
     runtime = build_runtime()
     _finish(imports.resume(runtime.sessions, None, job_id,
-                           lambda job: click.echo(f"{job.processed_rows - 1} rows written",
+                           lambda job: click.echo(f"{imports.rows_written(job)} rows written",
                                                   err=True)))
 
 

@@ -767,7 +767,8 @@ def rows_written(job: ImportJob) -> int:
     """How many of the file's rows the import has gone through so far."""
     if job.status in ("done", "reverted"):
         return job.total_rows
-    # processed_rows is the file line of the last written row: line 1 is the header.
+    # processed_rows is the file line the last written batch ended at: line 1
+    # is the header.
     return min(max(job.processed_rows - 1, 0), job.total_rows)
 
 
