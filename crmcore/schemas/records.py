@@ -38,7 +38,7 @@ class PhoneField(fields.String):
         return normalize_phone(super()._deserialize(value, attr, data, **kwargs))
 
 
-def _unique(values: list[str]) -> None:
+def distinct_items(values: list[str]) -> None:
     if len(set(values)) != len(values):
         raise ValidationError("Listed twice.")
 
@@ -49,8 +49,8 @@ Tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
 
 
 class RecordInput(StrictSchema):
-    emails = fields.List(EmailField(), validate=[validate.Length(max=10), _unique])
-    phones = fields.List(PhoneField(), validate=[validate.Length(max=10), _unique])
+    emails = fields.List(EmailField(), validate=[validate.Length(max=10), distinct_items])
+    phones = fields.List(PhoneField(), validate=[validate.Length(max=10), distinct_items])
     company = Text(validate=validate.Length(max=200))
     owner_id = fields.Integer(allow_none=True)
     tags = Tags
@@ -75,7 +75,7 @@ class ContactInput(RecordInput):
     country = Text(validate=validate.Regexp(r"^([A-Za-z]{2})?$", error="Two-letter ISO code."))
     lifecycle_stage = Text(validate=validate.OneOf(LIFECYCLE_STAGES))
     opt_outs = fields.List(fields.String(validate=validate.OneOf(OPT_OUT_CHANNELS)),
-                           validate=_unique)
+                           validate=distinct_items)
 
 
 BASE_INPUTS: dict[str, type[Schema]] = {"lead": LeadInput, "contact": ContactInput}

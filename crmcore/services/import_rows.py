@@ -12,6 +12,7 @@ domain the full validator already accepted is just lower-cased.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,7 +20,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from crmcore.schemas.records import BASE_INPUTS, custom_field, normalize_phone
+from crmcore.schemas.records import BASE_INPUTS, custom_field, distinct_items, normalize_phone
 from crmcore.schemas.users import normalize_email
 from crmcore.services.cells import restore
 
@@ -134,34 +135,56 @@ def _validate_all(validators: Sequence[Callable[[Any], Any]], value: Any) -> Non
         raise ValidationError(messages)
 
 
-def _text(field: fields.Field) -> Callable[[str], str]:
+def _length_bounds(field: fields.Field) -> tuple[int, int] | None:
+    """``(shortest, longest)`` when the field's only rules are length limits, as
+    for most text columns; ``None`` when it has other rules."""
     validators = list(field.validators)
     limits = [v for v in validators if type(v) is validate.Length and v.equal is None]
     if limits != validators:
-        def checked(value: str) -> str:
-            _validate_all(validators, value)
-            return value
+        return None
+    return (max((v.min for v in limits if v.min is not None), default=0),
+            min((v.max for v in limits if v.max is not None), default=sys.maxsize))
 
-        return checked
-    # Only length limits, as for most text columns: compare the length, and let
-    # the schema's own validators word the error when it is out of bounds.
-    low = max((v.min for v in limits if v.min is not None), default=0)
-    high = min((v.max for v in limits if v.max is not None), default=None)
 
-    def limited(value: str) -> str:
-        if len(value) < low or (high is not None and len(value) > high):
+def _text(field: fields.Field) -> Callable[[str], str]:
+    validators = list(field.validators)
+    bounds = _length_bounds(field)
+
+    def checked(value: str) -> str:
+        # Within its length limits a value breaks no rule: the schema's own
+        # validators run (and word the error) only when it is out of bounds.
+        if bounds is None or not bounds[0] <= len(value) <= bounds[1]:
             _validate_all(validators, value)
         return value
 
-    return limited
+    return checked
+
+
+def _passes_one_item(check: Callable[[Any], Any]) -> bool:
+    """Whether ``check`` accepts every list of one item: a length limit that
+    allows one, or the rule that no item is listed twice."""
+    if check is distinct_items:
+        return True
+    return (type(check) is validate.Length and check.equal is None
+            and (check.min or 0) <= 1 and (check.max is None or check.max >= 1))
 
 
 def _listing(field: fields.List, item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
     validators = list(field.validators)
+    one_passes = all(_passes_one_item(v) for v in validators)
 
     def convert(value: str) -> list[Any]:
-        # Cells arrive stripped and not empty, so one value needs no splitting.
-        items = [v.strip() for v in value.split(";") if v.strip()] if ";" in value else [value]
+        # Cells arrive stripped and not empty, so one value needs no splitting,
+        # and passes the list's own rules if they allow any one item.
+        if ";" not in value:
+            if one_passes:
+                try:
+                    return [item(value)]
+                except ValidationError as exc:
+                    raise ValidationError({0: exc.messages}) from None  # type: ignore[dict-item]
+            items = [value]
+        else:
+            items = [v.strip() for v in value.split(";") if v.strip()]
         errors: dict[int, list[str]] = {}
         out = []
         for i, raw in enumerate(items):
@@ -193,6 +216,7 @@ class RowValidator:
         self.columns = columns
         self.required = REQUIRED[record_type]
         self.converters: dict[str, Callable[[str], Any]] = {}
+        bounds: dict[str, tuple[int, int] | None] = {}
         custom_by_name = {d.name: d for d in custom}
         for column in columns:
             name = column.field
@@ -212,10 +236,12 @@ class RowValidator:
                 conv = self._custom(custom_field(custom_by_name[name[7:]], partial=False))
             else:
                 conv = _text(schema.fields[name])
+                bounds[name] = _length_bounds(schema.fields[name])
             self.converters[name] = conv
-        # Per column: where to read, how to convert, and which key receives it.
-        self.plan = [(c.index, c.header, self.converters[c.field], *_target(c.field))
-                     for c in columns]
+        # Per column: where to read, how to convert, which key receives it, and
+        # the length limits of a text column that has no other rule.
+        self.plan = [(c.index, c.header, self.converters[c.field], *_target(c.field),
+                      bounds.get(c.field)) for c in columns]
 
     @staticmethod
     def _lookup(table: Mapping[str, int], message: str) -> Callable[[str], int]:
@@ -237,9 +263,16 @@ class RowValidator:
         values: dict[str, Any] = {}
         problems: list[tuple[str, str]] = []
         width = len(row)
-        for index, header, convert, key, custom_name in self.plan:
-            raw = restore(row[index].strip()) if index < width else ""
+        for index, header, convert, key, custom_name, bounds in self.plan:
+            if index >= width:
+                continue
+            raw = row[index].strip()
             if not raw:
+                continue
+            if raw[0] == "'":
+                raw = restore(raw)  # never empty: it takes a ' off only before another character
+            if bounds is not None and bounds[0] <= len(raw) <= bounds[1]:
+                values[key] = raw  # plain text within its limits: the common case, inline
                 continue
             try:
                 value = convert(raw)
