@@ -3,7 +3,10 @@ plugins look pip-installed (a dist-info folder with entry points)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -216,6 +219,43 @@ def test_imports_resume_continues_a_killed_import_once(crm, tmp_path):
     again = crm("imports", "resume", "1", CRM_PLUGINS="none")
     assert again.exit_code == 1 and "did not stop half-way; nothing to resume" in again.output
 
+
+
+def test_an_import_killed_while_writing_resumes_without_writing_a_row_twice(crm, tmp_path):
+    """A real ``crm leads import`` killed (SIGKILL: nothing of it runs after)
+    once its first batch is in, then ``crm imports resume``: each good row is
+    written once and the bad ones are left out, although they shift where the
+    batches of good rows end."""
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    size = 20_000
+    rows = [f"{'' if i % 7 == 3 else f'P{i}'},{f'p{i}@x.org' if i % 2 else ''}"
+            for i in range(size)]
+    big = tmp_path / "big.csv"
+    big.write_text("Full name,Email\n" + "\n".join(rows) + "\n")
+    good = sorted(f"P{i}" for i in range(size) if i % 7 != 3)
+    bad = sum(1 for i in range(size) if i % 7 == 3 and i % 2)  # the others are blank lines
+    env = {**os.environ, "CRM_INSTANCE_PATH": str(crm.instance),
+           "CRM_DATABASE_URL": f"sqlite:///{crm.db_file}", "CRM_PLUGINS": "none"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from crmcore.cli import main; main()", "leads", "import",
+         "--skip-bad-rows", str(big)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the check's lines, then one per batch written
+        if "rows written" in line:
+            break
+    proc.kill()
+    proc.wait()
+    with sqlite3.connect(crm.db_file) as db:
+        status, written = db.execute("SELECT status, created_count FROM import_jobs").fetchone()
+        assert status == "running" and 0 < written < len(good), "killed half-way"
+        # As if its process had been gone for longer than STALLED_AFTER.
+        db.execute("UPDATE import_jobs SET progress_at = datetime('now', '-11 minutes')")
+    resumed = crm("imports", "resume", "1", CRM_PLUGINS="none")
+    assert f"import #1 done: Created {len(good)}, updated 0, skipped 0, left out " \
+           f"{bad} bad row(s)" in resumed.output, resumed.output
+    with sqlite3.connect(crm.db_file) as db:
+        assert sorted(n for (n,) in db.execute("SELECT full_name FROM leads")) == good
 
 def test_hook_crm_demo_data_adds_plugin_demos_on_every_run(crm):
     assert crm("init", CRM_PLUGINS="alpha").exit_code == 0
