@@ -274,11 +274,10 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
                       ).created_count == 1
 
 
-def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, make_user,
-                                                               run_import, monkeypatch):
-    admin = make_user("admin")
-    path = write_csv(tmp_path / "big.csv", ["name", "email"],
-                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+
+def cut_power_in_the_second_batch(monkeypatch):
+    """The next import's second batch fails after its writes, before its
+    commit; returns the real batch writer, to put back."""
     real = imports._write_batch
     calls = []
 
@@ -289,6 +288,15 @@ def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, ma
             raise RuntimeError("power cut")
 
     monkeypatch.setattr(imports, "_write_batch", dying)
+    return real
+
+
+def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, make_user,
+                                                               run_import, monkeypatch):
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "big.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+    real = cut_power_in_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run_import(path, admin, batch_size=10)
     assert count(app) == 10  # the second batch rolled back whole
@@ -314,16 +322,7 @@ def test_resuming_an_import_that_leaves_out_bad_rows_writes_each_good_row_once(
     rows = [[f"P{i}", f"p{i}@x.org" if i % 2 else ""] for i in range(30)]
     rows[3][0] = rows[5][0] = ""  # two bad rows in the first batch
     path = write_csv(tmp_path / "gaps.csv", ["name", "email"], rows)
-    real = imports._write_batch
-    calls = []
-
-    def dying(*args, **kwargs):
-        calls.append(1)
-        real(*args, **kwargs)
-        if len(calls) == 2:
-            raise RuntimeError("power cut")
-
-    monkeypatch.setattr(imports, "_write_batch", dying)
+    real = cut_power_in_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run_import(path, admin, batch_size=10, skip_bad_rows=True)
     assert count(app) == 8  # the file's first 10 rows, less the 2 bad ones
