@@ -39,6 +39,7 @@ class PhoneField(fields.String):
 
 
 def distinct_items(values: list[str]) -> None:
+    """A list's rule: no value listed twice."""
     if len(set(values)) != len(values):
         raise ValidationError("Listed twice.")
 
