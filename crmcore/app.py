@@ -19,6 +19,7 @@ from crmcore.auth.roles import RoleRegistry
 from crmcore.config import database_url, instance_path, max_upload_bytes, secret_key
 from crmcore.db import Base, check_connection, make_engine, session_factory
 from crmcore.errors import PluginError
+from crmcore.jsoncodec import JSONProvider
 from crmcore.plugins import PluginSet
 from crmcore.types import PluginInfo
 
@@ -105,6 +106,7 @@ def create_app(config: Mapping[str, Any] | None = None, *,
     """
     runtime = build_runtime(config, extra_plugins)
     app = Flask("crmcore", instance_path=str(runtime.instance))
+    app.json = JSONProvider(app)
     app.config.update(
         SECRET_KEY=secret_key(runtime.instance),
         SESSION_COOKIE_HTTPONLY=True,
@@ -113,7 +115,6 @@ def create_app(config: Mapping[str, Any] | None = None, *,
         REMEMBER_COOKIE_SECURE=True,
         REMEMBER_COOKIE_HTTPONLY=True,
         MAX_CONTENT_LENGTH=max_upload_bytes(),
-        JSON_SORT_KEYS=False,
     )
     app.config.update(config or {})
     runtime.config = app.config

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from crmcore import jsoncodec
 from crmcore.errors import StartupError
 from crmcore.types import Event
 
@@ -83,7 +84,10 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and transactional DDL."""
+    """An engine for ``url``; SQLite gets WAL, foreign keys and transactional DDL.
+    JSON columns go through :mod:`crmcore.jsoncodec`."""
+    kwargs = {"json_serializer": jsoncodec.dumps, "json_deserializer": jsoncodec.loads,
+              **kwargs}
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _configure_sqlite(engine)

@@ -154,6 +154,25 @@ def test_bodies_must_be_json_objects(admin_api):
     assert_problem(admin_api.post("/api/v1/leads", json="x"), 400)
 
 
+@pytest.mark.parametrize("body", [
+    '{"full_name": "Ada \\ud800"}',  # a lone surrogate: no column can store it
+    '{"full_name": "Ada", "score": NaN}',
+    '\ufeff{"full_name": "Ada"}',
+])
+def test_bodies_that_are_not_strict_json_are_400_and_store_nothing(admin_api, body):
+    problem = assert_problem(admin_api.post("/api/v1/leads", data=body.encode(),
+                                            content_type="application/json"), 400)
+    assert problem["detail"] == "The body is not valid JSON."
+    assert admin_api.get("/api/v1/leads").get_json()["items"] == []
+
+
+def test_answers_are_utf8_json_with_sorted_keys(admin_api, new_lead):
+    lead = new_lead(full_name="Zoë Ñúñez", emails=["zoe@example.com"])
+    response = admin_api.get(f"/api/v1/leads/{lead['id']}")
+    assert "Zoë Ñúñez".encode() in response.data
+    assert list(response.get_json()) == sorted(response.get_json())
+
+
 def test_too_large_body_is_413(app, admin_api):
     app.config["API_MAX_CONTENT_LENGTH"] = 100
     assert_problem(admin_api.post("/api/v1/leads", json={"full_name": "x" * 200}), 413)

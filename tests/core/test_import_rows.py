@@ -4,14 +4,11 @@ bad ones."""
 
 from __future__ import annotations
 
-import json
-
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from crmcore.schemas.records import LeadInput
-from crmcore.services.bulk import json_text
 from crmcore.services.cells import restore
 from crmcore.services.import_rows import LIST_FIELDS, RowValidator, _flatten, map_header
 
@@ -68,10 +65,3 @@ def test_the_fast_validator_answers_as_the_full_schema(row):
     assert {FIELD_OF[header]: message for header, message in problems} == expected_errors
     if not problems:
         assert values == expected_values
-
-
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
-                    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
-                    max_leaves=8))
-def test_json_cells_are_written_as_json_dumps_writes_them(value):
-    assert json_text(value) == json.dumps(value)
