@@ -10,12 +10,21 @@ from collections.abc import Sequence
 from crmcore_plugins.leadworks.models import Submission
 from crmcore_plugins.leadworks.services.intake import PLUGIN
 from crmcore_plugins.leadworks.services.owners import next_owners
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
 import crmcore.services.records as records
 from crmcore import mail
+from crmcore.db import any_of
 from crmcore.models import Lead
+
+
+def _handed_over(session: Session) -> ColumnElement[bool]:
+    """Leads whose plugin data holds our marker object: the database tells, so
+    that an import's batch of leads from elsewhere is not read back."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.json_typeof(Lead.plugin_data[PLUGIN]) == "object"
+    return func.json_type(Lead.plugin_data, f"$.{PLUGIN}") == "object"
 
 
 def on_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
@@ -24,9 +33,9 @@ def on_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
     who handed them over and who owns them, and an email to each owner after
     commit. A handful of statements per batch, whatever its size."""
     rows = session.execute(select(Lead.id, Lead.full_name, Lead.plugin_data)
-                           .where(Lead.id.in_(list(lead_ids))).order_by(Lead.id)).all()
-    ours = [(lead_id, name, data[PLUGIN]) for lead_id, name, data in rows
-            if isinstance(data, dict) and isinstance(data.get(PLUGIN), dict)]
+                           .where(any_of(session, Lead.id, lead_ids), _handed_over(session))
+                           .order_by(Lead.id)).all()
+    ours = [(lead_id, name, data[PLUGIN]) for lead_id, name, data in rows]
     if not ours:
         return
     owners = next_owners(session, len(ours))

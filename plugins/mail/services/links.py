@@ -63,25 +63,17 @@ def links_by_address(session: Session, wanted: set[tuple[int, str]]
 
 def link_records(session: Session, record_type: str, ids: Sequence[int]) -> int:
     """Link every archived message that carries an address of these records
-    (live, not anonymized) to them. Idempotent; a few queries per 500 records
-    however many there are. Returns how many links were added."""
+    (live, not anonymized) to them. Idempotent; one query, matched in the
+    database on the archive's address index, then the inserts of the links
+    found. Returns how many links were added."""
     kind = kind_of(record_type)
-    query = _record_emails(session, kind)
-    added = 0
-    for chunk in chunks(sorted(set(ids))):
-        records: dict[str, set[int]] = defaultdict(set)
-        for record_id, address in session.execute(query.where(kind.model.id.in_(chunk))):
-            records[address].add(record_id)
-        if not records:
-            continue
-        links: set[tuple[int, str, int]] = set()
-        for addresses in chunks(sorted(records)):
-            rows = session.execute(select(MailAddress.message_id, MailAddress.address)
-                                   .where(MailAddress.address.in_(addresses)).distinct())
-            for message_pk, address in rows:
-                links |= {(message_pk, kind.record_type, r) for r in records[address]}
-        added += add_links(session, links)
-    return added
+    records = _record_emails(session, kind)
+    record_id, email = records.selected_columns
+    matches = (records.with_only_columns(MailAddress.message_id, record_id)
+               .join(MailAddress, MailAddress.address == email)
+               .where(any_of(session, kind.model.id, sorted(set(ids)))).distinct())
+    return add_links(session, {(message_pk, kind.record_type, r)
+                               for message_pk, r in session.execute(matches)})
 
 
 def move_links(session: Session, record_type: str, survivor_id: int,
