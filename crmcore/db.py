@@ -8,7 +8,6 @@ inside the transaction and queues the event for ``crm_after_commit``.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -200,7 +199,7 @@ def any_of(session: Session, column: ColumnElement[Any],
     thousands of values cost the driver one parameter instead of thousands."""
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    each = func.json_each(bindparam(None, json.dumps(list(values)), type_=String))
+    each = func.json_each(bindparam(None, jsoncodec.dumps(list(values)), type_=String))
     return column.in_(select(each.table_valued("value").c.value))
 
 

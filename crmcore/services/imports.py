@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
 import marshal
 import os
 import sqlite3
@@ -40,6 +39,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from crmcore import jsoncodec
 from crmcore.auth.roles import can
 from crmcore.db import any_of, emit, transaction, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
@@ -235,7 +235,7 @@ class _Scratch:
     def first_rows(self, emails: Sequence[str]) -> dict[str, int]:
         return dict(self.db.execute(
             "SELECT email, row FROM seen WHERE email IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(emails)),)))
+            (jsoncodec.dumps(list(emails)),)))
 
     def add(self, pairs: Sequence[tuple[str, int]]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pairs)
