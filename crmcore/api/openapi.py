@@ -117,7 +117,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
         plugins=[MarshmallowPlugin()],
         info={"description": "The JSON API of crmcore. Authenticate with "
                              "`Authorization: Bearer <token>`; errors are "
-                             "application/problem+json."},
+                             "application/problem+json. Bodies are JSON in UTF-8 "
+                             "as RFC 8259 has it: NaN, Infinity and lone "
+                             "surrogates are a 400."},
         servers=[{"url": "/"}],
         security=[{"bearer": []}],
     )
