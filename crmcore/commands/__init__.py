@@ -7,12 +7,17 @@ from functools import wraps
 from typing import Any
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from crmcore.errors import CrmError
 
+# PostgreSQL's SQLSTATE for a missing table; SQLite says it in words.
+_UNDEFINED_TABLE = "42P01"
+
 
 def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the errors a person can act on into a clear message and exit 1."""
+    """Turn the errors a person can act on into a clear message and exit 1:
+    the service's refusals, and a database that has not been set up."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -24,5 +29,17 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 for field, msgs in exc.errors.items()
             ]
             raise click.ClickException("\n".join(lines)) from None
+        except DBAPIError as exc:
+            if not _missing_table(exc):
+                raise
+            reason = str(exc.orig).strip().splitlines()[0]
+            raise click.ClickException(
+                f"The database is not set up for this command ({reason}): run `crm init`, "
+                "or `crm db upgrade` after installing a new version.") from None
 
     return wrapper
+
+
+def _missing_table(exc: DBAPIError) -> bool:
+    return (getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE
+            or "no such table" in str(exc.orig))

@@ -1,10 +1,13 @@
-"""``crm init`` and ``crm db ...``."""
+"""``crm init`` and ``crm db ...``.
+
+Alembic is imported by the commands that migrate or read revisions, not at
+module level: every ``crm`` command registers these, and would pay for it.
+"""
 
 from __future__ import annotations
 
 import click
 
-from crmcore import alembic_branches
 from crmcore.app import Runtime, build_runtime
 from crmcore.commands import clear_errors
 from crmcore.config import secret_key
@@ -13,6 +16,8 @@ from crmcore.plugins import settings_path, write_enabled
 
 
 def _migrate(runtime: Runtime, only: str | None = None) -> None:
+    from crmcore import alembic_branches
+
     check_connection(runtime.engine)
     for name, applied in alembic_branches.upgrade_all(runtime.engine, runtime.hook, only).items():
         if applied:
@@ -51,6 +56,8 @@ def upgrade(only: str | None) -> None:
 @clear_errors
 def current() -> None:
     """Show each branch's revision and whether it is up to date."""
+    from crmcore import alembic_branches
+
     runtime = build_runtime()
     check_connection(runtime.engine)
     for branch in alembic_branches.branches(runtime.hook):

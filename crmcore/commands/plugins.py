@@ -6,7 +6,6 @@ import os
 
 import click
 
-from crmcore import alembic_branches
 from crmcore.app import build_runtime
 from crmcore.commands import clear_errors
 from crmcore.config import instance_path
@@ -85,6 +84,8 @@ def enable(name: str) -> None:
     write_enabled(instance_path(), enabled | {name})
     click.echo(f"enabled {name}")
     _warn_env_override()
+    from crmcore import alembic_branches  # as in crmcore.commands.db: only when migrating
+
     runtime = build_runtime({"PLUGINS": ",".join(sorted(enabled | {name}))})
     core, *plugin_branches = alembic_branches.branches(runtime.hook)
     if alembic_branches.current(runtime.engine, core) is None:

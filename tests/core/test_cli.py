@@ -175,6 +175,17 @@ def test_db_current_tells_an_empty_database_from_an_up_to_date_one(crm):
     assert out == f"core: none (not migrated; head {CORE_HEAD})\n"
 
 
+def test_commands_on_a_database_not_set_up_say_to_run_init(crm, tmp_path):
+    csv_file = tmp_path / "leads.csv"
+    csv_file.write_text("full_name,email\nAda,ada@example.com\n")
+    for args in (["imports", "list"], ["leads", "import", str(csv_file)],
+                 ["tokens", "create", "--email", "a@example.com"]):
+        result = crm(*args, CRM_PLUGINS="none")
+        assert result.exit_code == 1, result.output
+        assert "The database is not set up for this command" in result.output
+        assert "run `crm init`" in result.output and "Traceback" not in result.output
+
+
 def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     good = tmp_path / "good.csv"
@@ -267,3 +278,15 @@ def test_hook_crm_demo_data_adds_plugin_demos_on_every_run(crm):
     engine = create_engine(f"sqlite:///{crm.db_file}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM alpha_item").scalar() == 1
+
+
+def test_commands_that_do_not_migrate_start_without_alembic(tmp_path):
+    # Every `crm` start registers the core commands; importing Alembic for
+    # them cost a seventh of a second on each.
+    code = ("import sys\nfrom crmcore.cli import main\nsys.argv = ['crm', 'imports', 'list']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('alembic' in sys.modules)")
+    env = {**os.environ, "CRM_INSTANCE_PATH": str(tmp_path / "instance"),
+           "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite3'}"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "False", out
