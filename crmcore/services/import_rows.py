@@ -112,6 +112,9 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
                             + (f" (mapped to unknown field {target!r})" if target else ""))
             continue
         columns.append(Column(index, name, field))
+    names = {name.strip() for name in header}
+    problems += [f"the mapping names column {name!r}, which the file does not have"
+                 for name in mapping if name.strip() not in names]
     fields_seen = [c.field for c in columns]
     for field in sorted({f for f in fields_seen if fields_seen.count(f) > 1}):
         problems.append(f"several columns fill {field}: "

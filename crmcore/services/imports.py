@@ -139,7 +139,9 @@ def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[
         raise ValidationFailed(f"Cannot read {path.name}: {exc.strerror}.",
                                {"file": [str(exc.strerror)]}) from None
     with handle:
-        reader = csv.reader(handle)
+        # Strict: a stray or unclosed quote is reported with its line, instead
+        # of being read as text that swallows the columns (or rows) after it.
+        reader = csv.reader(handle, strict=True)
         try:
             header = next(reader, None)
         except csv.Error as exc:
@@ -151,10 +153,15 @@ def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[
                                    {"file": ["No header row."]})
 
         def rows() -> Iterator[list[str]]:
+            # The line a record starts on: an unclosed quote fails only at the
+            # end of the file, and the line to fix is where it opened.
+            start = reader.line_num + 1
             try:
-                yield from reader
+                for row in reader:
+                    yield row
+                    start = reader.line_num + 1
             except csv.Error as exc:
-                raise _file_error(exc, reader.line_num, encoding) from None
+                raise _file_error(exc, start, encoding) from None
             except UnicodeDecodeError:
                 raise _undecodable(path, encoding) from None
 
@@ -188,7 +195,9 @@ def _file_error(exc: Exception, row: int, encoding: str) -> ValidationFailed:
         message = (f"The file is not valid {encoding} text (line {row}, byte "
                    f"{exc.start + 1}); save it as UTF-8 or give its encoding.")
     else:
-        message = f"The file is not valid CSV (line {row}): {exc}."
+        reason = ("a quoted cell is never closed" if "unexpected end of data" in str(exc)
+                  else str(exc))
+        message = f"The file is not valid CSV (line {row}): {reason}."
     return ValidationFailed(message, {"file": [message]})
 
 

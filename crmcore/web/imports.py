@@ -101,7 +101,7 @@ def read_header(path: Path, encoding: str) -> list[str]:
     """The CSV's first row, read with ``encoding``."""
     with open(path, "rb") as handle:
         try:
-            header = next(csv.reader(_lines(handle, encoding)), None)
+            header = next(csv.reader(_lines(handle, encoding), strict=True), None)
         except csv.Error as exc:
             raise UploadProblem(f"The header row is not valid CSV: {exc}.") from None
     if not header or not any(name.strip() for name in header):

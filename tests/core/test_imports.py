@@ -272,6 +272,27 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
     mapped = write_csv(tmp_path / "m.csv", ["Who", "shoe size"], [["Mapped", "44"]])
     assert run_import(mapped, admin, mapping={"Who": "full_name", "shoe size": "-"}
                       ).created_count == 1
+    typo = run_import(mapped, admin, mapping={"Whom": "full_name", "shoe size": "-"})
+    assert typo.status == "invalid"
+    assert "the mapping names column 'Whom', which the file does not have" in typo.message
+    assert count(app) == 3
+
+
+@pytest.mark.parametrize(("tail", "line", "problem"), [
+    ('"Unclosed,u@x.org\r\nNext,n@x.org\r\n', 3, "a quoted cell is never closed"),
+    ('"Quoted" name,q@x.org\r\n', 3, "',' expected after '\"'"),
+])
+def test_broken_quoting_is_refused_with_its_line_before_writing(app, tmp_path, make_user,
+                                                                run_import, tail, line,
+                                                                problem):
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "q.csv", ["name", "email"], [["Fine", "f@x.org"]])
+    path.write_text(path.read_text() + tail, newline="")
+    for skip in (False, True):
+        job = run_import(path, admin, skip_bad_rows=skip)
+        assert job.status == "invalid", job.message
+        assert f"The file is not valid CSV (line {line}): {problem}." in job.message
+    assert count(app) == 0
 
 
 
