@@ -13,17 +13,28 @@ from flask import Flask, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from crmcore import __version__
 from crmcore.auth.roles import RoleRegistry
 from crmcore.config import database_url, instance_path, max_upload_bytes, secret_key
-from crmcore.db import Base, check_connection, make_engine, session_factory
+from crmcore.db import MAX_INT, Base, check_connection, make_engine, session_factory
 from crmcore.errors import PluginError
 from crmcore.jsoncodec import JSONProvider
 from crmcore.plugins import PluginSet
 from crmcore.types import PluginInfo
 
 log = logging.getLogger("crmcore")
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` in every route, the core's and plugins': a number larger
+    than the database stores names nothing, so it matches no route (404)
+    instead of reaching a query."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_INT)
+        super().__init__(url_map, *args, **kwargs)
 
 
 @dataclass
@@ -107,6 +118,7 @@ def create_app(config: Mapping[str, Any] | None = None, *,
     runtime = build_runtime(config, extra_plugins)
     app = Flask("crmcore", instance_path=str(runtime.instance))
     app.json = JSONProvider(app)
+    app.url_map.converters["int"] = IdConverter
     app.config.update(
         SECRET_KEY=secret_key(runtime.instance),
         SESSION_COOKIE_HTTPONLY=True,

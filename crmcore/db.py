@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from crmcore import jsoncodec
@@ -201,6 +201,21 @@ def any_of(session: Session, column: ColumnElement[Any],
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     each = func.json_each(bindparam(None, jsoncodec.dumps(list(values)), type_=String))
     return column.in_(select(each.table_valued("value").c.value))
+
+
+# The largest integer SQLite and PostgreSQL (bigint) store: ids beyond it
+# name nothing, and a driver asked to bind one raises.
+MAX_INT = 2**63 - 1
+# PostgreSQL's SQLSTATE for "bigint out of range" and its kin.
+_OUT_OF_RANGE = "22003"
+
+
+def out_of_range(exc: BaseException) -> bool:
+    """Whether ``exc`` is the driver refusing a number beyond :data:`MAX_INT`:
+    input that slipped past the schemas, a 422 and not a server fault."""
+    if isinstance(exc, OverflowError):  # sqlite3 binding an int it cannot store
+        return True
+    return isinstance(exc, DataError) and getattr(exc.orig, "sqlstate", None) == _OUT_OF_RANGE
 
 
 def is_busy(exc: BaseException) -> bool:

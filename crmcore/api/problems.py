@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 
 from crmcore.api.blueprint import bp
-from crmcore.db import is_busy
+from crmcore.db import MAX_INT, is_busy, out_of_range
 from crmcore.errors import CrmError
 
 log = logging.getLogger("crmcore.api")
@@ -102,6 +102,9 @@ def unexpected(exc: Exception) -> Response:
         log.warning("database busy in %s %s", request.method, request.path)
         return problem(503, "The database is busy with other writes; retry in a moment.",
                        headers={"Retry-After": "1"})
+    if out_of_range(exc):
+        return problem(422, f"A number in the request is larger than the CRM stores "
+                       f"(at most {MAX_INT}).", title="Validation failed")
     log.exception("unexpected error in %s %s", request.method, request.path)
     return problem(500, "The server failed to handle the request; it has been logged.")
 

@@ -35,7 +35,7 @@ from crmcore.api.schemas import (
 from crmcore.app import db
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.responses import csv_download
-from crmcore.schemas.base import load
+from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
 from crmcore.services.actions import conversion_steps
@@ -100,10 +100,10 @@ def bulk_change(kind: Kind, action: str, value: Any) -> dict[str, Any]:
     """The change a bulk action makes, in the terms of ``svc.bulk_update``."""
     try:
         if action == "assign":
-            owner = None if value is None else fields.Integer(strict=True).deserialize(value)
+            owner = None if value is None else Id(strict=True).deserialize(value)
             return {"owner_id": owner}
         if action == "stage":
-            return {"stage_id": fields.Integer(strict=True).deserialize(value)}
+            return {"stage_id": Id(strict=True).deserialize(value)}
         tags = [value] if isinstance(value, str) else value
         return {"add_tags": _TAG_VALUES.deserialize(tags)}
     except ValidationError as exc:

@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from crmcore.models.records import IMPORT_STATES
 from crmcore.schemas import records, users
-from crmcore.schemas.base import StrictSchema
+from crmcore.schemas.base import Id, StrictSchema
 from crmcore.schemas.records import StageSchema
 
 LeadOutput = records.LeadOutput
@@ -26,7 +26,7 @@ BULK_ACTIONS = {"lead": ("assign", "stage", "tag", "delete"),
 
 
 class BulkInput(StrictSchema):
-    ids = fields.List(fields.Integer(strict=True), required=True,
+    ids = fields.List(Id(strict=True), required=True,
                       validate=validate.Length(min=1, max=1000))
     action = fields.String(required=True, validate=validate.OneOf(BULK_ACTIONS["lead"]))
     value = fields.Raw(allow_none=True, metadata={
@@ -55,11 +55,11 @@ class ConvertResult(ContactOutput):
 
 
 class MergeInput(StrictSchema):
-    other_ids = fields.List(fields.Integer(strict=True), required=True,
+    other_ids = fields.List(Id(strict=True), required=True,
                             validate=validate.Length(min=1, max=100), metadata={
                                 "description": "The records merged into this one; they go "
                                                "to the recycle bin."})
-    choices = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True),
+    choices = fields.Dict(keys=fields.String(), values=Id(strict=True),
                           load_default=dict, metadata={
                               "description": "Per field, the id of the merged record whose "
                                              "value wins; this record's wins otherwise."})

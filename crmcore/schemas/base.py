@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from crmcore.db import MAX_INT
 from crmcore.errors import ValidationFailed
+
+
+class Id(fields.Integer):
+    """The id of a stored row: a positive integer the database can hold, so
+    that a huge number is a message on its field, not a driver error."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=1, max=MAX_INT), **kwargs)
 
 
 class StrictSchema(Schema):

@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from crmcore.models.records import CUSTOM_FIELD_TYPES, LIFECYCLE_STAGES, OPT_OUT_CHANNELS
-from crmcore.schemas.base import StrictSchema
+from crmcore.schemas.base import Id, StrictSchema
 from crmcore.schemas.users import EmailField
 
 
@@ -53,7 +53,7 @@ class RecordInput(StrictSchema):
     emails = fields.List(EmailField(), validate=[validate.Length(max=10), distinct_items])
     phones = fields.List(PhoneField(), validate=[validate.Length(max=10), distinct_items])
     company = Text(validate=validate.Length(max=200))
-    owner_id = fields.Integer(allow_none=True)
+    owner_id = Id(allow_none=True)
     tags = Tags
 
 
@@ -63,7 +63,7 @@ class LeadInput(RecordInput):
     partner = Text(validate=validate.Length(max=200))
     location = Text(validate=validate.Length(max=200))
     source = Text(validate=validate.Length(max=100))
-    stage_id = fields.Integer()
+    stage_id = Id()
 
 
 class ContactInput(RecordInput):

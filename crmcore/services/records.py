@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import can, registry, require
-from crmcore.db import any_of, emit, utcnow
+from crmcore.db import MAX_INT, any_of, emit, utcnow
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
 from crmcore.schemas.base import load
@@ -615,15 +615,20 @@ def _fetch(session: Session, query: Select) -> list[Any]:
     return list(result.scalars() if whole else result)
 
 
+BAD_CURSOR = "Not a cursor this API gave."
+
+
 def _decode_cursor(cursor: str) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded))
-        assert isinstance(values, list) and len(values) in (2, 3)
-        # Cursors given before the third item existed: ties may follow.
-        return values if len(values) == 3 else [*values, True]
-    except Exception:
-        raise ValidationFailed("Bad cursor.", {"cursor": ["Not a cursor this API gave."]}) from None
+    except ValueError:
+        values = None
+    if not (isinstance(values, list) and len(values) in (2, 3)
+            and type(values[1]) is int and 0 < values[1] <= MAX_INT):
+        raise ValidationFailed("Bad cursor.", {"cursor": [BAD_CURSOR]})
+    # Cursors given before the third item existed: ties may follow.
+    return values if len(values) == 3 else [*values, True]
 
 
 def _tag_filter(session: Session, model: Any, tag: str) -> Any:
@@ -724,7 +729,10 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     if cursor:
         last_value, last_id, ties = _decode_cursor(cursor)
         if field in ("created_at", "updated_at"):
-            last_value = datetime.fromisoformat(last_value)
+            try:
+                last_value = datetime.fromisoformat(last_value)
+            except (TypeError, ValueError):
+                raise ValidationFailed("Bad cursor.", {"cursor": [BAD_CURSOR]}) from None
         rows = _after(session, query, column, order, literal(last_value, column.type),
                       last_id, bool(ties), descending, limit + 1)
     else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, render_template
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from crmcore.db import is_busy
+from crmcore.db import is_busy, out_of_range
 from crmcore.errors import CrmError
 from crmcore.web.security import init_security
 
@@ -33,6 +33,17 @@ def init_web(app: Flask) -> None:
         page, status = _error_page(503, "Busy", "The database is busy with other work; "
                                    "try again in a moment.")
         return page, status, {"Retry-After": "1"}
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def number_out_of_range(exc: Exception) -> Any:
+        if not out_of_range(exc):
+            raise exc
+        from crmcore.app import db
+
+        db().rollback()
+        return _error_page(400, "Bad request", "A number in the request is larger than "
+                           "the CRM stores.")
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -104,6 +104,27 @@ def test_lead_validation_names_the_field(admin_api, payload, field):
     assert_problem(admin_api.post("/api/v1/leads", json=payload), 422, field)
 
 
+HUGE = 2**70  # beyond the 64-bit integers either database stores
+
+
+def test_numbers_larger_than_the_database_stores_are_4xx_and_store_nothing(admin_api,
+                                                                          new_lead):
+    lead = new_lead()
+    for payload, field in [({"full_name": "X", "owner_id": HUGE}, "owner_id"),
+                           ({"full_name": "X", "stage_id": HUGE}, "stage_id")]:
+        assert_problem(admin_api.post("/api/v1/leads", json=payload), 422, field)
+    assert_problem(admin_api.post("/api/v1/leads/bulk", json={
+        "ids": [HUGE], "action": "tag", "value": "x"}), 422, "ids")
+    assert_problem(admin_api.post(f"/api/v1/leads/{lead['id']}/merge",
+                                  json={"other_ids": [HUGE]}), 422, "other_ids")
+    assert_problem(admin_api.get(f"/api/v1/leads/{HUGE}"), 404)
+    # A filter reaches the database as given: its driver's refusal is the 422.
+    problem = assert_problem(admin_api.get(f"/api/v1/leads?owner_id={HUGE}"), 422)
+    assert "larger than the CRM stores" in problem["detail"]
+    assert [item["id"] for item in admin_api.get("/api/v1/leads").get_json()["items"]] == [
+        lead["id"]]
+
+
 def test_sales_may_not_set_owner(api_client, make_user, new_lead):
     sales = make_user("sales")
     api = api_client(sales)
@@ -209,6 +230,10 @@ def test_pagination_links_walk_every_record(app, admin_api):
     ("limit=0", "limit"),
     ("limit=abc", "limit"),
     ("cursor=garbage", "cursor"),
+    # Cursors with an id beyond 64 bits, and with no time where created_at sorts.
+    ("cursor=WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgMTE4MDU5MTYyMDcxNzQxMTMwMzQyNCwgdHJ1ZV0",
+     "cursor"),
+    ("cursor=WzUsIDEsIHRydWVd", "cursor"),
     ("owner_id=abc", "owner_id"),
     ("created_after=yesterday", "created_after"),
     ("lifecycle_stage=customer", "lifecycle_stage"),  # a contact filter, not a lead one

@@ -183,6 +183,18 @@ def test_bulk_actions(client, sales, make_lead, db_session):
     assert "You may not set the owner." in client.get("/leads").get_data(as_text=True)
 
 
+def test_numbers_larger_than_the_database_stores_are_4xx(client, sales, make_lead,
+                                                         db_session):
+    lead = make_lead(sales, full_name="Kept")
+    huge = 2**70
+    assert client.get(f"/leads/{huge}").status_code == 404
+    refused = client.post("/leads/bulk", data={"ids": [huge], "action": "tag", "tag": "x"})
+    assert refused.status_code == 400
+    assert b"larger than the CRM stores" in refused.data
+    db_session.rollback()
+    assert db_session.get(Lead, lead.id).tags == []
+
+
 def test_list_filters_and_next_page(client, sales, make_lead):
     for i in range(55):
         make_lead(sales, full_name=f"Lead {i:02d}", source="web" if i % 2 else "fair")
