@@ -214,7 +214,7 @@ def out_of_range(exc: BaseException) -> bool:
     """Whether ``exc`` is the driver refusing a number beyond :data:`MAX_INT`:
     input that slipped past the schemas, a 422 and not a server fault."""
     if isinstance(exc, OverflowError):  # sqlite3 binding an int it cannot store
-        return True
+        return "SQLite INTEGER" in str(exc)
     return isinstance(exc, DataError) and getattr(exc.orig, "sqlstate", None) == _OUT_OF_RANGE
 
 
