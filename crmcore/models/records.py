@@ -218,7 +218,11 @@ class ImportJob(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     total_rows: Mapped[int] = mapped_column(default=0)
+    # The file row the last written batch ends at, where a resume goes on; and
+    # how many of the file's data rows (blank lines aside) that batch ends at,
+    # the progress shown.
     processed_rows: Mapped[int] = mapped_column(default=0)
+    rows_done: Mapped[int] = mapped_column(default=0, server_default="0")
     created_count: Mapped[int] = mapped_column(default=0)
     updated_count: Mapped[int] = mapped_column(default=0)
     skipped_count: Mapped[int] = mapped_column(default=0)

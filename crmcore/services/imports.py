@@ -226,17 +226,18 @@ class _Scratch:
         # lives as long as this object (close() closes it).
         self.spool = tempfile.TemporaryFile(prefix="crm-import-")  # noqa: SIM115
 
-    def keep(self, last_row: int, values: list[dict[str, Any]]) -> None:
+    def keep(self, last_row: int, rows_through: int, values: list[dict[str, Any]]) -> None:
         """Spool a batch of good rows; ``last_row`` is the file row the batch
-        ends at, as the write records it for a resume."""
+        ends at, as the write records it for a resume, and ``rows_through`` the
+        data rows read up to there, for the progress."""
         # marshal, several times faster than JSON for these plain values; the
         # file is this process's own and dies with it. Each batch is one
         # length-prefixed block: marshal.load() on a file reads item by item.
-        block = marshal.dumps((last_row, values))
+        block = marshal.dumps((last_row, rows_through, values))
         self.spool.write(len(block).to_bytes(8, "little") + block)
 
-    def good_batches(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """``(last row, values)`` per batch, in file order."""
+    def good_batches(self) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
+        """``(last row, rows through, values)`` per batch, in file order."""
         self.spool.seek(0)
         while size := self.spool.read(8):
             yield marshal.loads(self.spool.read(int.from_bytes(size, "little")))  # noqa: S302
@@ -342,7 +343,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 report.to_skip += actions["skip"]
                 seen.add(fresh)
                 if scratch:
-                    scratch.keep(batch[-1][0], good)
+                    scratch.keep(batch[-1][0], report.total_rows, good)
                 if progress:
                     progress(report.total_rows)
     finally:
@@ -433,7 +434,7 @@ def run(sessions: sessionmaker[Session], job_id: int,
                     " Import the file again."))
             else:
                 job.status = "failed"
-                job.message = (f"Stopped after {job.processed_rows} rows: "
+                job.message = (f"Stopped after {job.rows_done} rows: "
                                f"{type(exc).__name__}: {getattr(exc, 'detail', exc)}. "
                                "Resume it or revert it.")
         raise
@@ -604,14 +605,15 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         actor = session.get(User, actor_id) if actor_id else None
     batches = (scratch.good_batches() if scratch
                else _revalidated(sessions, actor, kind, Path(job.path), options))
-    for last_row, values in batches:
+    for last_row, rows_through, values in batches:
         if last_row <= done_rows:
             continue  # committed before an interruption
         with transaction(sessions) as session:
             job = session.get(ImportJob, job_id, with_for_update=True)
             actor = session.get(User, actor_id) if actor_id else None
             _write_batch(session, actor, kind, job, values, options)
-            job.processed_rows, job.progress_at = last_row, utcnow()
+            job.processed_rows, job.rows_done = last_row, rows_through
+            job.progress_at = utcnow()
         if progress:
             progress(job)
     with transaction(sessions) as session:
@@ -625,14 +627,18 @@ def _write(sessions: sessionmaker[Session], job_id: int,
 
 def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
                  path: Path, options: ImportOptions
-                 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+                 ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
     """Batches of good rows read again from the file, for resuming an import
-    whose process stopped (its scratch file went with it)."""
+    whose process stopped (its scratch file went with it), as
+    :meth:`_Scratch.good_batches` gives them."""
+    rows_through = 0
     with _open_rows(path, options.encoding) as (header, rows), sessions() as session:
         validator = _validator(session, actor, kind, header, options)
         for batch in _batches(rows, options.batch_size):
             converted = [validator.convert(row) for _, row in batch]
-            yield batch[-1][0], [values for values, problems in converted if not problems]
+            rows_through += len(batch)
+            yield (batch[-1][0], rows_through,
+                   [values for values, problems in converted if not problems])
 
 
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
@@ -776,9 +782,7 @@ def rows_written(job: ImportJob) -> int:
     """How many of the file's rows the import has gone through so far."""
     if job.status in ("done", "reverted"):
         return job.total_rows
-    # processed_rows is the file line the last written batch ended at: line 1
-    # is the header.
-    return min(max(job.processed_rows - 1, 0), job.total_rows)
+    return min(job.rows_done, job.total_rows)
 
 
 def revertible(job: ImportJob) -> bool:

@@ -358,6 +358,31 @@ def test_resuming_an_import_that_leaves_out_bad_rows_writes_each_good_row_once(
     assert sorted(names) == sorted(f"P{i}" for i in range(30) if i not in (3, 5))
 
 
+def test_rows_written_counts_data_rows_when_the_file_has_blank_lines(
+        app, tmp_path, make_user, run_import, monkeypatch):
+    """The progress counts the rows the written batches went through, blank
+    lines aside, from the check's batches and from a resume's alike."""
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "blank.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:4] + ["\r\n"] * 5 + lines[4:]), newline="")
+    real = cut_power_in_the_second_batch(monkeypatch)
+    with pytest.raises(RuntimeError):
+        run_import(path, admin, batch_size=10)
+    sessions = app.extensions["crm"].sessions
+    with sessions() as s:
+        job = imports.list_jobs(s, admin)[0]
+        # The first batch: the file's rows 2 to 16, five of them blank.
+        assert (job.total_rows, job.processed_rows, imports.rows_written(job)) == (30, 16, 10)
+        assert job.message.startswith("Stopped after 10 rows:")
+    monkeypatch.setattr(imports, "_write_batch", real)
+    seen = []
+    done = imports.resume(sessions, admin, job.id,
+                          progress=lambda j: seen.append(imports.rows_written(j)))
+    assert seen == [20, 30] and done.created_count == 30
+
+
 def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, make_user):
     """A running import whose process is alive is refused; once it has not
     moved for STALLED_AFTER it is resumed, by a worker too (resume_queued)."""

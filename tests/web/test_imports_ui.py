@@ -428,7 +428,7 @@ def test_running_job_page_refreshes_itself(app, client, sales):
     with transaction(app.extensions["crm"].sessions) as s:
         job = ImportJob(record_type="lead", filename="big.csv", path="/nonexistent.csv",
                         options={"on_duplicate": "report"}, status="running",
-                        total_rows=1000, processed_rows=251, created_count=250,
+                        total_rows=1000, processed_rows=251, rows_done=250, created_count=250,
                         created_by=sales.id, progress_at=utcnow())
         s.add(job)
         s.flush()
