@@ -10,7 +10,8 @@ exact:
 
 - integers beyond 64 bits: orjson writes none and reads them as floats;
 - ``NaN`` and ``Infinity``, which :mod:`json` reads (and wrote, in data stored
-  before this codec); orjson refuses them;
+  before this codec); orjson refuses them. Written, they become ``null``, as
+  orjson writes them: JSON has neither, and PostgreSQL refuses :mod:`json`'s;
 - strings holding lone surrogates, which orjson neither reads nor writes;
 - dict keys that are not strings, and types :mod:`json` refuses: orjson
   raises, then :mod:`json` gives its usual answer or error.
