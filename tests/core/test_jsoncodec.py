@@ -55,3 +55,7 @@ def test_the_codec_refuses_what_json_refuses():
 
 def test_int_keys_are_written_as_json_writes_them():
     assert json.loads(jsoncodec.dumps({1: "a"})) == {"1": "a"}
+
+
+def test_nan_and_infinity_are_written_as_null():
+    assert jsoncodec.dumps([float("nan"), float("-inf")]) == "[null,null]"
