@@ -37,7 +37,7 @@ def merge_view(ui: Ui, record_id: int, other_id: int) -> Any:
     choices: dict[str, int] = {}
     for field in fields:
         picked = request.form.get(field, "")
-        choices[field] = int(picked) if picked.isdigit() else survivor.id
+        choices[field] = int(picked) if picked.isdecimal() else survivor.id
     try:
         merge_svc.merge(session, user, ui.kind, survivor.id, [other.id], choices)
         session.commit()

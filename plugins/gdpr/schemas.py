@@ -52,7 +52,7 @@ class RecordRef(fields.String):
                      **kwargs: Any) -> tuple[str, int]:
         text = super()._deserialize(value, attr, data, **kwargs)
         record_type, _, raw_id = text.partition(":")
-        if record_type not in RECORD_TYPES or not raw_id.isdigit():
+        if record_type not in RECORD_TYPES or not raw_id.isdecimal():
             raise ValidationError("Not a lead or contact.")
         return record_type, int(raw_id)
 

@@ -166,9 +166,12 @@ def test_merge_refuses_records_the_user_cannot_see(client, sales, make_lead, mak
 def test_merge_with_a_bad_choice_is_reported(client, sales, make_lead):
     a = make_lead(sales, full_name="Same", phones=["+1 202 555 0143"])
     b = make_lead(sales, full_name="Other", phones=["+1 202 555 0143"])
-    response = client.post(f"/leads/{a.id}/merge/{b.id}", data={"source": "999999"})
-    assert response.status_code == 422 and b"Pick one of the merged records." in response.data
+    for choice in ("999999", str(2**70)):
+        response = client.post(f"/leads/{a.id}/merge/{b.id}", data={"source": choice})
+        assert response.status_code == 422 and b"Pick one of the merged records." in response.data
     assert client.get(f"/leads/{b.id}").status_code == 200  # nothing merged
+    # Not a number at all ("²" passes str.isdigit, not int): this record's value.
+    assert client.post(f"/leads/{a.id}/merge/{b.id}", data={"source": "²"}).status_code == 303
 
 
 def test_merge_two_contacts(client, sales, make_contact, db_session):

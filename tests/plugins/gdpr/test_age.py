@@ -118,6 +118,7 @@ def test_bulk_anonymize_asks_first_then_does_all(tx, admin_client, aged):
 def test_bulk_input_errors_are_clear(admin_client, aged):
     for data, message in (({"action": "touch"}, "Select at least one record"),
                           ({"ids": [aged["a"]]}, "Choose an action."),
-                          ({"action": "touch", "ids": ["invoice:1"]}, "Not a lead or contact.")):
+                          ({"action": "touch", "ids": ["invoice:1"]}, "Not a lead or contact."),
+                          ({"action": "touch", "ids": ["lead:²"]}, "Not a lead or contact.")):
         response = admin_client.post("/gdpr/bulk", data=data, follow_redirects=True)
         assert response.status_code == 200 and message in response.get_data(as_text=True)
