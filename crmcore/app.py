@@ -22,6 +22,7 @@ from crmcore.db import MAX_INT, Base, check_connection, make_engine, session_fac
 from crmcore.errors import PluginError
 from crmcore.jsoncodec import JSONProvider
 from crmcore.plugins import PluginSet
+from crmcore.request_text import CrmRequest, TextConverter
 from crmcore.types import PluginInfo
 
 log = logging.getLogger("crmcore")
@@ -118,7 +119,9 @@ def create_app(config: Mapping[str, Any] | None = None, *,
     runtime = build_runtime(config, extra_plugins)
     app = Flask("crmcore", instance_path=str(runtime.instance))
     app.json = JSONProvider(app)
+    app.request_class = CrmRequest
     app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     app.config.update(
         SECRET_KEY=secret_key(runtime.instance),
         SESSION_COOKIE_HTTPONLY=True,

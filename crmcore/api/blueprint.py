@@ -17,6 +17,7 @@ from crmcore.errors import (
     ValidationFailed,
 )
 from crmcore.models import User
+from crmcore.request_text import refuse_nul
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -68,6 +69,7 @@ def json_body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CrmError("The body must be a JSON object.",
                        {"_schema": ["Expected a JSON object."]})
+    refuse_nul(data)
     return data
 
 

@@ -28,7 +28,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -141,7 +141,7 @@ def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[
     with handle:
         # Strict: a stray or unclosed quote is reported with its line, instead
         # of being read as text that swallows the columns (or rows) after it.
-        reader = csv.reader(handle, strict=True)
+        reader = csv.reader(_without_nul(handle), strict=True)
         try:
             header = next(reader, None)
         except csv.Error as exc:
@@ -166,6 +166,23 @@ def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[
                 raise _undecodable(path, encoding) from None
 
         yield header, rows()
+
+
+def _without_nul(lines: Iterable[str]) -> Iterator[str]:
+    """The lines, refusing the file at the first holding NUL."""
+    for number, line in enumerate(lines, start=1):
+        if "\x00" in line:
+            message = nul_in_file(number)
+            raise ValidationFailed(message, {"file": [message]})
+        yield line
+
+
+def nul_in_file(line: int) -> str:
+    """Why a file holding NUL, which no column stores, is refused: most often it
+    is UTF-16 read in a one-byte encoding."""
+    return (f"The file is not valid CSV (line {line}): it contains the NUL character "
+            "(U+0000). A file saved as UTF-16 has one in every other character: "
+            "save it as UTF-8.")
 
 
 def _undecodable(path: Path, encoding: str) -> ValidationFailed:

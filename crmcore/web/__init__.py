@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from crmcore.db import is_busy, out_of_range
 from crmcore.errors import CrmError
+from crmcore.request_text import UnstorableText
 from crmcore.web.security import init_security
 
 
@@ -44,6 +45,11 @@ def init_web(app: Flask) -> None:
         db().rollback()
         return _error_page(400, "Bad request", "A number in the request is larger than "
                            "the CRM stores.")
+
+    @app.errorhandler(UnstorableText)
+    def unstorable_text(exc: UnstorableText) -> Any:
+        # Pages of blueprints without a handler for the core's errors.
+        return _error_page(exc.status, exc.title, exc.detail)
 
     @app.get("/healthz")
     def healthz() -> Response:

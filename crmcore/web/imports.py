@@ -89,11 +89,14 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
         if read > HEADER_MAX_BYTES:
             raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
         try:
-            yield decoder.decode(raw)
+            line = decoder.decode(raw)
         except UnicodeDecodeError:
             raise UploadProblem(
                 f"The file is not valid {encoding_label(encoding)} text (line {number}); "
                 "choose the encoding it was saved in, or save it as UTF-8.") from None
+        if "\x00" in line:
+            raise UploadProblem(import_svc.nul_in_file(number))
+        yield line
     raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
 
 

@@ -85,6 +85,13 @@ def normalize_message_id(value: str) -> str:
     return compact
 
 
+def _storable(text: str) -> str:
+    """``text`` without NUL, which no text column stores (PostgreSQL refuses the
+    whole insert): mail from other programs may carry one in any part. It
+    becomes U+FFFD, as undecodable bytes do, so the reader sees where it was."""
+    return text.replace("\x00", "\ufffd")
+
+
 def derived_message_id(raw: bytes) -> str:
     """The id of a message that has none: the same bytes always give the same id."""
     return "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -109,7 +116,7 @@ def _addresses(message: Message, header: str) -> list[str]:
     for value in message.get_all(header) or ():
         for address in getattr(value, "addresses", ()):
             spec = (address.addr_spec or "").strip().lower()
-            if "@" in spec and spec not in found and len(spec) <= 320:
+            if "@" in spec and spec not in found and len(spec) <= 320 and "\x00" not in spec:
                 found.append(spec)
     return found
 
@@ -156,9 +163,9 @@ def parse_raw(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT
     try:
         raw_id = str(message.get("message-id") or "")
         message_id = normalize_message_id(raw_id)
-        if not message_id or len(message_id) > 998:
+        if not message_id or len(message_id) > 998 or "\x00" in message_id:
             message_id = derived_message_id(raw)
-        subject = " ".join(str(message.get("subject") or "").split())
+        subject = _storable(" ".join(str(message.get("subject") or "").split()))
         senders = _addresses(message, "from")
         to, cc = _addresses(message, "to"), _addresses(message, "cc")
         date = _date(message)
@@ -168,8 +175,8 @@ def parse_raw(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT
     try:
         text_part = message.get_body(preferencelist=("plain",))
         html_part = message.get_body(preferencelist=("html",))
-        text = _text_of(text_part) if text_part is not None else ""
-        html = clean_html(_text_of(html_part)) if html_part is not None else ""
+        text = _storable(_text_of(text_part)) if text_part is not None else ""
+        html = _storable(clean_html(_text_of(html_part))) if html_part is not None else ""
         attachments, skipped = [], []
         for number, part in enumerate(message.iter_attachments(), 1):
             name = safe_filename(part.get_filename(), fallback=f"attachment-{number}")
@@ -178,7 +185,8 @@ def parse_raw(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT
                 skipped.append(f"attachment {name!r} is {_mb(len(data))}, over the limit of "
                                f"{_mb(max_attachment_bytes)}; left out")
                 continue
-            attachments.append(ParsedAttachment(name, part.get_content_type()[:255], data))
+            attachments.append(ParsedAttachment(name, _storable(part.get_content_type()[:255]),
+                                                data))
     except (IndexError, ValueError, TypeError, AttributeError, KeyError, LookupError) as exc:
         # A MIME structure the email package cannot walk.
         raise MailReadError(f"Unreadable message parts ({type(exc).__name__}).") from None

@@ -281,6 +281,8 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
 @pytest.mark.parametrize(("tail", "line", "problem"), [
     ('"Unclosed,u@x.org\r\nNext,n@x.org\r\n', 3, "a quoted cell is never closed"),
     ('"Quoted" name,q@x.org\r\n', 3, "',' expected after '\"'"),
+    # No column stores NUL (PostgreSQL refuses the batch): the file is refused whole.
+    ("Nul\x00,n@x.org\r\n", 3, "it contains the NUL character (U+0000)"),
 ])
 def test_broken_quoting_is_refused_with_its_line_before_writing(app, tmp_path, make_user,
                                                                 run_import, tail, line,
@@ -291,7 +293,20 @@ def test_broken_quoting_is_refused_with_its_line_before_writing(app, tmp_path, m
     for skip in (False, True):
         job = run_import(path, admin, skip_bad_rows=skip)
         assert job.status == "invalid", job.message
-        assert f"The file is not valid CSV (line {line}): {problem}." in job.message
+        assert f"The file is not valid CSV (line {line}): {problem}" in job.message
+    assert count(app) == 0
+
+
+def test_a_utf16_file_read_as_utf8_is_refused_with_a_hint(app, tmp_path, make_user,
+                                                          run_import):
+    # Without a BOM, UTF-16 decodes as UTF-8 text with NUL in every other character.
+    path = tmp_path / "excel.csv"
+    path.write_bytes("name,email\r\nAda,ada@x.org\r\n".encode("utf-16-le"))
+    job = run_import(path, make_user("admin"))
+    assert job.status == "invalid"
+    assert job.message == ("The file is not valid CSV (line 1): it contains the NUL character "
+                           "(U+0000). A file saved as UTF-16 has one in every other character: "
+                           "save it as UTF-8.")
     assert count(app) == 0
 
 

@@ -330,6 +330,15 @@ def test_empty_file_is_refused(client, sales):
     assert "header) is blank" in response.get_data(as_text=True)
 
 
+def test_a_utf16_file_is_refused_at_upload_with_a_hint(client, sales):
+    # UTF-16 without a BOM decodes as UTF-8 with NUL in every other character.
+    response = upload(client, csv_bytes("name,email", "Ada,ada@x.org", encoding="utf-16-le"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'type="file"' in page
+    assert ("The file is not valid CSV (line 1): it contains the NUL character (U+0000). "
+            "A file saved as UTF-16 has one in every other character: save it as UTF-8.") in page
+
+
 def test_header_without_name_column_shows_the_problem(app, client, sales):
     html = upload(client, csv_bytes("email,company", "ada@example.com,Acme")).get_data(
         as_text=True)

@@ -134,3 +134,18 @@ def test_nothing_readable_exits_1(crm, tmp_path):
     assert f"refused {tmp_path / 'missing.mbox'}: no such file or folder" in result.output
     assert "no Maildir and no .eml files" in result.output
     assert "imported 0, already in the archive 0, refused 2" in result.output
+
+
+def test_nul_in_a_message_is_stored_as_a_replacement_character(crm, sessions, tmp_path):
+    """PostgreSQL stores no NUL in text; it refused the whole batch of messages."""
+    path = tmp_path / "nul.eml"
+    path.write_bytes(b"From: Ann <ann@x.test>\r\nTo: bob@x.test\r\nMessage-ID: <nul@x.test>\r\n"
+                     b"Subject: =?utf-8?q?Hi=00there?=\r\nContent-Type: text/plain\r\n"
+                     b"Content-Transfer-Encoding: quoted-printable\r\n\r\nbody=00end\r\n")
+    result = crm("mail", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "imported 1, already in the archive 0, refused 0" in result.output
+    with sessions() as session:
+        message = session.scalars(select(MailMessage)).one()
+    assert message.subject == "Hi\ufffdthere"
+    assert message.text_body.startswith("body\ufffdend")
