@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from marshmallow import ValidationError
 from sqlalchemy import Select, and_, bindparam, delete, false, func, literal, or_, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -28,7 +29,7 @@ from crmcore.db import MAX_INT, any_of, emit, utcnow
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
 from crmcore.schemas.base import load
-from crmcore.schemas.records import input_schema, plugin_field_names
+from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
 from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
 
@@ -631,6 +632,23 @@ def _decode_cursor(cursor: str) -> list[Any]:
     return values if len(values) == 3 else [*values, True]
 
 
+def _cursor_value(column: Any, value: Any) -> Any:
+    """The cursor's sort value as ``column`` holds it. A cursor is the client's
+    to send back, so a value of another type (or NUL in a text) is refused here
+    rather than by the database."""
+    kind = column.type.python_type
+    if kind is datetime and isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    fits = ((kind is str and isinstance(value, str) and "\x00" not in value)
+            or (kind is int and type(value) is int and -MAX_INT - 1 <= value <= MAX_INT))
+    if not fits:
+        raise ValidationFailed("Bad cursor.", {"cursor": [BAD_CURSOR]})
+    return value
+
+
 def _tag_filter(session: Session, model: Any, tag: str) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return model.tags.cast(JSONB).contains([tag])
@@ -657,14 +675,17 @@ def _prefix_search(session: Session, model: Any, text: str) -> Any:
 def _custom_filter(model: Any, definition: Any, key: str, value: Any) -> Any:
     """Compare a custom field's stored JSON value with a filter value given as text."""
     element = model.custom[definition.name]
+    # Read by the field that validates the input: a value the field can never
+    # hold is a mistake to name, not an empty page.
     try:
-        if definition.field_type == "number":
-            return element.as_float() == float(value)
-        if definition.field_type == "boolean":
-            return element.as_boolean() == (str(value).lower() in ("1", "true", "yes"))
-    except ValueError:
-        raise ValidationFailed("Bad filter.", {key: ["Must be a number."]}) from None
-    return element.as_string() == str(value)
+        wanted = custom_field(definition, partial=True).deserialize(str(value).strip())
+    except ValidationError as exc:
+        raise ValidationFailed("Bad filter.", {key: exc.messages}) from None
+    if definition.field_type == "number":
+        return element.as_float() == wanted
+    if definition.field_type == "boolean":
+        return element.as_boolean() == wanted
+    return element.as_string() == wanted
 
 
 def list_records(session: Session, actor: User | None, kind: Kind,
@@ -728,11 +749,7 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
     if cursor:
         last_value, last_id, ties = _decode_cursor(cursor)
-        if field in ("created_at", "updated_at"):
-            try:
-                last_value = datetime.fromisoformat(last_value)
-            except (TypeError, ValueError):
-                raise ValidationFailed("Bad cursor.", {"cursor": [BAD_CURSOR]}) from None
+        last_value = _cursor_value(column, last_value)
         rows = _after(session, query, column, order, literal(last_value, column.type),
                       last_id, bool(ties), descending, limit + 1)
     else:

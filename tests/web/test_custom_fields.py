@@ -175,8 +175,14 @@ def test_lists_filter_by_custom_fields(client, sales, define, make_lead):
     assert "Free Lead" in not_vip and "Pro Lead" not in not_vip
     by_number = client.get("/leads?custom.budget=10").get_data(as_text=True)
     assert "Pro Lead" in by_number and "Free Lead" not in by_number
+    # A value the field can never hold is named, as the form names it.
     bad = client.get("/leads?custom.budget=ten")
-    assert bad.status_code == 422 and b"Must be a number." in bad.data
+    assert bad.status_code == 422 and b"Not a valid number." in bad.data
+    for query, message in (("custom.vip=maybe", "Not a valid boolean."),
+                           ("custom.budget=nan", "Special numeric values"),
+                           ("custom.plan=gold", "Must be one of: free, pro.")):
+        bad = client.get(f"/leads?{query}")
+        assert bad.status_code == 422 and message in bad.get_data(as_text=True), query
 
 
 def test_list_query_count_stays_fixed_with_custom_fields(app, client, sales, define, make_lead):
