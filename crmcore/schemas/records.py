@@ -46,12 +46,14 @@ def distinct_items(values: list[str]) -> None:
 
 Text = fields.String
 Tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
-                   validate=validate.Length(max=50))
+                   validate=validate.Length(max=50, error="At most {max} tags."))
 
 
 class RecordInput(StrictSchema):
-    emails = fields.List(EmailField(), validate=[validate.Length(max=10), distinct_items])
-    phones = fields.List(PhoneField(), validate=[validate.Length(max=10), distinct_items])
+    emails = fields.List(EmailField(), validate=[
+        validate.Length(max=10, error="At most {max} addresses."), distinct_items])
+    phones = fields.List(PhoneField(), validate=[
+        validate.Length(max=10, error="At most {max} numbers."), distinct_items])
     company = Text(validate=validate.Length(max=200))
     owner_id = Id(allow_none=True)
     tags = Tags

@@ -107,6 +107,15 @@ def test_lead_validation_names_the_field(admin_api, payload, field):
     assert_problem(admin_api.post("/api/v1/leads", json=payload), 422, field)
 
 
+def test_too_many_items_are_counted_in_the_message(admin_api):
+    body = assert_problem(admin_api.post("/api/v1/leads", json={
+        "full_name": "X", "emails": [f"p{i}@x.org" for i in range(11)],
+        "phones": [f"+1202555{i:04}" for i in range(11)], "tags": [f"t{i}" for i in range(51)]}),
+        422)
+    assert body["errors"] == {"emails": ["At most 10 addresses."],
+                              "phones": ["At most 10 numbers."], "tags": ["At most 50 tags."]}
+
+
 HUGE = 2**70  # beyond the 64-bit integers either database stores
 
 
