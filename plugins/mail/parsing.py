@@ -115,10 +115,21 @@ def _addresses(message: Message, header: str) -> list[str]:
     found: list[str] = []
     for value in message.get_all(header) or ():
         for address in getattr(value, "addresses", ()):
-            spec = (address.addr_spec or "").strip().lower()
-            if "@" in spec and spec not in found and len(spec) <= 320 and "\x00" not in spec:
+            spec = _eight_bit((address.addr_spec or "").strip().lower())
+            if (spec and "@" in spec and spec not in found and len(spec) <= 320
+                    and "\x00" not in spec):
                 found.append(spec)
     return found
+
+
+def _eight_bit(text: str) -> str | None:
+    """Header text with the raw 8-bit bytes the email package kept as
+    surrogates (no column stores those) read as UTF-8, as an address sent
+    without encoding is; None when they are not UTF-8."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return None
 
 
 def _date(message: Message) -> datetime | None:
@@ -127,7 +138,12 @@ def _date(message: Message) -> datetime | None:
     if when is None:
         return None
     # A Date without a zone ("-0000" or none) is taken as UTC.
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # the last day of year 9999 west of Greenwich
+        return None
 
 
 def _text_of(part: Message) -> str:

@@ -149,3 +149,19 @@ def test_nul_in_a_message_is_stored_as_a_replacement_character(crm, sessions, tm
         message = session.scalars(select(MailMessage)).one()
     assert message.subject == "Hi\ufffdthere"
     assert message.text_body.startswith("body\ufffdend")
+
+
+def test_odd_dates_and_eight_bit_addresses_are_stored(crm, sessions, tmp_path):
+    """A Date UTC cannot hold and latin-1 bytes in an address stopped the import
+    with a traceback (the latter only when the insert refused the address)."""
+    path = tmp_path / "odd.mbox"
+    write_mbox(path, [b"From: j\xe9r\xf4me@b\xe9.test\r\nTo: bob@x.test\r\n"
+                      b"Message-ID: <odd@x.test>\r\n"
+                      b"Date: Fri, 31 Dec 9999 23:00:00 -1400\r\n\r\nhi\r\n"])
+    result = crm("mail", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "imported 1, already in the archive 0, refused 0" in result.output
+    with sessions() as session:
+        message = session.scalars(select(MailMessage)).one()
+    assert (message.from_address, message.to_addresses, message.date) == ("", ["bob@x.test"],
+                                                                           None)

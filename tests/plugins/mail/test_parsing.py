@@ -162,3 +162,16 @@ def test_migration_matches_the_models(app):
     with app.extensions["crm"].engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": _ours})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def test_a_date_beyond_what_utc_holds_is_no_date():
+    raw = b"From: a@x.test\r\nDate: Fri, 31 Dec 9999 23:00:00 -1400\r\n\r\nhi"
+    assert parse_raw(raw).date is None
+
+
+def test_raw_eight_bit_addresses_are_read_as_utf8_or_left_out():
+    raw = ("From: j\u00e9r\u00f4me@b\u00e9.test\r\nTo: ann@x.test\r\n\r\nhi").encode()
+    assert parse_raw(raw).from_address == "j\u00e9r\u00f4me@b\u00e9.test"
+    latin = b"From: j\xe9r\xf4me@b\xe9.test\r\nTo: ann@x.test, l\xe9a@x.test\r\n\r\nhi"
+    parsed = parse_raw(latin)
+    assert parsed.from_address == "" and parsed.to_addresses == ["ann@x.test"]
