@@ -5,7 +5,7 @@ owner rule and the statistics. Thin views over the services, which check
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from crmcore_plugins.leadworks.models import OWNER_MODES, Advertiser
@@ -204,14 +204,24 @@ def owner_rule() -> Any:
 # -- statistics ------------------------------------------------------------------------------
 
 
-def _day(text: str, name: str, errors: dict[str, list[str]]) -> datetime | None:
+def _day(text: str, name: str, errors: dict[str, list[str]]) -> date | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        return date.fromisoformat(text)
     except ValueError:
         errors[name] = ["A date as YYYY-MM-DD."]
         return None
+
+
+def _midnight(day: date | None, *, after: bool = False) -> datetime | None:
+    """Midnight UTC at the start of ``day``, or of the day after it; None (no
+    bound) without a day, or after the last day there is."""
+    if day is None or (after and day == date.max):
+        return None
+    if after:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 @blueprint.get("/stats")
@@ -221,9 +231,9 @@ def stats() -> Any:
     errors: dict[str, list[str]] = {}
     start_text = request.args.get("from", "").strip()
     end_text = request.args.get("to", "").strip()
-    since = _day(start_text, "from", errors)
-    until = _day(end_text, "to", errors)
-    rows = stats_service.stats(db(), actor(), since, until + timedelta(days=1) if until else None)
+    since = _midnight(_day(start_text, "from", errors))
+    until = _midnight(_day(end_text, "to", errors), after=True)
+    rows = stats_service.stats(db(), actor(), since, until)
     return render("leadworks/admin_stats.html", 422 if errors else 200, rows=rows,
                   errors=errors, start=start_text, end=end_text,
                   total_leads=sum(r.leads for r in rows),

@@ -4,6 +4,7 @@ emails handed over, statistics, privacy and the recycle bin."""
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 
 import pytest
 from crmcore_plugins.leadworks.models import ApiKey, IdempotentRequest, Refusal, Submission
@@ -274,9 +275,30 @@ def test_statistics_count_leads_and_refusals_per_advertiser_and_campaign(
     assert [(r.advertiser, r.campaign, r.leads, r.refused) for r in rows] == [
         ("Acme", "Fall", 1, 0), ("Acme", "Spring", 2, 0), ("Beta", "Spring", 0, 1)]
     with sessions() as s:
-        from datetime import UTC, datetime
         assert stats.stats(s, None, datetime(2000, 1, 1, tzinfo=UTC),
                            datetime(2000, 1, 2, tzinfo=UTC)) == []
+
+
+def test_the_statistics_page_filters_whole_days(app, client, make_user, login,
+                                                make_advertiser, make_key, key_client):
+    key_client(make_key(make_advertiser("Acme"))).post(
+        URL, json={"campaign": "Spring", "full_name": "1", "emails": ["1@x.com"]})
+    login(client, make_user("admin"))
+    today = datetime.now(UTC).date().isoformat()
+
+    def page(query: str) -> tuple[int, str]:
+        response = client.get(f"/leadworks/admin/stats?{query}")
+        return response.status_code, response.get_data(as_text=True)
+
+    # The last day there is: no day after it to end the period (was a 500).
+    for query in (f"from={today}&to={today}", "to=9999-12-31", "from=0001-01-01"):
+        status, text = page(query)
+        assert status == 200 and "Spring" in text, query
+    status, text = page("to=2000-01-01")
+    assert status == 200 and "Spring" not in text
+    for query in ("from=yesterday", "to=2026-01-01T10:00"):
+        status, text = page(query)
+        assert status == 422 and "A date as YYYY-MM-DD." in text, query
 
 
 def test_privacy_export_and_erase_and_the_recycle_bin(sessions, make_user, make_advertiser,
