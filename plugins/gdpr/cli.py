@@ -68,6 +68,9 @@ def export_command(email: str, zip_path: Path | None) -> None:
         else:
             # Inside the transaction: if the file cannot be written, the audit
             # log does not claim an export happened.
-            zip_path.write_bytes(to_zip(export))
+            try:
+                zip_path.write_bytes(to_zip(export))
+            except OSError as exc:
+                raise click.ClickException(f"Cannot write {zip_path}: {exc.strerror}.") from None
             click.echo(f"wrote {zip_path} ({len(export.records)} record"
                        f"{'s' if len(export.records) != 1 else ''})", err=True)

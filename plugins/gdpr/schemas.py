@@ -52,9 +52,14 @@ class RecordRef(fields.String):
                      **kwargs: Any) -> tuple[str, int]:
         text = super()._deserialize(value, attr, data, **kwargs)
         record_type, _, raw_id = text.partition(":")
-        if record_type not in RECORD_TYPES or not raw_id.isdecimal():
+        # ASCII digits only ('²' is a digit to Python, '+1' a number to int),
+        # then an id the database holds, not one of thousands of digits.
+        if record_type not in RECORD_TYPES or not (raw_id.isascii() and raw_id.isdigit()):
             raise ValidationError("Not a lead or contact.")
-        return record_type, int(raw_id)
+        try:
+            return record_type, base.Id().deserialize(raw_id)
+        except ValidationError:
+            raise ValidationError("Not a lead or contact.") from None
 
 
 class BulkInput(_FormSchema):

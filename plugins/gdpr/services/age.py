@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from crmcore_plugins.gdpr import PERMISSION
 from crmcore_plugins.gdpr.schemas import RECORD_TYPES, AgeFilters, load
 from crmcore_plugins.gdpr.services.records import KINDS
 from crmcore_plugins.gdpr.services.sweep import months_before
+from marshmallow import ValidationError
 from sqlalchemy import Integer, String, cast, func, literal, null, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from crmcore.auth.roles import require
 from crmcore.db import UtcDateTime, utcnow
 from crmcore.errors import ValidationFailed
 from crmcore.models import User
+from crmcore.schemas.base import Id
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,10 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str, int]:
         when = datetime.fromisoformat(moment)
         if record_type not in RECORD_TYPES or when.tzinfo is None:
             raise ValueError(record_type)
-        return when, record_type, int(record_id)
-    except ValueError:
+        # A time UTC cannot hold (year 9999 west of Greenwich) overflows here,
+        # not in the driver.
+        return when.astimezone(UTC), record_type, Id().deserialize(record_id)
+    except (ValueError, OverflowError, ValidationError):
         raise ValidationFailed("Bad cursor.", {"cursor": ["Start from the first page."]}) from None
 
 

@@ -44,8 +44,8 @@ def audit_page(session: Session, actor: User | None, args: Mapping[str, Any], *,
             query = query.where(getattr(GdprAudit, name) == filters[name])
     if filters["date_from"]:
         query = query.where(GdprAudit.at >= _day_start(filters["date_from"]))
-    if filters["date_to"]:
-        query = query.where(GdprAudit.at < _day_start(filters["date_to"]) + timedelta(days=1))
+    if filters["date_to"] and filters["date_to"] < date.max:  # the last day bounds nothing
+        query = query.where(GdprAudit.at < _day_start(filters["date_to"] + timedelta(days=1)))
     if filters["cursor"]:
         query = query.where(GdprAudit.id < filters["cursor"])
     found = list(session.scalars(query.order_by(GdprAudit.id.desc()).limit(limit + 1)))

@@ -64,7 +64,8 @@ def export_email(session: Session, actor: User | None, email: str, *,
     ``email``, anonymized ones left out."""
     require(session, actor, PERMISSION)
     wanted = email.strip().lower()
-    if "@" not in wanted:
+    # Printable: no NUL, and no undecodable bytes a terminal passed as surrogates.
+    if "@" not in wanted or not wanted.isprintable():
         raise ValidationFailed("Give an email address.", {"email": ["Not an email address."]})
     pairs, anonymized = [], 0
     for record_type, kind in KINDS.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -71,8 +72,12 @@ def test_keyset_pages(tx, admin, aged):
         assert [r.ref for r in first.rows] == [aged[k] for k in "abc"]
         second = age_page(s, admin, {"cursor": first.next_cursor}, limit=3)
         assert [r.ref for r in second.rows] == [aged["d"]] and second.next_cursor is None
-        with pytest.raises(ValidationFailed):
-            age_page(s, admin, {"cursor": "garbage"})
+        # Garbage; a time UTC cannot hold (was a 500); an id beyond 64 bits.
+        for raw in ("garbage", "9999-12-31T23:59:59-14:00|lead|1",
+                    f"2026-01-01T00:00:00+00:00|lead|{2**70}"):
+            cursor = base64.urlsafe_b64encode(raw.encode()).decode()
+            with pytest.raises(ValidationFailed):
+                age_page(s, admin, {"cursor": cursor})
 
 
 def test_sales_users_with_the_permission_see_only_their_records(tx, app, aged):
@@ -119,6 +124,11 @@ def test_bulk_input_errors_are_clear(admin_client, aged):
     for data, message in (({"action": "touch"}, "Select at least one record"),
                           ({"ids": [aged["a"]]}, "Choose an action."),
                           ({"action": "touch", "ids": ["invoice:1"]}, "Not a lead or contact."),
-                          ({"action": "touch", "ids": ["lead:²"]}, "Not a lead or contact.")):
+                          ({"action": "touch", "ids": ["lead:²"]}, "Not a lead or contact."),
+                          # Beyond what int() reads (was a 500), and beyond 64 bits.
+                          ({"action": "touch", "ids": ["lead:" + "9" * 5000]},
+                           "Not a lead or contact."),
+                          ({"action": "touch", "ids": [f"lead:{2**70}"]},
+                           "Not a lead or contact.")):
         response = admin_client.post("/gdpr/bulk", data=data, follow_redirects=True)
         assert response.status_code == 200 and message in response.get_data(as_text=True)

@@ -85,6 +85,12 @@ def test_cli_export_by_email_covers_every_record_of_the_address(app, tx, admin, 
     result = crm("gdpr", "export", "--email", EMAIL, "--zip", str(target))
     assert result.exit_code == 0, result.output
     assert zipfile.ZipFile(target).namelist() == ["personal-data.json"]
+    # A folder that does not exist was a traceback; the audit log does not
+    # claim that export.
+    nowhere = tmp_path / "no-such-folder" / "ada.zip"
+    result = crm("gdpr", "export", "--email", EMAIL, "--zip", str(nowhere))
+    assert result.exit_code == 1
+    assert f"Cannot write {nowhere}: No such file or directory." in result.output
     with tx() as s:
         rows = list(s.scalars(select(GdprAudit).order_by(GdprAudit.id)))
     assert [(r.action, r.via, r.actor_id, r.record_id) for r in rows] == [
@@ -98,6 +104,8 @@ def test_cli_export_answers_clearly_for_unknown_and_anonymized_people(app, tx, a
     assert result.exit_code == 1
     assert "No lead or contact has this email address." in result.output
     assert "Not an email address." in crm("gdpr", "export", "--email", "nope").output
+    # Bytes a terminal could not decode arrive as surrogates, which no driver encodes.
+    assert "Not an email address." in crm("gdpr", "export", "--email", "\udce9@x.org").output
 
     lead_id = make_person(tx, admin, with_alpha=False)
     from crmcore_plugins.gdpr.services.anonymize import anonymize
