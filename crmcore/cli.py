@@ -7,11 +7,13 @@ message instead of a traceback, and ``crm plugins`` keeps working to fix it.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from crmcore import __version__
+from crmcore.commands import utf8
 from crmcore.errors import CrmError
 
 
@@ -44,6 +46,16 @@ class CrmGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         return self.commands.get(name) or self._plugin_commands().get(name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Bytes the terminal could not decode reach Python as surrogates, which
+        # no database driver encodes: a name or an address holding them failed
+        # deep in a command. A file's name in another encoding still works.
+        for arg in args:
+            if not utf8(arg) and not os.path.exists(arg):
+                raise click.UsageError(f"{os.fsencode(arg)!r} is not valid UTF-8 text; "
+                                       "is the terminal set to UTF-8?", ctx)
+        return super().parse_args(ctx, args)
 
 
 @click.group(cls=CrmGroup)

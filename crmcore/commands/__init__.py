@@ -40,6 +40,16 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def utf8(text: str) -> bool:
+    """Whether ``text`` can be stored: no surrogates standing for bytes the
+    terminal could not decode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _missing_table(exc: DBAPIError) -> bool:
     return (getattr(exc.orig, "sqlstate", None) == _UNDEFINED_TABLE
             or "no such table" in str(exc.orig))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from crmcore.app import build_runtime
-from crmcore.commands import clear_errors
+from crmcore.commands import clear_errors, utf8
 from crmcore.db import transaction
 from crmcore.models import ImportJob
 from crmcore.services import imports
@@ -50,6 +51,10 @@ def import_command(kind: rec.Kind) -> click.Command:
     @clear_errors
     def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, skip_bad_rows: bool,
                 dry_run: bool, encoding: str, as_email: str | None) -> None:
+        if not utf8(str(file.resolve())):
+            # The job records where the file is, to resume; no column stores this.
+            raise click.ClickException(f"The file's path is not valid UTF-8 "
+                                       f"({os.fsencode(file.resolve())!r}): rename the file.")
         options = imports.ImportOptions(mapping=_mapping(pairs), on_duplicate=on_duplicate,
                                         skip_bad_rows=skip_bad_rows, encoding=encoding)
         runtime = build_runtime()

@@ -154,6 +154,25 @@ def test_users_create_reports_bad_fields_and_duplicates(crm):
     assert dup.exit_code == 1 and "already exists" in dup.output
 
 
+def test_arguments_the_terminal_could_not_decode_are_refused(crm, tmp_path):
+    """Bytes that are not UTF-8 reach Python as surrogates, which no driver
+    encodes: a name holding them was a traceback from deep in the command."""
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    for args in (["--name", "Jos\udce9"], ["--name=Jos\udce9"]):
+        bad = crm("users", "create", "--email", "j@example.com", "--role", "sales", *args,
+                  "--password-stdin", input="a long password\n", CRM_PLUGINS="none")
+        assert bad.exit_code == 2
+        assert f"{os.fsencode(args[-1])!r} is not valid UTF-8 text" in bad.output
+    # A file named in another encoding passes that check (it names a file), but
+    # an import records where its file is, to resume it, and no column stores that.
+    latin = tmp_path / os.fsdecode(b"caf\xe9.csv")
+    latin.write_text("full_name\r\nAda\r\n")
+    refused = crm("leads", "import", str(latin), CRM_PLUGINS="none")
+    assert refused.exit_code == 1
+    assert "The file's path is not valid UTF-8" in refused.output
+    assert "rename the file" in refused.output
+
+
 def test_plugin_commands_join_the_cli(crm):
     assert "alpha-hello" in crm("--help", CRM_PLUGINS="alpha").output
     assert crm("alpha-hello", CRM_PLUGINS="alpha").output == "hello from alpha\n"

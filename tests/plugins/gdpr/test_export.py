@@ -104,8 +104,6 @@ def test_cli_export_answers_clearly_for_unknown_and_anonymized_people(app, tx, a
     assert result.exit_code == 1
     assert "No lead or contact has this email address." in result.output
     assert "Not an email address." in crm("gdpr", "export", "--email", "nope").output
-    # Bytes a terminal could not decode arrive as surrogates, which no driver encodes.
-    assert "Not an email address." in crm("gdpr", "export", "--email", "\udce9@x.org").output
 
     lead_id = make_person(tx, admin, with_alpha=False)
     from crmcore_plugins.gdpr.services.anonymize import anonymize
