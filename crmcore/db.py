@@ -207,10 +207,11 @@ def any_of(session: Session, column: ColumnElement[Any],
     return column.in_(select(each.table_valued("value").c.value))
 
 
-# The largest integer SQLite and PostgreSQL (bigint) store: ids beyond it
-# name nothing, and a driver asked to bind one raises.
-MAX_INT = 2**63 - 1
-# PostgreSQL's SQLSTATE for "bigint out of range" and its kin.
+# The largest integer every integer column stores on both databases: the
+# models' ``int`` columns are PostgreSQL INTEGERs (SQLite's reach 2**63 - 1).
+# Ids beyond it name nothing, and PostgreSQL refuses to bind one.
+MAX_INT = 2**31 - 1
+# PostgreSQL's SQLSTATE for "integer out of range" and its kin.
 _OUT_OF_RANGE = "22003"
 
 

@@ -28,7 +28,7 @@ from crmcore.auth.roles import can, registry, require
 from crmcore.db import MAX_INT, any_of, emit, utcnow
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
-from crmcore.schemas.base import load
+from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
 from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
@@ -739,9 +739,9 @@ def list_records(session: Session, actor: User | None, kind: Kind,
                                 else model.created_at < moment)
         elif key in ("owner_id", "stage_id"):
             try:
-                query = query.where(getattr(model, key) == int(value))
-            except (TypeError, ValueError):
-                raise ValidationFailed("Bad filter.", {key: ["Must be a number."]}) from None
+                query = query.where(getattr(model, key) == Id().deserialize(value))
+            except ValidationError as exc:
+                raise ValidationFailed("Bad filter.", {key: exc.messages}) from None
         else:
             query = query.where(getattr(model, key) == value)
     column = getattr(model, field)

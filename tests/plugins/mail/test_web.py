@@ -121,6 +121,9 @@ def test_someone_who_may_not_see_the_lead_gets_404(archive, client, login, make_
     assert client.get(f"{base}/attachments/{archive['attachments']['report.pdf']}"
                       ).status_code == 404
     assert client.get(f"/mail/leads/{archive['lead']}").status_code == 404
+    # Ids beyond what PostgreSQL's INTEGER holds were a 400 there.
+    for path in ("/mail/messages/3000000000", "/mail/leads/9223372036854775807"):
+        assert client.get(path).status_code == 404, path
     listing = client.get("/mail/").get_data(as_text=True)
     assert "Quote" not in listing
 
