@@ -79,6 +79,9 @@ class StorableFields(ImmutableMultiDict[str, Any]):
 
 
 class CrmRequest(Request):
+    """The app's request: Flask's, reading its query and form into
+    :class:`StorableFields`."""
+
     parameter_storage_class = StorableFields
 
 
