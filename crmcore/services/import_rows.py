@@ -214,9 +214,10 @@ class RowValidator:
 
     def __init__(self, record_type: str, columns: Sequence[Column], custom: Sequence[Any],
                  owners: Mapping[str, int], stages: Mapping[str, int],
-                 may_set_owner: bool) -> None:
+                 may_set_owner: bool, header_width: int | None = None) -> None:
         schema: Schema = BASE_INPUTS[record_type]()
         self.columns = columns
+        self.header_width = header_width
         self.required = REQUIRED[record_type]
         self.converters: dict[str, Callable[[str], Any]] = {}
         bounds: dict[str, tuple[int, int] | None] = {}
@@ -266,6 +267,8 @@ class RowValidator:
         values: dict[str, Any] = {}
         problems: list[tuple[str, str]] = []
         width = len(row)
+        if self.header_width is not None and width > self.header_width:
+            problems.extend(_beyond_header(row, self.header_width))
         for index, header, convert, key, custom_name, bounds in self.plan:
             if index >= width:
                 continue
@@ -291,6 +294,17 @@ class RowValidator:
             header = next(c.header for c in self.columns if c.field == self.required)
             problems.append((header, "Missing data for required field."))
         return values, problems
+
+
+def _beyond_header(row: Sequence[str], header_width: int) -> list[tuple[str, str]]:
+    """A filled cell past the header's last column: read as nothing, it would be
+    lost, and it often means a comma inside an unquoted cell shifted the row.
+    Trailing empty cells (``a,b,,``) are fine."""
+    for index in range(header_width, len(row)):
+        if row[index].strip():
+            return [(f"#{index + 1}", f"A cell beyond the header's {header_width} columns; "
+                     "is a comma inside a cell not quoted?")]
+    return []
 
 
 def _target(field: str) -> tuple[str, str | None]:

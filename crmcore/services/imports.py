@@ -146,7 +146,7 @@ def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[
             header = next(reader, None)
         except csv.Error as exc:
             raise _file_error(exc, 1, encoding) from None
-        except UnicodeDecodeError:
+        except UnicodeError:  # UTF-16 without a BOM raises the base class
             raise _undecodable(path, encoding) from None
         if not header or not any(h.strip() for h in header):
             raise ValidationFailed("The file is empty or its first row (the header) is blank.",
@@ -162,7 +162,7 @@ def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[
                     start = reader.line_num + 1
             except csv.Error as exc:
                 raise _file_error(exc, start, encoding) from None
-            except UnicodeDecodeError:
+            except UnicodeError:
                 raise _undecodable(path, encoding) from None
 
         yield header, rows()
@@ -195,13 +195,13 @@ def _undecodable(path: Path, encoding: str) -> ValidationFailed:
         try:
             for number, raw in enumerate(handle, start=1):  # noqa: B007
                 decoder.decode(raw)
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:
             return _file_error(exc, number, encoding)
     try:
         # The last line ends inside a character: decoded alone, it says where.
         raw.decode(encoding)
         decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:
         return _file_error(exc, number, encoding)
     return ValidationFailed(f"The file is not valid {encoding} text.",
                             {"file": [f"Not valid {encoding} text."]})
@@ -211,6 +211,9 @@ def _file_error(exc: Exception, row: int, encoding: str) -> ValidationFailed:
     if isinstance(exc, UnicodeDecodeError):
         message = (f"The file is not valid {encoding} text (line {row}, byte "
                    f"{exc.start + 1}); save it as UTF-8 or give its encoding.")
+    elif isinstance(exc, UnicodeError):
+        message = (f"The file is not valid {encoding} text (line {row}): {exc}; "
+                   "save it as UTF-8 or give its encoding.")
     else:
         reason = ("a quoted cell is never closed" if "unexpected end of data" in str(exc)
                   else str(exc))
@@ -291,7 +294,8 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
         select(User.id, User.email).where(User.is_active.is_(True)))
         if may_set_owner or (actor is not None and user_id == actor.id)}
     stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
-    return RowValidator(kind.record_type, columns, custom, owners, stages, may_set_owner)
+    return RowValidator(kind.record_type, columns, custom, owners, stages, may_set_owner,
+                        header_width=len(header))
 
 
 def _existing(session: Session, emails: Sequence[str]) -> dict[str, tuple[str, int]]:

@@ -297,6 +297,21 @@ def test_broken_quoting_is_refused_with_its_line_before_writing(app, tmp_path, m
     assert count(app) == 0
 
 
+def test_a_filled_cell_beyond_the_header_is_a_row_problem(app, tmp_path, make_user,
+                                                          run_import):
+    """It was dropped without a word: often an unquoted comma shifted the row."""
+    admin = make_user("admin")
+    path = tmp_path / "shifted.csv"
+    path.write_text("name,email\r\nTrailing,t@x.org,,\r\nAcme, Inc.,a@x.org\r\n"
+                    "Fine,f@x.org\r\n", newline="")
+    job = run_import(path, admin)
+    assert job.status == "invalid" and count(app) == 0
+    assert job.errors == [[3, "#3", "A cell beyond the header's 2 columns; is a comma inside "
+                                    "a cell not quoted?"],
+                          [3, "email", "An email address must have an @-sign."]]
+    assert run_import(path, admin, skip_bad_rows=True).created_count == 2
+
+
 def test_a_utf16_file_read_as_utf8_is_refused_with_a_hint(app, tmp_path, make_user,
                                                           run_import):
     # Without a BOM, UTF-16 decodes as UTF-8 text with NUL in every other character.
@@ -307,6 +322,11 @@ def test_a_utf16_file_read_as_utf8_is_refused_with_a_hint(app, tmp_path, make_us
     assert job.message == ("The file is not valid CSV (line 1): it contains the NUL character "
                            "(U+0000). A file saved as UTF-16 has one in every other character: "
                            "save it as UTF-8.")
+    # Read as UTF-16, a file without the byte order mark was a traceback.
+    job = run_import(path, make_user("manager"), encoding="utf-16")
+    assert job.status == "invalid"
+    assert job.message == ("The file is not valid utf-16 text (line 1): UTF-16 stream does not "
+                           "start with BOM; save it as UTF-8 or give its encoding.")
     assert count(app) == 0
 
 
