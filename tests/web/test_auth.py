@@ -200,6 +200,16 @@ class TestCsrf:
         assert response.status_code == 400
         assert client.get("/").status_code == 302
 
+    def test_nul_in_a_form_is_refused_when_the_csrf_check_reads_it(self, client, make_user):
+        # CSRF reads the form before any view: the refusal comes from there.
+        page = client.get("/login").get_data(as_text=True)
+        token = page.split('name="csrf_token" value="')[1].split('"')[0]
+        response = client.post("/login", data={"email": "a\x00@x.org", "password": "x",
+                                                "csrf_token": token},
+                               headers={"Referer": "https://localhost/login"})
+        assert response.status_code == 422
+        assert "Text in email contains the NUL character" in response.get_data(as_text=True)
+
     def test_post_with_token_is_accepted(self, client, make_user):
         user = make_user("sales")
         page = client.get("/login").get_data(as_text=True)
