@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 from sqlalchemy import Select, and_, bindparam, delete, false, func, literal, or_, select, tuple_
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -728,7 +728,12 @@ def list_records(session: Session, actor: User | None, kind: Kind,
         elif key == "tag":
             query = query.where(_tag_filter(session, model, str(value)))
         elif key == "mine":
-            if actor is not None and str(value).lower() in ("1", "true", "yes"):
+            text = str(value).strip()  # empty: not asked for
+            try:
+                mine = bool(text) and fields.Boolean().deserialize(text)
+            except ValidationError as exc:
+                raise ValidationFailed("Bad filter.", {key: exc.messages}) from None
+            if actor is not None and mine:
                 query = query.where(model.owner_id == actor.id)
         elif key in ("created_after", "created_before"):
             try:

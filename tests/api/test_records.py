@@ -262,6 +262,7 @@ def cursor(values: list) -> str:
                           ("score", "x"), ("score", True), ("score", 1.5), ("score", None),
                           ("id", 2**70), ("updated_at", "not a time"))),
     ("owner_id=abc", "owner_id"),
+    ("mine=maybe", "mine"),  # read as "no" before
     ("created_after=yesterday", "created_after"),
     ("lifecycle_stage=customer", "lifecycle_stage"),  # a contact filter, not a lead one
 ])
