@@ -76,8 +76,9 @@ class AgeFilters(_FormSchema):
     """The contact age view's filters."""
 
     older_than = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_MONTHS))
-    owner_id = fields.Integer(load_default=None)
-    stage_id = fields.Integer(load_default=None)
+    # Ids the database holds: a larger number is a message on its field.
+    owner_id = base.Id(load_default=None)
+    stage_id = base.Id(load_default=None)
     record_type = fields.String(load_default=None, validate=validate.OneOf(RECORD_TYPES))
     cursor = fields.String(load_default=None, validate=validate.Length(max=200))
 
@@ -86,12 +87,12 @@ class AuditFilters(_FormSchema):
     """The audit log's filters; dates are inclusive."""
 
     action = fields.String(load_default=None, validate=validate.OneOf(ACTIONS))
-    actor_id = fields.Integer(load_default=None)
+    actor_id = base.Id(load_default=None)
     record_type = fields.String(load_default=None, validate=validate.Length(max=20))
-    record_id = fields.Integer(load_default=None)
+    record_id = base.Id(load_default=None)
     date_from = fields.Date(load_default=None)
     date_to = fields.Date(load_default=None)
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    cursor = base.Id(load_default=None)
 
 
 

@@ -121,6 +121,10 @@ def test_audit_log_filters(tx, admin, admin_client, make_user):
     assert actions(date_to="9999-12-31") == ["anonymize", "touch"]
     bad = admin_client.get("/gdpr/audit", query_string={"date_from": "yesterday"})
     assert bad.status_code == 422 and "Not a valid date." in bad.get_data(as_text=True)
+    for name in ("actor_id", "record_id", "cursor"):
+        bad = admin_client.get("/gdpr/audit", query_string={name: "3000000000"})
+        assert bad.status_code == 422, name
+        assert "less than or equal to 2147483647" in bad.get_data(as_text=True)
 
 
 def test_the_commands_are_under_crm_gdpr(app):
