@@ -120,7 +120,10 @@ def register(kind: Kind) -> None:
     item = f"/{plural}/<int:record_id>"
     list_query = {name: "Filter." for name in FILTERABLE[rt]}
     list_query.update({
-        "sort": f"One of {', '.join(SORTABLE[rt])}; a leading - sorts descending.",
+        "sort": f"One of {', '.join(SORTABLE[rt])}; a leading - sorts descending. "
+                "Names sort whatever their case and accents.",
+        "q": "Records whose name (whatever its case and accents), key email or first "
+             "phone starts with this.",
         "cursor": "The cursor of the next page, from links.next.",
         "limit": "Page size, 1 to 200 (50).",
     })

@@ -85,22 +85,31 @@ def record_indexes(table: str) -> tuple[Index, ...]:
             where_set(f"ix_{table}_import", "import_id", "id"))
 
 
+def key_type(length: int) -> String:
+    """Text compared byte by byte on every database: SQLite's default, the "C"
+    collation on PostgreSQL whatever the database's locale. A b-tree on such a
+    column orders the name sort and serves LIKE 'prefix%' and equality."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 def search_indexes(table: str) -> list[Index]:
-    """Indexes on the lower-cased name, key email and first phone: equality for
+    """Indexes on the folded name, key email and first phone: equality for
     duplicate checks and prefix search. LIKE 'prefix%' uses a PostgreSQL b-tree
-    only with the pattern operator class (unless the collation is C), which
-    serves equality too; SQLite runs prefix search as a range on a plain index."""
-    return [Index(f"ix_{table}_{column}", column,
-                  postgresql_ops={column: "varchar_pattern_ops"})
-            for column in ("name_key", "email_key", "phone_key")]
+    only with the pattern operator class unless the column's collation is C, as
+    the name key's is (its index also orders the name sort); SQLite runs prefix
+    search as a range on a plain index."""
+    return [Index(f"ix_{table}_name_key", "name_key", "id"),
+            *(Index(f"ix_{table}_{column}", column,
+                    postgresql_ops={column: "varchar_pattern_ops"})
+              for column in ("email_key", "phone_key"))]
 
 
 class Lead(RecordMixin, Base):
     __tablename__ = "leads"
 
     full_name: Mapped[str] = mapped_column(String(200))
-    # Lower-cased name for prefix search through a plain b-tree index.
-    name_key: Mapped[str] = mapped_column(String(200))
+    # The folded name (crmcore.textkeys): search, duplicate checks and the name sort.
+    name_key: Mapped[str] = mapped_column(key_type(200))
     login: Mapped[str] = mapped_column(String(100), default="")
     partner: Mapped[str] = mapped_column(String(200), default="")
     location: Mapped[str] = mapped_column(String(200), default="")
@@ -122,7 +131,7 @@ class Lead(RecordMixin, Base):
         *record_indexes("leads"),
         *search_indexes("leads"),
         *(Index(f"ix_leads_{c}_id", c, "id")
-          for c in ("created_at", "updated_at", "score", "full_name")),
+          for c in ("created_at", "updated_at", "score")),
     )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
 
@@ -132,7 +141,10 @@ class Contact(RecordMixin, Base):
 
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100))
-    name_key: Mapped[str] = mapped_column(String(200))
+    # The folded first and last name: search and duplicate checks.
+    name_key: Mapped[str] = mapped_column(key_type(200))
+    # The folded last name: the name sort.
+    last_name_key: Mapped[str] = mapped_column(key_type(100), server_default="")
     street: Mapped[str] = mapped_column(String(200), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
     postal_code: Mapped[str] = mapped_column(String(20), default="", index=True)
@@ -148,7 +160,8 @@ class Contact(RecordMixin, Base):
         Index("ix_contacts_owner_created", "owner_id", "created_at", "id"),
         *record_indexes("contacts"),
         *search_indexes("contacts"),
-        *(Index(f"ix_contacts_{c}_id", c, "id") for c in ("created_at", "updated_at", "last_name")),
+        *(Index(f"ix_contacts_{c}_id", c, "id")
+          for c in ("created_at", "updated_at", "last_name_key")),
     )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
 

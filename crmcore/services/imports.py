@@ -715,7 +715,7 @@ def _insert(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob
         emails, phones = row.get("emails"), row.get("phones")
         row["email_key"] = emails[0] if emails else None
         row["phone_key"] = phones[0] if phones else None
-        row["name_key"] = rec.name_key(kind, row)
+        row.update(rec.name_keys(kind, row))
     if kind is rec.LEADS:
         rec.score_rows(session, rows, shared)
     insert_rows(session.connection(), kind.model.__table__, rows, shared)

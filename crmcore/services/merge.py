@@ -15,7 +15,6 @@ from crmcore.errors import ValidationFailed
 from crmcore.models import EmailKey, TimelineEntry, User
 from crmcore.schemas.records import normalize_phone
 from crmcore.services.records import (
-    CONTACTS,
     LEADS,
     Kind,
     _claim_email,
@@ -23,6 +22,7 @@ from crmcore.services.records import (
     _snapshot,
     get,
     log,
+    name_keys,
     rescore,
     visible,
 )
@@ -80,7 +80,8 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     session.execute(delete(EmailKey).where(EmailKey.email.in_(keys)))
     survivor.email_key = survivor.emails[0] if survivor.emails else None
     survivor.phone_key = survivor.phones[0] if survivor.phones else None
-    survivor.name_key = survivor.full_name.lower()
+    for key, value in name_keys(kind, _snapshot(survivor)).items():
+        setattr(survivor, key, value)
     if survivor.email_key:
         _claim_email(session, survivor.email_key, kind, survivor.id)
 
@@ -142,10 +143,7 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
             phone = normalize_phone(str(raw))
         except ValidationError:
             phone = None
-    if kind is CONTACTS:
-        name = f"{data.get('first_name') or ''} {data.get('last_name') or ''}"
-    else:
-        name = str(data.get("full_name") or "")
+    names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
     return likely_duplicates(session, actor, kind, phone_key=phone,
-                             name_key=name.strip().lower(),
+                             name_key=name_keys(kind, names)["name_key"],
                              company=str(data.get("company") or "").strip(), limit=limit)

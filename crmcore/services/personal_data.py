@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from crmcore.db import utcnow
 from crmcore.models import Contact, EmailKey, ImportChange, ImportJob, Lead, TimelineEntry, User
+from crmcore.services.records import KEY_COLUMNS, KINDS, name_keys
 from crmcore.types import Person, PersonalField, PersonExport
 
 ERASED = "[erased]"
@@ -102,11 +103,10 @@ def erase(session: Session, person: Person, selected: frozenset[str]) -> None:
     placeholder = f"Anonymized {person.record_type} #{record.id}"
     for column in erased_columns:
         setattr(record, column, EMPTY.get(column, ""))
-    if person.record_type == "lead":
-        record.full_name = placeholder
-    else:
-        record.first_name, record.last_name = "", placeholder
-    record.name_key = placeholder.lower()
+    names = ({"full_name": placeholder} if person.record_type == "lead"
+             else {"first_name": "", "last_name": placeholder})
+    for key, value in {**names, **name_keys(KINDS[person.record_type], names)}.items():
+        setattr(record, key, value)
     if "emails" in erased_columns:
         record.email_key = None
     if "phones" in erased_columns:
@@ -155,7 +155,7 @@ def _scrub_timeline(session: Session, person: Person, comments: bool,
                     columns: set[str], secrets: list[str]) -> None:
     name_columns = set(COLUMNS[person.record_type][
         "full_name" if person.record_type == "lead" else "name"])
-    hidden = columns | name_columns | {"name_key", "email_key", "phone_key"}
+    hidden = columns | name_columns | KEY_COLUMNS
     entries = session.scalars(select(TimelineEntry).where(
         TimelineEntry.record_type == person.record_type,
         TimelineEntry.record_id == person.record_id))
@@ -170,8 +170,7 @@ def _scrub_timeline(session: Session, person: Person, comments: bool,
 
 
 def _scrub_import_changes(session: Session, person: Person, columns: set[str]) -> None:
-    hidden = columns | {"full_name", "first_name", "last_name", "name_key", "email_key",
-                        "phone_key"}
+    hidden = columns | {"full_name", "first_name", "last_name"} | KEY_COLUMNS
     changes = session.scalars(
         select(ImportChange).join(ImportJob, ImportJob.id == ImportChange.import_id)
         .where(ImportJob.record_type == person.record_type,

@@ -32,6 +32,7 @@ from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
 from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
+from crmcore.textkeys import fold
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,10 @@ CONTACTS = Kind("contact", Contact, "contact_ids", "crm_contacts_created",
                 "crm_contacts_purged")
 KINDS = {k.record_type: k for k in (LEADS, CONTACTS)}
 
+# Columns derived from others, for search, sorting and the duplicate rule.
+KEY_COLUMNS = frozenset({"name_key", "last_name_key", "email_key", "phone_key"})
 # Fields the timeline leaves out: bookkeeping that changes with every edit.
-UNTRACKED = {"version", "updated_at", "name_key", "email_key", "phone_key"}
+UNTRACKED = {"version", "updated_at", *KEY_COLUMNS}
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -138,12 +141,16 @@ def _check_refs(session: Session, actor: User | None, values: Mapping[str, Any])
         raise ValidationFailed("The input has errors; see the fields.", errors)
 
 
-def name_key(kind: Kind, columns: Mapping[str, Any]) -> str:
-    """The lower-cased name that search and duplicate checks use, from a
-    record's columns (a contact's is its first and last name)."""
+def name_keys(kind: Kind, columns: Mapping[str, Any]) -> dict[str, str]:
+    """The folded names of a record with these columns: ``name_key``, which
+    search and duplicate checks compare (a contact's holds its first and last
+    name) and leads sort by, and a contact's ``last_name_key``, which contacts
+    sort by."""
     if kind is LEADS:
-        return (columns.get("full_name") or "").lower()
-    return f"{columns.get('first_name') or ''} {columns.get('last_name') or ''}".strip().lower()
+        return {"name_key": fold(columns.get("full_name") or "", 200)}
+    last = columns.get("last_name") or ""
+    return {"name_key": fold(f"{columns.get('first_name') or ''} {last}".strip(), 200),
+            "last_name_key": fold(last, 100)}
 
 
 def _assigned(current: Mapping[str, Any], kind: Kind, values: Mapping[str, Any],
@@ -163,7 +170,7 @@ def _assigned(current: Mapping[str, Any], kind: Kind, values: Mapping[str, Any],
         out["email_key"] = values["emails"][0] if values["emails"] else None
     if "phones" in values:
         out["phone_key"] = values["phones"][0] if values["phones"] else None
-    out["name_key"] = name_key(kind, {**current, **out})
+    out.update(name_keys(kind, {**current, **out}))
     return out
 
 
@@ -529,7 +536,8 @@ def convert_lead(session: Session, actor: User | None, lead: Lead,
         raise Conflict("This lead was already converted.")
     first, _, last = lead.full_name.rpartition(" ")
     contact = Contact(
-        first_name=first, last_name=last or lead.full_name, name_key=lead.full_name.lower(),
+        first_name=first, last_name=last or lead.full_name,
+        **name_keys(CONTACTS, {"first_name": first, "last_name": last or lead.full_name}),
         emails=list(lead.emails), phones=list(lead.phones), phone_key=lead.phone_key,
         company=lead.company, tags=list(lead.tags), custom=dict(lead.custom),
         plugin_data=dict(lead.plugin_data), owner_id=lead.owner_id,
@@ -561,6 +569,9 @@ SORTABLE = {
     "lead": ("created_at", "updated_at", "full_name", "score", "id"),
     "contact": ("created_at", "updated_at", "last_name", "id"),
 }
+# Names sort by their folded keys, so that case and accents do not decide the
+# order (by the bytes, "Zoe" would come before "adam" and "Émile").
+SORT_KEYS = {"full_name": "name_key", "last_name": "last_name_key"}
 FILTERABLE = {
     "lead": ("owner_id", "stage_id", "source", "company", "tag", "created_after",
              "created_before", "q", "mine"),
@@ -661,15 +672,22 @@ SEARCH_KEYS = ("name_key", "email_key", "phone_key")
 
 def _prefix_search(session: Session, model: Any, text: str) -> Any:
     """Records whose name, key email or first phone starts with ``text``, each
-    test backed by an index. PostgreSQL uses LIKE on ``varchar_pattern_ops``
-    indexes, right under any collation; SQLite compares bytes, so a range works."""
-    prefix = text.strip().lower()
-    columns = [getattr(model, key) for key in SEARCH_KEYS]
+    test backed by an index; names compare folded ("mull" finds "Müller").
+    PostgreSQL uses LIKE on indexes that compare bytes whatever the database's
+    collation (the name key's own is C, the others use ``varchar_pattern_ops``);
+    SQLite compares bytes, so a range works."""
+    text = text.strip()
+    prefixes = [(model.name_key, fold(text, 200)), (model.email_key, text.lower()),
+                (model.phone_key, text.lower())]
     if session.get_bind().dialect.name == "postgresql":
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return or_(*(column.like(pattern, escape="\\") for column in columns))
-    upper = prefix + "\U0010ffff"
-    return or_(*(and_(column >= prefix, column < upper) for column in columns))
+        return or_(*(column.like(_escape_like(prefix) + "%", escape="\\")
+                     for column, prefix in prefixes))
+    return or_(*(and_(column >= prefix, column < prefix + "\U0010ffff")
+                 for column, prefix in prefixes))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _custom_filter(model: Any, definition: Any, key: str, value: Any) -> Any:
@@ -707,9 +725,10 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     for key in filters:
         if key not in FILTERABLE[kind.record_type] and key not in custom:
             errors[key] = ["Unknown filter."]
-    field = sort.lstrip("-")
-    if field not in SORTABLE[kind.record_type]:
+    name = sort.lstrip("-")
+    if name not in SORTABLE[kind.record_type]:
         errors["sort"] = [f"Sort by one of: {', '.join(SORTABLE[kind.record_type])}."]
+    field = SORT_KEYS.get(name, name)
     if not 1 <= limit <= 200:
         errors["limit"] = ["Between 1 and 200."]
     if errors:

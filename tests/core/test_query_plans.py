@@ -56,13 +56,35 @@ def test_prefix_search_escapes_wildcards(app, make_user):
         assert names("ADA") == ["ada%y", "ada_x", "adamx"]
 
 
-def test_sorted_pages_walk_an_index_instead_of_sorting(app, make_user):
+@pytest.mark.parametrize(("kind", "sort", "index"), [
+    (svc.LEADS, "-created_at", "ix_leads_created_at_id"),
+    (svc.LEADS, "full_name", "ix_leads_name_key"),
+    (svc.LEADS, "-full_name", "ix_leads_name_key"),
+    (svc.CONTACTS, "last_name", "ix_contacts_last_name_key_id"),
+])
+def test_sorted_pages_walk_an_index_instead_of_sorting(app, make_user, kind, sort, index):
     admin = make_user("admin")
+    engine = app.extensions["crm"].engine
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
     with app.extensions["crm"].sessions() as session:
-        query = svc.visible(session, admin, svc.LEADS).order_by(
-            svc.Lead.created_at.desc(), svc.Lead.id.desc()).limit(51)
-        found = plan(session, query)
-    assert "ix_leads_created_at_id" in found, found
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            svc.list_records(session, admin, kind, sort=sort)
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        [(statement, parameters)] = [s for s in statements if "ORDER BY" in s[0]]
+        if is_postgres():
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            found = "\n".join(session.connection().exec_driver_sql(
+                f"EXPLAIN {statement}", parameters).scalars())
+        else:
+            found = "\n".join(row[-1] for row in session.connection().exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters))
+    assert index in found, found
     assert "TEMP B-TREE" not in found and "Sort" not in found.split("->")[0], found
 
 

@@ -184,3 +184,10 @@ def test_merge_two_contacts(client, sales, make_contact, db_session):
     db_session.rollback()
     assert db_session.get(Contact, keep.id).city == "Stockholm"
     assert db_session.get(Contact, other.id).deleted_at is not None
+
+
+def test_duplicate_warning_whatever_the_accents(client, sales, make_lead):
+    make_lead(sales, full_name="Bea Müller", company="Acme")
+    text = client.post("/leads/new", data={"full_name": "BEA MULLER",
+                                           "company": "Acme"}).get_data(as_text=True)
+    assert "may already exist" in text
