@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, delete, func, literal, or_, update
 from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import require
@@ -111,10 +111,15 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
 def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
                       phone_key: str | None, name_key: str, company: str,
                       exclude_id: int | None = None, limit: int = 10) -> list[Any]:
-    """Visible records with the same first phone, or the same name and company
-    (an empty company counts as a company: the same name alone is suspicious)."""
+    """Visible records with the same first phone, or the same name and company,
+    whatever their case (and the name's accents); an empty company counts as a
+    company: the same name alone is suspicious."""
     model = kind.model
-    same = [and_(model.name_key == name_key, model.company == company)] if name_key else []
+    # The name key's index finds the few records of that name; the company is
+    # compared on those.
+    same = ([and_(model.name_key == name_key,
+                  func.lower(model.company) == func.lower(literal(company)))]
+            if name_key else [])
     if phone_key:
         same.append(model.phone_key == phone_key)
     if not same:

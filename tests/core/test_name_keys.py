@@ -73,10 +73,11 @@ def test_search_finds_names_whatever_the_case_and_accents(api_client):
     assert found("/api/v1/contacts", "EMILE OTZ") == ["Ötzi"]
 
 
-def test_merge_candidates_compare_folded_names(api_client):
+def test_merge_candidates_compare_names_and_companies_whatever_the_case(api_client):
     api = api_client()
-    first = api.post("/api/v1/leads", json={"full_name": "Bea Müller", "company": "Acme"})
+    first = api.post("/api/v1/leads", json={"full_name": "Bea Müller", "company": "ACME"})
     api.post("/api/v1/leads", json={"full_name": "BEA MULLER", "company": "Acme"})
+    api.post("/api/v1/leads", json={"full_name": "Bea Muller", "company": "Acme Two"})
     found = api.get(f"/api/v1/leads/{first.get_json()['id']}/duplicates").get_json()
     assert [r["full_name"] for r in found["items"]] == ["BEA MULLER"]
 

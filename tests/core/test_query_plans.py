@@ -8,6 +8,7 @@ from sqlalchemy import event, select, text
 from crmcore.db import any_of
 from crmcore.models import EmailKey
 from crmcore.services import records as svc
+from crmcore.services.merge import likely_duplicates
 from crmcore.testing import is_postgres
 
 pytestmark = pytest.mark.plugins()
@@ -62,30 +63,53 @@ def test_prefix_search_escapes_wildcards(app, make_user):
     (svc.LEADS, "-full_name", "ix_leads_name_key"),
     (svc.CONTACTS, "last_name", "ix_contacts_last_name_key_id"),
 ])
-def test_sorted_pages_walk_an_index_instead_of_sorting(app, make_user, kind, sort, index):
-    admin = make_user("admin")
+def plan_of_statement(app, session, action, forbid=("seqscan",)) -> str:
+    """The plan of the one SELECT holding ORDER BY that ``action()`` runs; on
+    PostgreSQL with the ``forbid`` plans (which tiny tables make cheapest) off."""
     engine = app.extensions["crm"].engine
     statements = []
 
     def keep(conn, cursor, statement, parameters, context, executemany):
         statements.append((statement, parameters))
 
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    [(statement, parameters)] = [s for s in statements if "ORDER BY" in s[0]]
+    if is_postgres():
+        for name in forbid:
+            session.execute(text(f"SET LOCAL enable_{name} = off"))
+        return "\n".join(session.connection().exec_driver_sql(
+            f"EXPLAIN {statement}", parameters).scalars())
+    return "\n".join(row[-1] for row in session.connection().exec_driver_sql(
+        f"EXPLAIN QUERY PLAN {statement}", parameters))
+
+
+@pytest.mark.parametrize(("kind", "sort", "index"), [
+    (svc.LEADS, "-created_at", "ix_leads_created_at_id"),
+    (svc.LEADS, "full_name", "ix_leads_name_key"),
+    (svc.LEADS, "-full_name", "ix_leads_name_key"),
+    (svc.CONTACTS, "last_name", "ix_contacts_last_name_key_id"),
+])
+def test_sorted_pages_walk_an_index_instead_of_sorting(app, make_user, kind, sort, index):
+    admin = make_user("admin")
     with app.extensions["crm"].sessions() as session:
-        event.listen(engine, "before_cursor_execute", keep)
-        try:
-            svc.list_records(session, admin, kind, sort=sort)
-        finally:
-            event.remove(engine, "before_cursor_execute", keep)
-        [(statement, parameters)] = [s for s in statements if "ORDER BY" in s[0]]
-        if is_postgres():
-            session.execute(text("SET LOCAL enable_seqscan = off"))
-            found = "\n".join(session.connection().exec_driver_sql(
-                f"EXPLAIN {statement}", parameters).scalars())
-        else:
-            found = "\n".join(row[-1] for row in session.connection().exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {statement}", parameters))
+        found = plan_of_statement(
+            app, session, lambda: svc.list_records(session, admin, kind, sort=sort))
     assert index in found, found
     assert "TEMP B-TREE" not in found and "Sort" not in found.split("->")[0], found
+
+
+def test_the_duplicate_warning_looks_names_and_phones_up_by_index(app, make_user):
+    admin = make_user("admin")
+    with app.extensions["crm"].sessions() as session:
+        found = plan_of_statement(app, session, lambda: likely_duplicates(
+            session, admin, svc.LEADS, phone_key="+12025550143", name_key="ada",
+            company="Acme"), forbid=("seqscan", "indexscan"))  # not the id order's walk
+    assert "ix_leads_name_key" in found and "ix_leads_phone_key" in found, found
+    assert ("Seq Scan" if is_postgres() else "SCAN leads\n") not in found + "\n", found
 
 
 def test_any_of_looks_thousands_of_keys_up_with_one_parameter(app, make_user):
