@@ -39,7 +39,10 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.command("import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--map", "pairs", multiple=True, metavar="HEADER=FIELD",
-                  help="Map a CSV column to a field (- to ignore it). Repeatable.")
+                  help="Map a CSV column to a field (- to ignore it). Repeatable. "
+                       "Unmapped columns match by name: several may fill a list "
+                       "(Email, Email 2), and a lead's First Name and Last Name join "
+                       "into its full_name.")
     @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
                   show_default=True, help="Rows whose email is already in the CRM.")
     @click.option("--skip-bad-rows", is_flag=True,

@@ -24,17 +24,26 @@ from crmcore.schemas.records import BASE_INPUTS, custom_field, distinct_items, n
 from crmcore.schemas.users import normalize_email
 from crmcore.services.cells import restore
 
-# Columns whose cell holds several values, separated by ";".
+# Columns whose cell holds several values, separated by ";". Several columns
+# may fill one (Email, Email 2): their values join in column order.
 LIST_FIELDS = {"emails", "phones", "tags", "opt_outs"}
+# A lead's name may come in parts, as most exports of other tools give it: the
+# parts join into full_name, first name first.
+NAME_PARTS = {"lead": ("first_name", "last_name"), "contact": ()}
 
 ALIASES = {
     "lead": {
         "name": "full_name", "full_name": "full_name", "fullname": "full_name",
-        "email": "emails", "emails": "emails", "e_mail": "emails", "email_address": "emails",
-        "phone": "phones", "phones": "phones", "telephone": "phones", "mobile": "phones",
-        "company": "company", "organization": "company", "organisation": "company",
+        "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
+        "last_name": "last_name", "lastname": "last_name", "surname": "last_name",
+        "family_name": "last_name", "email": "emails", "emails": "emails", "e_mail": "emails",
+        "email_address": "emails", "phone": "phones", "phones": "phones",
+        "telephone": "phones", "mobile": "phones", "phone_number": "phones",
+        "mobile_phone": "phones", "company": "company", "company_name": "company",
+        "organization": "company", "organisation": "company",
         "login": "login", "username": "login", "partner": "partner", "location": "location",
-        "city": "location", "source": "source", "stage": "stage", "owner": "owner",
+        "city": "location", "source": "source", "lead_source": "source", "stage": "stage",
+        "owner": "owner",
         "owner_email": "owner", "tags": "tags", "tag": "tags",
     },
     "contact": {
@@ -42,7 +51,8 @@ ALIASES = {
         "last_name": "last_name", "lastname": "last_name", "surname": "last_name",
         "family_name": "last_name", "email": "emails", "emails": "emails", "e_mail": "emails",
         "email_address": "emails", "phone": "phones", "phones": "phones",
-        "telephone": "phones", "mobile": "phones", "company": "company",
+        "telephone": "phones", "mobile": "phones", "phone_number": "phones",
+        "mobile_phone": "phones", "company": "company", "company_name": "company",
         "organization": "company", "organisation": "company", "street": "street",
         "address": "street", "city": "city", "postal_code": "postal_code", "zip": "postal_code",
         "zip_code": "postal_code", "postcode": "postal_code", "country": "country",
@@ -80,11 +90,25 @@ def header_key(name: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "_", name.strip().lower()).strip("_")
 
 
+def field_of(record_type: str, key: str) -> str | None:
+    """The field a header names by one of its aliases; a numbered list column
+    (``Email 2``, ``Phone_1``) fills the list."""
+    field = ALIASES[record_type].get(key)
+    if field is None and (numbered := re.fullmatch(r"(.+?)_?\d+", key)):
+        field = ALIASES[record_type].get(numbered[1])
+        return field if field in LIST_FIELDS else None
+    return field
+
+
 @dataclass(frozen=True)
 class Column:
     index: int
     header: str
     field: str
+
+    def fills(self, record_type: str) -> str:
+        """The record's field this column gives: a part of a lead's name fills its name."""
+        return REQUIRED[record_type] if self.field in NAME_PARTS[record_type] else self.field
 
 
 def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, str],
@@ -106,7 +130,7 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
         key = header_key(name)
         if not target and key in KEPT_BY_THE_CRM:
             continue
-        field = target or ALIASES[record_type].get(key) or (key if key in known else None)
+        field = target or field_of(record_type, key) or (key if key in known else None)
         if field is None or field not in known:
             problems.append(f"column {name!r} matches no field"
                             + (f" (mapped to unknown field {target!r})" if target else ""))
@@ -116,11 +140,18 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     problems += [f"the mapping names column {name!r}, which the file does not have"
                  for name in mapping if name.strip() not in names]
     fields_seen = [c.field for c in columns]
-    for field in sorted({f for f in fields_seen if fields_seen.count(f) > 1}):
+    for field in sorted({f for f in fields_seen if fields_seen.count(f) > 1} - LIST_FIELDS):
         problems.append(f"several columns fill {field}: "
                         + ", ".join(repr(c.header) for c in columns if c.field == field))
-    if REQUIRED[record_type] not in fields_seen:
-        problems.append(f"no column gives {REQUIRED[record_type]}")
+    required, parts = REQUIRED[record_type], NAME_PARTS[record_type]
+    if required in fields_seen and set(parts) & set(fields_seen):
+        problems.append(f"{required} comes from one column or from its parts "
+                        f"({' and '.join(parts)}), not both: "
+                        + ", ".join(repr(c.header) for c in columns
+                                    if c.field == required or c.field in parts))
+    elif not {required, *parts} & set(fields_seen):
+        problems.append(f"no column gives {required}"
+                        + (f" (or its parts, {' and '.join(parts)})" if parts else ""))
     if problems:
         raise ValueError("; ".join(problems) + ". Fields: " + ", ".join(sorted(known)) + ".")
     return columns
@@ -163,6 +194,17 @@ def _text(field: fields.Field) -> Callable[[str], str]:
     return checked
 
 
+def _checked(field: fields.List) -> Callable[[list[Any]], list[Any]]:
+    """The list field's own rules (how many, none twice) on items converted already."""
+    validators = list(field.validators)
+
+    def check(items: list[Any]) -> list[Any]:
+        _validate_all(validators, items)
+        return items
+
+    return check
+
+
 def _passes_one_item(check: Callable[[Any], Any]) -> bool:
     """Whether ``check`` accepts every list of one item: a length limit that
     allows one, or the rule that no item is listed twice."""
@@ -172,8 +214,11 @@ def _passes_one_item(check: Callable[[Any], Any]) -> bool:
             and (check.min or 0) <= 1 and (check.max is None or check.max >= 1))
 
 
-def _listing(field: fields.List, item: Callable[[str], Any]) -> Callable[[str], list[Any]]:
-    validators = list(field.validators)
+def _listing(field: fields.List, item: Callable[[str], Any],
+             whole: bool = True) -> Callable[[str], list[Any]]:
+    """A list cell's converter; with ``whole`` false, for one of several columns
+    filling the list, its items only (the list's rules apply once they join)."""
+    validators = list(field.validators) if whole else []
     one_passes = all(_passes_one_item(v) for v in validators)
 
     def convert(value: str) -> list[Any]:
@@ -222,15 +267,34 @@ class RowValidator:
         self.converters: dict[str, Callable[[str], Any]] = {}
         bounds: dict[str, tuple[int, int] | None] = {}
         custom_by_name = {d.name: d for d in custom}
+        # Fields that several columns fill, checked once their values join:
+        # each with the rules of the whole and the columns' headers.
+        self.parts = [p for p in NAME_PARTS[record_type] if any(c.field == p for c in columns)]
+        self.joined: dict[str, tuple[Callable[[Any], Any], tuple[str, ...]]] = {
+            name: (_checked(schema.fields[name]), tuple(c.header for c in columns
+                                                         if c.field == name))
+            for name in LIST_FIELDS if sum(c.field == name for c in columns) > 1}
+        if self.parts:
+            self.joined[self.required] = (_text(schema.fields[self.required]), tuple(
+                c.header for c in columns if c.field in self.parts))
+        self.required_header = next(
+            (c.header for c in columns if c.field == self.required), None
+        ) or " + ".join(self.joined[self.required][1])
         for column in columns:
             name = column.field
-            if name == "emails":
-                conv = _listing(schema.fields["emails"], fast_email)  # type: ignore[arg-type]
+            whole = name not in self.joined
+            if name in self.parts:
+                conv = str  # checked once joined
+                bounds[name] = (0, sys.maxsize)
+            elif name == "emails":
+                conv = _listing(schema.fields["emails"], fast_email,  # type: ignore[arg-type]
+                                whole)
             elif name == "phones":
-                conv = _listing(schema.fields["phones"], normalize_phone)  # type: ignore[arg-type]
+                conv = _listing(schema.fields["phones"], normalize_phone,  # type: ignore[arg-type]
+                                whole)
             elif name in ("tags", "opt_outs"):
                 inner = _text(schema.fields[name].inner)  # type: ignore[attr-defined]
-                conv = _listing(schema.fields[name], inner)  # type: ignore[arg-type]
+                conv = _listing(schema.fields[name], inner, whole)  # type: ignore[arg-type]
             elif name == "stage":
                 conv = self._lookup(stages, "Unknown stage.")
             elif name == "owner":
@@ -285,15 +349,35 @@ class RowValidator:
             except ValidationError as exc:
                 problems.append((header, _flatten(exc.messages)))
                 continue
-            if custom_name is None:
+            if key in self.joined:
+                values.setdefault(key, []).extend(value)
+            elif custom_name is None:
                 values[key] = value
             else:
                 values.setdefault("custom", {})[custom_name] = value
-        if self.required not in values and not any(
-                c.field == self.required and c.header in dict(problems) for c in self.columns):
-            header = next(c.header for c in self.columns if c.field == self.required)
-            problems.append((header, "Missing data for required field."))
+        if self.joined:
+            self._join(values, problems)
+        if self.required not in values and self.required_header not in dict(problems):
+            problems.append((self.required_header, "Missing data for required field."))
         return values, problems
+
+    def _join(self, values: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+        """Check what several columns filled together, as one cell holding
+        their values (a name's parts joined by a space, lists by ";") would be."""
+        if self.parts:
+            parts = [values.pop(p) for p in self.parts if p in values]
+            if parts:
+                values[self.required] = " ".join(parts)
+        flagged = {header for header, _ in problems}
+        for key, (check, headers) in self.joined.items():
+            # A bad item is the answer already, as the full schema gives it.
+            if key not in values or flagged.intersection(headers):
+                continue
+            try:
+                values[key] = check(values[key])
+            except ValidationError as exc:
+                del values[key]
+                problems.append((" + ".join(headers), _flatten(exc.messages)))
 
 
 def _beyond_header(row: Sequence[str], header_width: int) -> list[tuple[str, str]]:

@@ -284,7 +284,7 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
     except ValueError as exc:
         raise ValidationFailed(f"The header does not fit: {exc}", {"file": [str(exc)]}) from None
     if options.fields is not None:
-        refused = [c.header for c in columns if c.field not in options.fields]
+        refused = [c.header for c in columns if c.fills(kind.record_type) not in options.fields]
         if refused:
             message = f"These columns cannot be imported here: {', '.join(refused)}."
             raise ValidationFailed(f"The header does not fit: {message}", {"file": [message]})
@@ -642,8 +642,11 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         session.execute(text(f"ANALYZE {kind.model.__tablename__}"))
         job = session.get(ImportJob, job_id)
         job.status, job.finished_at = "done", utcnow()
+        # Every row was either written, skipped as a duplicate or bad; a bad
+        # row may hold several problems.
+        bad = job.total_rows - job.created_count - job.updated_count - job.skipped_count
         job.message = (f"Created {job.created_count}, updated {job.updated_count}, "
-                       f"skipped {job.skipped_count}, left out {job.error_count} bad row(s).")
+                       f"skipped {job.skipped_count}, left out {bad} bad row(s).")
 
 
 def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,

@@ -21,7 +21,14 @@ from crmcore.app import db
 from crmcore.errors import Conflict, CrmError
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
-from crmcore.services.import_rows import ALIASES, REQUIRED, header_key, map_header
+from crmcore.services.import_rows import (
+    ALIASES,
+    NAME_PARTS,
+    REQUIRED,
+    field_of,
+    header_key,
+    map_header,
+)
 from crmcore.web.common import actor, bp, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui, ui_view
 from crmcore.web.uploads import UploadProblem, save_upload, size_label
@@ -128,6 +135,12 @@ def field_choices(ui: Ui) -> list[tuple[str, str]]:
     return fields
 
 
+def required_fields(record_type: str) -> str:
+    parts = NAME_PARTS[record_type]
+    return REQUIRED[record_type] + (f" (or {' and '.join(parts)}, which join into it)"
+                                    if parts else "")
+
+
 def guessed(ui: Ui, header: Sequence[str], choices: Sequence[tuple[str, str]]) -> list[str]:
     """The field each column likely fills: the import aliases, a field's own name,
     or a custom field's name or label; ``-`` (ignore) when nothing fits."""
@@ -140,7 +153,7 @@ def guessed(ui: Ui, header: Sequence[str], choices: Sequence[tuple[str, str]]) -
     out = []
     for column in header:
         key = header_key(column)
-        field = (ALIASES[ui.kind.record_type].get(key) or (key if key in known else None)
+        field = (field_of(ui.kind.record_type, key) or (key if key in known else None)
                  or custom.get(key))
         out.append(field or "-")
     return out
@@ -185,7 +198,7 @@ def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
                   columns=list(zip(header, selected, strict=True)), choices=choices,
                   options=options, policies=POLICIES, encoding_name=encoding_label(
                       options["encoding"]), intent=intent, message=message,
-                  problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
+                  problem=problem, report=report, required=required_fields(ui.kind.record_type),
                   hidden_errors=(report.error_count - len(report.errors[:SHOWN_ERRORS]))
                   if report else 0, shown_errors=SHOWN_ERRORS)
 

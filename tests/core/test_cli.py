@@ -232,6 +232,29 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     assert "already reverted" in crm("imports", "revert", "2", CRM_PLUGINS="none").output
 
 
+def test_leads_import_of_another_tools_export_joins_names_and_list_columns(crm, tmp_path):
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "First Name,Last Name,Company Name,Email,Email 2,Phone,Mobile Phone,Lead Source\n"
+        "Ada,Lovelace,Engines,ada@x.org,ada@home.org,+12025550143,,fair\n"
+        ",Hopper,Navy,grace@x.org,,,(202) 555-0144,web\n"
+        ",,Nobody,nobody@x.org,NOBODY@x.org,,,\n")
+    refused = crm("leads", "import", str(export), CRM_PLUGINS="none")
+    assert refused.exit_code == 1
+    assert "row 4, column Email + Email 2: Listed twice." in refused.output
+    assert "row 4, column First Name + Last Name: Missing data for required field." in (
+        refused.output)
+    done = crm("leads", "import", "--skip-bad-rows", str(export), CRM_PLUGINS="none")
+    assert "Created 2, updated 0, skipped 0, left out 1 bad row(s)." in done.output
+    with sqlite3.connect(crm.db_file) as db:
+        assert db.execute("SELECT full_name, company, emails, phones, source FROM leads "
+                          "ORDER BY id").fetchall() == [
+            ("Ada Lovelace", "Engines", '["ada@x.org","ada@home.org"]', '["+12025550143"]',
+             "fair"),
+            ("Hopper", "Navy", '["grace@x.org"]', '["+12025550144"]', "web")]
+
+
 def test_imports_resume_continues_a_killed_import_once(crm, tmp_path):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     more = tmp_path / "more.csv"

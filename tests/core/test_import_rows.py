@@ -65,3 +65,51 @@ def test_the_fast_validator_answers_as_the_full_schema(row):
     assert {FIELD_OF[header]: message for header, message in problems} == expected_errors
     if not problems:
         assert values == expected_values
+
+
+# A lead's name in parts and lists in several columns, as other tools export
+# them: the answer is the full schema's for the joined values.
+SPLIT = ["First name", "Last name", "Email", "Email 2", "Phone", "Mobile phone", "Company"]
+SPLIT_COLUMNS = map_header("lead", SPLIT, {}, [])
+SPLIT_VALIDATOR = RowValidator("lead", SPLIT_COLUMNS, custom=[], owners={}, stages={},
+                               may_set_owner=False)
+split_rows = st.tuples(texts, texts, cells(emails), cells(emails), cells(phones),
+                       cells(phones), texts).map(list)
+
+
+def joined_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
+    first, last, *rest = (restore(cell.strip()) for cell in row)
+    lists = {"emails": ";".join(c for c in rest[0:2] if c),
+             "phones": ";".join(c for c in rest[2:4] if c)}
+    data = {k: [v.strip() for v in cell.split(";") if v.strip()]
+            for k, cell in lists.items() if cell}
+    if first or last:
+        data["full_name"] = " ".join(p for p in (first, last) if p)
+    if rest[4]:
+        data["company"] = rest[4]
+    try:
+        return LeadInput().load(data), {}
+    except ValidationError as exc:
+        return {}, {field: _flatten(messages) for field, messages in exc.messages.items()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(split_rows)
+@example(["", "", "", "", "", "", ""])
+@example(["Ann", "Lee", "a@x.org", "A@X.ORG", "", "", ""])
+@example(["", "Lee", ";".join(f"a{i}@x.org" for i in range(6)),
+          ";".join(f"b{i}@x.org" for i in range(5)), "", "", ""])
+@example(["x" * 100, "y" * 100, "", "", "+12025550123", "(202) 555-0143", ""])
+@example(["Ann", "", "bad", "a@", "123", "+12025550123", ""])
+def test_columns_that_join_answer_as_the_full_schema_on_the_joined_values(row):
+    values, problems = SPLIT_VALIDATOR.convert(row)
+    expected_values, expected_errors = joined_answer(row)
+    field_of = {" + ".join(c.header for c in SPLIT_COLUMNS if c.fills("lead") == f): f
+                for f in ("full_name", "emails", "phones")}
+    field_of.update({c.header: c.fills("lead") for c in SPLIT_COLUMNS})
+    answered: dict[str, list[str]] = {}
+    for header, message in problems:  # a list's bad items, column by column
+        answered.setdefault(field_of[header], []).append(message)
+    assert {field: "; ".join(messages) for field, messages in answered.items()} == expected_errors
+    if not problems:
+        assert values == expected_values

@@ -260,8 +260,12 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
     assert count(app) == 2
     for header, message in [
         (["email", "shoe size"], "column 'shoe size' matches no field"),
-        (["email"], "no column gives full_name"),
-        (["name", "email", "E-mail"], "several columns fill emails"),
+        (["email"], "no column gives full_name (or its parts, first_name and last_name)"),
+        (["name", "email", "Full name"], "several columns fill full_name: 'name', 'Full name'"),
+        (["First name", "email", "Name"], "full_name comes from one column or from its parts "
+                                          "(first_name and last_name), not both: 'First name', "
+                                          "'Name'"),
+        (["Last name", "Surname"], "several columns fill last_name"),
         (["", "name"], "column 1 has no name"),
     ]:
         bad = run_import(write_csv(tmp_path / "h.csv", header, []), admin)

@@ -179,6 +179,21 @@ def test_a_large_files_dry_run_runs_in_the_background_then_imports(app, client, 
     assert "is not a finished dry run" in again and count(app) == 2
 
 
+def test_a_leads_name_in_parts_and_several_email_columns_are_guessed_and_join(app, client,
+                                                                            sales):
+    data = csv_bytes("First Name,Last Name,Email,Email 2", "Ada,Lovelace,ada@x.org,ada@home.org")
+    html = upload(client, data).get_data(as_text=True)
+    form = mapping_form(html)
+    assert [form[f"map-{i}"] for i in range(4)] == ["first_name", "last_name", "emails", "emails"]
+    assert "header-problem" not in html
+    assert "full_name (or first_name and last_name, which join into it)" in html
+    page = import_file(client, data).get_data(as_text=True)
+    assert re.search(r'id="job-status">done<', page)
+    with app.extensions["crm"].sessions() as s:
+        lead = s.scalar(select(Lead))
+        assert (lead.full_name, lead.emails) == ("Ada Lovelace", ["ada@x.org", "ada@home.org"])
+
+
 def test_import_creates_leads_and_the_job_page_shows_done(app, client, sales):
     page = import_file(client, csv_bytes("name,email,company", "Ada,ada@example.com,Acme",
                                          "Bob,bob@example.com,Beta")).get_data(as_text=True)

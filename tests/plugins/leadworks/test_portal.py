@@ -141,6 +141,15 @@ def test_csv_upload_reports_row_by_row_keep_valid_or_all_or_nothing(
         content_type="multipart/form-data")
     assert refused_columns.status_code == 422
     assert "cannot be imported here" in refused_columns.get_data(as_text=True)
+    # A name in parts fills the name, which an advertiser may send.
+    parts = client.post("/leadworks/upload", data={"campaign": "Fall", "file": (
+        io.BytesIO(b"First name,Last name,email\nAnn,Parts,parts@example.com\n"), "p.csv")},
+        content_type="multipart/form-data")
+    assert parts.status_code == 303, parts.get_data(as_text=True)
+    assert 'id="count-created">1<' in wait_for_job(client, parts.headers["Location"])
+    with sessions() as s:
+        assert s.scalar(select(Lead.full_name).where(Lead.email_key == "parts@example.com")
+                        ) == "Ann Parts"
 
 
 def test_a_csv_import_emails_the_owner_with_the_apps_mail_settings(
