@@ -41,8 +41,8 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.option("--map", "pairs", multiple=True, metavar="HEADER=FIELD",
                   help="Map a CSV column to a field (- to ignore it). Repeatable. "
                        "Unmapped columns match by name: several may fill a list "
-                       "(Email, Email 2), and a lead's First Name and Last Name join "
-                       "into its full_name.")
+                       "(Email, Email 2); a lead's First Name and Last Name join into "
+                       "its full_name, a contact's Name splits before its last word.")
     @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
                   show_default=True, help="Rows whose email is already in the CRM.")
     @click.option("--skip-bad-rows", is_flag=True,

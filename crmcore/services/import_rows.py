@@ -23,41 +23,45 @@ from marshmallow import Schema, ValidationError, fields, validate
 from crmcore.schemas.records import BASE_INPUTS, custom_field, distinct_items, normalize_phone
 from crmcore.schemas.users import normalize_email
 from crmcore.services.cells import restore
+from crmcore.services.records import split_name
 
 # Columns whose cell holds several values, separated by ";". Several columns
 # may fill one (Email, Email 2): their values join in column order.
 LIST_FIELDS = {"emails", "phones", "tags", "opt_outs"}
-# A lead's name may come in parts, as most exports of other tools give it: the
-# parts join into full_name, first name first.
-NAME_PARTS = {"lead": ("first_name", "last_name"), "contact": ()}
+# A person's name, whole or in parts, as other tools export it. A lead keeps
+# it whole (its parts join, first name first), a contact in parts (a whole name
+# splits before its last word, as converting a lead does).
+WHOLE_NAME = "full_name"
+NAME_PARTS = ("first_name", "last_name")
+# The record's fields a column of the name fills, where they are not the column's own.
+NAME_FILLS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "lead": dict.fromkeys(NAME_PARTS, (WHOLE_NAME,)),
+    "contact": {WHOLE_NAME: NAME_PARTS},
+}
 
+# Header names (as ``header_key`` spells them) of the fields leads and contacts share.
+_SHARED_ALIASES = {
+    "name": "full_name", "full_name": "full_name", "fullname": "full_name",
+    "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
+    "last_name": "last_name", "lastname": "last_name", "surname": "last_name",
+    "family_name": "last_name", "email": "emails", "emails": "emails", "e_mail": "emails",
+    "email_address": "emails", "phone": "phones", "phones": "phones", "telephone": "phones",
+    "mobile": "phones", "phone_number": "phones", "mobile_phone": "phones",
+    "company": "company", "company_name": "company", "organization": "company",
+    "organisation": "company", "owner": "owner", "owner_email": "owner", "tags": "tags",
+    "tag": "tags",
+}
 ALIASES = {
     "lead": {
-        "name": "full_name", "full_name": "full_name", "fullname": "full_name",
-        "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
-        "last_name": "last_name", "lastname": "last_name", "surname": "last_name",
-        "family_name": "last_name", "email": "emails", "emails": "emails", "e_mail": "emails",
-        "email_address": "emails", "phone": "phones", "phones": "phones",
-        "telephone": "phones", "mobile": "phones", "phone_number": "phones",
-        "mobile_phone": "phones", "company": "company", "company_name": "company",
-        "organization": "company", "organisation": "company",
-        "login": "login", "username": "login", "partner": "partner", "location": "location",
-        "city": "location", "source": "source", "lead_source": "source", "stage": "stage",
-        "owner": "owner",
-        "owner_email": "owner", "tags": "tags", "tag": "tags",
+        **_SHARED_ALIASES, "login": "login", "username": "login", "partner": "partner",
+        "location": "location", "city": "location", "source": "source",
+        "lead_source": "source", "stage": "stage",
     },
     "contact": {
-        "first_name": "first_name", "firstname": "first_name", "given_name": "first_name",
-        "last_name": "last_name", "lastname": "last_name", "surname": "last_name",
-        "family_name": "last_name", "email": "emails", "emails": "emails", "e_mail": "emails",
-        "email_address": "emails", "phone": "phones", "phones": "phones",
-        "telephone": "phones", "mobile": "phones", "phone_number": "phones",
-        "mobile_phone": "phones", "company": "company", "company_name": "company",
-        "organization": "company", "organisation": "company", "street": "street",
-        "address": "street", "city": "city", "postal_code": "postal_code", "zip": "postal_code",
-        "zip_code": "postal_code", "postcode": "postal_code", "country": "country",
-        "lifecycle_stage": "lifecycle_stage", "stage": "lifecycle_stage", "owner": "owner",
-        "owner_email": "owner", "tags": "tags", "tag": "tags", "opt_outs": "opt_outs",
+        **_SHARED_ALIASES, "street": "street", "address": "street", "city": "city",
+        "postal_code": "postal_code", "zip": "postal_code", "zip_code": "postal_code",
+        "postcode": "postal_code", "country": "country", "lifecycle_stage": "lifecycle_stage",
+        "stage": "lifecycle_stage", "opt_outs": "opt_outs",
     },
 }
 REQUIRED = {"lead": "full_name", "contact": "last_name"}
@@ -106,9 +110,16 @@ class Column:
     header: str
     field: str
 
-    def fills(self, record_type: str) -> str:
-        """The record's field this column gives: a part of a lead's name fills its name."""
-        return REQUIRED[record_type] if self.field in NAME_PARTS[record_type] else self.field
+    def fills(self, record_type: str) -> tuple[str, ...]:
+        """The record's fields this column gives: a part of a lead's name fills
+        its whole name, a contact's whole name its parts."""
+        return NAME_FILLS[record_type].get(self.field, (self.field,))
+
+
+def required_from(record_type: str) -> list[str]:
+    """The fields a column may map to for the record type's required field."""
+    return sorted(f for f in set(ALIASES[record_type].values())
+                  if REQUIRED[record_type] in Column(0, "", f).fills(record_type))
 
 
 def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, str],
@@ -143,15 +154,14 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     for field in sorted({f for f in fields_seen if fields_seen.count(f) > 1} - LIST_FIELDS):
         problems.append(f"several columns fill {field}: "
                         + ", ".join(repr(c.header) for c in columns if c.field == field))
-    required, parts = REQUIRED[record_type], NAME_PARTS[record_type]
-    if required in fields_seen and set(parts) & set(fields_seen):
-        problems.append(f"{required} comes from one column or from its parts "
-                        f"({' and '.join(parts)}), not both: "
+    if WHOLE_NAME in fields_seen and set(NAME_PARTS) & set(fields_seen):
+        problems.append(f"the name comes from one column ({WHOLE_NAME}) or from its parts "
+                        f"({' and '.join(NAME_PARTS)}), not both: "
                         + ", ".join(repr(c.header) for c in columns
-                                    if c.field == required or c.field in parts))
-    elif not {required, *parts} & set(fields_seen):
-        problems.append(f"no column gives {required}"
-                        + (f" (or its parts, {' and '.join(parts)})" if parts else ""))
+                                    if c.field in (WHOLE_NAME, *NAME_PARTS)))
+    elif not any(REQUIRED[record_type] in c.fills(record_type) for c in columns):
+        problems.append(f"no column gives {REQUIRED[record_type]} (a column of "
+                        f"{' or '.join(required_from(record_type))} would)")
     if problems:
         raise ValueError("; ".join(problems) + ". Fields: " + ", ".join(sorted(known)) + ".")
     return columns
@@ -269,22 +279,28 @@ class RowValidator:
         custom_by_name = {d.name: d for d in custom}
         # Fields that several columns fill, checked once their values join:
         # each with the rules of the whole and the columns' headers.
-        self.parts = [p for p in NAME_PARTS[record_type] if any(c.field == p for c in columns)]
         self.joined: dict[str, tuple[Callable[[Any], Any], tuple[str, ...]]] = {
             name: (_checked(schema.fields[name]), tuple(c.header for c in columns
                                                          if c.field == name))
             for name in LIST_FIELDS if sum(c.field == name for c in columns) > 1}
+        # The columns of a name that the record keeps otherwise (parts of a
+        # lead's, a contact's whole), read as text and checked as what they fill.
+        reshaped = [c for c in columns if c.field in NAME_FILLS[record_type]]
+        self.parts = [c.field for c in reshaped] if record_type == "lead" else []
         if self.parts:
-            self.joined[self.required] = (_text(schema.fields[self.required]), tuple(
-                c.header for c in columns if c.field in self.parts))
-        self.required_header = next(
-            (c.header for c in columns if c.field == self.required), None
-        ) or " + ".join(self.joined[self.required][1])
+            self.joined[WHOLE_NAME] = (_text(schema.fields[WHOLE_NAME]),
+                                       tuple(c.header for c in reshaped))
+        self.whole = reshaped[0].header if reshaped and not self.parts else None
+        self.part_checks = [(name, _text(schema.fields[name])) for name in NAME_PARTS
+                            if self.whole is not None]
+        self.required_header = " + ".join(c.header for c in columns
+                                          if self.required in c.fills(record_type))
+        self.combines = bool(self.joined or self.whole)
         for column in columns:
             name = column.field
             whole = name not in self.joined
-            if name in self.parts:
-                conv = str  # checked once joined
+            if name in NAME_FILLS[record_type]:
+                conv = str  # checked as what it fills, below
                 bounds[name] = (0, sys.maxsize)
             elif name == "emails":
                 conv = _listing(schema.fields["emails"], fast_email,  # type: ignore[arg-type]
@@ -355,19 +371,28 @@ class RowValidator:
                 values[key] = value
             else:
                 values.setdefault("custom", {})[custom_name] = value
-        if self.joined:
-            self._join(values, problems)
+        if self.combines:
+            self._combine(values, problems)
         if self.required not in values and self.required_header not in dict(problems):
             problems.append((self.required_header, "Missing data for required field."))
         return values, problems
 
-    def _join(self, values: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+    def _combine(self, values: dict[str, Any], problems: list[tuple[str, str]]) -> None:
         """Check what several columns filled together, as one cell holding
-        their values (a name's parts joined by a space, lists by ";") would be."""
+        their values (a name's parts joined by a space, lists by ";") would be,
+        and a whole name as its parts would be."""
         if self.parts:
             parts = [values.pop(p) for p in self.parts if p in values]
             if parts:
-                values[self.required] = " ".join(parts)
+                values[WHOLE_NAME] = " ".join(parts)
+        if self.whole is not None and WHOLE_NAME in values:
+            for (name, check), part in zip(self.part_checks,
+                                           split_name(values.pop(WHOLE_NAME)), strict=True):
+                if part:
+                    try:
+                        values[name] = check(part)
+                    except ValidationError as exc:
+                        problems.append((self.whole, f"{name}: {_flatten(exc.messages)}"))
         flagged = {header for header, _ in problems}
         for key, (check, headers) in self.joined.items():
             # A bad item is the answer already, as the full schema gives it.

@@ -284,7 +284,8 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
     except ValueError as exc:
         raise ValidationFailed(f"The header does not fit: {exc}", {"file": [str(exc)]}) from None
     if options.fields is not None:
-        refused = [c.header for c in columns if c.fills(kind.record_type) not in options.fields]
+        refused = [c.header for c in columns
+                   if not set(c.fills(kind.record_type)) <= set(options.fields)]
         if refused:
             message = f"These columns cannot be imported here: {', '.join(refused)}."
             raise ValidationFailed(f"The header does not fit: {message}", {"file": [message]})

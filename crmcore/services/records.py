@@ -153,6 +153,12 @@ def name_keys(kind: Kind, columns: Mapping[str, Any]) -> dict[str, str]:
             "last_name_key": fold(last, 100)}
 
 
+def split_name(full_name: str) -> tuple[str, str]:
+    """``(first name, last name)`` of a whole name: the last word is the last name."""
+    first, _, last = full_name.strip().rpartition(" ")
+    return first.strip(), last
+
+
 def _assigned(current: Mapping[str, Any], kind: Kind, values: Mapping[str, Any],
               plugin_fields: set[str]) -> dict[str, Any]:
     """The columns that validated ``values`` set on a record whose columns are
@@ -534,10 +540,10 @@ def convert_lead(session: Session, actor: User | None, lead: Lead,
                                {"lifecycle_stage": ["Must be prospect or customer."]})
     if lead.converted_contact_id:
         raise Conflict("This lead was already converted.")
-    first, _, last = lead.full_name.rpartition(" ")
+    first, last = split_name(lead.full_name)
     contact = Contact(
-        first_name=first, last_name=last or lead.full_name,
-        **name_keys(CONTACTS, {"first_name": first, "last_name": last or lead.full_name}),
+        first_name=first, last_name=last,
+        **name_keys(CONTACTS, {"first_name": first, "last_name": last}),
         emails=list(lead.emails), phones=list(lead.phones), phone_key=lead.phone_key,
         company=lead.company, tags=list(lead.tags), custom=dict(lead.custom),
         plugin_data=dict(lead.plugin_data), owner_id=lead.owner_id,

@@ -23,11 +23,11 @@ from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
 from crmcore.services.import_rows import (
     ALIASES,
-    NAME_PARTS,
     REQUIRED,
     field_of,
     header_key,
     map_header,
+    required_from,
 )
 from crmcore.web.common import actor, bp, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui, ui_view
@@ -135,12 +135,6 @@ def field_choices(ui: Ui) -> list[tuple[str, str]]:
     return fields
 
 
-def required_fields(record_type: str) -> str:
-    parts = NAME_PARTS[record_type]
-    return REQUIRED[record_type] + (f" (or {' and '.join(parts)}, which join into it)"
-                                    if parts else "")
-
-
 def guessed(ui: Ui, header: Sequence[str], choices: Sequence[tuple[str, str]]) -> list[str]:
     """The field each column likely fills: the import aliases, a field's own name,
     or a custom field's name or label; ``-`` (ignore) when nothing fits."""
@@ -198,7 +192,8 @@ def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
                   columns=list(zip(header, selected, strict=True)), choices=choices,
                   options=options, policies=POLICIES, encoding_name=encoding_label(
                       options["encoding"]), intent=intent, message=message,
-                  problem=problem, report=report, required=required_fields(ui.kind.record_type),
+                  problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
+                  required_from=required_from(ui.kind.record_type),
                   hidden_errors=(report.error_count - len(report.errors[:SHOWN_ERRORS]))
                   if report else 0, shown_errors=SHOWN_ERRORS)
 

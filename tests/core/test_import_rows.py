@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from crmcore.schemas.records import LeadInput
+from crmcore.schemas.records import ContactInput, LeadInput
 from crmcore.services.cells import restore
 from crmcore.services.import_rows import LIST_FIELDS, RowValidator, _flatten, map_header
 
@@ -104,12 +104,49 @@ def joined_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
 def test_columns_that_join_answer_as_the_full_schema_on_the_joined_values(row):
     values, problems = SPLIT_VALIDATOR.convert(row)
     expected_values, expected_errors = joined_answer(row)
-    field_of = {" + ".join(c.header for c in SPLIT_COLUMNS if c.fills("lead") == f): f
-                for f in ("full_name", "emails", "phones")}
-    field_of.update({c.header: c.fills("lead") for c in SPLIT_COLUMNS})
+    field_of = {c.header: c.fills("lead")[0] for c in SPLIT_COLUMNS}
+    for field in ("full_name", "emails", "phones"):
+        field_of[" + ".join(c.header for c in SPLIT_COLUMNS if field in c.fills("lead"))] = field
     answered: dict[str, list[str]] = {}
     for header, message in problems:  # a list's bad items, column by column
         answered.setdefault(field_of[header], []).append(message)
     assert {field: "; ".join(messages) for field, messages in answered.items()} == expected_errors
     if not problems:
         assert values == expected_values
+
+
+# A contact's name in one column splits before its last word.
+WHOLE = map_header("contact", ["Name", "Company"], {}, [])
+WHOLE_VALIDATOR = RowValidator("contact", WHOLE, custom=[], owners={}, stages={},
+                               may_set_owner=False)
+names = st.one_of(texts, st.lists(st.sampled_from(["Ada", "de", "x" * 100, "y" * 101, "Zoë"]),
+                                  max_size=4).map(" ".join))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names, texts)
+@example("Ada Lovelace", "")
+@example("Madonna", "")
+@example("x" * 101 + " " + "y" * 101, "")
+def test_a_contacts_whole_name_answers_as_the_full_schema_on_its_parts(name, company):
+    values, problems = WHOLE_VALIDATOR.convert([name, company])
+    cell, data = restore(name.strip()), {}
+    if cell:
+        first, _, last = cell.rpartition(" ")
+        data = {k: v for k, v in (("first_name", first.strip()), ("last_name", last)) if v}
+    if restore(company.strip()):
+        data["company"] = restore(company.strip())
+    try:
+        expected, errors = ContactInput().load(data), {}
+    except ValidationError as exc:
+        expected, errors = {}, exc.messages
+    if "last_name" not in data:  # no name at all: the column is reported, not a part
+        name_errors = [_flatten(errors.pop("last_name"))]
+    else:
+        name_errors = [f"{field}: {_flatten(errors.pop(field))}"
+                       for field in ("first_name", "last_name") if field in errors]
+    assert [m for h, m in problems if h == "Name"] == name_errors
+    assert {h: m for h, m in problems if h != "Name"} == {
+        "Company": _flatten(m) for m in errors.values()}
+    if not problems:
+        assert values == expected

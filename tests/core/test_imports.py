@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from crmcore.db import transaction, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
-from crmcore.models import EmailKey, Lead
+from crmcore.models import Contact, EmailKey, Lead
 from crmcore.schemas.users import normalize_email
 from crmcore.services import imports
 from crmcore.services import records as svc
@@ -260,11 +260,12 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
     assert count(app) == 2
     for header, message in [
         (["email", "shoe size"], "column 'shoe size' matches no field"),
-        (["email"], "no column gives full_name (or its parts, first_name and last_name)"),
+        (["email"], "no column gives full_name (a column of first_name or full_name or "
+                    "last_name would)"),
         (["name", "email", "Full name"], "several columns fill full_name: 'name', 'Full name'"),
-        (["First name", "email", "Name"], "full_name comes from one column or from its parts "
-                                          "(first_name and last_name), not both: 'First name', "
-                                          "'Name'"),
+        (["First name", "email", "Name"], "the name comes from one column (full_name) or from "
+                                          "its parts (first_name and last_name), not both: "
+                                          "'First name', 'Name'"),
         (["Last name", "Surname"], "several columns fill last_name"),
         (["", "name"], "column 1 has no name"),
     ]:
@@ -742,3 +743,18 @@ def test_a_check_that_breaks_ends_the_job_and_writes_nothing(app, tmp_path, make
         assert job.status == "invalid" and not imports.revertible(job)
         assert job.message == "The check stopped: OSError: disk full. Import the file again."
     assert count(app) == 0
+
+
+def test_a_contacts_whole_name_splits_before_its_last_word(app, tmp_path, make_user,
+                                                            run_import):
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "c.csv", ["Name", "Email"], [
+        ["Ada King Lovelace", "ada@x.org"], ["Madonna", "m@x.org"], ["", "nobody@x.org"]])
+    job = run_import(path, admin, kind=svc.CONTACTS)
+    assert job.status == "invalid"
+    assert job.errors == [[4, "Name", "Missing data for required field."]]
+    job = run_import(path, admin, kind=svc.CONTACTS, skip_bad_rows=True)
+    assert "Created 2, updated 0, skipped 0, left out 1 bad row(s)." in job.message
+    with app.extensions["crm"].sessions() as s:
+        assert [(c.first_name, c.last_name) for c in s.scalars(
+            select(Contact).order_by(Contact.id))] == [("Ada King", "Lovelace"), ("", "Madonna")]

@@ -132,6 +132,10 @@ def test_contact_upload_guesses_contact_fields(client, sales):
                   kind="contacts").get_data(as_text=True)
     form = mapping_form(html)
     assert [form[f"map-{i}"] for i in range(3)] == ["first_name", "last_name", "postal_code"]
+    html = upload(client, csv_bytes("Name,Email", "Grace Hopper,g@x.org"),
+                  kind="contacts").get_data(as_text=True)
+    assert [mapping_form(html)[f"map-{i}"] for i in range(2)] == ["full_name", "emails"]
+    assert "header-problem" not in html
 
 
 def test_dry_run_reports_counts_and_bad_rows_and_writes_nothing(app, client, sales):
@@ -186,7 +190,7 @@ def test_a_leads_name_in_parts_and_several_email_columns_are_guessed_and_join(ap
     form = mapping_form(html)
     assert [form[f"map-{i}"] for i in range(4)] == ["first_name", "last_name", "emails", "emails"]
     assert "header-problem" not in html
-    assert "full_name (or first_name and last_name, which join into it)" in html
+    assert "needs full_name, from a column of first_name or full_name or last_name" in html
     page = import_file(client, data).get_data(as_text=True)
     assert re.search(r'id="job-status">done<', page)
     with app.extensions["crm"].sessions() as s:
