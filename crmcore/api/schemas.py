@@ -11,6 +11,7 @@ from crmcore.models.records import IMPORT_STATES
 from crmcore.schemas import records, users
 from crmcore.schemas.base import Id, StrictSchema
 from crmcore.schemas.records import StageSchema
+from crmcore.services.imports import DELIMITERS
 
 LeadOutput = records.LeadOutput
 ContactOutput = records.ContactOutput
@@ -170,6 +171,10 @@ class ImportInput(StrictSchema):
     skip_bad_rows = fields.Boolean(load_default=False, metadata={
         "description": "Import the good rows even when some are bad."})
     encoding = fields.String(load_default="utf-8-sig", validate=validate.Length(max=40))
+    delimiter = fields.String(load_default="auto", validate=validate.OneOf(
+        ("auto", *DELIMITERS)), metadata={
+            "description": "What separates the cells; auto takes the one the header row "
+                           "holds most of (a comma if none)."})
     dry_run = fields.Boolean(load_default=False, metadata={
         "description": "Only check the file: the job ends checked, its counts saying "
                        "what an import would do."})

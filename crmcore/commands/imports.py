@@ -49,17 +49,21 @@ def import_command(kind: rec.Kind) -> click.Command:
                   help="Import the good rows even when some are bad.")
     @click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
     @click.option("--encoding", default="utf-8-sig", show_default=True)
+    @click.option("--delimiter", type=click.Choice(["auto", *imports.DELIMITERS]),
+                  default="auto", show_default=True,
+                  help="What separates the cells; auto takes what the header row uses.")
     @click.option("--as", "as_email", metavar="EMAIL",
                   help="Import as this user (owner of new records, checked permissions).")
     @clear_errors
     def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, skip_bad_rows: bool,
-                dry_run: bool, encoding: str, as_email: str | None) -> None:
+                dry_run: bool, encoding: str, delimiter: str, as_email: str | None) -> None:
         if not utf8(str(file.resolve())):
             # The job records where the file is, to resume; no column stores this.
             raise click.ClickException(f"The file's path is not valid UTF-8 "
                                        f"({os.fsencode(file.resolve())!r}): rename the file.")
         options = imports.ImportOptions(mapping=_mapping(pairs), on_duplicate=on_duplicate,
-                                        skip_bad_rows=skip_bad_rows, encoding=encoding)
+                                        skip_bad_rows=skip_bad_rows, encoding=encoding,
+                                        delimiter=delimiter)
         runtime = build_runtime()
         with runtime.sessions() as session:
             actor = user_by_email(session, as_email) if as_email else None

@@ -143,8 +143,11 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
             continue
         field = target or field_of(record_type, key) or (key if key in known else None)
         if field is None or field not in known:
+            separators = [c for c in ",;\t" if c in name]
             problems.append(f"column {name!r} matches no field"
-                            + (f" (mapped to unknown field {target!r})" if target else ""))
+                            + (f" (mapped to unknown field {target!r})" if target else "")
+                            + (f" (it holds {separators[0]!r}: are the cells separated by "
+                               "another character?)" if separators and not target else ""))
             continue
         columns.append(Column(index, name, field))
     names = {name.strip() for name in header}

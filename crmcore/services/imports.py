@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import marshal
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -32,7 +34,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,9 @@ REVERTIBLE = {"full_name", "first_name", "last_name", "emails", "phones", "compa
               "postal_code", "country", "lifecycle_stage", "opt_outs", "custom"}
 MAX_KEPT_ERRORS = 1000
 BATCH = 2000
+# The separators files come with: spreadsheets in locales whose decimal mark
+# is a comma save CSV with semicolons, and some tools export tabs.
+DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t"}
 
 
 @dataclass
@@ -73,6 +77,8 @@ class ImportOptions:
         them, ``update`` the existing record, or ``report`` them as errors.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: the file's text encoding.
+    :param delimiter: ``comma``, ``semicolon``, ``tab``, or ``auto``: the one
+        the header row holds most of (outside quotes), a comma if none.
     :param fields: when set, the only fields the file may fill; a column mapped
         to any other field is refused before anything is read. For plugins that
         import on someone's behalf (an advertiser may not choose the owner).
@@ -89,6 +95,7 @@ class ImportOptions:
     on_duplicate: str = "report"
     skip_bad_rows: bool = False
     encoding: str = "utf-8-sig"
+    delimiter: str = "auto"
     batch_size: int = BATCH
     fields: list[str] | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +110,8 @@ class ImportOptions:
             "".encode(self.encoding)
         except LookupError:
             errors["encoding"] = [f"Unknown encoding {self.encoding!r}."]
+        if self.delimiter != "auto" and self.delimiter not in DELIMITERS:
+            errors["delimiter"] = [f"One of: auto, {', '.join(DELIMITERS)}."]
         if not 1 <= self.batch_size <= 50_000:
             errors["batch_size"] = ["Between 1 and 50000."]
         if errors:
@@ -129,10 +138,33 @@ class Report:
 # -- reading -----------------------------------------------------------------------
 
 
+def detect_delimiter(line: str) -> str:
+    """The separator (a character) a header ``line`` uses: the one of
+    :data:`DELIMITERS` it holds most of outside quoted names, a comma when it
+    holds none (a file of one column)."""
+    bare = re.sub(r'"[^"]*"?', "", line)
+    counts = {char: bare.count(char) for char in DELIMITERS.values()}
+    best = max(counts.values())
+    return next((c for c, n in counts.items() if n == best), ",") if best else ","
+
+
+def csv_rows(lines: Iterator[str], delimiter: str) -> Iterator[list[str]]:
+    """A strict CSV reader over ``lines``, splitting on ``delimiter`` (a name of
+    :data:`DELIMITERS`, or ``auto`` to take it from the first line)."""
+    if delimiter == "auto":
+        first = next(lines, "")
+        char, lines = detect_delimiter(first), itertools.chain([first], lines)
+    else:
+        char = DELIMITERS[delimiter]
+    return csv.reader(lines, delimiter=char, strict=True)
+
+
 @contextmanager
-def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
+def _open_rows(path: Path, options: ImportOptions
+               ) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
     """The header and an iterator over the data rows; problems with the file as
     a whole raise :class:`ValidationFailed` with a message naming them."""
+    encoding = options.encoding
     try:
         handle = open(path, encoding=encoding, errors="strict", newline="")  # noqa: SIM115
     except OSError as exc:
@@ -141,8 +173,8 @@ def _open_rows(path: Path, encoding: str) -> Iterator[tuple[list[str], Iterator[
     with handle:
         # Strict: a stray or unclosed quote is reported with its line, instead
         # of being read as text that swallows the columns (or rows) after it.
-        reader = csv.reader(_without_nul(handle), strict=True)
         try:
+            reader = csv_rows(_without_nul(handle), options.delimiter)
             header = next(reader, None)
         except csv.Error as exc:
             raise _file_error(exc, 1, encoding) from None
@@ -223,7 +255,7 @@ def _file_error(exc: Exception, row: int, encoding: str) -> ValidationFailed:
 
 def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, list[str]]]]:
     numbered = ((n, row) for n, row in enumerate(rows, start=2) if "".join(row).strip())
-    while batch := list(islice(numbered, size)):
+    while batch := list(itertools.islice(numbered, size)):
         yield batch
 
 
@@ -330,7 +362,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
     report = Report()
     seen = scratch or _Scratch()
     try:
-        with _open_rows(path, options.encoding) as (header, rows):
+        with _open_rows(path, options) as (header, rows):
             validator = _validator(session, actor, kind, header, options)
             for batch in _batches(rows, options.batch_size):
                 converted = [(n, *validator.convert(row)) for n, row in batch]
@@ -545,7 +577,7 @@ def check_file(session: Session, actor: User | None, kind: rec.Kind, path: Path,
     encoding, CSV or header does not fit (:class:`ValidationFailed` names the
     problem under ``file`` or the option). Reads only the start of the file."""
     options.check()
-    with _open_rows(path, options.encoding) as (header, _rows):
+    with _open_rows(path, options) as (header, _rows):
         _validator(session, actor, kind, header, options)
 
 
@@ -657,7 +689,7 @@ def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.
     whose process stopped (its scratch file went with it), as
     :meth:`_Scratch.good_batches` gives them."""
     rows_through = 0
-    with _open_rows(path, options.encoding) as (header, rows), sessions() as session:
+    with _open_rows(path, options) as (header, rows), sessions() as session:
         validator = _validator(session, actor, kind, header, options)
         for batch in _batches(rows, options.batch_size):
             converted = [validator.convert(row) for _, row in batch]

@@ -37,6 +37,10 @@ ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8
              ("cp1252", "Windows-1252"))
 POLICIES = (("report", "Report them as errors"), ("skip", "Skip them"),
             ("update", "Update the existing record"))
+DELIMITERS = (("auto", "Detect (comma, semicolon or tab)"), ("comma", "Comma"),
+              ("semicolon", "Semicolon (spreadsheets where the decimal mark is a comma)"),
+              ("tab", "Tab"))
+SEPARATED_BY = {"comma": "commas", "semicolon": "semicolons", "tab": "tabs"}
 TOKEN = re.compile(r"[0-9a-f]{32}")
 # How many uploads a browser session can still map: enough for several tabs.
 KEPT_TOKENS = 20
@@ -107,16 +111,19 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
     raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
 
 
-def read_header(path: Path, encoding: str) -> list[str]:
-    """The CSV's first row, read with ``encoding``."""
+def read_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], str]:
+    """The CSV's first row, read with ``encoding``, and the delimiter that
+    separates its cells (``delimiter``, or the one ``auto`` finds)."""
     with open(path, "rb") as handle:
         try:
-            header = next(csv.reader(_lines(handle, encoding), strict=True), None)
+            reader = import_svc.csv_rows(_lines(handle, encoding), delimiter)
+            header = next(reader, None)
         except csv.Error as exc:
             raise UploadProblem(f"The header row is not valid CSV: {exc}.") from None
     if not header or not any(name.strip() for name in header):
         raise UploadProblem("The file is empty or its first row (the header) is blank.")
-    return header
+    used = {char: name for name, char in import_svc.DELIMITERS.items()}
+    return header, used[reader.dialect.delimiter]
 
 
 def encoding_label(encoding: str) -> str:
@@ -165,10 +172,12 @@ def header_problem(ui: Ui, header: Sequence[str], mapping: Mapping[str, str],
 
 def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
     encoding = request.form.get("encoding", "utf-8-sig")
+    delimiter = request.form.get("delimiter", "auto")
     policy = request.form.get("on_duplicate", "report")
-    if encoding not in dict(ENCODINGS) or policy not in dict(POLICIES):
+    if (encoding not in dict(ENCODINGS) or delimiter not in dict(DELIMITERS)
+            or policy not in dict(POLICIES)):
         abort(400)
-    return {"encoding": encoding, "on_duplicate": policy,
+    return {"encoding": encoding, "delimiter": delimiter, "on_duplicate": policy,
             "skip_bad_rows": request.form.get("skip_bad_rows") == "1",
             "mapping": mapping or {}}
 
@@ -176,8 +185,9 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
 def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
                 status: int = 200) -> Any:
     return render("web/import_upload.html", status, ui=ui, encodings=ENCODINGS,
-                  policies=POLICIES, options=options or {"encoding": "utf-8-sig",
-                                                         "on_duplicate": "report"},
+                  delimiters=DELIMITERS, policies=POLICIES,
+                  options=options or {"encoding": "utf-8-sig", "delimiter": "auto",
+                                      "on_duplicate": "report"},
                   message=message, limit=size_label(max_bytes()))
 
 
@@ -191,7 +201,8 @@ def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
     return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
                   columns=list(zip(header, selected, strict=True)), choices=choices,
                   options=options, policies=POLICIES, encoding_name=encoding_label(
-                      options["encoding"]), intent=intent, message=message,
+                      options["encoding"]), separated_by=SEPARATED_BY[options["delimiter"]],
+                  intent=intent, message=message,
                   problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
                   required_from=required_from(ui.kind.record_type),
                   hidden_errors=(report.error_count - len(report.errors[:SHOWN_ERRORS]))
@@ -213,7 +224,9 @@ def upload_view(ui: Ui) -> Any:
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), exc.status)
     try:
-        header = read_header(upload_path(token), options["encoding"])
+        # What "auto" found is shown and kept from here on.
+        header, options["delimiter"] = read_header(upload_path(token), options["encoding"],
+                                                   options["delimiter"])
     except UploadProblem as exc:
         upload_path(token).unlink(missing_ok=True)
         return upload_page(ui, options, str(exc), 422)
@@ -228,7 +241,8 @@ def mapping_view(ui: Ui) -> Any:
     options = options_from_form()
     try:
         path = stored_upload(token)
-        header = read_header(path, options["encoding"])
+        header, options["delimiter"] = read_header(path, options["encoding"],
+                                                   options["delimiter"])
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), 422)
     choices = {name for name, _ in field_choices(ui)}

@@ -25,17 +25,21 @@ def size_label(size: int) -> str:
     return f"{size} bytes"
 
 
+# Text files of separated values: CSV, and tab-separated as tools export it.
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
 def save_upload(upload: FileStorage | None, target: Path, limit: int, *,
-                suffix: str = ".csv", kind: str = "CSV") -> str:
+                suffixes: tuple[str, ...] = TABLE_SUFFIXES, kind: str = "CSV") -> str:
     """Stream ``upload`` into ``target`` (a path the caller chose), at most
     ``limit`` bytes; returns the original file name, cleaned, for display only.
     Nothing is left on disk when it fails."""
     filename = (upload.filename or "").strip() if upload else ""
     if not upload or not filename:
         raise UploadProblem(f"Choose a {kind} file to upload.")
-    if not filename.lower().endswith(suffix):
-        raise UploadProblem(f"Only {suffix} files can be uploaded here; save it as {kind} "
-                            "first.")
+    if not filename.lower().endswith(suffixes):
+        raise UploadProblem(f"Only {', '.join(suffixes)} files can be uploaded here; "
+                            f"save it as {kind} first.")
     target.parent.mkdir(parents=True, exist_ok=True)
     size = 0
     try:

@@ -288,3 +288,24 @@ def test_deployers_set_the_upload_limit_by_environment(monkeypatch, crm_config,
         monkeypatch.setenv("CRM_MAX_UPLOAD_MB", bad)
         with pytest.raises(StartupError, match="CRM_MAX_UPLOAD_MB must be a number"):
             create_app(crm_config, extra_plugins=crm_extra_plugins)
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_files_separated_by_semicolons_or_tabs_are_read_as_such(app, admin_api):
+    # A spreadsheet where the decimal mark is a comma saves CSV with semicolons.
+    job = imported(admin_api, csv_file("Name;Email;Company", 'Ann;ann@x.org;"Acme; Inc"',
+                                       "Bob;bob@x.org;Beta, Ltd"))
+    assert job["status"] == "done" and job["created_count"] == 2, job
+    tabbed = imported(admin_api, csv_file("Name\tEmail", "Cy\tcy@x.org", name="t.tsv"),
+                      delimiter="tab")
+    assert tabbed["created_count"] == 1, tabbed
+    with app.extensions["crm"].sessions() as session:
+        assert session.execute(select(Lead.full_name, Lead.company).order_by(Lead.id)).all() == [
+            ("Ann", "Acme; Inc"), ("Bob", "Beta, Ltd"), ("Cy", "")]
+    # Told otherwise, the file is read otherwise: one column no field matches.
+    forced = assert_problem(post_import(admin_api, csv_file("Name;Email", "Di;di@x.org"),
+                                        delimiter="comma"), 422, "file")
+    assert ("column 'Name;Email' matches no field (it holds ';': are the cells separated by "
+            "another character?)") in forced["detail"]
+    assert_problem(post_import(admin_api, csv_file("Name", "Ed"), delimiter="pipe"), 422,
+                   "delimiter")

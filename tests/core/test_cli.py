@@ -255,6 +255,24 @@ def test_leads_import_of_another_tools_export_joins_names_and_list_columns(crm, 
             ("Hopper", "Navy", '["grace@x.org"]', '["+12025550144"]', "web")]
 
 
+def test_leads_import_reads_the_separator_the_file_uses_or_the_one_given(crm, tmp_path):
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    semicolons = tmp_path / "excel.csv"
+    semicolons.write_text("Name;Email;Company\nAnn;ann@x.org;Acme, Inc\n", encoding="cp1252")
+    done = crm("leads", "import", "--encoding", "cp1252", str(semicolons), CRM_PLUGINS="none")
+    assert "Created 1, updated 0" in done.output, done.output
+    tabs = tmp_path / "export.tsv"
+    tabs.write_text("Name\tEmail\nBob\tbob@x.org\n")
+    refused = crm("leads", "import", "--delimiter", "semicolon", str(tabs), CRM_PLUGINS="none")
+    assert refused.exit_code == 1
+    assert "column 'Name\\tEmail' matches no field (it holds '\\t'" in refused.output
+    assert "Created 1" in crm("leads", "import", "--delimiter", "tab", str(tabs),
+                              CRM_PLUGINS="none").output
+    with sqlite3.connect(crm.db_file) as db:
+        assert db.execute("SELECT full_name, company FROM leads ORDER BY id").fetchall() == [
+            ("Ann", "Acme, Inc"), ("Bob", "")]
+
+
 def test_imports_resume_continues_a_killed_import_once(crm, tmp_path):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     more = tmp_path / "more.csv"

@@ -758,3 +758,16 @@ def test_a_contacts_whole_name_splits_before_its_last_word(app, tmp_path, make_u
     with app.extensions["crm"].sessions() as s:
         assert [(c.first_name, c.last_name) for c in s.scalars(
             select(Contact).order_by(Contact.id))] == [("Ada King", "Lovelace"), ("", "Madonna")]
+
+
+@pytest.mark.parametrize(("line", "found"), [
+    ("Name,Email,Company\r\n", ","),
+    ("Name;Email;Company\r\n", ";"),
+    ("Name\tEmail\r\n", "\t"),
+    ('"Name; title",Email\r\n', ","),  # what is quoted does not count
+    ('"Name, title";"Email, work"\r\n', ";"),
+    ("Name\r\n", ","),  # one column: a comma, as any reader would take it
+    ("Name;Email,Company;Phone\r\n", ";"),
+])
+def test_the_header_row_tells_the_delimiter(line, found):
+    assert imports.detect_delimiter(line) == found

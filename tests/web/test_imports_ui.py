@@ -198,6 +198,20 @@ def test_a_leads_name_in_parts_and_several_email_columns_are_guessed_and_join(ap
         assert (lead.full_name, lead.emails) == ("Ada Lovelace", ["ada@x.org", "ada@home.org"])
 
 
+def test_a_file_separated_by_semicolons_is_detected_and_said_so(app, client, sales):
+    data = b"Name;Email;Company\r\nAnn;ann@x.org;Acme, Inc\r\n"
+    html = upload(client, data).get_data(as_text=True)
+    form = mapping_form(html)
+    assert [form[f"map-{i}"] for i in range(3)] == ["full_name", "emails", "company"]
+    assert form["delimiter"] == "semicolon" and "cells separated by semicolons" in html
+    page = submit(client, html, "import")
+    assert page.status_code == 303
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.company)) == "Acme, Inc"
+    upload_form = client.get("/leads/import").get_data(as_text=True)
+    assert '<option value="semicolon">Semicolon' in upload_form
+
+
 def test_import_creates_leads_and_the_job_page_shows_done(app, client, sales):
     page = import_file(client, csv_bytes("name,email,company", "Ada,ada@example.com,Acme",
                                          "Bob,bob@example.com,Beta")).get_data(as_text=True)
@@ -375,7 +389,7 @@ def test_header_without_name_column_shows_the_problem(app, client, sales):
 def test_non_csv_filename_refused(app, client, sales):
     response = upload(client, csv_bytes("name", "Ada"), filename="people.xlsx")
     assert response.status_code == 422
-    assert "Only .csv files" in response.get_data(as_text=True)
+    assert "Only .csv, .tsv, .txt files can be uploaded here" in response.get_data(as_text=True)
     assert not (Path(app.instance_path) / "uploads" / "imports").exists() or not list(
         (Path(app.instance_path) / "uploads" / "imports").iterdir())
 
