@@ -13,7 +13,7 @@ from crmcore.services.records import Kind
 
 
 def csv_download(kind: Kind, actor: User, filters: Mapping[str, Any], sort: str,
-                 filename: str) -> Response:
+                 filename: str, delimiter: str = "comma") -> Response:
     """A streamed CSV export of the list ``filters`` selects.
 
     The stream outlives the request's session (closed at teardown, when the view
@@ -24,7 +24,8 @@ def csv_download(kind: Kind, actor: User, filters: Mapping[str, Any], sort: str,
     """
     session = current_app.extensions["crm"].sessions()
     try:
-        chunks = export_csv(session, session.get(User, actor.id), kind, filters, sort=sort)
+        chunks = export_csv(session, session.get(User, actor.id), kind, filters, sort=sort,
+                            delimiter=delimiter)
     except BaseException:
         session.close()
         raise

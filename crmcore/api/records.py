@@ -87,9 +87,11 @@ def list_filters(kind: Kind, args: dict[str, str]) -> dict[str, str]:
             if k in FILTERABLE[kind.record_type] or k.startswith(CUSTOM_PREFIX)}
 
 
-def csv_response(kind: Kind, filters: dict[str, str], sort: str) -> Response:
+def csv_response(kind: Kind, filters: dict[str, str], sort: str,
+                 delimiter: str = "comma") -> Response:
     """A streamed CSV export; see :func:`crmcore.responses.csv_download`."""
-    return csv_download(kind, actor(), filters, sort, f"{PLURALS[kind.record_type]}.csv")
+    return csv_download(kind, actor(), filters, sort, f"{PLURALS[kind.record_type]}.csv",
+                        delimiter)
 
 
 _TAG_VALUES = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
@@ -129,6 +131,8 @@ def register(kind: Kind) -> None:
     })
 
     export_query = {k: v for k, v in list_query.items() if k not in ("cursor", "limit")}
+    export_query["delimiter"] = ("comma (the default), semicolon (for spreadsheets where the "
+                                 "decimal mark is a comma) or tab.")
 
     @doc(plural, response=f"{title}Page", query=list_query)
     def list_view() -> Response:
@@ -143,8 +147,9 @@ def register(kind: Kind) -> None:
     @doc(plural, query=export_query, media_type="text/csv",
          headers={"Content-Disposition": f"attachment; filename={plural}.csv"})
     def export_view() -> Response:
-        args = query_args(set(FILTERABLE[rt]) | {"sort"}, CUSTOM_PREFIX)
-        return csv_response(kind, list_filters(kind, args), args.get("sort", "-created_at"))
+        args = query_args(set(FILTERABLE[rt]) | {"sort", "delimiter"}, CUSTOM_PREFIX)
+        return csv_response(kind, list_filters(kind, args), args.get("sort", "-created_at"),
+                            args.get("delimiter", "comma"))
 
     @doc(plural, body=f"{title}Input", response=f"{title}Output", status=201,
          headers={"Location": f"The new {rt}.", "ETag": "Its version."})

@@ -11,7 +11,7 @@ from crmcore.models.records import IMPORT_STATES
 from crmcore.schemas import records, users
 from crmcore.schemas.base import Id, StrictSchema
 from crmcore.schemas.records import StageSchema
-from crmcore.services.imports import DELIMITERS
+from crmcore.services.cells import DELIMITERS
 
 LeadOutput = records.LeadOutput
 ContactOutput = records.ContactOutput

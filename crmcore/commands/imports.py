@@ -13,6 +13,7 @@ from crmcore.db import transaction
 from crmcore.models import ImportJob
 from crmcore.services import imports
 from crmcore.services import records as rec
+from crmcore.services.cells import DELIMITERS
 from crmcore.services.users import user_by_email
 
 
@@ -49,7 +50,7 @@ def import_command(kind: rec.Kind) -> click.Command:
                   help="Import the good rows even when some are bad.")
     @click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
     @click.option("--encoding", default="utf-8-sig", show_default=True)
-    @click.option("--delimiter", type=click.Choice(["auto", *imports.DELIMITERS]),
+    @click.option("--delimiter", type=click.Choice(["auto", *DELIMITERS]),
                   default="auto", show_default=True,
                   help="What separates the cells; auto takes what the header row uses.")
     @click.option("--as", "as_email", metavar="EMAIL",

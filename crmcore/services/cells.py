@@ -10,6 +10,9 @@ second one, so that every value survives the round trip.
 from __future__ import annotations
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+# The characters files separate cells with: spreadsheets in locales whose
+# decimal mark is a comma read and write semicolons, and some tools use tabs.
+DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t"}
 _QUOTED = (*FORMULA_STARTS, "'")
 
 

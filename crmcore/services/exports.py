@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from crmcore.errors import ValidationFailed
 from crmcore.models import LeadStage, User
-from crmcore.services.cells import neutralize
+from crmcore.services.cells import DELIMITERS, neutralize
 from crmcore.services.custom_fields import definitions
 from crmcore.services.records import Kind, Page, list_records
 
@@ -57,12 +58,17 @@ def _cell(value: Any) -> str:
 
 def export_csv(session: Session, actor: User | None, kind: Kind,
                filters: Mapping[str, Any] | None = None, sort: str = "-created_at",
-               page_size: int = 200) -> Iterator[str]:
+               page_size: int = 200, delimiter: str = "comma") -> Iterator[str]:
     """The CSV of every record ``actor`` sees that matches ``filters``, including
-    custom fields, as an iterator of chunks (one per page). Bad filters raise
-    here, before anything is streamed."""
+    custom fields, as an iterator of chunks (one per page), its cells separated
+    by ``delimiter`` (a name of :data:`DELIMITERS`). Bad filters or a bad
+    delimiter raise here, before anything is streamed."""
+    if delimiter not in DELIMITERS:
+        raise ValidationFailed("Unknown delimiter.",
+                               {"delimiter": [f"One of: {', '.join(DELIMITERS)}."]})
     first = list_records(session, actor, kind, filters, sort, None, page_size, attributes(kind))
-    return _chunks(session, actor, kind, filters, sort, page_size, first)
+    return _chunks(session, actor, kind, filters, sort, page_size, first,
+                   DELIMITERS[delimiter])
 
 
 def attributes(kind: Kind) -> list[str]:
@@ -72,13 +78,13 @@ def attributes(kind: Kind) -> list[str]:
 
 def _chunks(session: Session, actor: User | None, kind: Kind,
             filters: Mapping[str, Any] | None, sort: str, page_size: int,
-            page: Page) -> Iterator[str]:
+            page: Page, delimiter: str) -> Iterator[str]:
     custom = [d.name for d in definitions(session, kind.record_type)]
     columns = COLUMNS[kind.record_type]
     getters = [_by_name(session, *BY_NAME[c]) if c in BY_NAME else attrgetter(c)
                for c in columns]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=delimiter)
     writer.writerow([*columns, *(f"custom.{name}" for name in custom)])
     while True:
         for record in page.items:

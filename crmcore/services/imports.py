@@ -53,6 +53,7 @@ from crmcore.models import (
 )
 from crmcore.services import records as rec
 from crmcore.services.bulk import insert_rows
+from crmcore.services.cells import DELIMITERS
 from crmcore.services.custom_fields import definitions
 from crmcore.services.import_rows import RowValidator, map_header
 
@@ -63,9 +64,6 @@ REVERTIBLE = {"full_name", "first_name", "last_name", "emails", "phones", "compa
               "postal_code", "country", "lifecycle_stage", "opt_outs", "custom"}
 MAX_KEPT_ERRORS = 1000
 BATCH = 2000
-# The separators files come with: spreadsheets in locales whose decimal mark
-# is a comma save CSV with semicolons, and some tools export tabs.
-DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t"}
 
 
 @dataclass

@@ -21,6 +21,7 @@ from crmcore.app import db
 from crmcore.errors import Conflict, CrmError
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
+from crmcore.services.cells import DELIMITERS
 from crmcore.services.import_rows import (
     ALIASES,
     REQUIRED,
@@ -37,9 +38,9 @@ ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8
              ("cp1252", "Windows-1252"))
 POLICIES = (("report", "Report them as errors"), ("skip", "Skip them"),
             ("update", "Update the existing record"))
-DELIMITERS = (("auto", "Detect (comma, semicolon or tab)"), ("comma", "Comma"),
-              ("semicolon", "Semicolon (spreadsheets where the decimal mark is a comma)"),
-              ("tab", "Tab"))
+DELIMITER_CHOICES = (("auto", "Detect (comma, semicolon or tab)"), ("comma", "Comma"),
+                     ("semicolon", "Semicolon (spreadsheets where the decimal mark is a comma)"),
+                     ("tab", "Tab"))
 SEPARATED_BY = {"comma": "commas", "semicolon": "semicolons", "tab": "tabs"}
 TOKEN = re.compile(r"[0-9a-f]{32}")
 # How many uploads a browser session can still map: enough for several tabs.
@@ -122,7 +123,7 @@ def read_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], s
             raise UploadProblem(f"The header row is not valid CSV: {exc}.") from None
     if not header or not any(name.strip() for name in header):
         raise UploadProblem("The file is empty or its first row (the header) is blank.")
-    used = {char: name for name, char in import_svc.DELIMITERS.items()}
+    used = {char: name for name, char in DELIMITERS.items()}
     return header, used[reader.dialect.delimiter]
 
 
@@ -174,7 +175,7 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
     encoding = request.form.get("encoding", "utf-8-sig")
     delimiter = request.form.get("delimiter", "auto")
     policy = request.form.get("on_duplicate", "report")
-    if (encoding not in dict(ENCODINGS) or delimiter not in dict(DELIMITERS)
+    if (encoding not in dict(ENCODINGS) or delimiter not in dict(DELIMITER_CHOICES)
             or policy not in dict(POLICIES)):
         abort(400)
     return {"encoding": encoding, "delimiter": delimiter, "on_duplicate": policy,
@@ -185,7 +186,7 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
 def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
                 status: int = 200) -> Any:
     return render("web/import_upload.html", status, ui=ui, encodings=ENCODINGS,
-                  delimiters=DELIMITERS, policies=POLICIES,
+                  delimiters=DELIMITER_CHOICES, policies=POLICIES,
                   options=options or {"encoding": "utf-8-sig", "delimiter": "auto",
                                       "on_duplicate": "report"},
                   message=message, limit=size_label(max_bytes()))

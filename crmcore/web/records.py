@@ -207,13 +207,16 @@ def list_view(ui: Ui) -> Any:
                   filters=filters, sort=sort, errors=errors, next_url=next_url,
                   people=people, stages={s.id: s for s in all_stages()},
                   lifecycle_stages=LIFECYCLE_STAGES, custom_fields=custom,
-                  export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort))
+                  export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort),
+                  semicolon_export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort,
+                                               delimiter="semicolon"))
 
 
 def export_view(ui: Ui) -> Any:
     """The filtered list as CSV, streamed page by page."""
     filters, sort = list_filters(ui, definitions(ui))
-    return csv_download(ui.kind, actor(), filters, sort, f"{ui.plural}.csv")
+    return csv_download(ui.kind, actor(), filters, sort, f"{ui.plural}.csv",
+                        request.args.get("delimiter", "comma"))
 
 
 def new_view(ui: Ui) -> Any:

@@ -277,6 +277,10 @@ def test_export_csv_respects_filters_ownership_and_deletion(api_client, make_use
         "/api/v1/leads/export.csv?custom.plan=pro"))] == ["Mine"]
     assert rows_of(sales.get("/api/v1/leads/export.csv?source=nowhere")) == []
 
+    semicolons = admin_api.get("/api/v1/leads/export.csv?sort=full_name&delimiter=semicolon")
+    text = semicolons.get_data(as_text=True)
+    assert text.startswith("id;full_name;emails;") and ";'=1+2;" in text
+    assert_problem(admin_api.get("/api/v1/leads/export.csv?delimiter=pipe"), 422, "delimiter")
     assert_problem(admin_api.get("/api/v1/leads/export.csv?limit=5"), 422, "limit")
     assert_problem(admin_api.get("/api/v1/leads/export.csv?cursor=x"), 422, "cursor")
     assert_problem(admin_api.get("/api/v1/leads/export.csv?sort=password"), 422, "sort")

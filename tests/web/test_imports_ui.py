@@ -325,6 +325,24 @@ def test_the_lists_export_edited_in_a_spreadsheet_imports_back(app, client, sale
             "Renamed Co", ["+12025550123"], ["vip"], sales.id)
 
 
+def test_an_export_with_semicolons_imports_back_detected(app, client, sales, make_lead):
+    make_lead(sales, full_name="Ada; Countess", emails=["ada@example.com", "a@x.org"],
+              company="Engines, Ltd")
+    page = client.get("/leads").get_data(as_text=True)
+    link = re.search(r'<a class="button" href="([^"]+)" download[^>]*>Export CSV \(;\)</a>',
+                     page)
+    exported = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert exported.startswith("id;full_name;emails;")
+    assert ';"Ada; Countess";"ada@example.com; a@x.org";;Engines, Ltd;' in exported
+    edited = exported.replace("Engines, Ltd", "Engines, Inc").encode()
+    done = import_file(client, edited, on_duplicate="update").get_data(as_text=True)
+    assert re.search(r'id="count-updated">1<', done), done
+    with app.extensions["crm"].sessions() as s:
+        lead = s.scalars(select(Lead)).one()
+        assert (lead.full_name, lead.emails, lead.company) == (
+            "Ada; Countess", ["ada@example.com", "a@x.org"], "Engines, Inc")
+
+
 def test_duplicates_reported_by_default(app, client, sales, make_lead):
     make_lead(sales, full_name="Ada", emails=["ada@example.com"])
     html = upload(client, csv_bytes("name,email", "Ada,ada@example.com")).get_data(as_text=True)
