@@ -153,6 +153,38 @@ def test_csv_import_through_the_ui(page, live_server, make_user):
     assert page.locator("table.records tbody tr", has_text="Csv").count() == 0
 
 
+def test_a_spreadsheets_semicolon_file_imports_and_sorts_by_name(page, live_server,
+                                                                  make_user):
+    """A file as Excel saves it where the decimal mark is a comma: semicolons,
+    Windows-1252, names in parts and two email columns."""
+    page.set_default_timeout(5000)
+    sign_in(page, live_server, make_user("sales"))
+    page.goto(live_server.url + "/leads/import")
+    page.select_option("#encoding", "cp1252")
+    assert page.locator("#delimiter").input_value() == "auto"
+    page.set_input_files("#file", files=[{
+        "name": "excel.csv", "mimeType": "text/csv",
+        "buffer": ("First Name;Last Name;Email;Email 2;Company\r\n"
+                   "Zoe;Young;zoe@x.org;;Acme, Inc\r\n"
+                   "Émile;Zola;emile@x.org;ez@x.org;Beta\r\n"
+                   "adam;smith;adam@x.org;;Gamma\r\n").encode("cp1252")}])
+    page.click("button[value=import]")
+    assert "cells separated by semicolons" in page.inner_text("form.card .hint")
+    assert [page.locator(f"#map-{i}").input_value() for i in range(5)] == [
+        "first_name", "last_name", "emails", "emails", "company"]
+    page.locator("form.card button[value=import]").click()
+    page.wait_for_url("**/imports/*")
+    wait_for_status(page, "done")
+    assert page.locator("#count-created").inner_text() == "3"
+    page.click("nav >> text=Leads")
+    page.select_option("#sort", "full_name")
+    page.click("button:has-text('Filter')")
+    names = page.locator("table.records tbody tr td:nth-child(2)").all_inner_texts()
+    assert names == ["adam smith", "Émile Zola", "Zoe Young"]
+    assert page.locator("a:has-text('Export CSV (;)')").get_attribute("href").endswith(
+        "delimiter=semicolon")
+
+
 def test_a_large_files_dry_run_then_its_import(page, live_server, make_user, monkeypatch):
     """A file over the inline limit is checked by a background job; its page
     imports the checked file without a second upload."""
