@@ -13,7 +13,8 @@ from crmcore.services.records import Kind
 
 
 def csv_download(kind: Kind, actor: User, filters: Mapping[str, Any], sort: str,
-                 filename: str, delimiter: str = "comma") -> Response:
+                 filename: str, delimiter: str = "comma",
+                 byte_order_mark: bool = False) -> Response:
     """A streamed CSV export of the list ``filters`` selects.
 
     The stream outlives the request's session (closed at teardown, when the view
@@ -25,7 +26,7 @@ def csv_download(kind: Kind, actor: User, filters: Mapping[str, Any], sort: str,
     session = current_app.extensions["crm"].sessions()
     try:
         chunks = export_csv(session, session.get(User, actor.id), kind, filters, sort=sort,
-                            delimiter=delimiter)
+                            delimiter=delimiter, byte_order_mark=byte_order_mark)
     except BaseException:
         session.close()
         raise

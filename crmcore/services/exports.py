@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from operator import attrgetter
 from typing import Any
@@ -58,17 +59,23 @@ def _cell(value: Any) -> str:
 
 def export_csv(session: Session, actor: User | None, kind: Kind,
                filters: Mapping[str, Any] | None = None, sort: str = "-created_at",
-               page_size: int = 200, delimiter: str = "comma") -> Iterator[str]:
+               page_size: int = 200, delimiter: str = "comma",
+               byte_order_mark: bool = False) -> Iterator[str]:
     """The CSV of every record ``actor`` sees that matches ``filters``, including
     custom fields, as an iterator of chunks (one per page), its cells separated
     by ``delimiter`` (a name of :data:`DELIMITERS`). Bad filters or a bad
-    delimiter raise here, before anything is streamed."""
+    delimiter raise here, before anything is streamed.
+
+    :param byte_order_mark: start with U+FEFF, by which spreadsheets (Excel
+        above all) know the text is UTF-8 rather than read accents in the
+        system's code page. Programs reading the file may not expect it."""
     if delimiter not in DELIMITERS:
         raise ValidationFailed("Unknown delimiter.",
                                {"delimiter": [f"One of: {', '.join(DELIMITERS)}."]})
     first = list_records(session, actor, kind, filters, sort, None, page_size, attributes(kind))
-    return _chunks(session, actor, kind, filters, sort, page_size, first,
-                   DELIMITERS[delimiter])
+    chunks = _chunks(session, actor, kind, filters, sort, page_size, first,
+                     DELIMITERS[delimiter])
+    return itertools.chain(["\ufeff"], chunks) if byte_order_mark else chunks
 
 
 def attributes(kind: Kind) -> list[str]:

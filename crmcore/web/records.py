@@ -213,10 +213,11 @@ def list_view(ui: Ui) -> Any:
 
 
 def export_view(ui: Ui) -> Any:
-    """The filtered list as CSV, streamed page by page."""
+    """The filtered list as CSV, streamed page by page. People open it in a
+    spreadsheet: it starts with a byte order mark (the API's export does not)."""
     filters, sort = list_filters(ui, definitions(ui))
     return csv_download(ui.kind, actor(), filters, sort, f"{ui.plural}.csv",
-                        request.args.get("delimiter", "comma"))
+                        request.args.get("delimiter", "comma"), byte_order_mark=True)
 
 
 def new_view(ui: Ui) -> Any:

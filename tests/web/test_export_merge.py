@@ -26,7 +26,9 @@ def rows_of(response):
     # left to the garbage collector, an open session blocks the next test's schema
     # reset on PostgreSQL.
     try:
-        return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        text = response.get_data(as_text=True)
+        assert text.startswith("\ufeffid,")  # for spreadsheets: UTF-8, said so
+        return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     finally:
         response.close()
 

@@ -332,7 +332,7 @@ def test_an_export_with_semicolons_imports_back_detected(app, client, sales, mak
     link = re.search(r'<a class="button" href="([^"]+)" download[^>]*>Export CSV \(;\)</a>',
                      page)
     exported = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
-    assert exported.startswith("id;full_name;emails;")
+    assert exported.startswith("\ufeffid;full_name;emails;")
     assert ';"Ada; Countess";"ada@example.com; a@x.org";;Engines, Ltd;' in exported
     edited = exported.replace("Engines, Ltd", "Engines, Inc").encode()
     done = import_file(client, edited, on_duplicate="update").get_data(as_text=True)
