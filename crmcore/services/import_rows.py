@@ -289,13 +289,15 @@ class RowValidator:
         # The columns of a name that the record keeps otherwise (parts of a
         # lead's, a contact's whole), read as text and checked as what they fill.
         reshaped = [c for c in columns if c.field in NAME_FILLS[record_type]]
-        self.parts = [c.field for c in reshaped] if record_type == "lead" else []
+        # First name first, in whatever order the columns come.
+        self.parts = ([p for p in NAME_PARTS if any(c.field == p for c in reshaped)]
+                      if record_type == "lead" else [])
         if self.parts:
             self.joined[WHOLE_NAME] = (_text(schema.fields[WHOLE_NAME]),
                                        tuple(c.header for c in reshaped))
         self.whole = reshaped[0].header if reshaped and not self.parts else None
-        self.part_checks = [(name, _text(schema.fields[name])) for name in NAME_PARTS
-                            if self.whole is not None]
+        self.part_checks = ([(name, _text(schema.fields[name])) for name in NAME_PARTS]
+                            if self.whole is not None else [])
         self.required_header = " + ".join(c.header for c in columns
                                           if self.required in c.fills(record_type))
         self.combines = bool(self.joined or self.whole)

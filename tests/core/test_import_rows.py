@@ -150,3 +150,12 @@ def test_a_contacts_whole_name_answers_as_the_full_schema_on_its_parts(name, com
         "Company": _flatten(m) for m in errors.values()}
     if not problems:
         assert values == expected
+
+
+def test_a_leads_name_parts_join_first_name_first_whatever_the_column_order():
+    columns = map_header("lead", ["Surname", "Email", "Given name"], {}, [])
+    validator = RowValidator("lead", columns, custom=[], owners={}, stages={},
+                             may_set_owner=False)
+    assert validator.convert(["Lovelace", "", "Ada"]) == ({"full_name": "Ada Lovelace"}, [])
+    assert validator.convert(["", "", ""]) == (
+        {}, [("Surname + Given name", "Missing data for required field.")])
