@@ -677,14 +677,18 @@ SEARCH_KEYS = ("name_key", "email_key", "phone_key")
 
 
 def _prefix_search(session: Session, model: Any, text: str) -> Any:
-    """Records whose name, key email or first phone starts with ``text``, each
-    test backed by an index; names compare folded ("mull" finds "Müller").
+    """Records whose name (a contact's last name too), key email or first phone
+    starts with ``text``, each test backed by an index; names compare folded
+    ("mull" finds "Müller").
     PostgreSQL uses LIKE on indexes that compare bytes whatever the database's
     collation (the name key's own is C, the others use ``varchar_pattern_ops``);
     SQLite compares bytes, so a range works."""
     text = text.strip()
-    prefixes = [(model.name_key, fold(text, 200)), (model.email_key, text.lower()),
+    name = fold(text, 200)
+    prefixes = [(model.name_key, name), (model.email_key, text.lower()),
                 (model.phone_key, text.lower())]
+    if model is Contact:  # searched by the name they are sorted by
+        prefixes.append((model.last_name_key, name[:100]))
     if session.get_bind().dialect.name == "postgresql":
         return or_(*(column.like(_escape_like(prefix) + "%", escape="\\")
                      for column, prefix in prefixes))

@@ -71,6 +71,7 @@ def test_search_finds_names_whatever_the_case_and_accents(api_client):
     assert found("/api/v1/leads", "emile") == ["Émile Zola"]
     assert found("/api/v1/leads", "Öz") == ["ÖZIL Mesut"]
     assert found("/api/v1/contacts", "EMILE OTZ") == ["Ötzi"]
+    assert found("/api/v1/contacts", "otz") == ["Ötzi"]  # by the last name alone
 
 
 def test_merge_candidates_compare_names_and_companies_whatever_the_case(api_client):

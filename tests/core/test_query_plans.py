@@ -39,6 +39,8 @@ def test_prefix_search_on_name_email_and_phone_uses_indexes(app, make_user, kind
         found = plan(session, search_query(session, admin, kind, "ada_%"))
     for column in svc.SEARCH_KEYS:
         assert f"ix_{table}_{column}" in found, found
+    if kind is svc.CONTACTS:
+        assert "ix_contacts_last_name_key_id" in found, found
     assert ("Seq Scan" if is_postgres() else f"SCAN {table}\n") not in found + "\n", found
 
 
