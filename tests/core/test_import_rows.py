@@ -38,6 +38,14 @@ rows = st.tuples(texts, cells(emails), cells(phones), texts,
                  texts, texts).map(list)
 
 
+def lead_answer(data: dict) -> tuple[dict, dict[str, str]]:
+    """The full schema's values, or its messages flattened by field."""
+    try:
+        return LeadInput().load(data), {}
+    except ValidationError as exc:
+        return {}, {field: _flatten(messages) for field, messages in exc.messages.items()}
+
+
 def full_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
     data = {}
     for header, raw in zip(HEADER, row, strict=True):
@@ -46,10 +54,7 @@ def full_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
         if cell:
             data[field] = ([v.strip() for v in cell.split(";") if v.strip()]
                            if field in LIST_FIELDS else cell)
-    try:
-        return LeadInput().load(data), {}
-    except ValidationError as exc:
-        return {}, {field: _flatten(messages) for field, messages in exc.messages.items()}
+    return lead_answer(data)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -87,10 +92,7 @@ def joined_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
         data["full_name"] = " ".join(p for p in (first, last) if p)
     if rest[4]:
         data["company"] = rest[4]
-    try:
-        return LeadInput().load(data), {}
-    except ValidationError as exc:
-        return {}, {field: _flatten(messages) for field, messages in exc.messages.items()}
+    return lead_answer(data)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
