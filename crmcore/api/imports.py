@@ -1,6 +1,6 @@
-"""CSV imports over the API: upload a file to import or check in the background,
-follow the job, revert it. Thin views over :mod:`crmcore.services.imports`, as
-the web pages are."""
+"""Imports over the API (CSV or Excel workbooks): upload a file to import or
+check in the background, follow the job, revert it. Thin views over
+:mod:`crmcore.services.imports`, as the web pages are."""
 
 from __future__ import annotations
 
@@ -113,10 +113,11 @@ def register(record_type: str) -> None:
 
     start_view.__name__ = start_view.__qualname__ = f"{record_type}_import"
     start_view.upload_limit = upload_limit  # type: ignore[attr-defined]
-    start_view.__doc__ = f"""Upload a CSV file of {plural} to import, or only to check.
+    start_view.__doc__ = f"""Upload a file of {plural} to import, or only to check.
 
-    Send multipart/form-data: the file in ``file``, the options (ImportInput)
-    as form fields. A file whose encoding, CSV or header does not fit is
+    Send multipart/form-data: the file (CSV, tab-separated text, or an Excel
+    workbook, whose first sheet is read) in ``file``, the options (ImportInput)
+    as form fields. A file whose encoding, CSV, workbook or header does not fit is
     answered 422 at once; otherwise the job is queued and answered 202 with a
     Location to follow: queued, validating, then invalid (every problem listed,
     nothing written), checked (a dry run), or running and done. By default any

@@ -34,7 +34,7 @@ from crmcore.api.schemas import (
 )
 from crmcore.app import db
 from crmcore.errors import NotFound, ValidationFailed
-from crmcore.responses import csv_download
+from crmcore.responses import csv_download, xlsx_download
 from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
@@ -42,6 +42,7 @@ from crmcore.services.actions import conversion_steps
 from crmcore.services.merge import merge, merge_candidates
 from crmcore.services.records import CONTACTS, FILTERABLE, LEADS, SORTABLE, Kind
 from crmcore.services.timeline import full_timeline
+from crmcore.services.workbooks import MEDIA_TYPE
 
 log = logging.getLogger("crmcore.api")
 
@@ -151,6 +152,14 @@ def register(kind: Kind) -> None:
         return csv_response(kind, list_filters(kind, args), args.get("sort", "-created_at"),
                             args.get("delimiter", "comma"))
 
+    @doc(plural, query={k: v for k, v in export_query.items() if k != "delimiter"},
+         media_type=MEDIA_TYPE,
+         headers={"Content-Disposition": f"attachment; filename={plural}.xlsx"})
+    def export_xlsx_view() -> Response:
+        args = query_args(set(FILTERABLE[rt]) | {"sort"}, CUSTOM_PREFIX)
+        return xlsx_download(kind, actor(), list_filters(kind, args),
+                             args.get("sort", "-created_at"), f"{plural}.xlsx")
+
     @doc(plural, body=f"{title}Input", response=f"{title}Output", status=201,
          headers={"Location": f"The new {rt}.", "ETag": "Its version."})
     def create_view() -> Response:
@@ -234,12 +243,15 @@ def register(kind: Kind) -> None:
         return json_response({"items": dump_many(
             kind, merge_candidates(session, actor(), kind, record))})
 
-    for view in (list_view, export_view, create_view, get_view, update_view, delete_view,
-                 timeline_view, comment_view, bulk_view, merge_view, duplicates_view):
+    for view in (list_view, export_view, export_xlsx_view, create_view, get_view, update_view,
+                 delete_view, timeline_view, comment_view, bulk_view, merge_view,
+                 duplicates_view):
         view.__doc__ = VIEW_DOCS[view.__name__].format(rt=rt, plural=plural)
     bp.add_url_rule(base, f"{rt}_list", list_view, methods=["GET"])
     bp.add_url_rule(base, f"{rt}_create", create_view, methods=["POST"])
     bp.add_url_rule(f"{base}/export.csv", f"{rt}_export", export_view, methods=["GET"])
+    bp.add_url_rule(f"{base}/export.xlsx", f"{rt}_export_xlsx", export_xlsx_view,
+                    methods=["GET"])
     bp.add_url_rule(f"{base}/bulk", f"{rt}_bulk", bulk_view, methods=["POST"])
     bp.add_url_rule(item, f"{rt}_get", get_view, methods=["GET"])
     bp.add_url_rule(item, f"{rt}_update", update_view, methods=["PATCH"])
@@ -258,6 +270,11 @@ VIEW_DOCS = {
                    "filters (the list's, custom.<name> included), sorted like the list, "
                    "with a column per custom field, streamed as one text/csv attachment. "
                    "Cells a spreadsheet would take for a formula start with an apostrophe.",
+    "export_xlsx_view": "Export {plural} as an Excel workbook.\n\nWhat the CSV export "
+                        "holds, as one sheet: numbers as numbers, everything else as text, "
+                        "never a formula (cells that look like one carry Excel's quote "
+                        "prefix). The workbook is written whole before it is sent; a list "
+                        "longer than a worksheet (1,048,575 rows) answers 422.",
     "create_view": "Create a {rt}.\n\nYou own it unless you may reassign and set owner_id.",
     "get_view": "Read a {rt}.\n\nA {rt} you may not see answers 404, like a missing one.",
     "update_view": "Change a {rt}.\n\nSend only the fields to change, with If-Match set to the "

@@ -159,10 +159,12 @@ class ImportInput(StrictSchema):
     """The form fields of POST /leads/imports and /contacts/imports, beside ``file``."""
 
     file = fields.Raw(metadata={"type": "string", "format": "binary",
-                                "description": "The CSV file (required)."})
+                                "description": "The file (required): CSV, tab-separated text, "
+                                               "or an Excel workbook (.xlsx), whose first "
+                                               "sheet is read."})
     mapping = JsonObject(load_default=dict, metadata={
         "type": "string",
-        "description": 'A JSON object: CSV header -> field ("-" ignores the column); '
+        "description": 'A JSON object: column header -> field ("-" ignores the column); '
                        "columns not named are matched by their header."})
     on_duplicate = fields.String(load_default="report", validate=validate.OneOf(
         ("report", "skip", "update")), metadata={
@@ -170,11 +172,12 @@ class ImportInput(StrictSchema):
                            "problems, skip them, or update the record."})
     skip_bad_rows = fields.Boolean(load_default=False, metadata={
         "description": "Import the good rows even when some are bad."})
-    encoding = fields.String(load_default="utf-8-sig", validate=validate.Length(max=40))
+    encoding = fields.String(load_default="utf-8-sig", validate=validate.Length(max=40),
+                             metadata={"description": "The text encoding of a CSV."})
     delimiter = fields.String(load_default="auto", validate=validate.OneOf(
         ("auto", *DELIMITERS)), metadata={
-            "description": "What separates the cells; auto takes the one the header row "
-                           "holds most of (a comma if none)."})
+            "description": "What separates a CSV's cells; auto takes the one the header "
+                           "row holds most of (a comma if none)."})
     dry_run = fields.Boolean(load_default=False, metadata={
         "description": "Only check the file: the job ends checked, its counts saying "
                        "what an import would do."})

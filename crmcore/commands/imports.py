@@ -40,7 +40,7 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.command("import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--map", "pairs", multiple=True, metavar="HEADER=FIELD",
-                  help="Map a CSV column to a field (- to ignore it). Repeatable. "
+                  help="Map a column to a field (- to ignore it). Repeatable. "
                        "Unmapped columns match by name: several may fill a list "
                        "(Email, Email 2); a lead's First Name and Last Name join into "
                        "its full_name, a contact's Name splits before its last word.")
@@ -49,10 +49,11 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.option("--skip-bad-rows", is_flag=True,
                   help="Import the good rows even when some are bad.")
     @click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
-    @click.option("--encoding", default="utf-8-sig", show_default=True)
+    @click.option("--encoding", default="utf-8-sig", show_default=True,
+                  help="The text encoding of a CSV.")
     @click.option("--delimiter", type=click.Choice(["auto", *DELIMITERS]),
                   default="auto", show_default=True,
-                  help="What separates the cells; auto takes what the header row uses.")
+                  help="What separates a CSV's cells; auto takes what the header row uses.")
     @click.option("--as", "as_email", metavar="EMAIL",
                   help="Import as this user (owner of new records, checked permissions).")
     @clear_errors
@@ -89,8 +90,10 @@ def import_command(kind: rec.Kind) -> click.Command:
         job = imports.run(runtime.sessions, job_id, progress)
         _finish(job)
 
-    command.help = (f"Import {plural} from a CSV FILE. Every row is checked first; "
-                    "by default any problem stops the import before anything is written.")
+    command.help = (f"Import {plural} from FILE: a CSV (or tab-separated text) or an Excel "
+                    "workbook (.xlsx), whose first sheet is read. Every row is checked "
+                    "first; by default any problem stops the import before anything is "
+                    "written.")
     return command
 
 

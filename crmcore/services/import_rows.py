@@ -416,8 +416,9 @@ def _beyond_header(row: Sequence[str], header_width: int) -> list[tuple[str, str
     Trailing empty cells (``a,b,,``) are fine."""
     for index in range(header_width, len(row)):
         if row[index].strip():
-            return [(f"#{index + 1}", f"A cell beyond the header's {header_width} columns; "
-                     "is a comma inside a cell not quoted?")]
+            return [(f"#{index + 1}", f"A cell beyond the header's {header_width} columns: "
+                     "name its column in the header (in a CSV: is a separator inside a "
+                     "cell not quoted?).")]
     return []
 
 

@@ -1,4 +1,5 @@
-"""CSV import of leads and contacts: validate everything, then write in batches.
+"""Import of leads and contacts from CSV or Excel workbooks: validate
+everything, then write in batches.
 
 The file is streamed and worked on in batches, so memory stays flat whatever
 its size:
@@ -56,6 +57,7 @@ from crmcore.services.bulk import insert_rows
 from crmcore.services.cells import DELIMITERS
 from crmcore.services.custom_fields import definitions
 from crmcore.services.import_rows import RowValidator, map_header
+from crmcore.services.workbooks import is_workbook, sheet_rows
 
 POLICIES = ("skip", "update", "report")
 # What an import may change on an existing record, and so what revert restores.
@@ -74,9 +76,10 @@ class ImportOptions:
     :param on_duplicate: for rows whose email is already in the CRM: ``skip``
         them, ``update`` the existing record, or ``report`` them as errors.
     :param skip_bad_rows: import the good rows even when some are bad.
-    :param encoding: the file's text encoding.
-    :param delimiter: ``comma``, ``semicolon``, ``tab``, or ``auto``: the one
-        the header row holds most of (outside quotes), a comma if none.
+    :param encoding: a CSV's text encoding (a workbook has none to give).
+    :param delimiter: what separates a CSV's cells: ``comma``, ``semicolon``,
+        ``tab``, or ``auto``: the one the header row holds most of (outside
+        quotes), a comma if none.
     :param fields: when set, the only fields the file may fill; a column mapped
         to any other field is refused before anything is read. For plugins that
         import on someone's behalf (an advertiser may not choose the owner).
@@ -160,14 +163,22 @@ def csv_rows(lines: Iterator[str], delimiter: str) -> Iterator[list[str]]:
 @contextmanager
 def _open_rows(path: Path, options: ImportOptions
                ) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
-    """The header and an iterator over the data rows; problems with the file as
-    a whole raise :class:`ValidationFailed` with a message naming them."""
-    encoding = options.encoding
+    """The header and an iterator over the data rows of a CSV or of a
+    workbook's first sheet (told apart by how the file starts; the encoding
+    and delimiter apply to CSV only); problems with the file as a whole raise
+    :class:`ValidationFailed` with a message naming them."""
     try:
-        handle = open(path, encoding=encoding, errors="strict", newline="")  # noqa: SIM115
+        workbook = is_workbook(path)
+        handle = None if workbook else open(  # noqa: SIM115
+            path, encoding=options.encoding, errors="strict", newline="")
     except OSError as exc:
         raise ValidationFailed(f"Cannot read {path.name}: {exc.strerror}.",
                                {"file": [str(exc.strerror)]}) from None
+    if handle is None:
+        with sheet_rows(path) as (_sheet, header, rows):
+            yield header, rows
+        return
+    encoding = options.encoding
     with handle:
         # Strict: a stray or unclosed quote is reported with its line, instead
         # of being read as text that swallows the columns (or rows) after it.

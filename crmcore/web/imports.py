@@ -1,4 +1,4 @@
-"""CSV import of leads and contacts: upload, map the columns, check or import,
+"""Import of leads and contacts from CSV or Excel: upload, map the columns, check or import,
 follow the job, revert it. Thin views over :mod:`crmcore.services.imports`."""
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from crmcore import jobs
 from crmcore.app import db
-from crmcore.errors import Conflict, CrmError
+from crmcore.errors import Conflict, CrmError, ValidationFailed
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
+from crmcore.services import workbooks
 from crmcore.services.cells import DELIMITERS
 from crmcore.services.import_rows import (
     ALIASES,
@@ -51,8 +52,10 @@ HEADER_MAX_BYTES = 1024 * 1024
 HEADER_MAX_LINES = 100
 SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
 # A dry run of a larger file runs in the background, like an import, rather
-# than keep the request (and a server process) for seconds.
+# than keep the request (and a server process) for seconds. A workbook is
+# packed: the same size holds more rows, each slower to read.
 INLINE_CHECK_MAX_BYTES = 2 * 1024 * 1024
+INLINE_CHECK_MAX_WORKBOOK_BYTES = 256 * 1024
 ACTIVE = ("queued", "validating", "running", "resume_queued", "revert_queued", "reverting")
 
 
@@ -112,9 +115,16 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
     raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
 
 
-def read_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], str]:
-    """The CSV's first row, read with ``encoding``, and the delimiter that
-    separates its cells (``delimiter``, or the one ``auto`` finds)."""
+def read_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], str, str | None]:
+    """The file's first row; for a CSV, read with ``encoding``, the delimiter
+    that separates its cells (``delimiter``, or the one ``auto`` finds); for a
+    workbook, the name of the sheet read (``None`` for a CSV)."""
+    if workbooks.is_workbook(path):
+        try:
+            with workbooks.sheet_rows(path) as (sheet, header, _rows):
+                return header, delimiter, sheet
+        except ValidationFailed as exc:
+            raise UploadProblem(exc.detail) from None
     with open(path, "rb") as handle:
         try:
             reader = import_svc.csv_rows(_lines(handle, encoding), delimiter)
@@ -124,7 +134,7 @@ def read_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], s
     if not header or not any(name.strip() for name in header):
         raise UploadProblem("The file is empty or its first row (the header) is blank.")
     used = {char: name for name, char in DELIMITERS.items()}
-    return header, used[reader.dialect.delimiter]
+    return header, used[reader.dialect.delimiter], None
 
 
 def encoding_label(encoding: str) -> str:
@@ -192,7 +202,7 @@ def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str |
                   message=message, limit=size_label(max_bytes()))
 
 
-def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
+def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str], sheet: str | None,
                  selected: Sequence[str], options: Mapping[str, Any], intent: str,
                  message: str | None = None, report: import_svc.Report | None = None,
                  status: int = 200) -> Any:
@@ -201,8 +211,8 @@ def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
     problem = header_problem(ui, header, dict(zip(header, selected, strict=True)), known)
     return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
                   columns=list(zip(header, selected, strict=True)), choices=choices,
-                  options=options, policies=POLICIES, encoding_name=encoding_label(
-                      options["encoding"]), separated_by=SEPARATED_BY[options["delimiter"]],
+                  options=options, policies=POLICIES, sheet=sheet, encoding_name=encoding_label(
+                      options["encoding"]), separated_by=SEPARATED_BY.get(options["delimiter"]),
                   intent=intent, message=message,
                   problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
                   required_from=required_from(ui.kind.record_type),
@@ -226,12 +236,12 @@ def upload_view(ui: Ui) -> Any:
         return upload_page(ui, options, str(exc), exc.status)
     try:
         # What "auto" found is shown and kept from here on.
-        header, options["delimiter"] = read_header(upload_path(token), options["encoding"],
-                                                   options["delimiter"])
+        header, options["delimiter"], sheet = read_header(
+            upload_path(token), options["encoding"], options["delimiter"])
     except UploadProblem as exc:
         upload_path(token).unlink(missing_ok=True)
         return upload_page(ui, options, str(exc), 422)
-    return mapping_page(ui, token, filename, header, guessed(ui, header, field_choices(ui)),
+    return mapping_page(ui, token, filename, header, sheet, guessed(ui, header, field_choices(ui)),
                         options, intent)
 
 
@@ -242,8 +252,8 @@ def mapping_view(ui: Ui) -> Any:
     options = options_from_form()
     try:
         path = stored_upload(token)
-        header, options["delimiter"] = read_header(path, options["encoding"],
-                                                   options["delimiter"])
+        header, options["delimiter"], sheet = read_header(path, options["encoding"],
+                                                          options["delimiter"])
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), 422)
     choices = {name for name, _ in field_choices(ui)}
@@ -254,16 +264,17 @@ def mapping_view(ui: Ui) -> Any:
     problem = header_problem(ui, header, options["mapping"], choices)
     if problem and intent == "import":
         # Refused here rather than left to fail as an "invalid" job.
-        return mapping_page(ui, token, filename, header, selected, options, intent,
+        return mapping_page(ui, token, filename, header, sheet, selected, options, intent,
                             f"The header does not fit: {problem}", status=422)
     session = db()
-    inline_check = intent == "check" and path.stat().st_size <= INLINE_CHECK_MAX_BYTES
+    inline_check = intent == "check" and path.stat().st_size <= (
+        INLINE_CHECK_MAX_BYTES if sheet is None else INLINE_CHECK_MAX_WORKBOOK_BYTES)
     try:
         service_options = import_svc.ImportOptions(**options, dry_run=intent == "check")
         if inline_check:
             report = import_svc.check(session, actor(), ui.kind, path, service_options)
             session.rollback()  # a dry run writes nothing
-            return mapping_page(ui, token, filename, header, selected, options, intent,
+            return mapping_page(ui, token, filename, header, sheet, selected, options, intent,
                                 report=report)
         job = import_svc.start(session, actor(), ui.kind, path, filename, service_options)
         job_id = job.id
@@ -272,7 +283,7 @@ def mapping_view(ui: Ui) -> Any:
         session.rollback()
         details = [m for field, messages in exc.errors.items() if field != "file"
                    for m in (messages if isinstance(messages, list) else [messages])]
-        return mapping_page(ui, token, filename, header, selected, options, intent,
+        return mapping_page(ui, token, filename, header, sheet, selected, options, intent,
                             " ".join([exc.detail, *map(str, details)]), status=422)
     web_session["import_uploads"] = [t for t in web_session.get("import_uploads", [])
                                      if t != token]

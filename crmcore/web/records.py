@@ -21,7 +21,7 @@ from crmcore.app import db
 from crmcore.errors import Conflict, CrmError, NotFound
 from crmcore.models import CustomField
 from crmcore.models.records import LIFECYCLE_STAGES, OPT_OUT_CHANNELS
-from crmcore.responses import csv_download
+from crmcore.responses import csv_download, xlsx_download
 from crmcore.schemas.records import input_schema, plugin_field_names
 from crmcore.services import actions as action_svc
 from crmcore.services import custom_fields as custom_svc
@@ -209,7 +209,8 @@ def list_view(ui: Ui) -> Any:
                   lifecycle_stages=LIFECYCLE_STAGES, custom_fields=custom,
                   export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort),
                   semicolon_export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort,
-                                               delimiter="semicolon"))
+                                               delimiter="semicolon"),
+                  xlsx_export_url=url_for(f"web.{ui.plural}_export_xlsx", **filters, sort=sort))
 
 
 def export_view(ui: Ui) -> Any:
@@ -218,6 +219,12 @@ def export_view(ui: Ui) -> Any:
     filters, sort = list_filters(ui, definitions(ui))
     return csv_download(ui.kind, actor(), filters, sort, f"{ui.plural}.csv",
                         request.args.get("delimiter", "comma"), byte_order_mark=True)
+
+
+def export_xlsx_view(ui: Ui) -> Any:
+    """The filtered list as an Excel workbook."""
+    filters, sort = list_filters(ui, definitions(ui))
+    return xlsx_download(ui.kind, actor(), filters, sort, f"{ui.plural}.xlsx")
 
 
 def new_view(ui: Ui) -> Any:
@@ -387,13 +394,14 @@ def ui_view(view: Callable[..., Any], ui: Ui, endpoint: str, module: str) -> Cal
 
 def register_routes(ui: Ui) -> None:
     """The same pages for leads and contacts, under the endpoints web.leads, web.lead_new,
-    web.leads_export, web.lead, web.lead_edit, web.lead_comment, web.lead_delete and
-    web.leads_bulk (web.contacts, web.contact_new ... for contacts)."""
+    web.leads_export, web.leads_export_xlsx, web.lead, web.lead_edit, web.lead_comment,
+    web.lead_delete and web.leads_bulk (web.contacts, web.contact_new ... for contacts)."""
     many, one = f"/{ui.plural}", f"/{ui.plural}/<int:record_id>"
     routes: list[tuple[str, str, Any, list[str]]] = [
         (many, ui.plural, list_view, ["GET"]),
         (f"{many}/new", f"{ui.name}_new", new_view, ["GET", "POST"]),
         (f"{many}/export.csv", f"{ui.plural}_export", export_view, ["GET"]),
+        (f"{many}/export.xlsx", f"{ui.plural}_export_xlsx", export_xlsx_view, ["GET"]),
         (one, ui.name, detail_view, ["GET"]),
         (f"{one}/edit", f"{ui.name}_edit", edit_view, ["GET", "POST"]),
         (f"{one}/comment", f"{ui.name}_comment", comment_view, ["POST"]),

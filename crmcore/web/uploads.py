@@ -25,12 +25,12 @@ def size_label(size: int) -> str:
     return f"{size} bytes"
 
 
-# Text files of separated values: CSV, and tab-separated as tools export it.
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+# Files of rows: CSV, tab-separated text as tools export it, Excel workbooks.
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx")
 
 
 def save_upload(upload: FileStorage | None, target: Path, limit: int, *,
-                suffixes: tuple[str, ...] = TABLE_SUFFIXES, kind: str = "CSV") -> str:
+                suffixes: tuple[str, ...] = TABLE_SUFFIXES, kind: str = "CSV or .xlsx") -> str:
     """Stream ``upload`` into ``target`` (a path the caller chose), at most
     ``limit`` bytes; returns the original file name, cleaned, for display only.
     Nothing is left on disk when it fails."""

@@ -6,6 +6,7 @@ import io
 import time
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy import func, select
 
@@ -182,7 +183,7 @@ def test_a_file_that_does_not_fit_is_refused_before_a_job_is_made(app, admin_api
         (csv_file("Full name", "Ada"), {"on_duplicate": "merge"}, "on_duplicate"),
         (csv_file("Full name", "Ada"), {"encoding": "klingon"}, "encoding"),
         (csv_file("Full name", "Ada"), {"colour": "red"}, "colour"),
-        (csv_file("Full name", "Ada", name="people.xlsx"), {}, "file"),
+        (csv_file("Full name", "Ada", name="people.ods"), {}, "file"),
         (csv_file(""), {}, "file"),
     ]
     for file, form, field in cases:
@@ -309,3 +310,45 @@ def test_files_separated_by_semicolons_or_tabs_are_read_as_such(app, admin_api):
             "another character?)") in forced["detail"]
     assert_problem(post_import(admin_api, csv_file("Name", "Ed"), delimiter="pipe"), 422,
                    "delimiter")
+
+
+def workbook_of(response) -> openpyxl.Workbook:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == ("application/vnd.openxmlformats-officedocument."
+                                 "spreadsheetml.sheet")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="leads.xlsx"'
+    return openpyxl.load_workbook(io.BytesIO(response.get_data()))
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_an_excel_export_edited_in_a_spreadsheet_imports_back_as_changes(
+        app, api_client, make_user, admin_api, new_lead):
+    sales = api_client(make_user("sales"))
+    new_lead(sales, full_name="Mine", emails=["mine@x.org"], company="=1+2", source="web")
+    new_lead(sales, full_name="Mine too", emails=["too@x.org"], source="fair")
+    new_lead(admin_api, full_name="Admin's", emails=["admin@x.org"], source="web")
+    book = workbook_of(sales.get("/api/v1/leads/export.xlsx?source=web"))
+    sheet = book.worksheets[0]
+    assert [[c.value for c in row][1:5] for row in sheet.iter_rows()] == [
+        ["full_name", "emails", "phones", "company"], ["Mine", "mine@x.org", None, "=1+2"]]
+    assert sheet["E2"].data_type == "s" and sheet["E2"].quotePrefix
+    # Edited in a spreadsheet and uploaded as it is: the changes, nothing else.
+    sheet["B2"], sheet["E2"] = "Mine, renamed", "Acme"
+    sheet.append([None, "New one", "new@x.org"])
+    edited = io.BytesIO()
+    book.save(edited)
+    edited.seek(0)
+    job = imported(sales, (edited, "leads.xlsx"), on_duplicate="update")
+    assert job["status"] == "done", job
+    assert (job["created_count"], job["updated_count"]) == (1, 1)
+    with app.extensions["crm"].sessions() as session:
+        assert session.execute(select(Lead.full_name, Lead.company, Lead.source)
+                               .order_by(Lead.id)).all() == [
+            ("Mine, renamed", "Acme", "web"), ("Mine too", "", "fair"), ("Admin's", "", "web"),
+            ("New one", "", "")]
+    assert_problem(sales.get("/api/v1/leads/export.xlsx?sort=password"), 422, "sort")
+    assert_problem(sales.get("/api/v1/leads/export.xlsx?delimiter=tab"), 422, "delimiter")
+    assert_problem(admin_api.client.get("/api/v1/leads/export.xlsx"), 401)
+    not_a_workbook = io.BytesIO(b"PK\x03\x04 not really"), "leads.xlsx"
+    assert "not an Excel workbook (.xlsx)" in assert_problem(
+        post_import(sales, not_a_workbook), 422, "file")["detail"]

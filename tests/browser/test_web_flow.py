@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import openpyxl
 import pytest
+from sqlalchemy import select
 
 from crmcore.db import transaction
+from crmcore.models import Lead
 from crmcore.services import records as svc
 from crmcore.testing import DEFAULT_PASSWORD
 
@@ -183,6 +186,39 @@ def test_a_spreadsheets_semicolon_file_imports_and_sorts_by_name(page, live_serv
     assert names == ["adam smith", "Émile Zola", "Zoe Young"]
     assert page.locator("a:has-text('Export CSV (;)')").get_attribute("href").endswith(
         "delimiter=semicolon")
+
+
+def test_the_excel_export_downloads_and_imports_back_edited(page, live_server, make_user,
+                                                           tmp_path, app):
+    sales = make_user("sales")
+    with transaction(app.extensions["crm"].sessions) as s:
+        svc.create(s, s.merge(sales), svc.LEADS, {"full_name": "Ada", "company": "=Engines",
+                                                   "emails": ["ada@x.org"]})
+    page.set_default_timeout(5000)
+    sign_in(page, live_server, sales)
+    page.goto(live_server.url + "/leads")
+    with page.expect_download() as download:
+        page.click("a:has-text('Export Excel')")
+    assert download.value.suggested_filename == "leads.xlsx"
+    path = tmp_path / "leads.xlsx"
+    download.value.save_as(path)
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    assert (sheet["B2"].value, sheet["E2"].value, sheet["E2"].data_type) == (
+        "Ada", "=Engines", "s")
+    sheet["E2"] = "Engines Ltd"
+    book.save(path)
+    page.click("a:has-text('Import CSV or Excel')")
+    page.set_input_files("#file", str(path))
+    page.select_option("#on_duplicate", "update")
+    page.click("button[value=import]")
+    assert "Read from the sheet “Leads”" in page.inner_text("form.card .hint")
+    page.locator("form.card button[value=import]").click()
+    page.wait_for_url("**/imports/*")
+    wait_for_status(page, "done")
+    assert page.locator("#count-updated").inner_text() == "1"
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.company)) == "Engines Ltd"
 
 
 def test_a_large_files_dry_run_then_its_import(page, live_server, make_user, monkeypatch):

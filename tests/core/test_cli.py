@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
@@ -271,6 +272,25 @@ def test_leads_import_reads_the_separator_the_file_uses_or_the_one_given(crm, tm
     with sqlite3.connect(crm.db_file) as db:
         assert db.execute("SELECT full_name, company FROM leads ORDER BY id").fetchall() == [
             ("Ann", "Acme, Inc"), ("Bob", "")]
+
+
+def test_leads_import_reads_an_excel_workbooks_first_sheet(crm, tmp_path):
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    assert "Excel workbook (.xlsx)" in " ".join(crm("leads", "import", "--help").output.split())
+    book = openpyxl.Workbook()
+    book.active.append(["Name", "Email", "Phone"])
+    book.active.append(["Ada", "ada@x.org", "+1 202 555 0143"])
+    book.active.append(["Bob", "bob@", None])
+    book.save(tmp_path / "leads.xlsx")
+    refused = crm("leads", "import", str(tmp_path / "leads.xlsx"), CRM_PLUGINS="none")
+    assert refused.exit_code == 1
+    assert "row 3, column Email: There must be something after the @-sign." in refused.output
+    done = crm("leads", "import", "--skip-bad-rows", str(tmp_path / "leads.xlsx"),
+               CRM_PLUGINS="none")
+    assert "Created 1, updated 0, skipped 0, left out 1 bad row(s)." in done.output
+    with sqlite3.connect(crm.db_file) as db:
+        assert db.execute("SELECT full_name, phones FROM leads").fetchall() == [
+            ("Ada", '["+12025550143"]')]
 
 
 def test_imports_resume_continues_a_killed_import_once(crm, tmp_path):

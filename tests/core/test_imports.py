@@ -311,8 +311,9 @@ def test_a_filled_cell_beyond_the_header_is_a_row_problem(app, tmp_path, make_us
                     "Fine,f@x.org\r\n", newline="")
     job = run_import(path, admin)
     assert job.status == "invalid" and count(app) == 0
-    assert job.errors == [[3, "#3", "A cell beyond the header's 2 columns; is a comma inside "
-                                    "a cell not quoted?"],
+    assert job.errors == [[3, "#3", "A cell beyond the header's 2 columns: name its column in "
+                                    "the header (in a CSV: is a separator inside a cell not "
+                                    "quoted?)."],
                           [3, "email", "An email address must have an @-sign."]]
     assert run_import(path, admin, skip_bad_rows=True).created_count == 2
 

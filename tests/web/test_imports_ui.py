@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy import func, select
 
@@ -343,6 +344,37 @@ def test_an_export_with_semicolons_imports_back_detected(app, client, sales, mak
             "Ada; Countess", ["ada@example.com", "a@x.org"], "Engines, Inc")
 
 
+def test_the_lists_excel_export_edited_imports_back_from_its_sheet(app, client, sales,
+                                                                   make_lead):
+    make_lead(sales, full_name="Ada", emails=["ada@example.com"], company="=Engines")
+    make_lead(sales, full_name="Bob", emails=["bob@example.com"], source="fair")
+    page = client.get("/leads?source=fair").get_data(as_text=True)
+    link = re.search(r'<a class="button" href="([^"]+)" download>Export Excel</a>', page)
+    assert link.group(1) == "/leads/export.xlsx?source=fair&amp;mine=1&amp;sort=-created_at"
+    only_bob = openpyxl.load_workbook(io.BytesIO(
+        client.get(link.group(1).replace("&amp;", "&")).get_data())).worksheets[0]
+    assert [row[1] for row in only_bob.iter_rows(values_only=True)] == ["full_name", "Bob"]
+    book = openpyxl.load_workbook(io.BytesIO(client.get("/leads/export.xlsx").get_data()))
+    sheet = book.worksheets[0]
+    assert sheet.title == "Leads" and sheet["B3"].value == "Ada"
+    sheet["E3"] = "Engines Ltd"
+    edited = io.BytesIO()
+    book.save(edited)
+    html = upload(client, edited.getvalue(), filename="leads.xlsx",
+                  on_duplicate="update").get_data(as_text=True)
+    assert "Read from the sheet “Leads”, the workbook's first." in html
+    assert "cells separated by" not in html
+    done = client.get(submit(client, html, "import").headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="count-updated">2<', done), done
+    with app.extensions["crm"].sessions() as s:
+        assert s.execute(select(Lead.full_name, Lead.company, Lead.source)
+                         .order_by(Lead.id)).all() == [("Ada", "Engines Ltd", ""),
+                                                       ("Bob", "", "fair")]
+    broken = upload(client, b"PK\x03\x04 cut short", filename="leads.xlsx")
+    assert broken.status_code == 422
+    assert "not an Excel workbook (.xlsx)" in broken.get_data(as_text=True)
+
+
 def test_duplicates_reported_by_default(app, client, sales, make_lead):
     make_lead(sales, full_name="Ada", emails=["ada@example.com"])
     html = upload(client, csv_bytes("name,email", "Ada,ada@example.com")).get_data(as_text=True)
@@ -404,10 +436,11 @@ def test_header_without_name_column_shows_the_problem(app, client, sales):
     assert re.search(r'id="count-create">1<', fixed)
 
 
-def test_non_csv_filename_refused(app, client, sales):
-    response = upload(client, csv_bytes("name", "Ada"), filename="people.xlsx")
+def test_a_file_neither_csv_nor_xlsx_is_refused(app, client, sales):
+    response = upload(client, csv_bytes("name", "Ada"), filename="people.ods")
     assert response.status_code == 422
-    assert "Only .csv, .tsv, .txt files can be uploaded here" in response.get_data(as_text=True)
+    assert ("Only .csv, .tsv, .txt, .xlsx files can be uploaded here"
+            in response.get_data(as_text=True))
     assert not (Path(app.instance_path) / "uploads" / "imports").exists() or not list(
         (Path(app.instance_path) / "uploads" / "imports").iterdir())
 

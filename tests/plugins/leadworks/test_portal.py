@@ -6,6 +6,7 @@ import io
 import re
 import time
 
+import openpyxl
 import pytest
 from crmcore_plugins.leadworks.models import Advertiser, Upload
 from sqlalchemy import select
@@ -150,6 +151,19 @@ def test_csv_upload_reports_row_by_row_keep_valid_or_all_or_nothing(
     with sessions() as s:
         assert s.scalar(select(Lead.full_name).where(Lead.email_key == "parts@example.com")
                         ) == "Ann Parts"
+    # An Excel workbook's first sheet, as advertisers often keep their lists.
+    book = openpyxl.Workbook()
+    book.active.append(["name", "email"])
+    book.active.append(["In Excel", "excel@example.com"])
+    saved = io.BytesIO()
+    book.save(saved)
+    workbook = client.post("/leadworks/upload", data={"campaign": "Fall", "file": (
+        io.BytesIO(saved.getvalue()), "fall.xlsx")}, content_type="multipart/form-data")
+    assert workbook.status_code == 303, workbook.get_data(as_text=True)
+    assert 'id="count-created">1<' in wait_for_job(client, workbook.headers["Location"])
+    with sessions() as s:
+        assert s.scalar(select(Lead.full_name).where(Lead.email_key == "excel@example.com")
+                        ) == "In Excel"
 
 
 def test_a_csv_import_emails_the_owner_with_the_apps_mail_settings(

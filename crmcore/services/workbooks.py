@@ -1,0 +1,186 @@
+"""Excel workbooks (.xlsx): an import reads the first sheet's rows as the text a
+CSV would hold; an export writes a list as one sheet.
+
+Reading streams the sheet (openpyxl's read-only mode), so memory does not grow
+with its rows, but a workbook keeps its text in one shared table that is read
+whole: :data:`MAX_SHARED_TEXT` bounds it, and a file beyond is refused with the
+advice to save it as CSV. Values come as spreadsheets show them: formulas as
+the value the file last saved for them, dates as ISO dates, whole numbers
+without a decimal point.
+
+An export writes every text cell as text, never as a formula. A cell starting
+like a formula gets Excel's quote prefix, the style a ``'`` typed before it
+gives: it shows as typed and stays text when someone edits it. Text is read
+back exactly as written, so an export imports back as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import IO, Any
+
+from crmcore.errors import ValidationFailed
+from crmcore.services.cells import FORMULA_STARTS, neutralize
+
+# How a file starts: an .xlsx is a zip archive; Excel 97-2003 workbooks, and
+# .xlsx files saved with a password, are compound documents.
+ZIP_MAGIC = b"PK\x03\x04"
+COMPOUND_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+MAX_SHARED_TEXT = 128 * 1024 * 1024  # bytes of the shared text table, unpacked
+# A worksheet's last row; the header takes the first.
+MAX_SHEET_ROWS = 1_048_576
+MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Characters XML 1.0, and so a workbook, cannot hold (control characters).
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def is_workbook(path: Path) -> bool:
+    """Whether ``path`` is a zip archive (an .xlsx, or another zip that
+    :func:`sheet_rows` refuses with a message) or a compound document (an
+    Excel 97-2003 workbook, refused likewise), rather than text."""
+    with open(path, "rb") as handle:
+        start = handle.read(len(COMPOUND_MAGIC))
+    return start.startswith(ZIP_MAGIC) or start == COMPOUND_MAGIC
+
+
+def cell_text(value: Any) -> str:
+    """The text a CSV would hold for a cell's ``value``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        # A date cell holds a datetime at midnight: the date is what it shows.
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _refused(message: str) -> ValidationFailed:
+    return ValidationFailed(message, {"file": [message]})
+
+
+@contextmanager
+def sheet_rows(path: Path) -> Iterator[tuple[str, list[str], Iterator[list[str]]]]:
+    """``(sheet name, header, data rows)`` of the workbook's first sheet, every
+    cell as :func:`cell_text` gives it and trailing empty cells left off. An
+    empty row comes as ``[]``, so that rows keep the numbers the sheet shows.
+
+    The import takes a ``'`` off a cell starting like a formula, as a CSV
+    export writes it (:func:`crmcore.services.cells.restore`); a workbook holds
+    text as it is, so such a cell is given with the ``'`` that comes off.
+
+    :raises ValidationFailed: under ``file``, when the file is not a workbook
+        this reads, or its first sheet has no header row."""
+    import openpyxl  # on import only: it would slow every process's start
+
+    with open(path, "rb") as handle:
+        if handle.read(len(COMPOUND_MAGIC)) == COMPOUND_MAGIC:
+            raise _refused("The file is an Excel 97-2003 workbook (.xls) or a workbook saved "
+                           "with a password: save it as .xlsx (without a password) or as CSV.")
+        handle.seek(0)
+        try:
+            with zipfile.ZipFile(handle) as archive:
+                shared = next((i.file_size for i in archive.infolist()
+                               if i.filename.lower() == "xl/sharedstrings.xml"), 0)
+            if shared > MAX_SHARED_TEXT:
+                raise _refused("The workbook holds more text than an import reads from a "
+                               f"workbook ({MAX_SHARED_TEXT // (1024 * 1024)} MB): save it "
+                               "as CSV.")
+            # Given the open file, not its name: uploads are stored under names of
+            # ours, whose extension openpyxl would refuse.
+            workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except ValidationFailed:
+            raise
+        except Exception:  # noqa: BLE001 - openpyxl raises anything for a file it cannot read
+            raise _refused("The file is not an Excel workbook (.xlsx): save it as .xlsx or "
+                           "as CSV.") from None
+        try:
+            sheet = workbook.worksheets[0]
+            values = sheet.iter_rows(values_only=True)
+            header = _texts(next(values, ()), keep_quote=False)
+            if not header or not any(h.strip() for h in header):
+                raise _refused("The workbook's first sheet is empty or its first row (the "
+                               "header) is blank.")
+            yield sheet.title, header, _rows(values)
+        finally:
+            workbook.close()
+
+
+def _texts(values: Sequence[Any], keep_quote: bool = True) -> list[str]:
+    cells = [cell_text(v) for v in values]
+    while cells and not cells[-1]:
+        cells.pop()
+    return [neutralize(c) for c in cells] if keep_quote else cells
+
+
+def _rows(values: Iterator[Sequence[Any]]) -> Iterator[list[str]]:
+    number = 1
+    try:
+        for number, row in enumerate(values, start=2):  # noqa: B007
+            yield _texts(row)
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile, SyntaxError) as exc:
+        # SyntaxError: the XML parser's error for a broken sheet.
+        raise _refused(f"The workbook cannot be read after row {number}: {exc}.") from None
+
+
+def write_sheet(target: IO[bytes], title: str, header: Sequence[str],
+                rows: Iterable[Sequence[Any]]) -> None:
+    """Write a workbook of one sheet, ``title``, to ``target``: the header in
+    bold and frozen, then ``rows``. Numbers (not booleans) become number cells,
+    ``None`` an empty cell, anything else its ``str()`` as text; rows are
+    written as they come, so memory stays flat (openpyxl's write-only mode).
+
+    :raises ValidationFailed: when the rows do not fit in a worksheet (what
+        ``target`` then holds is no use)."""
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet(title[:31])
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def text(value: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, _UNWRITABLE.sub("\ufffd", value))
+        cell.data_type = "s"  # never a formula, whatever it starts with
+        cell.quotePrefix = value.startswith(FORMULA_STARTS)
+        return cell
+
+    def cell(value: Any) -> Any:
+        if value is None or (type(value) in (int, float) and abs(value) < 2**53):
+            return value  # a number beyond a double's precision stays text
+        return text(str(value))
+
+    titles = []
+    for name in header:
+        head = text(name)
+        head.font = bold
+        titles.append(head)
+    sheet.append(titles)
+    too_long = False
+    try:
+        for count, row in enumerate(rows, start=2):
+            if count > MAX_SHEET_ROWS:
+                too_long = True
+                break
+            sheet.append([cell(v) for v in row])
+    finally:
+        # Also when the rows fail: saving removes the sheet's temporary file.
+        workbook.save(target)
+    if too_long:
+        raise ValidationFailed(
+            "The list has more rows than a worksheet holds.",
+            {"format": [f"At most {MAX_SHEET_ROWS - 1:,} rows fit in a worksheet: "
+                        "narrow the list or export CSV."]})
