@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
@@ -129,8 +130,10 @@ def _rows(values: Iterator[Sequence[Any]]) -> Iterator[list[str]]:
     try:
         for number, row in enumerate(values, start=2):  # noqa: B007
             yield _texts(row)
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile, SyntaxError) as exc:
-        # SyntaxError: the XML parser's error for a broken sheet.
+    except (ValueError, KeyError, OSError, EOFError, zlib.error, zipfile.BadZipFile,
+            SyntaxError) as exc:
+        # SyntaxError: the XML parser's error for a broken sheet; EOFError and
+        # zlib's error: a cut or damaged archive.
         raise _refused(f"The workbook cannot be read after row {number}: {exc}.") from None
 
 

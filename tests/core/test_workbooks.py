@@ -4,6 +4,7 @@ that never runs as a formula, and read back as they were written."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import date, datetime
 from xml.sax.saxutils import escape
@@ -131,7 +132,7 @@ PARTS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 def excel_saved(path, rows):
     """A workbook as Excel writes it, which openpyxl does not: every text in
-    one shared table that cells point into, and no sheet dimension."""
+    one shared table that cells point into, and empty rows left out."""
     shared: dict[str, int] = {}
     cells = []
     for number, row in enumerate(rows, start=1):
@@ -167,10 +168,38 @@ def excel_saved(path, rows):
             f'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{RELS}/'
             'sharedStrings" Target="sharedStrings.xml"/></Relationships>'),
         "xl/worksheets/sheet1.xml": (
-            f'<worksheet xmlns="{MAIN}"><sheetData>{"".join(cells)}</sheetData></worksheet>'),
+            f'<worksheet xmlns="{MAIN}"><dimension ref="A1:H{len(rows)}"/>'
+            f'<sheetData>{"".join(cells)}</sheetData></worksheet>'),
         "xl/sharedStrings.xml": f'<sst xmlns="{MAIN}">{texts}</sst>',
     })
     return path
+
+
+def test_a_sheet_broken_part_way_is_refused_naming_the_last_row_read(
+        app, tmp_path, make_user, run_import):
+    rows = [["Name", "Email"], *([f"P{i}", f"p{i}@x.org"] for i in range(3000))]
+    path = excel_saved(tmp_path / "broken.xlsx", rows)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    # A damaged archive: a byte of the packed sheet changed half-way.
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+        offset = archive.getinfo(sheet).header_offset
+    damaged = bytearray(path.read_bytes())
+    start = offset + 30 + len(sheet)  # past the member's local header
+    damaged[start + archive.getinfo(sheet).compress_size // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    job = run_import(path, make_user("admin"))
+    assert job.status == "invalid" and job.created_count == 0
+    assert re.match(r"The workbook cannot be read after row \d{3,4}: ", job.message), job.message
+    # A broken sheet: its XML cut off inside a row.
+    parts[sheet] = parts[sheet].replace(b'<row r="3">', b'<row r="3"><c oops</row>')
+    zipped(path, **{name: data.decode() for name, data in parts.items()})
+    job = run_import(path, make_user("admin"))
+    assert job.status == "invalid" and job.created_count == 0
+    assert job.message.startswith("The workbook cannot be read after row 2: ")
 
 
 def test_a_workbook_with_shared_text_imports_and_its_size_is_bounded(
