@@ -100,7 +100,9 @@ def import_command(kind: rec.Kind) -> click.Command:
 def _finish(job: ImportJob) -> None:
     if job.status == "invalid":
         click.echo(f"import #{job.id}: {job.message}", err=True)
-        _show_problems(job.errors, job.error_count)
+        # A file refused whole is listed as row 0 (not counted), whose message
+        # is the job's, just shown.
+        _show_problems([e for e in job.errors if e[0] != 0], job.error_count)
         raise SystemExit(1)
     click.echo(f"import #{job.id} {job.status}: {job.message}")
     if job.error_count:
@@ -123,7 +125,7 @@ contacts_group.add_command(import_command(rec.CONTACTS))
 
 @click.group("imports")
 def imports_group() -> None:
-    """CSV imports: list, resume and revert."""
+    """Imports: list, resume and revert."""
 
 
 @imports_group.command("list")

@@ -291,6 +291,12 @@ def test_leads_import_reads_an_excel_workbooks_first_sheet(crm, tmp_path):
     with sqlite3.connect(crm.db_file) as db:
         assert db.execute("SELECT full_name, phones FROM leads").fetchall() == [
             ("Ada", '["+12025550143"]')]
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    old = crm("leads", "import", str(tmp_path / "old.xls"), CRM_PLUGINS="none")
+    assert old.exit_code == 1
+    assert old.output.splitlines() == [
+        "import #3: The file is an Excel 97-2003 workbook (.xls) or a workbook saved with a "
+        "password: save it as .xlsx (without a password) or as CSV."]
 
 
 def test_imports_resume_continues_a_killed_import_once(crm, tmp_path):
