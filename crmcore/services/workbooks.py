@@ -162,6 +162,11 @@ def write_sheet(target: IO[bytes], title: str, header: Sequence[str],
         return cell
 
     def cell(value: Any) -> Any:
+        if type(value) is str:
+            # Most text goes as it is: openpyxl writes a str as text unless it
+            # starts with "=", and a cell object costs as much as the writing.
+            return (text(value) if value.startswith(FORMULA_STARTS)
+                    or _UNWRITABLE.search(value) else value)
         if value is None or (type(value) in (int, float) and abs(value) < 2**53):
             return value  # a number beyond a double's precision stays text
         return text(str(value))

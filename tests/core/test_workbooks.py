@@ -285,3 +285,11 @@ def test_text_written_to_a_sheet_reads_back_as_the_import_takes_it(values):
     book.close()
     # openpyxl writes a cell's line ends as they are; XML reads CR LF and CR as LF.
     assert read == [v.replace("\r\n", "\n").replace("\r", "\n") for v in values]
+
+
+def test_characters_a_workbook_cannot_hold_are_replaced_not_refused():
+    target = io.BytesIO()
+    workbooks.write_sheet(target, "Sheet", ["a"], [["bell\x07 in the middle"], ["\x01=1+2"]])
+    sheet = sheet_of(target.getvalue())
+    assert [c.value for c in sheet["A"]] == ["a", "bell\ufffd in the middle", "\ufffd=1+2"]
+    assert sheet["A3"].data_type == "s"
