@@ -288,7 +288,9 @@ VIEW_DOCS = {
                   "joined, timelines move here, and the others go to the recycle bin. A "
                   "record you may not see answers 404; a bad choice 422.",
     "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see with the "
-                       "same phone, or the same name and company: candidates to merge.",
+                       "same first phone, or the same name and company whatever their case, "
+                       "accents and legal form (\"Acme\" is \"ACME, Inc.\"): candidates to "
+                       "merge.",
     "bulk_view": "Change many {plural} at once.\n\nActions: assign (value: a user id or null), "
                  "stage (leads; value: a stage id), tag (value: tags to add), delete. Records "
                  "you may not see are skipped; changed counts the rest.",

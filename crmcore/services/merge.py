@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, delete, func, literal, or_, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import require
@@ -26,7 +26,10 @@ from crmcore.services.records import (
     rescore,
     visible,
 )
+from crmcore.textkeys import company_key
 
+# How many records of one name (or phone) the duplicate check compares.
+MAX_CANDIDATES = 500
 MERGEABLE = {
     "lead": ("full_name", "login", "emails", "phones", "company", "partner", "location",
              "source", "stage_id", "owner_id"),
@@ -111,23 +114,28 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
 def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
                       phone_key: str | None, name_key: str, company: str,
                       exclude_id: int | None = None, limit: int = 10) -> list[Any]:
-    """Visible records with the same first phone, or the same name and company,
-    whatever their case (and the name's accents); an empty company counts as a
+    """Visible records with the same first phone, or the same name and a
+    similar company: whatever their case and accents, and the company's legal
+    form (:func:`~crmcore.textkeys.company_key`). An empty company counts as a
     company: the same name alone is suspicious."""
     model = kind.model
-    # The name key's index finds the few records of that name; the company is
-    # compared on those.
-    same = ([and_(model.name_key == name_key,
-                  func.lower(model.company) == func.lower(literal(company)))]
-            if name_key else [])
+    same = [model.name_key == name_key] if name_key else []
     if phone_key:
         same.append(model.phone_key == phone_key)
     if not same:
         return []
-    query = visible(session, actor, kind).where(or_(*same))
+    # The name key's and the phone's indexes find the few records of that name
+    # or phone; the companies are compared on those, in Python.
+    query = (visible(session, actor, kind).where(or_(*same))
+             .with_only_columns(model.id, model.phone_key, model.company))
     if exclude_id is not None:
         query = query.where(model.id != exclude_id)
-    return list(session.scalars(query.order_by(model.id).limit(limit)))
+    company = company_key(company)
+    ids = [record_id for record_id, phone, theirs in
+           session.execute(query.order_by(model.id).limit(MAX_CANDIDATES))
+           if (phone_key and phone == phone_key) or company_key(theirs or "") == company][:limit]
+    found = session.scalars(select(model).where(model.id.in_(ids))) if ids else ()
+    return sorted(found, key=lambda record: record.id)
 
 
 def merge_candidates(session: Session, actor: User | None, kind: Kind, record: Any,

@@ -12,7 +12,7 @@ from crmcore.alembic_branches import CORE_MIGRATIONS, Branch, upgrade
 from crmcore.config import database_url
 from crmcore.db import make_engine
 from crmcore.testing import is_postgres
-from crmcore.textkeys import fold
+from crmcore.textkeys import company_key, fold
 
 pytestmark = pytest.mark.plugins()
 
@@ -79,8 +79,25 @@ def test_merge_candidates_compare_names_and_companies_whatever_the_case(api_clie
     first = api.post("/api/v1/leads", json={"full_name": "Bea Müller", "company": "ACME"})
     api.post("/api/v1/leads", json={"full_name": "BEA MULLER", "company": "Acme"})
     api.post("/api/v1/leads", json={"full_name": "Bea Muller", "company": "Acme Two"})
+    api.post("/api/v1/leads", json={"full_name": "bea müller", "company": "Acmé, Inc."})
+    api.post("/api/v1/leads", json={"full_name": "Bea Muller", "company": "Other",
+                                    "phones": ["+1 202 555 0143"]})
     found = api.get(f"/api/v1/leads/{first.get_json()['id']}/duplicates").get_json()
-    assert [r["full_name"] for r in found["items"]] == ["BEA MULLER"]
+    assert [r["full_name"] for r in found["items"]] == ["BEA MULLER", "bea müller"]
+
+
+@pytest.mark.parametrize(("one", "other", "same"), [
+    ("ACME, Inc.", "Acme", True),
+    ("Acme Corp", "acme corporation", True),
+    ("Müller GmbH", "MULLER G.m.b.H.", True),
+    ("Smith & Sons Ltd.", "Smith and Sons", True),
+    ("The Boring Company", "Boring", True),
+    ("Acme Rockets", "Acme", False),
+    ("Inc.", "", False),  # a name that is only a legal form keeps it
+    ("", "", True),
+])
+def test_company_keys_leave_out_case_accents_punctuation_and_legal_forms(one, other, same):
+    assert (company_key(one) == company_key(other)) is same
 
 
 def test_upgrading_folds_the_keys_of_stored_names(tmp_path):

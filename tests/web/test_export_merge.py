@@ -91,10 +91,13 @@ def test_duplicate_warning_then_confirmed_create(client, sales, make_lead, make_
     assert "may already exist" in text and f'href="/leads/{existing.id}"' in text
     assert 'name="confirm_duplicate" value="1"' in text
     assert 'value="A. Lovelace"' in text  # the form keeps what was typed
-    # same name (any case) and company
+    # same name (any case) and company (any legal form)
     text = client.post("/leads/new", data={"full_name": "ADA LOVELACE",
                                            "company": "Engines"}).get_data(as_text=True)
     assert "may already exist" in text and text.count('href="/leads/') == 1
+    text = client.post("/leads/new", data={"full_name": "ada lovelace",
+                                           "company": "ENGINES, Ltd."}).get_data(as_text=True)
+    assert "may already exist" in text and f'href="/leads/{existing.id}"' in text
     assert db_session.scalar(select(Lead).where(Lead.full_name == "ADA LOVELACE")) is None
     # other company, bad phone: no warning
     response = client.post("/leads/new", data={"full_name": "Ada Lovelace", "company": "Other",
