@@ -6,6 +6,7 @@ import csv
 from datetime import timedelta
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -375,15 +376,24 @@ def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, ma
         imports.resume(sessions, admin, job.id)
 
 
+def write_workbook(path: Path, header, rows):
+    book = openpyxl.Workbook()
+    for row in [header, *rows]:
+        book.active.append([cell or None for cell in row])
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("write", [write_csv, write_workbook])
 def test_resuming_an_import_that_leaves_out_bad_rows_writes_each_good_row_once(
-        app, tmp_path, make_user, run_import, monkeypatch):
+        app, tmp_path, make_user, run_import, monkeypatch, write):
     """The check's batches of good rows and the resume's batches, read again
-    from the file, end at the same rows: a resume starts after the last batch
-    committed, never inside it."""
+    from the file (a CSV or a workbook), end at the same rows: a resume starts
+    after the last batch committed, never inside it."""
     admin = make_user("admin")
     rows = [[f"P{i}", f"p{i}@x.org" if i % 2 else ""] for i in range(30)]
     rows[3][0] = rows[5][0] = ""  # two bad rows in the first batch
-    path = write_csv(tmp_path / "gaps.csv", ["name", "email"], rows)
+    path = write(tmp_path / "gaps", ["name", "email"], rows)
     real = cut_power_in_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run_import(path, admin, batch_size=10, skip_bad_rows=True)
