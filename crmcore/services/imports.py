@@ -175,7 +175,7 @@ def _open_rows(path: Path, options: ImportOptions
         raise ValidationFailed(f"Cannot read {path.name}: {exc.strerror}.",
                                {"file": [str(exc.strerror)]}) from None
     if handle is None:
-        with sheet_rows(path) as (_sheet, header, rows):
+        with sheet_rows(path) as (_sheets, header, rows):
             yield header, rows
         return
     encoding = options.encoding

@@ -75,10 +75,11 @@ def _refused(message: str) -> ValidationFailed:
 
 
 @contextmanager
-def sheet_rows(path: Path) -> Iterator[tuple[str, list[str], Iterator[list[str]]]]:
-    """``(sheet name, header, data rows)`` of the workbook's first sheet, every
+def sheet_rows(path: Path) -> Iterator[tuple[list[str], list[str], Iterator[list[str]]]]:
+    """``(sheet names, header, data rows)`` of the workbook's first sheet, every
     cell as :func:`cell_text` gives it and trailing empty cells left off. An
     empty row comes as ``[]``, so that rows keep the numbers the sheet shows.
+    The sheet names are the workbook's, the one read first.
 
     The import takes a ``'`` off a cell starting like a formula, as a CSV
     export writes it (:func:`crmcore.services.cells.restore`); a workbook holds
@@ -116,7 +117,8 @@ def sheet_rows(path: Path) -> Iterator[tuple[str, list[str], Iterator[list[str]]
             if not header or not any(h.strip() for h in header):
                 raise _refused("The workbook's first sheet is empty or its first row (the "
                                "header) is blank.")
-            yield sheet.title, header, _rows(values)
+            others = [name for name in workbook.sheetnames if name != sheet.title]
+            yield [sheet.title, *others], header, _rows(values)
         finally:
             workbook.close()
 

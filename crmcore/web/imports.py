@@ -115,14 +115,15 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
     raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
 
 
-def read_header(path: Path, encoding: str, delimiter: str) -> tuple[list[str], str, str | None]:
+def read_header(path: Path, encoding: str, delimiter: str
+                ) -> tuple[list[str], str, list[str] | None]:
     """The file's first row; for a CSV, read with ``encoding``, the delimiter
     that separates its cells (``delimiter``, or the one ``auto`` finds); for a
-    workbook, the name of the sheet read (``None`` for a CSV)."""
+    workbook, its sheets' names, the one read first (``None`` for a CSV)."""
     if workbooks.is_workbook(path):
         try:
-            with workbooks.sheet_rows(path) as (sheet, header, _rows):
-                return header, delimiter, sheet
+            with workbooks.sheet_rows(path) as (sheets, header, _rows):
+                return header, delimiter, sheets
         except ValidationFailed as exc:
             raise UploadProblem(exc.detail) from None
     with open(path, "rb") as handle:
@@ -202,7 +203,8 @@ def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str |
                   message=message, limit=size_label(max_bytes()))
 
 
-def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str], sheet: str | None,
+def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
+                 sheets: list[str] | None,
                  selected: Sequence[str], options: Mapping[str, Any], intent: str,
                  message: str | None = None, report: import_svc.Report | None = None,
                  status: int = 200) -> Any:
@@ -211,7 +213,7 @@ def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str], sheet
     problem = header_problem(ui, header, dict(zip(header, selected, strict=True)), known)
     return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
                   columns=list(zip(header, selected, strict=True)), choices=choices,
-                  options=options, policies=POLICIES, sheet=sheet, encoding_name=encoding_label(
+                  options=options, policies=POLICIES, sheets=sheets, encoding_name=encoding_label(
                       options["encoding"]), separated_by=SEPARATED_BY.get(options["delimiter"]),
                   intent=intent, message=message,
                   problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
@@ -236,13 +238,13 @@ def upload_view(ui: Ui) -> Any:
         return upload_page(ui, options, str(exc), exc.status)
     try:
         # What "auto" found is shown and kept from here on.
-        header, options["delimiter"], sheet = read_header(
+        header, options["delimiter"], sheets = read_header(
             upload_path(token), options["encoding"], options["delimiter"])
     except UploadProblem as exc:
         upload_path(token).unlink(missing_ok=True)
         return upload_page(ui, options, str(exc), 422)
-    return mapping_page(ui, token, filename, header, sheet, guessed(ui, header, field_choices(ui)),
-                        options, intent)
+    return mapping_page(ui, token, filename, header, sheets,
+                        guessed(ui, header, field_choices(ui)), options, intent)
 
 
 def mapping_view(ui: Ui) -> Any:
@@ -252,8 +254,8 @@ def mapping_view(ui: Ui) -> Any:
     options = options_from_form()
     try:
         path = stored_upload(token)
-        header, options["delimiter"], sheet = read_header(path, options["encoding"],
-                                                          options["delimiter"])
+        header, options["delimiter"], sheets = read_header(path, options["encoding"],
+                                                           options["delimiter"])
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), 422)
     choices = {name for name, _ in field_choices(ui)}
@@ -264,17 +266,17 @@ def mapping_view(ui: Ui) -> Any:
     problem = header_problem(ui, header, options["mapping"], choices)
     if problem and intent == "import":
         # Refused here rather than left to fail as an "invalid" job.
-        return mapping_page(ui, token, filename, header, sheet, selected, options, intent,
+        return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
                             f"The header does not fit: {problem}", status=422)
     session = db()
     inline_check = intent == "check" and path.stat().st_size <= (
-        INLINE_CHECK_MAX_BYTES if sheet is None else INLINE_CHECK_MAX_WORKBOOK_BYTES)
+        INLINE_CHECK_MAX_BYTES if sheets is None else INLINE_CHECK_MAX_WORKBOOK_BYTES)
     try:
         service_options = import_svc.ImportOptions(**options, dry_run=intent == "check")
         if inline_check:
             report = import_svc.check(session, actor(), ui.kind, path, service_options)
             session.rollback()  # a dry run writes nothing
-            return mapping_page(ui, token, filename, header, sheet, selected, options, intent,
+            return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
                                 report=report)
         job = import_svc.start(session, actor(), ui.kind, path, filename, service_options)
         job_id = job.id
@@ -283,7 +285,7 @@ def mapping_view(ui: Ui) -> Any:
         session.rollback()
         details = [m for field, messages in exc.errors.items() if field != "file"
                    for m in (messages if isinstance(messages, list) else [messages])]
-        return mapping_page(ui, token, filename, header, sheet, selected, options, intent,
+        return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
                             " ".join([exc.detail, *map(str, details)]), status=422)
     web_session["import_uploads"] = [t for t in web_session.get("import_uploads", [])
                                      if t != token]

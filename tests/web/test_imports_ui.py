@@ -358,11 +358,15 @@ def test_the_lists_excel_export_edited_imports_back_from_its_sheet(app, client, 
     sheet = book.worksheets[0]
     assert sheet.title == "Leads" and sheet["B3"].value == "Ada"
     sheet["E3"] = "Engines Ltd"
+    book.create_sheet("Notes <b>")
+    book.create_sheet("Archive")
     edited = io.BytesIO()
     book.save(edited)
     html = upload(client, edited.getvalue(), filename="leads.xlsx",
                   on_duplicate="update").get_data(as_text=True)
-    assert "Read from the sheet “Leads”, the workbook's first." in html
+    assert ("Read from the sheet “Leads”, the workbook's first; the others (“Notes &lt;b&gt;”, "
+            "“Archive”) are not read: move the sheet to import to the front to read it "
+            "instead.") in html
     assert "cells separated by" not in html
     done = client.get(submit(client, html, "import").headers["Location"]).get_data(as_text=True)
     assert re.search(r'id="count-updated">2<', done), done
