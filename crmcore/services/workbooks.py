@@ -111,10 +111,10 @@ def sheet_rows(path: Path) -> Iterator[tuple[list[str], list[str], Iterator[list
             raise _refused("The file is not an Excel workbook (.xlsx): save it as .xlsx or "
                            "as CSV.") from None
         try:
-            sheet = workbook.worksheets[0]
-            values = sheet.iter_rows(values_only=True)
+            sheet = next(iter(workbook.worksheets), None)  # none: only charts, say
+            values = sheet.iter_rows(values_only=True) if sheet else iter(())
             header = _texts(next(values, ()), keep_quote=False)
-            if not header or not any(h.strip() for h in header):
+            if sheet is None or not any(h.strip() for h in header):
                 raise _refused("The workbook's first sheet is empty or its first row (the "
                                "header) is blank.")
             others = [name for name in workbook.sheetnames if name != sheet.title]

@@ -101,6 +101,13 @@ def test_bad_rows_are_named_by_their_row_in_the_sheet(app, tmp_path, make_user, 
     assert run_import(path, admin, skip_bad_rows=True).created_count == 1
 
 
+def parts_of(path):
+    """The parts of an Excel-saved workbook of one row, by name."""
+    excel_saved(path, [["Name", "Email"]])
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name).decode() for name in archive.namelist()}
+
+
 def zipped(path, **members):
     with zipfile.ZipFile(path, "w") as archive:
         for name, text in members.items():
@@ -114,6 +121,9 @@ def zipped(path, **members):
     (lambda p: zipped(p, **{"word/document.xml": "<w/>"}), "not an Excel workbook (.xlsx)"),
     (lambda p: p.write_bytes(b"PK\x03\x04 cut short"), "not an Excel workbook (.xlsx)"),
     (lambda p: save(p), "first sheet is empty or its first row (the header) is blank"),
+    (lambda p: zipped(p, **{name: text.replace('<sheet name="Export" sheetId="1" r:id="rId1"/>',
+                                               "") for name, text in parts_of(p).items()}),
+     "first sheet is empty or its first row (the header) is blank"),  # no sheet at all
     (lambda p: save(p, [None, "  "], ["Ada", "a@x.org"]), "first row (the header) is blank"),
 ])
 def test_a_file_that_is_no_readable_workbook_is_refused_before_writing(
