@@ -112,6 +112,10 @@ def sheet_rows(path: Path) -> Iterator[tuple[list[str], list[str], Iterator[list
                            "as CSV.") from None
         try:
             sheet = next(iter(workbook.worksheets), None)  # none: only charts, say
+            if sheet:
+                # Rows as long as their cells, not padded to the size the file
+                # claims (some tools claim all 16,384 columns).
+                sheet.reset_dimensions()
             values = sheet.iter_rows(values_only=True) if sheet else iter(())
             header = _texts(next(values, ()), keep_quote=False)
             if sheet is None or not any(h.strip() for h in header):
