@@ -25,8 +25,11 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except CrmError as exc:
             lines = [exc.detail] + [
-                f"  {field}: {' '.join(map(str, msgs if isinstance(msgs, list) else [msgs]))}"
-                for field, msgs in exc.errors.items()
+                f"  {field}: {' '.join(map(str, msgs))}"
+                for field, messages in exc.errors.items()
+                # A message the detail already says is not repeated under its field.
+                if (msgs := [m for m in (messages if isinstance(messages, list) else [messages])
+                             if str(m) not in exc.detail])
             ]
             raise click.ClickException("\n".join(lines)) from None
         except DBAPIError as exc:

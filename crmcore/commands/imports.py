@@ -54,18 +54,21 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.option("--delimiter", type=click.Choice(["auto", *DELIMITERS]),
                   default="auto", show_default=True,
                   help="What separates a CSV's cells; auto takes what the header row uses.")
+    @click.option("--sheet", metavar="NAME",
+                  help="The workbook's sheet to read (by default its first).")
     @click.option("--as", "as_email", metavar="EMAIL",
                   help="Import as this user (owner of new records, checked permissions).")
     @clear_errors
     def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, skip_bad_rows: bool,
-                dry_run: bool, encoding: str, delimiter: str, as_email: str | None) -> None:
+                dry_run: bool, encoding: str, delimiter: str, sheet: str | None,
+                as_email: str | None) -> None:
         if not utf8(str(file.resolve())):
             # The job records where the file is, to resume; no column stores this.
             raise click.ClickException(f"The file's path is not valid UTF-8 "
                                        f"({os.fsencode(file.resolve())!r}): rename the file.")
         options = imports.ImportOptions(mapping=_mapping(pairs), on_duplicate=on_duplicate,
                                         skip_bad_rows=skip_bad_rows, encoding=encoding,
-                                        delimiter=delimiter)
+                                        delimiter=delimiter, sheet=sheet)
         runtime = build_runtime()
         with runtime.sessions() as session:
             actor = user_by_email(session, as_email) if as_email else None
@@ -91,9 +94,9 @@ def import_command(kind: rec.Kind) -> click.Command:
         _finish(job)
 
     command.help = (f"Import {plural} from FILE: a CSV (or tab-separated text) or an Excel "
-                    "workbook (.xlsx), whose first sheet is read. Every row is checked "
-                    "first; by default any problem stops the import before anything is "
-                    "written.")
+                    "workbook (.xlsx), whose first sheet is read unless --sheet names another. "
+                    "Every row is checked first; by default any problem stops the import "
+                    "before anything is written.")
     return command
 
 

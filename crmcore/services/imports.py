@@ -77,6 +77,8 @@ class ImportOptions:
         them, ``update`` the existing record, or ``report`` them as errors.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: a CSV's text encoding (a workbook has none to give).
+    :param sheet: the name of a workbook's sheet to read (its first if ``None``);
+        a CSV given one is refused, having no sheets.
     :param delimiter: what separates a CSV's cells: ``comma``, ``semicolon``,
         ``tab``, or ``auto``: the one the header row holds most of (outside
         quotes), a comma if none.
@@ -97,6 +99,7 @@ class ImportOptions:
     skip_bad_rows: bool = False
     encoding: str = "utf-8-sig"
     delimiter: str = "auto"
+    sheet: str | None = None
     batch_size: int = BATCH
     fields: list[str] | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +116,8 @@ class ImportOptions:
             errors["encoding"] = [f"Unknown encoding {self.encoding!r}."]
         if self.delimiter != "auto" and self.delimiter not in DELIMITERS:
             errors["delimiter"] = [f"One of: auto, {', '.join(DELIMITERS)}."]
+        if self.sheet is not None and not (self.sheet.strip() and len(self.sheet) <= 31):
+            errors["sheet"] = ["A sheet's name: 1 to 31 characters."]
         if not 1 <= self.batch_size <= 50_000:
             errors["batch_size"] = ["Between 1 and 50000."]
         if errors:
@@ -164,8 +169,8 @@ def csv_rows(lines: Iterator[str], delimiter: str) -> Iterator[list[str]]:
 def _open_rows(path: Path, options: ImportOptions
                ) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
     """The header and an iterator over the data rows of a CSV or of a
-    workbook's first sheet (told apart by how the file starts; the encoding
-    and delimiter apply to CSV only); problems with the file as a whole raise
+    workbook's sheet (told apart by how the file starts; the encoding and
+    delimiter apply to CSV only, the sheet to workbooks); problems with the file as a whole raise
     :class:`ValidationFailed` with a message naming them."""
     try:
         workbook = is_workbook(path)
@@ -175,9 +180,23 @@ def _open_rows(path: Path, options: ImportOptions
         raise ValidationFailed(f"Cannot read {path.name}: {exc.strerror}.",
                                {"file": [str(exc.strerror)]}) from None
     if handle is None:
-        with sheet_rows(path) as (_sheets, header, rows):
-            yield header, rows
+        with sheet_rows(path, options.sheet) as (names, read, header, rows):
+            try:
+                yield header, rows
+            except ValidationFailed as exc:
+                if len(names) == 1 or "file" not in exc.errors:
+                    raise
+                # A first sheet of notes or totals is a likely cause: say which was read.
+                others = ", ".join(f"“{name}”" for name in names if name != read)
+                note = f" (Read from the sheet “{read}”; the workbook also has {others}.)"
+                raise ValidationFailed(exc.detail + note, {
+                    "file": [f"{m}{note}" for m in exc.errors["file"]]}) from None
         return
+    if options.sheet is not None:
+        handle.close()
+        message = (f"The file is read as CSV, which has no sheets: the sheet "
+                   f"“{options.sheet}” can be chosen only in an Excel workbook (.xlsx).")
+        raise ValidationFailed(message, {"sheet": [message]})
     encoding = options.encoding
     with handle:
         # Strict: a stray or unclosed quote is reported with its line, instead
@@ -563,9 +582,9 @@ def _heartbeat(sessions: sessionmaker[Session], job_id: int) -> Callable[[int], 
 
 
 def _refused(job: ImportJob, exc: ValidationFailed) -> ImportJob:
-    """End a job whose file as a whole cannot be read (encoding, CSV, header)."""
+    """End a job whose file as a whole cannot be read (encoding, CSV, sheet, header)."""
     job.status, job.message, job.finished_at = "invalid", exc.detail, utcnow()
-    job.errors = [[0, "file", exc.detail]]
+    job.errors = [[0, next(iter(exc.errors), "file"), exc.detail]]
     return job
 
 

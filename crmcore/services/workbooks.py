@@ -1,5 +1,5 @@
-"""Excel workbooks (.xlsx): an import reads the first sheet's rows as the text a
-CSV would hold; an export writes a list as one sheet.
+"""Excel workbooks (.xlsx): an import reads one sheet's rows (the first, unless
+it names another) as the text a CSV would hold; an export writes a list as one sheet.
 
 Reading streams the sheet (openpyxl's read-only mode), so memory does not grow
 with its rows, but a workbook keeps its text in one shared table that is read
@@ -75,18 +75,21 @@ def _refused(message: str) -> ValidationFailed:
 
 
 @contextmanager
-def sheet_rows(path: Path) -> Iterator[tuple[list[str], list[str], Iterator[list[str]]]]:
-    """``(sheet names, header, data rows)`` of the workbook's first sheet, every
-    cell as :func:`cell_text` gives it and trailing empty cells left off. An
-    empty row comes as ``[]``, so that rows keep the numbers the sheet shows.
-    The sheet names are the workbook's, the one read first.
+def sheet_rows(path: Path, sheet: str | None = None
+               ) -> Iterator[tuple[list[str], str, list[str], Iterator[list[str]]]]:
+    """``(sheet names, name read, header, data rows)`` of the workbook's sheet
+    named ``sheet`` (whatever its case, as Excel compares them), or of its first
+    when ``None``. The names are the workbook's sheets of rows, in its order.
+    Every cell comes as :func:`cell_text` gives it, trailing empty cells left
+    off; an empty row comes as ``[]``, so that rows keep the sheet's numbers.
 
     The import takes a ``'`` off a cell starting like a formula, as a CSV
     export writes it (:func:`crmcore.services.cells.restore`); a workbook holds
     text as it is, so such a cell is given with the ``'`` that comes off.
 
     :raises ValidationFailed: under ``file``, when the file is not a workbook
-        this reads, or its first sheet has no header row."""
+        this reads, or the sheet read has no header row; under ``sheet``, when
+        the workbook has no sheet of rows of that name."""
     import openpyxl  # on import only: it would slow every process's start
 
     with open(path, "rb") as handle:
@@ -111,20 +114,39 @@ def sheet_rows(path: Path) -> Iterator[tuple[list[str], list[str], Iterator[list
             raise _refused("The file is not an Excel workbook (.xlsx): save it as .xlsx or "
                            "as CSV.") from None
         try:
-            sheet = next(iter(workbook.worksheets), None)  # none: only charts, say
-            if sheet:
+            names = [s.title for s in workbook.worksheets]  # not chart sheets
+            read = _chosen(names, sheet, workbook.sheetnames)
+            worksheet = workbook[read] if read else None
+            if worksheet:
                 # Rows as long as their cells, not padded to the size the file
                 # claims (some tools claim all 16,384 columns).
-                sheet.reset_dimensions()
-            values = sheet.iter_rows(values_only=True) if sheet else iter(())
+                worksheet.reset_dimensions()
+            values = worksheet.iter_rows(values_only=True) if worksheet else iter(())
             header = _texts(next(values, ()), keep_quote=False)
-            if sheet is None or not any(h.strip() for h in header):
-                raise _refused("The workbook's first sheet is empty or its first row (the "
+            if not read or not any(h.strip() for h in header):
+                which = f"sheet “{read}”" if sheet else "first sheet"
+                raise _refused(f"The workbook's {which} is empty or its first row (the "
                                "header) is blank.")
-            others = [name for name in workbook.sheetnames if name != sheet.title]
-            yield [sheet.title, *others], header, _rows(values)
+            yield names, read, header, _rows(values)
         finally:
             workbook.close()
+
+
+def _chosen(names: Sequence[str], wanted: str | None, every: Sequence[str]) -> str | None:
+    """The sheet of ``names`` to read: the one called ``wanted``, else the first
+    (``None`` if there is none)."""
+    if wanted is None:
+        return names[0] if names else None
+    key = wanted.strip().casefold()
+    found = next((name for name in names if name.casefold() == key), None)
+    if found:
+        return found
+    if any(name.casefold() == key for name in every):
+        message = f"The sheet “{wanted}” holds a chart, not rows: choose a sheet of rows."
+    else:
+        listed = ", ".join(f"“{name}”" for name in names) or "none"
+        message = f"The workbook has no sheet “{wanted}”; its sheets of rows: {listed}."
+    raise ValidationFailed(message, {"sheet": [message]})
 
 
 def _texts(values: Sequence[Any], keep_quote: bool = True) -> list[str]:

@@ -8,7 +8,7 @@ import csv
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import uuid4
 
 from flask import abort, current_app, flash, redirect, request, url_for
@@ -115,15 +115,22 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
     raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
 
 
-def read_header(path: Path, encoding: str, delimiter: str
-                ) -> tuple[list[str], str, list[str] | None]:
-    """The file's first row; for a CSV, read with ``encoding``, the delimiter
-    that separates its cells (``delimiter``, or the one ``auto`` finds); for a
-    workbook, its sheets' names, the one read first (``None`` for a CSV)."""
+class Head(NamedTuple):
+    """What the mapping step shows of a file."""
+
+    header: list[str]
+    delimiter: str  # of a CSV: the one given, or the one "auto" found
+    sheets: list[str] | None  # of a workbook: its sheets of rows, in order
+    sheet: str | None  # of a workbook: the one read
+
+
+def read_header(path: Path, encoding: str, delimiter: str, sheet: str | None = None) -> Head:
+    """The file's first row: a CSV's read with ``encoding`` and ``delimiter``,
+    a workbook's from the sheet named ``sheet`` (its first if ``None``)."""
     if workbooks.is_workbook(path):
         try:
-            with workbooks.sheet_rows(path) as (sheets, header, _rows):
-                return header, delimiter, sheets
+            with workbooks.sheet_rows(path, sheet) as (sheets, read, header, _rows):
+                return Head(header, delimiter, sheets, read)
         except ValidationFailed as exc:
             raise UploadProblem(exc.detail) from None
     with open(path, "rb") as handle:
@@ -135,7 +142,7 @@ def read_header(path: Path, encoding: str, delimiter: str
     if not header or not any(name.strip() for name in header):
         raise UploadProblem("The file is empty or its first row (the header) is blank.")
     used = {char: name for name, char in DELIMITERS.items()}
-    return header, used[reader.dialect.delimiter], None
+    return Head(header, used[reader.dialect.delimiter], None, None)
 
 
 def encoding_label(encoding: str) -> str:
@@ -191,7 +198,7 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
         abort(400)
     return {"encoding": encoding, "delimiter": delimiter, "on_duplicate": policy,
             "skip_bad_rows": request.form.get("skip_bad_rows") == "1",
-            "mapping": mapping or {}}
+            "sheet": request.form.get("sheet") or None, "mapping": mapping or {}}
 
 
 def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
@@ -237,14 +244,14 @@ def upload_view(ui: Ui) -> Any:
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), exc.status)
     try:
-        # What "auto" found is shown and kept from here on.
-        header, options["delimiter"], sheets = read_header(
-            upload_path(token), options["encoding"], options["delimiter"])
+        head = read_header(upload_path(token), options["encoding"], options["delimiter"])
     except UploadProblem as exc:
         upload_path(token).unlink(missing_ok=True)
         return upload_page(ui, options, str(exc), 422)
-    return mapping_page(ui, token, filename, header, sheets,
-                        guessed(ui, header, field_choices(ui)), options, intent)
+    # What "auto" found, and the sheet read, are shown and kept from here on.
+    options["delimiter"], options["sheet"] = head.delimiter, head.sheet
+    return mapping_page(ui, token, filename, head.header, head.sheets,
+                        guessed(ui, head.header, field_choices(ui)), options, intent)
 
 
 def mapping_view(ui: Ui) -> Any:
@@ -254,14 +261,21 @@ def mapping_view(ui: Ui) -> Any:
     options = options_from_form()
     try:
         path = stored_upload(token)
-        header, options["delimiter"], sheets = read_header(path, options["encoding"],
-                                                           options["delimiter"])
+        head = read_header(path, options["encoding"], options["delimiter"], options["sheet"])
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), 422)
+    header, sheets = head.header, head.sheets
+    options["delimiter"], options["sheet"] = head.delimiter, head.sheet
+    if sheets is not None and head.sheet != request.form.get("sheet_read"):
+        # Another sheet, other columns: map them before anything is checked.
+        return mapping_page(ui, token, filename, header, sheets,
+                            guessed(ui, header, field_choices(ui)), options, "check")
     choices = {name for name, _ in field_choices(ui)}
     selected = [request.form.get(f"map-{index}", "-") for index in range(len(header))]
     if any(value != "-" and value not in choices for value in selected):
         abort(400)
+    if request.form.get("action") == "sheet":  # the sheet already shown
+        return mapping_page(ui, token, filename, header, sheets, selected, options, "check")
     options["mapping"] = dict(zip(header, selected, strict=True))
     problem = header_problem(ui, header, options["mapping"], choices)
     if problem and intent == "import":

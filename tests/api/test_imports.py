@@ -352,3 +352,32 @@ def test_an_excel_export_edited_in_a_spreadsheet_imports_back_as_changes(
     not_a_workbook = io.BytesIO(b"PK\x03\x04 not really"), "leads.xlsx"
     assert "not an Excel workbook (.xlsx)" in assert_problem(
         post_import(sales, not_a_workbook), 422, "file")["detail"]
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_an_import_reads_the_workbooks_sheet_it_names(app, admin_api):
+    book = openpyxl.Workbook()
+    book.active.title = "Notes"
+    book.active.append(["Called them all on Monday"])
+    book.create_sheet("Leads").append(["Name", "Email"])
+    book["Leads"].append(["Ada", "ada@x.org"])
+    data = io.BytesIO()
+    book.save(data)
+
+    def workbook():
+        return io.BytesIO(data.getvalue()), "leads.xlsx"
+
+    first = assert_problem(post_import(admin_api, workbook()), 422, "file")
+    assert first["detail"].endswith("(Read from the sheet “Notes”; the workbook also has "
+                                    "“Leads”.)")
+    missing = assert_problem(post_import(admin_api, workbook(), sheet="Archive"), 422, "sheet")
+    assert missing["errors"]["sheet"] == [
+        "The workbook has no sheet “Archive”; its sheets of rows: “Notes”, “Leads”."]
+    assert_problem(post_import(admin_api, workbook(), sheet="x" * 32), 422, "sheet")
+    assert_problem(post_import(admin_api, csv_file("Name,Email", "Bo,bo@x.org"), sheet="Leads"),
+                   422, "sheet")
+    assert leads_count(app) == 0 and not admin_api.get("/api/v1/imports").get_json()["items"]
+    job = imported(admin_api, workbook(), sheet="leads")
+    assert (job["status"], job["created_count"]) == ("done", 1), job
+    spec = admin_api.get("/api/v1/openapi.json").get_json()
+    assert "sheet" in spec["components"]["schemas"]["ImportInput"]["properties"]

@@ -207,12 +207,17 @@ def test_the_excel_export_downloads_and_imports_back_edited(page, live_server, m
     assert (sheet["B2"].value, sheet["E2"].value, sheet["E2"].data_type) == (
         "Ada", "=Engines", "s")
     sheet["E2"] = "Engines Ltd"
+    book.create_sheet("Notes", 0).append(["Called them all on Monday"])
     book.save(path)
     page.click("a:has-text('Import CSV or Excel')")
     page.set_input_files("#file", str(path))
     page.select_option("#on_duplicate", "update")
     page.click("button[value=import]")
+    assert "Read from the sheet “Notes”" in page.inner_text("form.card .hint")
+    page.select_option("#sheet", "Leads")
+    page.click("button[value=sheet]")
     assert "Read from the sheet “Leads”" in page.inner_text("form.card .hint")
+    assert page.input_value("#map-1") == "full_name"
     page.locator("form.card button[value=import]").click()
     page.wait_for_url("**/imports/*")
     wait_for_status(page, "done")

@@ -274,9 +274,10 @@ def test_leads_import_reads_the_separator_the_file_uses_or_the_one_given(crm, tm
             ("Ann", "Acme, Inc"), ("Bob", "")]
 
 
-def test_leads_import_reads_an_excel_workbooks_first_sheet(crm, tmp_path):
+def test_leads_import_reads_an_excel_workbooks_first_sheet_or_the_one_named(crm, tmp_path):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
-    assert "Excel workbook (.xlsx)" in " ".join(crm("leads", "import", "--help").output.split())
+    usage = " ".join(crm("leads", "import", "--help").output.split())
+    assert "Excel workbook (.xlsx), whose first sheet is read unless --sheet names" in usage
     book = openpyxl.Workbook()
     book.active.append(["Name", "Email", "Phone"])
     book.active.append(["Ada", "ada@x.org", "+1 202 555 0143"])
@@ -291,11 +292,21 @@ def test_leads_import_reads_an_excel_workbooks_first_sheet(crm, tmp_path):
     with sqlite3.connect(crm.db_file) as db:
         assert db.execute("SELECT full_name, phones FROM leads").fetchall() == [
             ("Ada", '["+12025550143"]')]
+    book.create_sheet("Leads 2025", 0).append(["Name", "Email"])
+    book["Leads 2025"].append(["Cy", "cy@x.org"])
+    book.save(tmp_path / "leads.xlsx")
+    wrong = crm("leads", "import", "--dry-run", "--sheet", "Leads 2026",
+                str(tmp_path / "leads.xlsx"), CRM_PLUGINS="none")
+    assert (wrong.exit_code, wrong.output.splitlines()) == (1, [
+        "Error: The workbook has no sheet “Leads 2026”; its sheets of rows: “Leads 2025”, "
+        "“Sheet”."])
+    assert "Created 1," in crm("leads", "import", "--sheet", "leads 2025",
+                               str(tmp_path / "leads.xlsx"), CRM_PLUGINS="none").output
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
     old = crm("leads", "import", str(tmp_path / "old.xls"), CRM_PLUGINS="none")
     assert old.exit_code == 1
     assert old.output.splitlines() == [
-        "import #3: The file is an Excel 97-2003 workbook (.xls) or a workbook saved with a "
+        "import #4: The file is an Excel 97-2003 workbook (.xls) or a workbook saved with a "
         "password: save it as .xlsx (without a password) or as CSV."]
 
 

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from openpyxl.chart import BarChart, Reference
 from sqlalchemy import func, select
 
 from crmcore.db import transaction
@@ -99,6 +100,41 @@ def test_bad_rows_are_named_by_their_row_in_the_sheet(app, tmp_path, make_user, 
     with app.extensions["crm"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(Lead)) == 0
     assert run_import(path, admin, skip_bad_rows=True).created_count == 1
+
+
+def test_an_import_reads_the_sheet_it_names(app, tmp_path, make_user, run_import):
+    admin = make_user("admin")
+    path = save(tmp_path / "book.xlsx", ["Called them all on Monday"], title="Notes")
+    book = openpyxl.load_workbook(path)
+    leads = book.create_sheet("Leads 2024")
+    leads.append(["Name", "Email"])
+    leads.append(["Ada", "ada@x.org"])
+    chart = BarChart()
+    chart.add_data(Reference(leads, min_col=1, min_row=1, max_row=2))
+    book.create_chartsheet("Chart").add_chart(chart)
+    book.save(path)
+    first = run_import(path, admin)
+    assert first.status == "invalid" and first.message.endswith(
+        "(Read from the sheet “Notes”; the workbook also has “Leads 2024”.)")
+    for wanted, message in (("Archive", "The workbook has no sheet “Archive”; its sheets of "
+                                        "rows: “Notes”, “Leads 2024”."),
+                            ("chart", "The sheet “chart” holds a chart, not rows: choose a "
+                                      "sheet of rows.")):
+        job = run_import(path, admin, sheet=wanted)
+        assert (job.status, job.message, job.errors) == ("invalid", message,
+                                                         [[0, "sheet", message]])
+    job = run_import(path, admin, sheet=" LEADS 2024 ")  # as Excel compares names
+    assert job.status == "done" and job.created_count == 1, job.message
+    assert job.options["sheet"] == " LEADS 2024 "  # a resumed job reads the same sheet
+    assert [row[0] for row in stored(app)] == ["Ada"]
+    (tmp_path / "people.csv").write_text("Name,Email\nBob,bob@x.org\n")
+    job = run_import(tmp_path / "people.csv", admin, sheet="Leads")
+    assert (job.status, job.errors[0][1]) == ("invalid", "sheet")
+    assert job.message == ("The file is read as CSV, which has no sheets: the sheet “Leads” "
+                           "can be chosen only in an Excel workbook (.xlsx).")
+    with pytest.raises(ValidationFailed) as refused:
+        imports.ImportOptions(sheet=" ").check()
+    assert refused.value.errors == {"sheet": ["A sheet's name: 1 to 31 characters."]}
 
 
 def parts_of(path):

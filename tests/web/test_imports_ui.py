@@ -53,6 +53,9 @@ def mapping_form(html: str) -> dict[str, str]:
         form[select_name] = re.search(r'<option value="([^"]*)" selected>', body).group(1)
     form["on_duplicate"] = re.search(
         r'<select id="on_duplicate".*?<option value="([^"]*)" selected>', html, re.S).group(1)
+    sheet = re.search(r'<select id="sheet".*?<option value="([^"]*)" selected>', html, re.S)
+    if sheet:
+        form["sheet"] = sheet.group(1)
     if re.search(r'id="skip_bad_rows"[^>]*checked', html):
         form["skip_bad_rows"] = "1"
     return form
@@ -358,16 +361,25 @@ def test_the_lists_excel_export_edited_imports_back_from_its_sheet(app, client, 
     sheet = book.worksheets[0]
     assert sheet.title == "Leads" and sheet["B3"].value == "Ada"
     sheet["E3"] = "Engines Ltd"
-    book.create_sheet("Notes <b>")
+    notes = book.create_sheet("Notes <b>", 0)  # a sheet of notes in front, as people keep
+    notes.append(["Called them all on Monday"])
     book.create_sheet("Archive")
     edited = io.BytesIO()
     book.save(edited)
     html = upload(client, edited.getvalue(), filename="leads.xlsx",
                   on_duplicate="update").get_data(as_text=True)
-    assert ("Read from the sheet “Leads”, the workbook's first; the others (“Notes &lt;b&gt;”, "
-            "“Archive”) are not read: move the sheet to import to the front to read it "
-            "instead.") in html
+    assert ("Read from the sheet “Notes &lt;b&gt;”, one of the workbook's 3 sheets: to import "
+            "another, choose it above.") in html
+    assert re.findall(r'<option value="([^"]*)"( selected)?>[^<]*</option>',
+                      re.search(r'<select id="sheet".*?</select>', html, re.S).group(0)) == [
+        ("Notes &lt;b&gt;", " selected"), ("Leads", ""), ("Archive", "")]
     assert "cells separated by" not in html
+    assert "no column gives full_name" in html
+    # Another sheet is only read, its columns mapped anew: nothing checked or imported.
+    html = submit(client, html, "import", sheet="Leads").get_data(as_text=True)
+    assert "Read from the sheet “Leads”" in html and "Dry run" not in html and not jobs(app)
+    assert re.search(r'<select id="map-1" name="map-1">.*?<option value="full_name" selected>',
+                     html, re.S)
     done = client.get(submit(client, html, "import").headers["Location"]).get_data(as_text=True)
     assert re.search(r'id="count-updated">2<', done), done
     with app.extensions["crm"].sessions() as s:
