@@ -169,7 +169,8 @@ class ImportInput(StrictSchema):
     on_duplicate = fields.String(load_default="report", validate=validate.OneOf(
         ("report", "skip", "update")), metadata={
             "description": "Rows whose email the CRM already holds: report them as "
-                           "problems, skip them, or update the record."})
+                           "problems, skip them, or update the record (one the user may edit; "
+                           "a row naming any other is a problem)."})
     skip_bad_rows = fields.Boolean(load_default=False, metadata={
         "description": "Import the good rows even when some are bad."})
     encoding = fields.String(load_default="utf-8-sig", validate=validate.Length(max=40),

@@ -74,7 +74,9 @@ class ImportOptions:
 
     :param mapping: CSV header -> field name (``-`` ignores the column).
     :param on_duplicate: for rows whose email is already in the CRM: ``skip``
-        them, ``update`` the existing record, or ``report`` them as errors.
+        them, ``update`` the existing record (one the importing user may edit:
+        a row naming another user's, or a binned one, is a problem), or
+        ``report`` them as errors.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: a CSV's text encoding (a workbook has none to give).
     :param sheet: the name of a workbook's sheet to read (its first if ``None``);
@@ -359,26 +361,48 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
                         header_width=len(header))
 
 
-def _existing(session: Session, emails: Sequence[str]) -> dict[str, tuple[str, int]]:
+@dataclass(frozen=True)
+class _Holder:
+    """The record an email already belongs to."""
+
+    record_type: str
+    record_id: int
+    editable: bool  # of the kind imported, and one the importing user may update
+
+
+def _existing(session: Session, actor: User | None, kind: rec.Kind, options: ImportOptions,
+              emails: Sequence[str]) -> dict[str, _Holder]:
     if not emails:
         return {}
-    rows = session.execute(select(EmailKey.email, EmailKey.record_type, EmailKey.record_id)
-                           .where(any_of(session, EmailKey.email, emails)))
-    return {email: (record_type, record_id) for email, record_type, record_id in rows}
+    found = session.execute(select(EmailKey.email, EmailKey.record_type, EmailKey.record_id)
+                            .where(any_of(session, EmailKey.email, emails))).all()
+    ids = [i for _, t, i in found if t == kind.record_type]
+    editable: set[int] = set()
+    if ids and options.on_duplicate == "update":
+        # Who may update what is the records' own rule: live ones, and only
+        # one's own without records.view_all.
+        editable = set(session.scalars(rec.visible(session, actor, kind)
+                                       .with_only_columns(kind.model.id)
+                                       .where(any_of(session, kind.model.id, ids))))
+    return {email: _Holder(t, i, t == kind.record_type and i in editable)
+            for email, t, i in found}
 
 
 def _classify(kind: rec.Kind, options: ImportOptions, email: str | None,
-              existing: Mapping[str, tuple[str, int]]) -> tuple[str, int | None, str]:
+              existing: Mapping[str, _Holder]) -> tuple[str, int | None, str]:
     """``(action, record_id, message)``: create, update, skip or error."""
-    if not email or email not in existing:
+    holder = existing.get(email) if email else None
+    if holder is None:
         return "create", None, ""
-    record_type, record_id = existing[email]
     if options.on_duplicate == "skip":
         return "skip", None, ""
-    if options.on_duplicate == "update" and record_type == kind.record_type:
-        return "update", record_id, ""
-    return "error", None, (options.known_email_message
-                           or f"The email {email} already belongs to a {record_type} in the CRM.")
+    if options.on_duplicate == "update" and holder.record_type == kind.record_type:
+        if holder.editable:
+            return "update", holder.record_id, ""
+        return "error", None, (f"The email {email} belongs to a {holder.record_type} you may "
+                               "not update: another user's, or one in the recycle bin.")
+    return "error", None, (options.known_email_message or f"The email {email} already "
+                           f"belongs to a {holder.record_type} in the CRM.")
 
 
 def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
@@ -396,7 +420,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 converted = [(n, *validator.convert(row)) for n, row in batch]
                 emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
                 earlier = seen.first_rows(emails)
-                existing = _existing(session, emails)
+                existing = _existing(session, actor, kind, options, emails)
                 fresh: list[tuple[str, int]] = []
                 good: list[dict[str, Any]] = []
                 actions = dict.fromkeys(("create", "update", "skip"), 0)
@@ -729,7 +753,7 @@ def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
                  converted: list[dict[str, Any]], options: ImportOptions) -> None:
     emails = [v["emails"][0] for v in converted if v.get("emails")]
-    existing = _existing(session, emails)
+    existing = _existing(session, actor, kind, options, emails)
     creates: list[dict[str, Any]] = []
     updates: list[tuple[int, dict[str, Any]]] = []
     batch_seen: set[str] = set()

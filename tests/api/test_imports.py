@@ -381,3 +381,30 @@ def test_an_import_reads_the_workbooks_sheet_it_names(app, admin_api):
     assert (job["status"], job["created_count"]) == ("done", 1), job
     spec = admin_api.get("/api/v1/openapi.json").get_json()
     assert "sheet" in spec["components"]["schemas"]["ImportInput"]["properties"]
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_an_import_updates_only_the_records_its_user_may_edit(app, api_client, make_user,
+                                                              admin_api, new_lead):
+    sales = api_client(make_user("sales"))
+    new_lead(sales, full_name="Mine", emails=["mine@x.org"])
+    new_lead(admin_api, full_name="Admin's", emails=["admin@x.org"])
+    binned = new_lead(sales, full_name="Binned", emails=["binned@x.org"])
+    assert sales.delete(f"/api/v1/leads/{binned['id']}").status_code == 204
+    rows = ("Name,Email", "Mine renamed,mine@x.org", "Taken over,admin@x.org",
+            "Back again,binned@x.org")
+    refused = imported(sales, csv_file(*rows), on_duplicate="update")
+    assert refused["status"] == "invalid"
+    assert refused["errors"] == [
+        {"row": 3, "column": "Email", "message": "The email admin@x.org belongs to a lead you "
+         "may not update: another user's, or one in the recycle bin."},
+        {"row": 4, "column": "Email", "message": "The email binned@x.org belongs to a lead you "
+         "may not update: another user's, or one in the recycle bin."}]
+    job = imported(sales, csv_file(*rows), on_duplicate="update", skip_bad_rows="true")
+    assert (job["status"], job["updated_count"]) == ("done", 1)
+    with app.extensions["crm"].sessions() as session:
+        assert session.execute(select(Lead.full_name).order_by(Lead.id)).scalars().all() == [
+            "Mine renamed", "Admin's", "Binned"]
+    # Someone who sees every record may update them all (not the binned one).
+    job = imported(admin_api, csv_file(*rows[:3]), on_duplicate="update")
+    assert (job["status"], job["updated_count"]) == ("done", 2)
