@@ -171,6 +171,12 @@ class ImportInput(StrictSchema):
             "description": "Rows whose email the CRM already holds: report them as "
                            "problems, skip them, or update the record (one the user may edit; "
                            "a row naming any other is a problem)."})
+    match_by = fields.String(load_default="email", validate=validate.OneOf(("email", "id")),
+                             metadata={"description": (
+                                 "How rows find the records they are: by their first email, "
+                                 "or by the column named id (an export's), which lets a row "
+                                 "change the record's first email too; rows with an empty id "
+                                 "are matched by email.")})
     skip_bad_rows = fields.Boolean(load_default=False, metadata={
         "description": "Import the good rows even when some are bad."})
     encoding = fields.String(load_default="utf-8-sig", validate=validate.Length(max=40),
@@ -217,6 +223,7 @@ class ImportJobOutput(Schema):
         "description": "In flight but not moving for 10 minutes: its process ended."})
     dry_run = fields.Boolean()
     on_duplicate = fields.String()
+    match_by = fields.String(metadata={"description": "email or id."})
     skip_bad_rows = fields.Boolean()
     total_rows = fields.Integer(metadata={"description": "Data rows in the file, once checked."})
     rows_done = fields.Integer(metadata={"description": "Rows written so far."})

@@ -46,6 +46,10 @@ def import_command(kind: rec.Kind) -> click.Command:
                        "its full_name, a contact's Name splits before its last word.")
     @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
                   show_default=True, help="Rows whose email is already in the CRM.")
+    @click.option("--match-by", type=click.Choice(imports.MATCHES), default="email",
+                  show_default=True,
+                  help="How rows find their records: by first email, or by the id column "
+                       "of an export (a row may then change the first email).")
     @click.option("--skip-bad-rows", is_flag=True,
                   help="Import the good rows even when some are bad.")
     @click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
@@ -59,16 +63,16 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.option("--as", "as_email", metavar="EMAIL",
                   help="Import as this user (owner of new records, checked permissions).")
     @clear_errors
-    def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, skip_bad_rows: bool,
-                dry_run: bool, encoding: str, delimiter: str, sheet: str | None,
-                as_email: str | None) -> None:
+    def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, match_by: str,
+                skip_bad_rows: bool, dry_run: bool, encoding: str, delimiter: str,
+                sheet: str | None, as_email: str | None) -> None:
         if not utf8(str(file.resolve())):
             # The job records where the file is, to resume; no column stores this.
             raise click.ClickException(f"The file's path is not valid UTF-8 "
                                        f"({os.fsencode(file.resolve())!r}): rename the file.")
         options = imports.ImportOptions(mapping=_mapping(pairs), on_duplicate=on_duplicate,
-                                        skip_bad_rows=skip_bad_rows, encoding=encoding,
-                                        delimiter=delimiter, sheet=sheet)
+                                        match_by=match_by, skip_bad_rows=skip_bad_rows,
+                                        encoding=encoding, delimiter=delimiter, sheet=sheet)
         runtime = build_runtime()
         with runtime.sessions() as session:
             actor = user_by_email(session, as_email) if as_email else None

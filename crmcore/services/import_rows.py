@@ -67,6 +67,9 @@ ALIASES = {
 REQUIRED = {"lead": "full_name", "contact": "last_name"}
 # Columns of an export that the CRM keeps itself: an import leaves them out.
 KEPT_BY_THE_CRM = frozenset({"id", "score", "created_at", "updated_at", "last_contacted_at"})
+# The column an import matching rows by id reads the record's id from (an
+# export's first column), and the key its value comes under.
+RECORD_ID = "id"
 
 _SIMPLE_LOCAL = re.compile(r"[a-z0-9]+(?:[._+-][a-z0-9]+)*\Z")
 
@@ -123,11 +126,15 @@ def required_from(record_type: str) -> list[str]:
 
 
 def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, str],
-               custom_names: Sequence[str]) -> list[Column]:
+               custom_names: Sequence[str], by_id: bool = False) -> list[Column]:
     """Which field each CSV column fills. ``mapping`` (CSV header -> field) wins
     over the aliases; a column mapped to ``-`` is ignored, and so are the
     columns the CRM keeps itself (``id``, ``score``, dates), which an export of
-    the CRM carries. Raises ValueError with a message naming the bad columns."""
+    the CRM carries. Raises ValueError with a message naming the bad columns.
+
+    ``by_id``: rows are matched to records by their id, read from the column
+    named ``id`` (whatever the mapping says of it; ignoring it is what the
+    mapping step proposes) or from the column mapped to ``id``."""
     known = set(ALIASES[record_type].values()) | {f"custom.{n}" for n in custom_names}
     columns: list[Column] = []
     problems: list[str] = []
@@ -136,9 +143,12 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
             problems.append(f"column {index + 1} has no name")
             continue
         target = mapping.get(name) or mapping.get(name.strip())
+        key = header_key(name)
+        if by_id and (target == RECORD_ID or (key == RECORD_ID and target in (None, "-"))):
+            columns.append(Column(index, name, RECORD_ID))
+            continue
         if target == "-":
             continue
-        key = header_key(name)
         if not target and key in KEPT_BY_THE_CRM:
             continue
         field = target or field_of(record_type, key) or (key if key in known else None)
@@ -150,6 +160,9 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
                                "another character?)" if separators and not target else ""))
             continue
         columns.append(Column(index, name, field))
+    if by_id and not any(c.field == RECORD_ID for c in columns):
+        problems.append("rows are matched by id, but no column is named id (as in an export "
+                        "of this list) or mapped to it")
     names = {name.strip() for name in header}
     problems += [f"the mapping names column {name!r}, which the file does not have"
                  for name in mapping if name.strip() not in names]
@@ -316,6 +329,8 @@ class RowValidator:
             elif name in ("tags", "opt_outs"):
                 inner = _text(schema.fields[name].inner)  # type: ignore[attr-defined]
                 conv = _listing(schema.fields[name], inner, whole)  # type: ignore[arg-type]
+            elif name == RECORD_ID:
+                conv = _record_id
             elif name == "stage":
                 conv = self._lookup(stages, "Unknown stage.")
             elif name == "owner":
@@ -408,6 +423,12 @@ class RowValidator:
             except ValidationError as exc:
                 del values[key]
                 problems.append((" + ".join(headers), _flatten(exc.messages)))
+
+
+def _record_id(value: str) -> int:
+    if not (value.isascii() and value.isdigit() and 0 < int(value) < 2**63):
+        raise ValidationError("Not a record's id: a whole number, as the export gives it.")
+    return int(value)
 
 
 def _beyond_header(row: Sequence[str], header_width: int) -> list[tuple[str, str]]:

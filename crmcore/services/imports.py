@@ -56,10 +56,11 @@ from crmcore.services import records as rec
 from crmcore.services.bulk import insert_rows
 from crmcore.services.cells import DELIMITERS
 from crmcore.services.custom_fields import definitions
-from crmcore.services.import_rows import RowValidator, map_header
+from crmcore.services.import_rows import RECORD_ID, RowValidator, map_header
 from crmcore.services.workbooks import is_workbook, sheet_rows
 
 POLICIES = ("skip", "update", "report")
+MATCHES = ("email", "id")
 # What an import may change on an existing record, and so what revert restores.
 REVERTIBLE = {"full_name", "first_name", "last_name", "emails", "phones", "company", "login",
               "partner", "location", "source", "stage_id", "owner_id", "tags", "street", "city",
@@ -77,6 +78,10 @@ class ImportOptions:
         them, ``update`` the existing record (one the importing user may edit:
         a row naming another user's, or a binned one, is a problem), or
         ``report`` them as errors.
+    :param match_by: how rows find the records they are: ``email``, by their
+        first email; or ``id``, by the column named ``id`` (an export's), so
+        that they may change the record's first email too; rows with no id are
+        matched by email.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: a CSV's text encoding (a workbook has none to give).
     :param sheet: the name of a workbook's sheet to read (its first if ``None``);
@@ -98,6 +103,7 @@ class ImportOptions:
 
     mapping: dict[str, str] = field(default_factory=dict)
     on_duplicate: str = "report"
+    match_by: str = "email"
     skip_bad_rows: bool = False
     encoding: str = "utf-8-sig"
     delimiter: str = "auto"
@@ -112,6 +118,8 @@ class ImportOptions:
         errors = {}
         if self.on_duplicate not in POLICIES:
             errors["on_duplicate"] = [f"One of: {', '.join(POLICIES)}."]
+        if self.match_by not in MATCHES:
+            errors["match_by"] = [f"One of: {', '.join(MATCHES)}."]
         try:
             "".encode(self.encoding)
         except LookupError:
@@ -294,8 +302,9 @@ def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[tuple[int, l
 
 class _Scratch:
     """Disk, not memory, for what the check learns: the addresses met so far in
-    the file, and each batch's good rows, converted, so that the write does
-    not validate them again."""
+    the file (and, matching by id, the records, as ``#id``: an address always
+    holds an ``@``), and each batch's good rows, converted, so that the write
+    does not validate them again."""
 
     def __init__(self) -> None:
         fd, self.path = tempfile.mkstemp(suffix=".sqlite3", prefix="crm-import-")
@@ -324,10 +333,10 @@ class _Scratch:
         while size := self.spool.read(8):
             yield marshal.loads(self.spool.read(int.from_bytes(size, "little")))  # noqa: S302
 
-    def first_rows(self, emails: Sequence[str]) -> dict[str, int]:
+    def first_rows(self, keys: Sequence[str]) -> dict[str, int]:
         return dict(self.db.execute(
             "SELECT email, row FROM seen WHERE email IN (SELECT value FROM json_each(?))",
-            (jsoncodec.dumps(list(emails)),)))
+            (jsoncodec.dumps(list(keys)),)))
 
     def add(self, pairs: Sequence[tuple[str, int]]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pairs)
@@ -342,7 +351,8 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
                header: list[str], options: ImportOptions) -> RowValidator:
     custom = definitions(session, kind.record_type)
     try:
-        columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom])
+        columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom],
+                             by_id=options.match_by == "id")
     except ValueError as exc:
         raise ValidationFailed(f"The header does not fit: {exc}", {"file": [str(exc)]}) from None
     if options.fields is not None:
@@ -376,33 +386,55 @@ def _existing(session: Session, actor: User | None, kind: rec.Kind, options: Imp
         return {}
     found = session.execute(select(EmailKey.email, EmailKey.record_type, EmailKey.record_id)
                             .where(any_of(session, EmailKey.email, emails))).all()
-    ids = [i for _, t, i in found if t == kind.record_type]
-    editable: set[int] = set()
-    if ids and options.on_duplicate == "update":
-        # Who may update what is the records' own rule: live ones, and only
-        # one's own without records.view_all.
-        editable = set(session.scalars(rec.visible(session, actor, kind)
-                                       .with_only_columns(kind.model.id)
-                                       .where(any_of(session, kind.model.id, ids))))
+    editable = _editable(session, actor, kind, [i for _, t, i in found if t == kind.record_type]
+                         if options.on_duplicate == "update" else [])
     return {email: _Holder(t, i, t == kind.record_type and i in editable)
             for email, t, i in found}
 
 
-def _classify(kind: rec.Kind, options: ImportOptions, email: str | None,
-              existing: Mapping[str, _Holder]) -> tuple[str, int | None, str]:
-    """``(action, record_id, message)``: create, update, skip or error."""
+def _editable(session: Session, actor: User | None, kind: rec.Kind,
+              ids: Sequence[int]) -> set[int]:
+    """The ``ids`` of records an import by ``actor`` may update: by the records'
+    own rule, live ones, and only one's own without records.view_all."""
+    if not ids:
+        return set()
+    return set(session.scalars(rec.visible(session, actor, kind).with_only_columns(
+        kind.model.id).where(any_of(session, kind.model.id, ids))))
+
+
+def _classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
+              existing: Mapping[str, _Holder], editable: set[int]
+              ) -> tuple[str, int | None, str, str]:
+    """``(action, record_id, message, field)`` of a good row: create, update,
+    skip, or an error about ``field`` (the row's ``emails`` or ``id``).
+    ``editable``: of the ids rows name, those the import may update."""
+    email = values["emails"][0] if values.get("emails") else None
     holder = existing.get(email) if email else None
+    record_id = values.get(RECORD_ID)
+    if record_id is not None:
+        if record_id not in editable:
+            return "error", None, (
+                f"No {kind.record_type} #{record_id} that you may update (another user's, "
+                f"one in the recycle bin, or none at all): leave the id empty to add the row "
+                f"as a new {kind.record_type}."), RECORD_ID
+        if holder and (holder.record_type, holder.record_id) != (kind.record_type, record_id):
+            return "error", None, (f"The email {email} already belongs to another lead or "
+                                   "contact."), "emails"
+        if options.on_duplicate == "report":
+            return "error", None, (f"The {kind.record_type} #{record_id} is already in the "
+                                   "CRM."), RECORD_ID
+        holder = _Holder(kind.record_type, record_id, editable=True)
     if holder is None:
-        return "create", None, ""
+        return "create", None, "", ""
     if options.on_duplicate == "skip":
-        return "skip", None, ""
+        return "skip", None, "", ""
     if options.on_duplicate == "update" and holder.record_type == kind.record_type:
         if holder.editable:
-            return "update", holder.record_id, ""
+            return "update", holder.record_id, "", ""
         return "error", None, (f"The email {email} belongs to a {holder.record_type} you may "
-                               "not update: another user's, or one in the recycle bin.")
+                               "not update: another user's, or one in the recycle bin."), "emails"
     return "error", None, (options.known_email_message or f"The email {email} already "
-                           f"belongs to a {holder.record_type} in the CRM.")
+                           f"belongs to a {holder.record_type} in the CRM."), "emails"
 
 
 def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
@@ -413,14 +445,20 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
     options.check()
     report = Report()
     seen = scratch or _Scratch()
+    by_id = options.match_by == "id"
     try:
         with _open_rows(path, options) as (header, rows):
             validator = _validator(session, actor, kind, header, options)
             for batch in _batches(rows, options.batch_size):
                 converted = [(n, *validator.convert(row)) for n, row in batch]
                 emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
-                earlier = seen.first_rows(emails)
                 existing = _existing(session, actor, kind, options, emails)
+                editable = _editable(session, actor, kind, [
+                    v[RECORD_ID] for _, v, _ in converted if RECORD_ID in v])
+                # Matching by id, a record may be named twice: by id, and by email.
+                records = [f"#{i}" for i in (*editable, *(h.record_id for h in existing.values()
+                                                          if h.editable))] if by_id else []
+                earlier = seen.first_rows([*emails, *records])
                 fresh: list[tuple[str, int]] = []
                 good: list[dict[str, Any]] = []
                 actions = dict.fromkeys(("create", "update", "skip"), 0)
@@ -430,19 +468,29 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     email = values["emails"][0] if values.get("emails") else None
                     if email:
                         if email in earlier:
-                            report.add_error(number, _email_column(validator),
+                            report.add_error(number, _column(validator, "emails"),
                                              f"The email {email} repeats row {earlier[email]}.")
                             continue
                         earlier[email] = number
                         fresh.append((email, number))
                     if problems:
                         continue
-                    action, _, message = _classify(kind, options, email, existing)
+                    action, record_id, message, about = _classify(kind, options, values,
+                                                                  existing, editable)
                     if action == "error":
-                        report.add_error(number, _email_column(validator), message)
-                    else:
-                        actions[action] += 1
-                        good.append(values)
+                        report.add_error(number, _column(validator, about), message)
+                        continue
+                    if action == "update" and by_id:
+                        key = f"#{record_id}"
+                        if key in earlier:
+                            report.add_error(number, _column(validator, RECORD_ID), (
+                                f"Row {earlier[key]} updates this {kind.record_type} "
+                                f"(#{record_id}) already."))
+                            continue
+                        earlier[key] = number
+                        fresh.append((key, number))
+                    actions[action] += 1
+                    good.append(values)
                 report.total_rows += len(converted)
                 report.to_create += actions["create"]
                 report.to_update += actions["update"]
@@ -458,8 +506,9 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
     return report
 
 
-def _email_column(validator: RowValidator) -> str:
-    return next((c.header for c in validator.columns if c.field == "emails"), "emails")
+def _column(validator: RowValidator, field: str) -> str:
+    """The header of the (first) column filling ``field``, for a problem's column."""
+    return next((c.header for c in validator.columns if c.field == field), field)
 
 
 # -- the write ---------------------------------------------------------------------------
@@ -754,21 +803,24 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
                  converted: list[dict[str, Any]], options: ImportOptions) -> None:
     emails = [v["emails"][0] for v in converted if v.get("emails")]
     existing = _existing(session, actor, kind, options, emails)
+    editable = _editable(session, actor, kind, [v[RECORD_ID] for v in converted
+                                                if RECORD_ID in v])
     creates: list[dict[str, Any]] = []
-    updates: list[tuple[int, dict[str, Any]]] = []
+    updates: dict[int, dict[str, Any]] = {}
     batch_seen: set[str] = set()
     for values in converted:
         email = values["emails"][0] if values.get("emails") else None
         if email in batch_seen:
             continue  # a repeat inside the file, reported by the check
-        action, record_id, _ = _classify(kind, options, email, existing)
+        action, record_id, _, _ = _classify(kind, options, values, existing, editable)
         if email:
             batch_seen.add(email)
         if action == "create":
             values.update(options.defaults)
             creates.append(values)
-        elif action == "update":
-            updates.append((record_id, values))  # type: ignore[arg-type]
+        elif action == "update" and record_id not in updates:  # else reported by the check
+            updates[record_id] = {k: v for k, v in values.items()  # type: ignore[index]
+                                  if k != RECORD_ID}
         else:
             job.skipped_count += 1
     if creates:
@@ -780,7 +832,8 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         job.created_count += len(ids)
         emit(session, kind.created, actor=actor, **kind.event_ids(ids))
     if updates:
-        _apply_updates(session, actor, kind, job, updates)
+        _apply_updates(session, actor, kind, job, list(updates.items()),
+                       rekey=options.match_by == "id")
         job.updated_count += len(updates)
 
 
@@ -826,8 +879,9 @@ def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -
 
 
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
-                   updates: list[tuple[int, dict[str, Any]]]) -> None:
-    befores = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}")
+                   updates: list[tuple[int, dict[str, Any]]], rekey: bool) -> None:
+    befores = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}",
+                             rekey=rekey)
     # What each record held in the fields the import gave, for a revert.
     insert_rows(session.connection(), ImportChange.__table__, [
         {"record_id": record_id, "before": {k: rec._jsonable(v) for k, v in before.items()}}
@@ -946,9 +1000,11 @@ def run_revert(sessions: sessionmaker[Session], job_id: int,
         resumed = job.reverted_count > 0
         actor = session.get(User, job.reverted_by) if job.reverted_by else None
         kind = rec.KINDS[job.record_type]
+        # Matched by id, rows may have changed first emails: those come back too.
+        rekey = job.options.get("match_by") == "id"
     try:
         removed = _remove_created(sessions, actor, kind, job_id, progress)
-        restored = _restore_updated(sessions, actor, kind, job_id, progress)
+        restored = _restore_updated(sessions, actor, kind, job_id, progress, rekey)
     except Exception as exc:
         with transaction(sessions) as session:
             job = _advance(session, job_id, 0)
@@ -998,7 +1054,8 @@ def _remove_created(sessions: sessionmaker[Session], actor: User | None, kind: r
 
 
 def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
-                     job_id: int, progress: Callable[[ImportJob], None] | None) -> int:
+                     job_id: int, progress: Callable[[ImportJob], None] | None,
+                     rekey: bool) -> int:
     """Give updated records their earlier values back. Putting values back is
     idempotent, so a resumed revert simply goes through every batch again
     (its count starting again after the created records, all gone by now)."""
@@ -1014,7 +1071,7 @@ def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: 
             befores = rec.apply_many(
                 session, actor, kind,
                 [(c.record_id, {k: v for k, v in c.before.items() if k in REVERTIBLE})
-                 for c in batch], f"Import #{job_id} reverted", restoring=True)
+                 for c in batch], f"Import #{job_id} reverted", restoring=True, rekey=rekey)
             job = _advance(session, job_id, len(batch), restoring_from_start=last is None)
         if not batch:
             return restored

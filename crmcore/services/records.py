@@ -362,7 +362,7 @@ def bulk_update(session: Session, actor: User | None, kind: Kind, ids: Sequence[
 
 def apply_many(session: Session, actor: User | None, kind: Kind,
                updates: Sequence[tuple[int, Mapping[str, Any]]], note: str, *,
-               restoring: bool = False) -> dict[int, dict[str, Any]]:
+               restoring: bool = False, rekey: bool = False) -> dict[int, dict[str, Any]]:
     """Apply validated values to many records, ``(record id, values)`` each,
     with a few statements: one read, one executemany UPDATE of the columns
     that change, one insert of timeline entries (``note`` as their text), one
@@ -372,6 +372,10 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
 
     :param restoring: the values are earlier ones coming back (a revert):
         custom fields are put back whole instead of merged with today's.
+    :param rekey: the values' first email becomes the record's key (an import
+        that matched records by id, and its revert).
+    :raises Conflict: with ``rekey``, when a new key email belongs to another
+        record; nothing is written then.
     :return: for each record found, what it held before in the fields its
         values gave (ids not found are left out).
     """
@@ -395,7 +399,7 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         if old is None:
             continue
         befores[record_id] = {k: old[k] for k in values if k in old}
-        if "emails" in values and old["email_key"]:
+        if "emails" in values and old["email_key"] and not rekey:
             values = {**values, "emails": list(dict.fromkeys([old["email_key"],
                                                                *values["emails"]]))}
         base = {**old, "custom": {}} if restoring and "custom" in values else old
@@ -408,6 +412,10 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
             written.update(assigned)
     if not rows:
         return befores
+    if rekey:
+        _move_keys(session, kind, [(row["id"], old_key, row["email_key"]) for row in rows
+                                   if (old_key := current[row["id"]]["email_key"])
+                                   != row["email_key"]])
     if kind is LEADS:
         score_rows(session, rows)
         written.add("score")
@@ -424,6 +432,27 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
          "actor_id": actor.id if actor else None, "created_at": now})
     _announce_changes(session, actor, kind, changes)
     return befores
+
+
+def _move_keys(session: Session, kind: Kind,
+               moves: Sequence[tuple[int, str | None, str | None]]) -> None:
+    """Give records new key emails, ``(record id, old key, new key)`` each: every
+    old key is released before any new one is claimed, so that records may
+    trade addresses."""
+    if not moves:
+        return
+    released = [old for _, old, _ in moves if old]
+    if released:
+        session.execute(delete(EmailKey).where(any_of(session, EmailKey.email, released)))
+    claimed = {new: record_id for record_id, _, new in moves if new}
+    taken = sorted(session.scalars(select(EmailKey.email).where(
+        any_of(session, EmailKey.email, list(claimed)))))
+    if taken:
+        raise Conflict(f"The email {taken[0]} already belongs to another lead or contact.",
+                       {"emails": ["This email is already known."]})
+    insert_rows(session.connection(), EmailKey.__table__,
+                [{"email": email, "record_id": i} for email, i in claimed.items()],
+                {"record_type": kind.record_type})
 
 
 def soft_delete(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:

@@ -25,6 +25,7 @@ from crmcore.services import workbooks
 from crmcore.services.cells import DELIMITERS
 from crmcore.services.import_rows import (
     ALIASES,
+    RECORD_ID,
     REQUIRED,
     field_of,
     header_key,
@@ -39,6 +40,8 @@ ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8
              ("cp1252", "Windows-1252"))
 POLICIES = (("report", "Report them as errors"), ("skip", "Skip them"),
             ("update", "Update the existing record"))
+MATCHES = (("email", "Their first email"),
+           ("id", "Their id column (a file exported from this list), else first email"))
 DELIMITER_CHOICES = (("auto", "Detect (comma, semicolon or tab)"), ("comma", "Comma"),
                      ("semicolon", "Semicolon (spreadsheets where the decimal mark is a comma)"),
                      ("tab", "Tab"))
@@ -180,10 +183,11 @@ def guessed(ui: Ui, header: Sequence[str], choices: Sequence[tuple[str, str]]) -
 
 
 def header_problem(ui: Ui, header: Sequence[str], mapping: Mapping[str, str],
-                   known: set[str]) -> str | None:
+                   known: set[str], options: Mapping[str, Any]) -> str | None:
     custom = [name.removeprefix("custom.") for name in known if name.startswith("custom.")]
     try:
-        map_header(ui.kind.record_type, header, mapping, custom)
+        map_header(ui.kind.record_type, header, mapping, custom,
+                   by_id=options.get("match_by") == "id")
     except ValueError as exc:
         return str(exc)
     return None
@@ -193,10 +197,12 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
     encoding = request.form.get("encoding", "utf-8-sig")
     delimiter = request.form.get("delimiter", "auto")
     policy = request.form.get("on_duplicate", "report")
+    match_by = request.form.get("match_by", "email")
     if (encoding not in dict(ENCODINGS) or delimiter not in dict(DELIMITER_CHOICES)
-            or policy not in dict(POLICIES)):
+            or policy not in dict(POLICIES) or match_by not in dict(MATCHES)):
         abort(400)
     return {"encoding": encoding, "delimiter": delimiter, "on_duplicate": policy,
+            "match_by": match_by,
             "skip_bad_rows": request.form.get("skip_bad_rows") == "1",
             "sheet": request.form.get("sheet") or None, "mapping": mapping or {}}
 
@@ -204,9 +210,9 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
 def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
                 status: int = 200) -> Any:
     return render("web/import_upload.html", status, ui=ui, encodings=ENCODINGS,
-                  delimiters=DELIMITER_CHOICES, policies=POLICIES,
+                  delimiters=DELIMITER_CHOICES, policies=POLICIES, matches=MATCHES,
                   options=options or {"encoding": "utf-8-sig", "delimiter": "auto",
-                                      "on_duplicate": "report"},
+                                      "on_duplicate": "report", "match_by": "email"},
                   message=message, limit=size_label(max_bytes()))
 
 
@@ -217,11 +223,15 @@ def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
                  status: int = 200) -> Any:
     choices = field_choices(ui)
     known = {name for name, _ in choices}
-    problem = header_problem(ui, header, dict(zip(header, selected, strict=True)), known)
+    problem = header_problem(ui, header, dict(zip(header, selected, strict=True)), known,
+                             options)
     return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
                   columns=list(zip(header, selected, strict=True)), choices=choices,
-                  options=options, policies=POLICIES, sheets=sheets, encoding_name=encoding_label(
-                      options["encoding"]), separated_by=SEPARATED_BY.get(options["delimiter"]),
+                  id_column=next((i for i, name in enumerate(header)
+                                  if header_key(name) == RECORD_ID), None),
+                  options=options, policies=POLICIES, matches=MATCHES, sheets=sheets,
+                  encoding_name=encoding_label(options["encoding"]),
+                  separated_by=SEPARATED_BY.get(options["delimiter"]),
                   intent=intent, message=message,
                   problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
                   required_from=required_from(ui.kind.record_type),
@@ -277,7 +287,7 @@ def mapping_view(ui: Ui) -> Any:
     if request.form.get("action") == "sheet":  # the sheet already shown
         return mapping_page(ui, token, filename, header, sheets, selected, options, "check")
     options["mapping"] = dict(zip(header, selected, strict=True))
-    problem = header_problem(ui, header, options["mapping"], choices)
+    problem = header_problem(ui, header, options["mapping"], choices, options)
     if problem and intent == "import":
         # Refused here rather than left to fail as an "invalid" job.
         return mapping_page(ui, token, filename, header, sheets, selected, options, intent,

@@ -408,3 +408,18 @@ def test_an_import_updates_only_the_records_its_user_may_edit(app, api_client, m
     # Someone who sees every record may update them all (not the binned one).
     job = imported(admin_api, csv_file(*rows[:3]), on_duplicate="update")
     assert (job["status"], job["updated_count"]) == ("done", 2)
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_an_edited_export_matched_by_id_changes_first_emails(app, admin_api, new_lead):
+    ada = new_lead(full_name="Ada", emails=["ada@x.org"])
+    exported = admin_api.get("/api/v1/leads/export.csv").get_data(as_text=True)
+    edited = exported.replace("ada@x.org", "ada@engines.example")
+    assert_problem(post_import(admin_api, csv_file(edited), match_by="name"), 422, "match_by")
+    job = imported(admin_api, csv_file(edited), on_duplicate="update", match_by="id")
+    assert (job["status"], job["updated_count"], job["match_by"]) == ("done", 1, "id"), job
+    lead = admin_api.get(f"/api/v1/leads/{ada['id']}").get_json()
+    assert lead["emails"] == ["ada@engines.example"]
+    assert admin_api.get("/api/v1/leads/export.csv").get_data(as_text=True) == edited
+    spec = admin_api.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert "match_by" in spec["ImportInput"]["properties"]

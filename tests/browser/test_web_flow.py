@@ -207,11 +207,13 @@ def test_the_excel_export_downloads_and_imports_back_edited(page, live_server, m
     assert (sheet["B2"].value, sheet["E2"].value, sheet["E2"].data_type) == (
         "Ada", "=Engines", "s")
     sheet["E2"] = "Engines Ltd"
+    sheet["C2"] = "ada@engines.example"  # a new first email: the row finds Ada by her id
     book.create_sheet("Notes", 0).append(["Called them all on Monday"])
     book.save(path)
     page.click("a:has-text('Import CSV or Excel')")
     page.set_input_files("#file", str(path))
     page.select_option("#on_duplicate", "update")
+    page.select_option("#match_by", "id")
     page.click("button[value=import]")
     assert "Read from the sheet “Notes”" in page.inner_text("form.card .hint")
     page.select_option("#sheet", "Leads")
@@ -222,8 +224,11 @@ def test_the_excel_export_downloads_and_imports_back_edited(page, live_server, m
     page.wait_for_url("**/imports/*")
     wait_for_status(page, "done")
     assert page.locator("#count-updated").inner_text() == "1"
+    assert "Rows matched by their id, then first email" in " ".join(
+        page.inner_text("main").split())
     with app.extensions["crm"].sessions() as s:
-        assert s.scalar(select(Lead.company)) == "Engines Ltd"
+        assert s.execute(select(Lead.company, Lead.emails)).all() == [
+            ("Engines Ltd", ["ada@engines.example"])]
 
 
 def test_a_large_files_dry_run_then_its_import(page, live_server, make_user, monkeypatch):

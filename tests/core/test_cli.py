@@ -387,3 +387,21 @@ def test_commands_that_do_not_migrate_start_without_alembic(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == "False", out
+
+
+def test_leads_import_matches_rows_by_id_when_asked(crm, tmp_path):
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    (tmp_path / "leads.csv").write_text("Name,Email\nAda,ada@x.org\n")
+    assert "Created 1," in crm("leads", "import", str(tmp_path / "leads.csv"),
+                               CRM_PLUGINS="none").output
+    (tmp_path / "edited.csv").write_text("id,Name,Email\n1,Ada,ada@new.org\n")
+    refused = crm("leads", "import", "--match-by", "id", str(tmp_path / "edited.csv"),
+                  CRM_PLUGINS="none")
+    assert "row 2, column id: The lead #1 is already in the CRM." in refused.output
+    done = crm("leads", "import", "--match-by", "id", "--on-duplicate", "update",
+               str(tmp_path / "edited.csv"), CRM_PLUGINS="none")
+    assert "Created 0, updated 1," in done.output
+    with sqlite3.connect(crm.db_file) as db:
+        assert db.execute("SELECT emails, email_key FROM leads").fetchall() == [
+            ('["ada@new.org"]', "ada@new.org")]
+        assert db.execute("SELECT email FROM email_keys").fetchall() == [("ada@new.org",)]

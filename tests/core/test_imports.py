@@ -782,3 +782,116 @@ def test_a_contacts_whole_name_splits_before_its_last_word(app, tmp_path, make_u
 ])
 def test_the_header_row_tells_the_delimiter(line, found):
     assert imports.detect_delimiter(line) == found
+
+
+def leads_by_id(app):
+    with app.extensions["crm"].sessions() as s:
+        leads = {lead.id: (lead.full_name, lead.emails, lead.email_key)
+                 for lead in s.scalars(select(Lead))}
+        keys = dict(s.execute(select(EmailKey.email, EmailKey.record_id)).all())
+    return leads, keys
+
+
+def test_rows_matched_by_id_may_change_the_first_email_and_revert_it(app, tmp_path,
+                                                                     make_user, run_import):
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        ada = svc.create(s, s.merge(admin), svc.LEADS, {"full_name": "Ada",
+                                                        "emails": ["ada@x.org", "a2@x.org"]}).id
+        bob = svc.create(s, s.merge(admin), svc.LEADS, {"full_name": "Bob",
+                                                        "emails": ["bob@x.org"]}).id
+    path = write_csv(tmp_path / "export.csv", ["id", "full_name", "emails", "score"], [
+        [ada, "Ada", "ada@new.org; a2@x.org", "10"],  # the first email changed
+        [bob, "Bob B.", "bob@x.org", "0"],
+        ["", "Cy", "cy@x.org", ""],  # no id: a new lead, or matched by its email
+        [9999, "Ghost", "ghost@x.org", ""],
+        [ada, "Ada again", "ada.2@x.org", ""],
+        [bob, "Bob", "ada@new.org", ""],
+        ["12a", "Dee", "dee@x.org", ""]])
+    refused = run_import(path, admin, on_duplicate="update", match_by="id")
+    assert refused.status == "invalid"
+    assert refused.errors == [
+        [5, "id", "No lead #9999 that you may update (another user's, one in the recycle "
+                  "bin, or none at all): leave the id empty to add the row as a new lead."],
+        [6, "id", f"Row 2 updates this lead (#{ada}) already."],
+        [7, "emails", "The email ada@new.org repeats row 2."],
+        [8, "id", "Not a record's id: a whole number, as the export gives it."]]
+    # Matched by email, as before, the edited row would be a new lead.
+    by_email = run_import(path, admin, on_duplicate="update", skip_bad_rows=True,
+                          dry_run=True)
+    assert (by_email.created_count, by_email.updated_count) == (5, 1)
+
+    job = run_import(path, admin, on_duplicate="update", match_by="id", skip_bad_rows=True)
+    assert (job.status, job.created_count, job.updated_count) == ("done", 1, 2), job.message
+    leads, keys = leads_by_id(app)
+    assert leads[ada] == ("Ada", ["ada@new.org", "a2@x.org"], "ada@new.org")
+    assert leads[bob] == ("Bob B.", ["bob@x.org"], "bob@x.org")
+    assert keys["ada@new.org"] == ada and "ada@x.org" not in keys
+    with transaction(app.extensions["crm"].sessions) as s:  # the old address is free again
+        other = svc.create(s, s.merge(admin), svc.LEADS, {"full_name": "Other",
+                                                          "emails": ["ada@x.org"]}).id
+    # Taken since: the revert stops before that batch, with the reason.
+    with pytest.raises(Conflict):
+        imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    assert leads_by_id(app)[0][ada][2] == "ada@new.org"
+    with transaction(app.extensions["crm"].sessions) as s:
+        svc.update(s, s.merge(admin), svc.LEADS, s.get(Lead, other), {"emails": ["o@x.org"]})
+    reverted = imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    assert reverted.status == "reverted", reverted.message
+    leads, keys = leads_by_id(app)
+    assert leads[ada] == ("Ada", ["ada@x.org", "a2@x.org"], "ada@x.org")
+    assert leads[bob] == ("Bob", ["bob@x.org"], "bob@x.org")
+    assert keys["ada@x.org"] == ada and "ada@new.org" not in keys and "cy@x.org" not in keys
+
+
+def test_matching_by_id_keeps_to_editable_records_and_free_addresses(app, tmp_path,
+                                                                    make_user, run_import):
+    admin, sales = make_user("admin"), make_user("sales")
+    with transaction(app.extensions["crm"].sessions) as s:
+        theirs = svc.create(s, s.merge(admin), svc.LEADS, {"full_name": "Theirs",
+                                                           "emails": ["t@x.org"]}).id
+        mine = svc.create(s, s.merge(sales), svc.LEADS, {"full_name": "Mine",
+                                                         "emails": ["m@x.org"]}).id
+    path = write_csv(tmp_path / "ids.csv", ["ID", "Name", "Email"], [
+        [theirs, "Taken over", "t@x.org"], [mine, "Mine", "t@x.org"]])
+    job = run_import(path, sales, on_duplicate="update", match_by="id")
+    assert job.errors == [
+        [2, "ID", f"No lead #{theirs} that you may update (another user's, one in the "
+                  "recycle bin, or none at all): leave the id empty to add the row as a new "
+                  "lead."],
+        [3, "Email", "The email t@x.org repeats row 2."]]
+    path = write_csv(tmp_path / "ids.csv", ["ID", "Name", "Email"], [[mine, "Mine", "t@x.org"]])
+    assert run_import(path, sales, on_duplicate="update", match_by="id").errors == [
+        [2, "Email", "The email t@x.org already belongs to another lead or contact."]]
+    assert run_import(path, sales, on_duplicate="report", match_by="id").errors[0][2] == (
+        "The email t@x.org already belongs to another lead or contact.")
+    path = write_csv(tmp_path / "ids.csv", ["ID", "Name", "Email"], [[mine, "Mine", "n@x.org"]])
+    assert run_import(path, sales, on_duplicate="report", match_by="id").errors == [
+        [2, "ID", f"The lead #{mine} is already in the CRM."]]
+    assert run_import(path, sales, on_duplicate="skip", match_by="id").skipped_count == 1
+    no_id = write_csv(tmp_path / "no-id.csv", ["Name", "Email"], [["Mine", "n@x.org"]])
+    refused = run_import(no_id, sales, on_duplicate="update", match_by="id")
+    assert "rows are matched by id, but no column is named id" in refused.message
+    with pytest.raises(ValidationFailed) as bad:
+        imports.ImportOptions(match_by="name").check()
+    assert bad.value.errors == {"match_by": ["One of: email, id."]}
+
+
+def test_records_may_trade_key_emails_in_one_batch(app, make_user):
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    with transaction(sessions) as s:
+        one, two = (svc.create(s, s.merge(admin), svc.LEADS, {"full_name": n, "emails": [e]}).id
+                    for n, e in (("One", "one@x.org"), ("Two", "two@x.org")))
+        svc.create(s, s.merge(admin), svc.CONTACTS, {"last_name": "C", "emails": ["c@x.org"]})
+    with transaction(sessions) as s:
+        svc.apply_many(s, None, svc.LEADS, [(one, {"emails": ["two@x.org"]}),
+                                            (two, {"emails": ["one@x.org"]})], "trade",
+                       rekey=True)
+    leads, keys = leads_by_id(app)
+    assert (leads[one][2], leads[two][2]) == ("two@x.org", "one@x.org")
+    assert (keys["two@x.org"], keys["one@x.org"]) == (one, two)
+    with pytest.raises(Conflict), transaction(sessions) as s:
+        svc.apply_many(s, None, svc.LEADS, [(one, {"emails": ["c@x.org"]})], "taken",
+                       rekey=True)
+    assert leads_by_id(app) == (leads, keys)  # nothing written

@@ -51,8 +51,9 @@ def mapping_form(html: str) -> dict[str, str]:
     for select_name, body in re.findall(
             r'<select id="map-\d+" name="(map-\d+)">(.*?)</select>', html, re.S):
         form[select_name] = re.search(r'<option value="([^"]*)" selected>', body).group(1)
-    form["on_duplicate"] = re.search(
-        r'<select id="on_duplicate".*?<option value="([^"]*)" selected>', html, re.S).group(1)
+    for name in ("on_duplicate", "match_by"):
+        form[name] = re.search(rf'<select id="{name}".*?<option value="([^"]*)" selected>',
+                               html, re.S).group(1)
     sheet = re.search(r'<select id="sheet".*?<option value="([^"]*)" selected>', html, re.S)
     if sheet:
         form["sheet"] = sheet.group(1)
@@ -599,3 +600,19 @@ def test_script_in_cells_is_escaped(app, client, sales):
     job_html = client.get(job_page.headers["Location"]).get_data(as_text=True)
     assert re.search(r'id="job-status">invalid<', job_html)
     assert SCRIPT not in job_html and "&lt;script&gt;alert(1)&lt;/script&gt;" in job_html
+
+
+def test_the_mapping_step_shows_the_id_column_that_matches_rows(app, client, sales, make_lead):
+    lead = make_lead(sales, full_name="Ada", emails=["ada@example.com"])
+    html = upload(client, csv_bytes("id,Name,Email", f"{lead.id},Ada,ada@new.example"),
+                  match_by="id", on_duplicate="update").get_data(as_text=True)
+    assert "this column names each row's lead, whatever is chosen here" in html
+    assert "header-problem" not in html
+    done = client.get(submit(client, html, "import").headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="count-updated">1<', done), done
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.emails)) == ["ada@new.example"]
+    no_id = upload(client, csv_bytes("Name,Email", "Bo,bo@example.com"), match_by="id")
+    assert "rows are matched by id, but no column is named id" in no_id.get_data(as_text=True)
+    assert upload(client, csv_bytes("Name,Email", "Bo,bo@example.com"),
+                  match_by="name").status_code == 400
