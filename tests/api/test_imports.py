@@ -411,15 +411,22 @@ def test_an_import_updates_only_the_records_its_user_may_edit(app, api_client, m
 
 
 @pytest.mark.usefixtures("synchronous_jobs")
-def test_an_edited_export_matched_by_id_changes_first_emails(app, admin_api, new_lead):
-    ada = new_lead(full_name="Ada", emails=["ada@x.org"])
-    exported = admin_api.get("/api/v1/leads/export.csv").get_data(as_text=True)
+@pytest.mark.parametrize("plural", ["leads", "contacts"])
+def test_an_edited_export_matched_by_id_changes_first_emails(app, admin_api, plural):
+    name = {"full_name": "Ada"} if plural == "leads" else {"last_name": "Ada"}
+    made = admin_api.post(f"/api/v1/{plural}", json={**name, "emails": ["ada@x.org"]})
+    assert made.status_code == 201, made.get_data(as_text=True)
+    made = made.get_json()
+    exported = admin_api.get(f"/api/v1/{plural}/export.csv").get_data(as_text=True)
     edited = exported.replace("ada@x.org", "ada@engines.example")
-    assert_problem(post_import(admin_api, csv_file(edited), match_by="name"), 422, "match_by")
-    job = imported(admin_api, csv_file(edited), on_duplicate="update", match_by="id")
+    assert_problem(post_import(admin_api, csv_file(edited), kind=plural, match_by="name"),
+                   422, "match_by")
+    response = post_import(admin_api, csv_file(edited), kind=plural, on_duplicate="update",
+                           match_by="id")
+    job = admin_api.get(response.headers["Location"]).get_json()
     assert (job["status"], job["updated_count"], job["match_by"]) == ("done", 1, "id"), job
-    lead = admin_api.get(f"/api/v1/leads/{ada['id']}").get_json()
-    assert lead["emails"] == ["ada@engines.example"]
-    assert admin_api.get("/api/v1/leads/export.csv").get_data(as_text=True) == edited
+    record = admin_api.get(f"/api/v1/{plural}/{made['id']}").get_json()
+    assert record["emails"] == ["ada@engines.example"]
+    assert admin_api.get(f"/api/v1/{plural}/export.csv").get_data(as_text=True) == edited
     spec = admin_api.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
     assert "match_by" in spec["ImportInput"]["properties"]
