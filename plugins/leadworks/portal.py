@@ -196,12 +196,13 @@ def upload_page(form: dict[str, Any], message: str | None = None,
 
 @blueprint.route("/upload", methods=["GET", "POST"])
 def upload() -> Any:
-    form = {"campaign": "", "encoding": "utf-8-sig", "all_or_nothing": False}
+    form = {"campaign": "", "encoding": "utf-8-sig", "sheet": "", "all_or_nothing": False}
     if request.method == "GET":
         return upload_page(form)
     request.max_content_length = upload_limit()
     form = {"campaign": request.form.get("campaign", ""),
             "encoding": request.form.get("encoding", "utf-8-sig"),
+            "sheet": request.form.get("sheet", "").strip(),
             "all_or_nothing": request.form.get("all_or_nothing") == "1"}
     if form["encoding"] not in dict(ENCODINGS):
         form["encoding"] = "utf-8-sig"
@@ -213,7 +214,8 @@ def upload() -> Any:
     who = Submitter.portal(advertiser(), actor(), "csv")
     try:
         checked = uploads.upload_csv(session, who, form["campaign"], path, filename,
-                                     form["all_or_nothing"], form["encoding"])
+                                     form["all_or_nothing"], form["encoding"],
+                                     form["sheet"] or None)
         job_id = checked.upload.job_id if checked.upload else None
         upload_id = checked.upload.id if checked.upload else None
         session.commit()

@@ -33,15 +33,17 @@ class Checked:
 
 
 def upload_csv(session: Session, submitter: Submitter, campaign: Any, path: Path,
-               filename: str, all_or_nothing: bool, encoding: str = "utf-8-sig") -> Checked:
-    """Check a stored CSV at once (the same row-by-row report as the core
-    import) and count its known emails as refused; then queue the import of
-    its rows, or of its good rows only unless all-or-nothing was asked and
-    there are problems. The caller commits and dispatches ``upload.job_id``."""
+               filename: str, all_or_nothing: bool, encoding: str = "utf-8-sig",
+               sheet: str | None = None) -> Checked:
+    """Check a stored CSV (or a workbook's sheet, its first unless ``sheet``
+    names another) at once (the same row-by-row report as the core import) and
+    count its known emails as refused; then queue the import of its rows, or
+    of its good rows only unless all-or-nothing was asked and there are
+    problems. The caller commits and dispatches ``upload.job_id``."""
     campaign = check_campaign(campaign)
     # A taken email is told only that it is known, not what kind of record holds it.
     options = imports.ImportOptions(
-        on_duplicate="report", skip_bad_rows=not all_or_nothing, encoding=encoding,
+        on_duplicate="report", skip_bad_rows=not all_or_nothing, encoding=encoding, sheet=sheet,
         fields=import_fields(session), defaults=lead_defaults(submitter, campaign),
         known_email_message=DUPLICATE_MESSAGE)
     report = imports.check(session, None, records.LEADS, path, options)

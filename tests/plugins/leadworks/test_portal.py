@@ -164,6 +164,24 @@ def test_csv_upload_reports_row_by_row_keep_valid_or_all_or_nothing(
     with sessions() as s:
         assert s.scalar(select(Lead.full_name).where(Lead.email_key == "excel@example.com")
                         ) == "In Excel"
+    # Another sheet, named on the form; the refusal says which was read.
+    book.create_sheet("Read me first", 0).append(["Our lists for the fall"])
+    book["Sheet"].append(["Second sheet", "second@example.com"])
+    saved = io.BytesIO()
+    book.save(saved)
+
+    def sent(**form):
+        return client.post("/leadworks/upload", data={"campaign": "Fall", **form, "file": (
+            io.BytesIO(saved.getvalue()), "fall.xlsx")}, content_type="multipart/form-data")
+
+    first = sent()
+    assert first.status_code == 422
+    assert ("(Read from the sheet “Read me first”; the workbook also has “Sheet”.)"
+            in first.get_data(as_text=True))
+    assert "has no sheet “Leads”" in sent(sheet="Leads").get_data(as_text=True)
+    named = sent(sheet="sheet")
+    assert named.status_code == 303, named.get_data(as_text=True)
+    assert 'id="count-created">1<' in wait_for_job(client, named.headers["Location"])
 
 
 def test_a_csv_import_emails_the_owner_with_the_apps_mail_settings(
