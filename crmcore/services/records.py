@@ -366,16 +366,16 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
     """Apply validated values to many records, ``(record id, values)`` each,
     with a few statements: one read, one executemany UPDATE of the columns
     that change, one insert of timeline entries (``note`` as their text), one
-    batch of events. A record keeps its key email first: it is what an import
-    matched it by, and what the email key table holds for it. Permissions,
-    like validation, are the caller's.
+    batch of events. A record keeps its key email first (unless ``rekey``):
+    it is what an import matched it by, and what the email key table holds
+    for it. Permissions, like validation, are the caller's.
 
     :param restoring: the values are earlier ones coming back (a revert):
         custom fields are put back whole instead of merged with today's.
     :param rekey: the values' first email becomes the record's key (an import
         that matched records by id, and its revert).
     :raises Conflict: with ``rekey``, when a new key email belongs to another
-        record; nothing is written then.
+        record; the caller rolls its transaction back (keys were released).
     :return: for each record found, what it held before in the fields its
         values gave (ids not found are left out).
     """
