@@ -5,11 +5,14 @@ Run ``crm db upgrade`` before starting; the app never migrates on start-up.
 
 import sys
 
-from crmcore.app import create_app
-from crmcore.errors import StartupError
+from crmcore.startup import long_lived
 
-try:
-    app = create_app()
-except StartupError as exc:
-    # One clear line in the server log instead of a traceback per worker.
-    sys.exit(f"crmcore cannot start: {exc.detail}")
+with long_lived():
+    from crmcore.app import create_app
+    from crmcore.errors import StartupError
+
+    try:
+        app = create_app()
+    except StartupError as exc:
+        # One clear line in the server log instead of a traceback per worker.
+        sys.exit(f"crmcore cannot start: {exc.detail}")
