@@ -16,9 +16,8 @@ def long_lived() -> Iterator[None]:
     so each collection the interpreter starts meanwhile scans a growing heap
     for nothing: about a tenth of the start-up time (``bench/run.py``).
     Frozen (:func:`gc.freeze`), the objects are also left out of the
-    collections that requests trigger later, and a worker forked from a
-    preloading master (``gunicorn --preload``) does not write to their pages.
-    The price is that the few cycles start-up leaves as garbage stay.
+    collections that requests trigger later. The price is that the few cycles
+    start-up leaves as garbage stay.
     """
     enabled = gc.isenabled()
     gc.disable()
