@@ -39,6 +39,7 @@ from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
 from crmcore.services.actions import conversion_steps
+from crmcore.services.duplicates import BY, duplicate_sets
 from crmcore.services.merge import merge, merge_candidates
 from crmcore.services.records import CONTACTS, FILTERABLE, LEADS, SORTABLE, Kind
 from crmcore.services.timeline import full_timeline
@@ -243,9 +244,24 @@ def register(kind: Kind) -> None:
         return json_response({"items": dump_many(
             kind, merge_candidates(session, actor(), kind, record))})
 
+    @doc(plural, response=f"{title}DuplicatePage", query={
+        "by": f"{' or '.join(BY)}: sets of the same name and company (the default), or of "
+              "the same first phone.",
+        "cursor": "The cursor of the next page, from links.next.",
+        "limit": "How many sets, 1 to 100 (20); a page holds every set of its last name."})
+    def duplicate_sets_view() -> Response:
+        args = query_args({"by", "cursor", "limit"})
+        page = duplicate_sets(db(), actor(), kind, by=args.get("by", "name"),
+                              cursor=args.get("cursor") or None,
+                              limit=int_arg(args, "limit", 20, high=100))
+        items = [{"by": s.by, "total": s.total, "records": dump_many(kind, s.records)}
+                 for s in page.items]
+        return json_response({"items": items, "links": page_links(
+            page.next_cursor, args, f"api.{plural}_duplicate_sets")})
+
     for view in (list_view, export_view, export_xlsx_view, create_view, get_view, update_view,
                  delete_view, timeline_view, comment_view, bulk_view, merge_view,
-                 duplicates_view):
+                 duplicates_view, duplicate_sets_view):
         view.__doc__ = VIEW_DOCS[view.__name__].format(rt=rt, plural=plural)
     bp.add_url_rule(base, f"{rt}_list", list_view, methods=["GET"])
     bp.add_url_rule(base, f"{rt}_create", create_view, methods=["POST"])
@@ -253,6 +269,8 @@ def register(kind: Kind) -> None:
     bp.add_url_rule(f"{base}/export.xlsx", f"{rt}_export_xlsx", export_xlsx_view,
                     methods=["GET"])
     bp.add_url_rule(f"{base}/bulk", f"{rt}_bulk", bulk_view, methods=["POST"])
+    bp.add_url_rule(f"{base}/duplicates", f"{plural}_duplicate_sets", duplicate_sets_view,
+                    methods=["GET"])
     bp.add_url_rule(item, f"{rt}_get", get_view, methods=["GET"])
     bp.add_url_rule(item, f"{rt}_update", update_view, methods=["PATCH"])
     bp.add_url_rule(item, f"{rt}_delete", delete_view, methods=["DELETE"])
@@ -266,6 +284,12 @@ VIEW_DOCS = {
     "list_view": "List {plural}.\n\nThe {plural} you may see, one keyset-paginated page at a "
                  "time; follow links.next until it is null. Filter on a custom field with "
                  "custom.<name>=<value> (see GET /api/v1/custom-fields).",
+    "duplicate_sets_view": "List likely duplicates among the {plural}.\n\nSets of live "
+                           "{plural} you may see that look like one person: the same name "
+                           "(whatever its case and accents) and company (whatever its legal "
+                           "form, an empty one included), or the same first phone; the rules "
+                           "of the create form's warning. Merge a set with POST "
+                           "/api/v1/{plural}/{{record_id}}/merge.",
     "export_view": "Export {plural} as CSV.\n\nEvery {rt} you may see that matches the "
                    "filters (the list's, custom.<name> included), sorted like the list, "
                    "with a column per custom field, streamed as one text/csv attachment. "

@@ -113,6 +113,29 @@ class CustomFieldList(Schema):
     items = fields.List(fields.Nested(CustomFieldOutput))
 
 
+class LeadDuplicateSet(Schema):
+    by = fields.String(metadata={"description": "name (the same name and company) or phone "
+                                                "(the same first phone)."})
+    total = fields.Integer(metadata={"description": "How many records the set holds."})
+    records = fields.List(fields.Nested(LeadOutput),
+                          metadata={"description": "The first 10, oldest first."})
+
+
+class ContactDuplicateSet(LeadDuplicateSet):
+    records = fields.List(fields.Nested(ContactOutput),
+                          metadata={"description": "The first 10, oldest first."})
+
+
+class LeadDuplicatePage(Schema):
+    items = fields.List(fields.Nested(LeadDuplicateSet))
+    links = fields.Nested(Links)
+
+
+class ContactDuplicatePage(Schema):
+    items = fields.List(fields.Nested(ContactDuplicateSet))
+    links = fields.Nested(Links)
+
+
 class UserPage(Schema):
     items = fields.List(fields.Nested(UserSchema))
     links = fields.Nested(Links)

@@ -1,5 +1,6 @@
-"""Merging two leads or two contacts: a side-by-side page where the user picks,
-per field, whose value wins; the other record goes to the recycle bin."""
+"""Likely duplicates and merging them: a list of the sets of leads (or
+contacts) that look like one person, and a side-by-side page where the user
+picks, per field, whose value wins; the other record goes to the recycle bin."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from crmcore.app import db
 from crmcore.errors import CrmError
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
+from crmcore.services.duplicates import BY, duplicate_sets
 from crmcore.web.common import actor, all_stages, allowed, bp, error_messages, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui
 
@@ -50,7 +52,16 @@ def merge_view(ui: Ui, record_id: int, other_id: int) -> Any:
         return merge_page(ui, survivor, other, choices, error_messages(exc), exc.detail,
                           exc.status)
     flash(f"The {ui.plural} were merged; #{other_id} went to the recycle bin.", "info")
+    if back_to() is not None:
+        return redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to()), 303)
     return redirect(url_for(f"web.{ui.name}", record_id=survivor.id), 303)
+
+
+def back_to() -> str | None:
+    """The duplicate list the merge was started from (its ``by``), to return
+    to once merged; only those lists, so that no link sends the user elsewhere."""
+    back = request.values.get("back")
+    return back if back in BY else None
 
 
 def merge_page(ui: Ui, survivor: Any, other: Any, chosen: dict[str, int],
@@ -64,7 +75,7 @@ def merge_page(ui: Ui, survivor: Any, other: Any, chosen: dict[str, int],
              "locked": f == "owner_id" and not allowed("records.reassign")}
             for f in fields]
     return render("web/merge.html", status, ui=ui, survivor=survivor, other=other, rows=rows,
-                  chosen=chosen, errors=errors or {}, message=message,
+                  chosen=chosen, errors=errors or {}, message=message, back=back_to(),
                   people=users_by_id({survivor.owner_id, other.owner_id}),
                   stages={s.id: s for s in all_stages()})
 
@@ -77,3 +88,23 @@ def lead_merge(record_id: int, other_id: int) -> Any:
 @bp.route("/contacts/<int:record_id>/merge/<int:other_id>", methods=["GET", "POST"])
 def contact_merge(record_id: int, other_id: int) -> Any:
     return merge_view(CONTACT_UI, record_id, other_id)
+
+
+def duplicates_view(ui: Ui) -> Any:
+    by = request.args.get("by", "name")
+    page = duplicate_sets(db(), actor(), ui.kind, by=by, cursor=request.args.get("cursor"))
+    records = [r for item in page.items for r in item.records]
+    next_url = url_for(f"web.{ui.plural}_duplicates", by=by, cursor=page.next_cursor) \
+        if page.next_cursor else None
+    return render("web/duplicates.html", ui=ui, by=by, sets=page.items, next_url=next_url,
+                  people=users_by_id({r.owner_id for r in records}))
+
+
+@bp.get("/leads/duplicates")
+def leads_duplicates() -> Any:
+    return duplicates_view(LEAD_UI)
+
+
+@bp.get("/contacts/duplicates")
+def contacts_duplicates() -> Any:
+    return duplicates_view(CONTACT_UI)

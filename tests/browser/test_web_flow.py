@@ -116,6 +116,44 @@ def test_merge_two_leads(page, live_server, make_user, app):
     assert page.locator("#bin-lead tr", has_text="Merge Me").count() == 1
 
 
+def test_duplicates_are_found_and_merged_one_set_after_another(page, live_server, make_user,
+                                                               app):
+    page.set_default_timeout(5000)
+    user = make_user("sales")
+    with transaction(app.extensions["crm"].sessions) as session:
+        owner = session.merge(user)
+        made = [svc.create(session, owner, svc.LEADS, values).id for values in (
+            {"full_name": "Ada Lovelace", "company": "Engines Ltd", "source": "fair"},
+            {"full_name": "ADA LOVELACE", "company": "engines", "source": "web"},
+            {"full_name": "Bo", "phones": ["+12025550143"]},
+            {"full_name": "Bo", "phones": ["+1 202 555 0143"]},
+        )]
+    sign_in(page, live_server, user)
+    page.goto(f"{live_server.url}/leads")
+    page.get_by_role("link", name="Find duplicates").click()
+    page.wait_for_url("**/leads/duplicates")
+    assert page.locator(".duplicate-set").count() == 2
+
+    page.locator(".duplicate-set", has_text="Ada Lovelace").get_by_role(
+        "link", name=f"Merge into #{made[0]}").click()
+    page.wait_for_url(f"**/leads/{made[0]}/merge/{made[1]}?back=name")
+    page.check(f"#m-source-{made[1]}")
+    page.click("button:has-text('Merge into')")
+    page.wait_for_url(f"{live_server.url}/leads/duplicates?by=name")
+    assert "were merged" in page.locator(".flash").inner_text()
+    assert page.locator(".duplicate-set").count() == 1  # Bo and Bo remain
+
+    page.get_by_role("link", name="Same phone").click()
+    page.wait_for_url("**/leads/duplicates?by=phone")
+    page.locator(".duplicate-set").get_by_role("link", name=f"Merge into #{made[2]}").click()
+    page.click("button:has-text('Merge into')")
+    page.wait_for_url(f"{live_server.url}/leads/duplicates?by=phone")
+    assert "No likely duplicates" in page.locator("main").inner_text()
+    with transaction(app.extensions["crm"].sessions) as session:
+        assert session.get(Lead, made[0]).source == "web"
+        assert session.get(Lead, made[3]).deleted_at is not None
+
+
 def test_csv_import_through_the_ui(page, live_server, make_user):
     # The import runs in a background thread here (CRM_BACKGROUND's default):
     # the job page refreshes itself until it is done.

@@ -7,6 +7,7 @@ from sqlalchemy import event, select, text
 
 from crmcore.db import any_of
 from crmcore.models import EmailKey
+from crmcore.services import duplicates
 from crmcore.services import records as svc
 from crmcore.services.merge import likely_duplicates
 from crmcore.testing import is_postgres
@@ -200,3 +201,16 @@ def test_deleting_a_contact_finds_its_converted_leads_through_an_index(app):
     with app.extensions["crm"].sessions() as session:
         found = plan(session, select(svc.Lead.id).where(svc.Lead.converted_contact_id == 5))
     assert "ix_leads_converted_contact" in found, found
+
+
+@pytest.mark.parametrize("column", ["name_key"])
+@pytest.mark.parametrize("kind", [svc.LEADS, svc.CONTACTS], ids=["leads", "contacts"])
+def test_duplicate_sets_walk_the_name_or_phone_index_in_order(app, make_user, kind, column):
+    admin = make_user("admin")
+    table = kind.model.__tablename__
+    with app.extensions["crm"].sessions() as session:
+        found = plan(session, duplicates._shared(svc.visible(session, admin, kind),
+                                                 getattr(kind.model, column), "m", 21))
+    assert f"ix_{table}_{column}" in found, found
+    # Neither the grouping nor the order sorts the table.
+    assert "TEMP B-TREE" not in found and "Sort" not in found, found

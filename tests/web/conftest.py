@@ -13,6 +13,14 @@ from crmcore.services import records as svc
 
 
 @pytest.fixture
+def sales(client: Any, make_user: Callable[..., Any], login: Callable[..., Any]) -> Any:
+    """A sales user, signed in on ``client``."""
+    user = make_user("sales")
+    login(client, user)
+    return user
+
+
+@pytest.fixture
 def make_lead(app: Flask) -> Callable[..., Any]:
     """Create a lead owned by ``owner`` through the service."""
 

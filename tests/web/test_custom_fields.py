@@ -24,13 +24,6 @@ def define(app):
     return make
 
 
-@pytest.fixture
-def sales(client, make_user, login):
-    user = make_user("sales")
-    login(client, user)
-    return user
-
-
 @pytest.mark.parametrize("role", ["sales", "manager"])
 def test_custom_fields_admin_needs_permission(client, make_user, login, define, role):
     field = define(name="budget", field_type="number")

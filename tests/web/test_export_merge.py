@@ -6,19 +6,11 @@ import csv
 import io
 import re
 
-import pytest
 from sqlalchemy import select
 
 from crmcore.db import transaction
 from crmcore.models import Contact, Lead, LeadStage
 from crmcore.services import custom_fields as custom_svc
-
-
-@pytest.fixture
-def sales(client, make_user, login):
-    user = make_user("sales")
-    login(client, user)
-    return user
 
 
 def rows_of(response):

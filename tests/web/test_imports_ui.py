@@ -86,13 +86,6 @@ def jobs(app) -> list[ImportJob]:
         return list(s.scalars(select(ImportJob).order_by(ImportJob.id)))
 
 
-@pytest.fixture
-def sales(client, make_user, login):
-    user = make_user("sales")
-    login(client, user)
-    return user
-
-
 def test_list_pages_link_to_the_import_and_nav_has_imports(client, sales):
     assert 'href="/leads/import"' in client.get("/leads").get_data(as_text=True)
     assert 'href="/contacts/import"' in client.get("/contacts").get_data(as_text=True)

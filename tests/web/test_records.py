@@ -5,19 +5,11 @@ from __future__ import annotations
 import html
 import re
 
-import pytest
 from sqlalchemy import event, select
 
 from crmcore.models import Contact, Lead, LeadStage
 
 XSS = "<script>window.__pwned=1</script><img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def sales(client, make_user, login):
-    user = make_user("sales")
-    login(client, user)
-    return user
 
 
 def lead_id_from(response) -> int:

@@ -1,0 +1,137 @@
+"""GET /api/v1/{leads,contacts}/duplicates: the sets of likely duplicates
+already stored, a page at a time."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import assert_problem
+
+
+def sets_of(api, url):
+    response = api.get(url)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    return [[r["id"] for r in s["records"]] for s in body["items"]], body
+
+
+def test_sets_share_a_name_and_a_company_whatever_their_spelling(admin_api, new_lead):
+    ada = new_lead(full_name="Ada Lovelace", company="Analytical Engines Ltd")
+    ada_again = new_lead(full_name="ADA LOVELACE", company="analytical engines")
+    new_lead(full_name="Ada Lovelace", company="Other")  # another company: not a duplicate
+    bob = new_lead(full_name="Bob", emails=["bob@example.com"])
+    bob_again = new_lead(full_name="bób")  # no company either: the same
+    new_lead(full_name="Carl")
+    dora = new_lead(full_name="Dora", company="X")
+    binned = new_lead(full_name="Dora", company="X")
+    assert admin_api.delete(f"/api/v1/leads/{binned['id']}").status_code == 204
+
+    sets, body = sets_of(admin_api, "/api/v1/leads/duplicates")
+
+    assert sets == [[ada["id"], ada_again["id"]], [bob["id"], bob_again["id"]]]
+    assert [(s["by"], s["total"]) for s in body["items"]] == [("name", 2), ("name", 2)]
+    assert body["items"][1]["records"][0]["emails"] == ["bob@example.com"]
+    assert body["links"]["next"] is None
+    assert dora["id"] not in {i for s in sets for i in s}
+
+
+def test_sets_share_a_first_phone(admin_api, new_lead):
+    first = new_lead(full_name="A", phones=["+1 202 555 0111"])
+    second = new_lead(full_name="B", phones=["+12025550111", "+12025550999"])
+    third = new_lead(full_name="C", phones=["+1-202-555-0111"])
+    new_lead(full_name="D", phones=["+12025550999"])  # only another's second phone
+    no_phone = new_lead(full_name="a")
+
+    sets, body = sets_of(admin_api, "/api/v1/leads/duplicates?by=phone")
+
+    assert sets == [[first["id"], second["id"], third["id"]]]
+    assert body["items"][0]["by"] == "phone" and body["items"][0]["total"] == 3
+    # By name, the two As are a set whatever their phones.
+    assert sets_of(admin_api, "/api/v1/leads/duplicates?by=name")[0] == [
+        [first["id"], no_phone["id"]]]
+
+
+def test_a_large_set_shows_its_first_ten_and_counts_them_all(admin_api, new_lead):
+    ids = [new_lead(full_name=f"Caller {n}", phones=["+12025550100"])["id"] for n in range(12)]
+
+    _, body = sets_of(admin_api, "/api/v1/leads/duplicates?by=phone")
+
+    assert body["items"][0]["total"] == 12
+    assert [r["id"] for r in body["items"][0]["records"]] == ids[:10]
+
+
+def test_pages_follow_the_names_and_keep_a_name_whole(admin_api, new_lead):
+    expected = []
+    for name in ("Ann", "Ben", "Cid"):
+        expected.append([new_lead(full_name=name)["id"], new_lead(full_name=name)["id"]])
+    # One name, two companies: two sets, which stay on one page.
+    eve = [[new_lead(full_name="Eve", company=c)["id"] for _ in range(2)] for c in ("A", "B")]
+    expected += eve
+
+    pages, url = [], "/api/v1/leads/duplicates?limit=1"
+    while url:
+        sets, body = sets_of(admin_api, url)
+        pages.append(sets)
+        url = body["links"]["next"]
+
+    assert pages == [[expected[0]], [expected[1]], [expected[2]], eve]
+    assert sets_of(admin_api, "/api/v1/leads/duplicates?limit=3")[0] == expected[:3]
+
+
+def test_a_user_finds_sets_among_the_records_they_may_see(api_client, make_user, admin_api,
+                                                         new_lead):
+    sales = api_client(make_user("sales"))
+    mine = [new_lead(sales, full_name="Mine")["id"] for _ in range(2)]
+    new_lead(sales, full_name="Shared")
+    theirs = new_lead(admin_api, full_name="Shared")
+
+    assert sets_of(sales, "/api/v1/leads/duplicates")[0] == [mine]
+    everyone = sets_of(admin_api, "/api/v1/leads/duplicates")[0]
+    assert mine in everyone and theirs["id"] in everyone[1]
+
+
+def test_merging_a_set_empties_the_list(admin_api, new_lead):
+    keep, other = new_lead(full_name="Twin"), new_lead(full_name="Twin")
+    merged = admin_api.post(f"/api/v1/leads/{keep['id']}/merge",
+                            json={"other_ids": [other["id"]]})
+    assert merged.status_code == 200
+    assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == []
+
+
+def test_contact_sets(admin_api):
+    def contact(**values):
+        response = admin_api.post("/api/v1/contacts", json=values)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["id"]
+
+    grace = [contact(first_name="Grace", last_name="Hopper", company="Navy"),
+             contact(first_name="grace", last_name="HOPPER", company="The Navy")]
+    contact(first_name="Grace", last_name="Kelly", company="Navy")
+    phone = [contact(last_name="A", phones=["+4930123456"]),
+             contact(last_name="B", phones=["+49 30 123456"])]
+
+    assert sets_of(admin_api, "/api/v1/contacts/duplicates")[0] == [grace]
+    assert sets_of(admin_api, "/api/v1/contacts/duplicates?by=phone")[0] == [phone]
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("by=email", "by"),
+    ("cursor=%21%21", "cursor"),
+    ("cursor=AA", "cursor"),
+    ("limit=0", "limit"),
+    ("limit=101", "limit"),
+    ("limit=x", "limit"),
+    ("sort=name", "sort"),
+    ("by=name&by=phone", "by"),
+])
+def test_bad_queries_are_refused_by_name(admin_api, query, field):
+    assert_problem(admin_api.get(f"/api/v1/leads/duplicates?{query}"), 422, field)
+
+
+def test_the_list_is_documented(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for plural, title in (("leads", "Lead"), ("contacts", "Contact")):
+        get = paths[f"/api/v1/{plural}/duplicates"]["get"]
+        assert {p["name"] for p in get["parameters"]} >= {"by", "cursor", "limit"}
+        assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{title}DuplicatePage"}

@@ -1,0 +1,80 @@
+"""The likely-duplicates pages: /leads/duplicates and /contacts/duplicates, and
+merging from there."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from crmcore.models import Lead
+
+XSS = "<script>window.__pwned=1</script>"
+
+
+def test_the_list_links_to_the_duplicates(client, sales):
+    for plural in ("leads", "contacts"):
+        page = client.get(f"/{plural}").get_data(as_text=True)
+        assert f'href="/{plural}/duplicates">Find duplicates</a>' in page
+
+
+def test_a_set_is_merged_from_the_list_and_the_list_follows(client, sales, make_lead,
+                                                           db_session):
+    keep = make_lead(sales, full_name=f"Grace {XSS}", company="Navy", emails=["g@example.com"])
+    other = make_lead(sales, full_name=f"grace {XSS}", company="NAVY", source="fair")
+    make_lead(sales, full_name="Alone")
+
+    page = client.get("/leads/duplicates").get_data(as_text=True)
+    assert XSS not in page and html.escape(XSS, quote=False) in page
+    assert "2 leads" in page and "g@example.com" in page and "Alone" not in page
+    merge_url = f"/leads/{keep.id}/merge/{other.id}?back=name"
+    assert f'href="{html.escape(merge_url)}">Merge into #{keep.id}…</a>' in page
+
+    form = client.get(merge_url).get_data(as_text=True)
+    assert '<input type="hidden" name="back" value="name">' in form
+    assert 'href="/leads/duplicates?by=name">Cancel</a>' in form
+
+    done = client.post(f"/leads/{keep.id}/merge/{other.id}",
+                       data={"back": "name", "source": str(other.id)})
+    assert done.status_code == 303
+    assert done.location.endswith("/leads/duplicates?by=name")
+    after = client.get(done.location).get_data(as_text=True)
+    assert "were merged" in after and "No likely duplicates" in after
+    db_session.rollback()
+    assert db_session.get(Lead, keep.id).source == "fair"
+    assert db_session.get(Lead, other.id).deleted_at is not None
+
+
+def test_a_merge_started_elsewhere_returns_to_the_record(client, sales, make_lead):
+    keep, other = make_lead(sales, full_name="Twin"), make_lead(sales, full_name="Twin")
+    # Only the duplicate lists are places to go back to.
+    done = client.post(f"/leads/{keep.id}/merge/{other.id}",
+                       data={"back": "https://evil.example/"})
+    assert done.status_code == 303 and done.location.endswith(f"/leads/{keep.id}")
+
+
+def test_sets_by_phone_and_pages(client, sales, make_lead, make_contact):
+    first = make_lead(sales, full_name="A", phones=["+1 202 555 0143"])
+    make_lead(sales, full_name="B", phones=["+12025550143"])
+    page = client.get("/leads/duplicates?by=phone").get_data(as_text=True)
+    assert '<a href="/leads/duplicates?by=phone" aria-current="page">Same phone</a>' in page
+    assert "+12025550143" in page and f"Merge into #{first.id}" in page
+    assert "No likely duplicates" in client.get("/leads/duplicates").get_data(as_text=True)
+
+    # Twenty sets a page.
+    names = [f"Name {n:02}" for n in range(21)]
+    for name in names * 2:
+        make_contact(sales, last_name=name)
+    pages, url = [], "/contacts/duplicates"
+    while url:
+        page = client.get(url).get_data(as_text=True)
+        pages.append([name for name in names if f">{name}</a>" in page])
+        link = re.search(r'<a href="([^"]+)" rel="next">', page)
+        url = html.unescape(link.group(1)) if link else None
+    assert pages == [names[:20], names[20:]]
+
+
+def test_bad_list_choices_are_a_clear_error(client, sales):
+    response = client.get("/leads/duplicates?by=email")
+    assert response.status_code == 422
+    assert "Duplicates are listed by name or by phone." in response.get_data(as_text=True)
+    assert client.get("/leads/duplicates?cursor=!!").status_code == 422
