@@ -43,9 +43,9 @@ def _schemas(app: Flask) -> dict[str, Any]:
         **{name: getattr(api_schemas, name) for name in (
             # Nested schemas before those that nest them, or apispec names them itself.
             "BulkInput", "BulkResult", "ConvertInput", "NextStep", "ConvertResult", "MergeInput",
-            "LeadPage", "ContactPage", "LeadList", "ContactList", "LeadDuplicateSet",
-            "ContactDuplicateSet", "LeadDuplicatePage", "ContactDuplicatePage", "UserPage",
-            "TimelineRow",
+            "LeadPage", "ContactPage", "LeadList", "ContactList", "DistinctInput",
+            "DistinctResult", "LeadDuplicateSet", "ContactDuplicateSet", "LeadDuplicatePage",
+            "ContactDuplicatePage", "UserPage", "TimelineRow",
             "TimelinePage", "StageList", "CustomFieldList", "BinItem", "RestoreResult",
             "RecycleBinPage", "Problem", "ImportInput", "ImportCheckedInput", "ImportProblem",
             "ImportLinks", "ImportJobOutput", "ImportJobPage")},

@@ -27,6 +27,7 @@ from crmcore.api.schemas import (
     BulkInput,
     ContactOutput,
     ConvertInput,
+    DistinctInput,
     LeadOutput,
     MergeInput,
     TimelineOutput,
@@ -39,7 +40,7 @@ from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
 from crmcore.services.actions import conversion_steps
-from crmcore.services.duplicates import BY, duplicate_sets
+from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct
 from crmcore.services.merge import merge, merge_candidates
 from crmcore.services.records import CONTACTS, FILTERABLE, LEADS, SORTABLE, Kind
 from crmcore.services.timeline import full_timeline
@@ -254,14 +255,21 @@ def register(kind: Kind) -> None:
         page = duplicate_sets(db(), actor(), kind, by=args.get("by", "name"),
                               cursor=args.get("cursor") or None,
                               limit=int_arg(args, "limit", 20, high=100))
-        items = [{"by": s.by, "total": s.total, "records": dump_many(kind, s.records)}
-                 for s in page.items]
+        items = [{"by": s.by, "total": s.total, "ids": s.ids,
+                  "records": dump_many(kind, s.records)} for s in page.items]
         return json_response({"items": items, "links": page_links(
             page.next_cursor, args, f"api.{plural}_duplicate_sets")})
 
+    @doc(plural, body="DistinctInput", response="DistinctResult")
+    def distinct_view() -> Response:
+        session = db()
+        marked = mark_distinct(session, actor(), kind, load(DistinctInput(), json_body())["ids"])
+        session.commit()
+        return json_response({"marked": marked})
+
     for view in (list_view, export_view, export_xlsx_view, create_view, get_view, update_view,
                  delete_view, timeline_view, comment_view, bulk_view, merge_view,
-                 duplicates_view, duplicate_sets_view):
+                 duplicates_view, duplicate_sets_view, distinct_view):
         view.__doc__ = VIEW_DOCS[view.__name__].format(rt=rt, plural=plural)
     bp.add_url_rule(base, f"{rt}_list", list_view, methods=["GET"])
     bp.add_url_rule(base, f"{rt}_create", create_view, methods=["POST"])
@@ -271,6 +279,8 @@ def register(kind: Kind) -> None:
     bp.add_url_rule(f"{base}/bulk", f"{rt}_bulk", bulk_view, methods=["POST"])
     bp.add_url_rule(f"{base}/duplicates", f"{plural}_duplicate_sets", duplicate_sets_view,
                     methods=["GET"])
+    bp.add_url_rule(f"{base}/duplicates/distinct", f"{plural}_distinct", distinct_view,
+                    methods=["POST"])
     bp.add_url_rule(item, f"{rt}_get", get_view, methods=["GET"])
     bp.add_url_rule(item, f"{rt}_update", update_view, methods=["PATCH"])
     bp.add_url_rule(item, f"{rt}_delete", delete_view, methods=["DELETE"])
@@ -290,6 +300,10 @@ VIEW_DOCS = {
                            "form, an empty one included), or the same first phone; the rules "
                            "of the create form's warning. Merge a set with POST "
                            "/api/v1/{plural}/{{record_id}}/merge.",
+    "distinct_view": "Say that {plural} are not duplicates.\n\nThe {plural} named "
+                     "(two or more, all of which you may see) are different people: the "
+                     "duplicate list leaves out the sets they make, until another {rt} joins "
+                     "such a set. Each one's timeline says so.",
     "export_view": "Export {plural} as CSV.\n\nEvery {rt} you may see that matches the "
                    "filters (the list's, custom.<name> included), sorted like the list, "
                    "with a column per custom field, streamed as one text/csv attachment. "

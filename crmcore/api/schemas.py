@@ -113,10 +113,22 @@ class CustomFieldList(Schema):
     items = fields.List(fields.Nested(CustomFieldOutput))
 
 
+class DistinctInput(StrictSchema):
+    ids = fields.List(Id(strict=True), required=True,
+                      validate=validate.Length(min=2, max=500), metadata={
+                          "description": "Records that look alike but are different people."})
+
+
+class DistinctResult(Schema):
+    marked = fields.Integer(metadata={"description": "How many pairs of them were new."})
+
+
 class LeadDuplicateSet(Schema):
     by = fields.String(metadata={"description": "name (the same name and company) or phone "
                                                 "(the same first phone)."})
     total = fields.Integer(metadata={"description": "How many records the set holds."})
+    ids = fields.List(fields.Integer(), metadata={
+        "description": "All of them, oldest first (at most 500): for merge or distinct."})
     records = fields.List(fields.Nested(LeadOutput),
                           metadata={"description": "The first 10, oldest first."})
 

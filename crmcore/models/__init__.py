@@ -3,6 +3,7 @@
 from crmcore.models.records import (
     Contact,
     CustomField,
+    DistinctPair,
     EmailKey,
     ImportChange,
     ImportJob,
@@ -16,6 +17,7 @@ __all__ = [
     "ApiToken",
     "Contact",
     "CustomField",
+    "DistinctPair",
     "EmailKey",
     "ImportChange",
     "ImportJob",

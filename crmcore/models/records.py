@@ -190,6 +190,23 @@ class TimelineEntry(Base):
     __table_args__ = (Index("ix_timeline_record", "record_type", "record_id", "id"),)
 
 
+class DistinctPair(Base):
+    """Two leads (or two contacts) a user said are different people, though
+    they look like duplicates. The duplicate list leaves out a set once every
+    two of its records are such a pair; ``low_id`` is the smaller id."""
+
+    __tablename__ = "distinct_pairs"
+
+    record_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    low_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    high_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    marked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    marked_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    # Purging a record finds its pairs from either side.
+    __table_args__ = (Index("ix_distinct_pairs_high", "record_type", "high_id"),)
+
+
 CUSTOM_FIELD_TYPES = ("text", "number", "date", "choice", "boolean")
 
 

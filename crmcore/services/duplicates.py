@@ -14,35 +14,41 @@ import base64
 import binascii
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import combinations, groupby
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from crmcore.errors import ValidationFailed
-from crmcore.models import User
+from crmcore.db import any_of
+from crmcore.errors import NotFound, ValidationFailed
+from crmcore.models import DistinctPair, User
 from crmcore.services.merge import MAX_CANDIDATES
-from crmcore.services.records import Kind, visible
+from crmcore.services.records import Kind, log, visible
 from crmcore.textkeys import company_key
 
 BY = ("name", "phone")
 # Records shown per set; its size is counted whole.
 SHOWN = 10
-# Names read per query while looking for sets: a name shared by several
-# records makes a set only if their companies match too.
-NAMES_PER_READ = 200
+# Shared names (or phones) read per query while looking for sets: a name
+# shared by several records makes a set only if their companies match too.
+VALUES_PER_READ = 200
 BAD_CURSOR = "Not a cursor this list gave."
 
 
 @dataclass(frozen=True)
 class DuplicateSet:
-    """Records that look like one person: ``by`` says why. ``records`` are the
-    first :data:`SHOWN` of them, oldest first; ``total`` counts them all."""
+    """Records that look like one person: ``by`` says why. ``ids`` are all of
+    them, oldest first (at most :data:`~crmcore.services.merge.MAX_CANDIDATES`);
+    ``records`` the first :data:`SHOWN` of them."""
 
     by: str
-    total: int
+    ids: list[int]
     records: list[Any]
+
+    @property
+    def total(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True)
@@ -57,98 +63,128 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
     a page at a time, ordered by the folded name (``by="name"``: the same
     name, whatever its case and accents, and the same company, whatever its
     legal form, an empty one included) or by the phone (``by="phone"``: the
-    same first phone). Follow ``next_cursor`` until it is None."""
+    same first phone). A set whose records were all said to be different
+    people (:func:`mark_distinct`) is left out. A page holds every set of its
+    last name or phone; follow ``next_cursor`` until it is None."""
     if by not in BY:
         raise ValidationFailed("Duplicates are listed by name or by phone.",
                                {"by": [f"One of: {', '.join(BY)}."]})
-    after = _decode(cursor) if cursor else None
-    if by == "phone":
-        return _by_phone(session, actor, kind, after, limit)
-    return _by_name(session, actor, kind, after, limit)
-
-
-def _by_phone(session: Session, actor: User | None, kind: Kind, after: str | None,
-              limit: int) -> DuplicatePage:
     model = kind.model
-    live = visible(session, actor, kind).where(model.phone_key.is_not(None))
-    groups = _shared(live, model.phone_key, after, limit + 1)
-    counts: dict[str, int] = dict(session.execute(groups).all())
-    phones = list(counts)[:limit]
-    shown = _first_records(session, live, model.phone_key, phones, SHOWN)
-    items = [DuplicateSet("phone", counts[phone], list(records))
-             for phone, records in groupby(shown, key=lambda r: r.phone_key)]
-    return DuplicatePage(items, _encode(phones[-1]) if len(counts) > limit else None)
-
-
-def _by_name(session: Session, actor: User | None, kind: Kind, after: str | None,
-             limit: int) -> DuplicatePage:
-    """Names shared by several records are read in order; each splits into
-    sets by company. A page holds whole names, and ends once ``limit`` sets
-    are found and one more name with a set shows that another page follows."""
-    model = kind.model
-    live = visible(session, actor, kind)
     found: list[tuple[str, list[list[int]]]] = []
     more = False
-    for name, sets in _name_sets(session, live, model, after):
+    candidates = _candidate_sets(session, kind, visible(session, actor, kind),
+                                 model.name_key if by == "name" else model.phone_key,
+                                 _decode(cursor) if cursor else None, by == "name")
+    # One set past the page says that another page follows.
+    for value, sets in candidates:
         if sum(len(s) for _, s in found) >= limit:
             more = True
             break
-        found.append((name, sets))
+        found.append((value, sets))
     ids = [i for _, sets in found for s in sets for i in s[:SHOWN]]
     records = {r.id: r for r in session.scalars(select(model).where(model.id.in_(ids)))} \
         if ids else {}
-    items = [DuplicateSet("name", len(s), [records[i] for i in s[:SHOWN] if i in records])
+    items = [DuplicateSet(by, s, [records[i] for i in s[:SHOWN] if i in records])
              for _, sets in found for s in sets]
     return DuplicatePage(items, _encode(found[-1][0]) if more else None)
 
 
-def _name_sets(session: Session, live: Select, model: Any, after: str | None
-               ) -> Iterator[tuple[str, list[list[int]]]]:
-    """``(name key, sets of ids)`` for each shared name after ``after`` that
-    makes at least one set, in name order."""
+def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
+    """Say that the records ``ids`` are different people: the duplicate list
+    leaves out the sets they make (until another record joins such a set).
+    Each record's timeline says so. Returns how many pairs were new."""
+    wanted = sorted(set(ids))
+    if len(wanted) < 2:
+        raise ValidationFailed("Name at least two records.",
+                               {"ids": ["Name at least two records."]})
+    model = kind.model
+    seen = set(session.scalars(visible(session, actor, kind).where(
+        any_of(session, model.id, wanted)).with_only_columns(model.id)))
+    if seen != set(wanted):
+        # The same answer for "none" and "not yours": it reveals nothing.
+        raise NotFound(f"No such {kind.record_type}.")
+    pairs = set(combinations(wanted, 2))
+    pairs -= {(low, high) for low, high in session.execute(
+        select(DistinctPair.low_id, DistinctPair.high_id).where(
+            DistinctPair.record_type == kind.record_type,
+            any_of(session, DistinctPair.low_id, wanted)))}
+    marked_by = actor.id if actor else None
+    session.add_all(DistinctPair(record_type=kind.record_type, low_id=low, high_id=high,
+                                 marked_by=marked_by) for low, high in sorted(pairs))
+    for record_id in wanted:
+        others = [f"#{i}" for i in wanted if i != record_id]
+        named = ", ".join(others[:SHOWN]) + (f" and {len(others) - SHOWN} more"
+                                             if len(others) > SHOWN else "")
+        log(session, actor, kind, record_id, "distinct", body=f"Not a duplicate of {named}")
+    session.flush()
+    return len(pairs)
+
+
+def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
+                    after: str | None, by_company: bool
+                    ) -> Iterator[tuple[str, list[list[int]]]]:
+    """``(value, sets of ids)`` for each value of ``column`` after ``after``
+    that several records share and that makes at least one set, in order:
+    the records of one value split by company when ``by_company``, and a set
+    all of whose records were said to be different people is left out."""
     while True:
-        names = session.scalars(_shared(live, model.name_key, after, NAMES_PER_READ)
-                                .with_only_columns(model.name_key)).all()
-        if not names:
+        values = session.scalars(_shared(live, column, after)).all()
+        if not values:
             return
-        rows = _first_records(session, live.with_only_columns(model.id, model.name_key,
-                                                              model.company),
-                              model.name_key, names, MAX_CANDIDATES)
-        for name, members in groupby(rows, key=lambda r: r.name_key):
-            by_company: dict[str, list[int]] = {}
+        rows = _first_records(session, live, column, values)
+        distinct = _distinct_pairs(session, kind, [row.id for row in rows])
+        for value, members in groupby(rows, key=lambda row: row.value):
+            split: dict[str, list[int]] = {}
             for row in members:
-                by_company.setdefault(company_key(row.company or ""), []).append(row.id)
-            sets = [ids for ids in by_company.values() if len(ids) > 1]
+                split.setdefault(company_key(row.company or "") if by_company else "",
+                                 []).append(row.id)
+            sets = [ids for ids in split.values()
+                    if len(ids) > 1 and not _all_distinct(ids, distinct)]
             if sets:
-                yield name, sorted(sets)
-        if len(names) < NAMES_PER_READ:
+                yield value, sorted(sets)
+        if len(values) < VALUES_PER_READ:
             return
-        after = names[-1]
+        after = values[-1]
 
 
-def _shared(live: Select, column: Any, after: str | None, limit: int) -> Select:
-    """The values of ``column`` that several records hold, with their counts,
-    in order from after ``after``: the column's index serves the order."""
-    query = live.with_only_columns(column, func.count()).group_by(column) \
-        .having(func.count() > 1).order_by(column).limit(limit)
+def _shared(live: Select, column: Any, after: str | None) -> Select:
+    """The values of ``column`` that several records hold, in order from after
+    ``after``: the column's index serves both the grouping and the order."""
+    query = live.with_only_columns(column).where(column.is_not(None)).group_by(column) \
+        .having(func.count() > 1).order_by(column).limit(VALUES_PER_READ)
     return query if after is None else query.where(column > after)
 
 
-def _first_records(session: Session, live: Select, column: Any, values: Sequence[str],
-                   per_value: int) -> list[Any]:
-    """The first ``per_value`` records (oldest first) of each of ``values`` of
-    ``column``, ordered by value: whole records unless ``live`` selects
-    columns."""
-    if not values:
-        return []
+def _first_records(session: Session, live: Select, column: Any, values: Sequence[str]
+                   ) -> list[Any]:
+    """``(id, value, company)`` of the first :data:`MAX_CANDIDATES` records
+    (oldest first) of each of ``values`` of ``column``, ordered by value."""
     model = column.class_
     rank = func.row_number().over(partition_by=column, order_by=model.id).label("rank")
-    ranked = live.where(column.in_(values)).with_only_columns(model.id, rank).subquery()
-    first = select(ranked.c.id).where(ranked.c.rank <= per_value)
-    query = live.where(model.id.in_(first)).order_by(column, model.id)
-    result = session.execute(query)
-    whole = len(query.column_descriptions) == 1
-    return list(result.scalars() if whole else result)
+    ranked = live.where(any_of(session, column, values)) \
+        .with_only_columns(model.id, rank).subquery()
+    first = select(ranked.c.id).where(ranked.c.rank <= MAX_CANDIDATES)
+    return list(session.execute(
+        live.where(model.id.in_(first))
+        .with_only_columns(model.id, column.label("value"), model.company)
+        .order_by(column, model.id)))
+
+
+def _distinct_pairs(session: Session, kind: Kind, ids: Sequence[int]) -> dict[int, set[int]]:
+    """The pairs among ``ids`` said to be different people: higher ids by lower."""
+    found: dict[int, set[int]] = {}
+    if ids:
+        for low, high in session.execute(select(DistinctPair.low_id, DistinctPair.high_id).where(
+                DistinctPair.record_type == kind.record_type,
+                any_of(session, DistinctPair.low_id, ids))):
+            found.setdefault(low, set()).add(high)
+    return found
+
+
+def _all_distinct(ids: list[int], distinct: dict[int, set[int]]) -> bool:
+    members = set(ids)
+    pairs = sum(len(distinct.get(i, set()) & members) for i in ids)
+    return pairs == len(ids) * (len(ids) - 1) // 2
 
 
 def _encode(value: str) -> str:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from crmcore.auth.roles import can, registry, require
 from crmcore.db import MAX_INT, any_of, emit, utcnow
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from crmcore.models import Contact, EmailKey, Lead, LeadStage, TimelineEntry, User
+from crmcore.models import Contact, DistinctPair, EmailKey, Lead, LeadStage, TimelineEntry, User
 from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
 from crmcore.services.bulk import insert_rows
@@ -515,7 +515,8 @@ def purge(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) 
 
 def remove(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> None:
     """Delete records for good: plugins first delete what belongs to them
-    (``crm_leads_purged``), then the records' email keys, timelines and rows go,
+    (``crm_leads_purged``), then the records' email keys, timelines, marks as
+    distinct from others and rows go,
     one statement per table. The caller has checked permissions, keeps ``ids``
     to a few thousand (one hook call) and holds none of them as objects."""
     if not ids:
@@ -533,6 +534,10 @@ def remove(session: Session, actor: User | None, kind: Kind, ids: Sequence[int])
     session.execute(delete(TimelineEntry).where(
         TimelineEntry.record_type == kind.record_type,
         any_of(session, TimelineEntry.record_id, ids)), execution_options=bulk)
+    session.execute(delete(DistinctPair).where(
+        DistinctPair.record_type == kind.record_type,
+        or_(any_of(session, DistinctPair.low_id, ids),
+            any_of(session, DistinctPair.high_id, ids))), execution_options=bulk)
     if kind is CONTACTS:
         session.execute(sql_update(Lead).where(any_of(session, Lead.converted_contact_id, ids))
                         .values(converted_contact_id=None), execution_options=bulk)

@@ -12,7 +12,7 @@ from crmcore.app import db
 from crmcore.errors import CrmError
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
-from crmcore.services.duplicates import BY, duplicate_sets
+from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct
 from crmcore.web.common import actor, all_stages, allowed, bp, error_messages, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui
 
@@ -97,7 +97,27 @@ def duplicates_view(ui: Ui) -> Any:
     next_url = url_for(f"web.{ui.plural}_duplicates", by=by, cursor=page.next_cursor) \
         if page.next_cursor else None
     return render("web/duplicates.html", ui=ui, by=by, sets=page.items, next_url=next_url,
+                  cursor=request.args.get("cursor", ""),
                   people=users_by_id({r.owner_id for r in records}))
+
+
+def distinct_view(ui: Ui) -> Any:
+    by = back_to() or "name"
+    back = redirect(url_for(f"web.{ui.plural}_duplicates", by=by,
+                            cursor=request.form.get("cursor") or None), 303)
+    ids = [int(i) for i in request.form.get("ids", "").split(",") if i.strip().isdecimal()]
+    try:
+        mark_distinct(db(), actor(), ui.kind, ids)
+        db().commit()
+    except CrmError as exc:
+        db().rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.detail, "error")
+        return back
+    flash(f"{', '.join(f'#{i}' for i in sorted(set(ids)))} are kept apart as different "
+          "people; the list leaves them out.", "info")
+    return back
 
 
 @bp.get("/leads/duplicates")
@@ -108,3 +128,13 @@ def leads_duplicates() -> Any:
 @bp.get("/contacts/duplicates")
 def contacts_duplicates() -> Any:
     return duplicates_view(CONTACT_UI)
+
+
+@bp.post("/leads/duplicates/distinct")
+def leads_distinct() -> Any:
+    return distinct_view(LEAD_UI)
+
+
+@bp.post("/contacts/duplicates/distinct")
+def contacts_distinct() -> Any:
+    return distinct_view(CONTACT_UI)

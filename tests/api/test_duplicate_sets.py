@@ -4,7 +4,9 @@ already stored, a page at a time."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
+from crmcore.models import DistinctPair
 from tests.api.conftest import assert_problem
 
 
@@ -114,6 +116,47 @@ def test_contact_sets(admin_api):
     assert sets_of(admin_api, "/api/v1/contacts/duplicates?by=phone")[0] == [phone]
 
 
+def test_records_said_to_be_different_people_leave_the_list(admin_api, new_lead):
+    first, second = new_lead(full_name="Jo Smith")["id"], new_lead(full_name="Jo Smith")["id"]
+    url = "/api/v1/leads/duplicates/distinct"
+
+    done = admin_api.post(url, json={"ids": [second, first]})
+
+    assert done.status_code == 200 and done.get_json() == {"marked": 1}
+    assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == []
+    timeline = admin_api.get(f"/api/v1/leads/{first}/timeline").get_json()["items"]
+    assert (timeline[0]["kind"], timeline[0]["body"]) == (
+        "distinct", f"Not a duplicate of #{second}")
+    # A third Jo Smith brings the set back, whole; saying it again marks the new pairs.
+    third = new_lead(full_name="Jo Smith")["id"]
+    _, body = sets_of(admin_api, "/api/v1/leads/duplicates")
+    assert [s["ids"] for s in body["items"]] == [[first, second, third]]
+    assert admin_api.post(url, json={"ids": [first, second, third]}).get_json() == {"marked": 2}
+    assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == []
+
+
+def test_saying_records_are_different_is_checked(api_client, make_user, admin_api, new_lead,
+                                                 db_session):
+    sales = api_client(make_user("sales"))
+    mine, also_mine = new_lead(sales, full_name="Mo")["id"], new_lead(sales, full_name="Mo")["id"]
+    theirs = new_lead(admin_api, full_name="Mo")["id"]
+    url = "/api/v1/leads/duplicates/distinct"
+
+    assert_problem(sales.post(url, json={"ids": [mine, theirs]}), 404)
+    for body, field in (({"ids": [mine]}, "ids"), ({"ids": [mine, mine]}, "ids"),
+                        ({"ids": [mine, "x"]}, "ids"), ({}, "ids"),
+                        ({"ids": [mine, also_mine], "why": "x"}, "why"),
+                        ({"ids": [mine, 2**40]}, "ids")):
+        assert_problem(sales.post(url, json=body), 422, field)
+    assert sets_of(sales, "/api/v1/leads/duplicates")[0] == [[mine, also_mine]]
+
+    # Purged records take their marks with them.
+    assert admin_api.post(url, json={"ids": [mine, theirs]}).status_code == 200
+    assert admin_api.delete(f"/api/v1/leads/{theirs}").status_code == 204
+    assert admin_api.delete(f"/api/v1/recycle-bin/lead/{theirs}").status_code == 204
+    assert db_session.scalar(select(func.count()).select_from(DistinctPair)) == 0
+
+
 @pytest.mark.parametrize(("query", "field"), [
     ("by=email", "by"),
     ("cursor=%21%21", "cursor"),
@@ -135,3 +178,6 @@ def test_the_list_is_documented(client):
         assert {p["name"] for p in get["parameters"]} >= {"by", "cursor", "limit"}
         assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
             "$ref": f"#/components/schemas/{title}DuplicatePage"}
+        post = paths[f"/api/v1/{plural}/duplicates/distinct"]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/DistinctInput"}

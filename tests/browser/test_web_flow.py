@@ -127,11 +127,20 @@ def test_duplicates_are_found_and_merged_one_set_after_another(page, live_server
             {"full_name": "ADA LOVELACE", "company": "engines", "source": "web"},
             {"full_name": "Bo", "phones": ["+12025550143"]},
             {"full_name": "Bo", "phones": ["+1 202 555 0143"]},
+            {"full_name": "Cy Young", "company": "Acme"},
+            {"full_name": "Cy Young", "company": "ACME Inc."},
         )]
     sign_in(page, live_server, user)
     page.goto(f"{live_server.url}/leads")
     page.get_by_role("link", name="Find duplicates").click()
     page.wait_for_url("**/leads/duplicates")
+    assert page.locator(".duplicate-set").count() == 3
+
+    # Two people of one name at one company: not duplicates.
+    page.locator(".duplicate-set", has_text="Cy Young").get_by_role(
+        "button", name="Not duplicates").click()
+    page.wait_for_url("**/leads/duplicates?by=name")
+    assert "different people" in page.locator(".flash").inner_text()
     assert page.locator(".duplicate-set").count() == 2
 
     page.locator(".duplicate-set", has_text="Ada Lovelace").get_by_role(

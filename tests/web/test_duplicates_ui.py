@@ -78,3 +78,21 @@ def test_bad_list_choices_are_a_clear_error(client, sales):
     assert response.status_code == 422
     assert "Duplicates are listed by name or by phone." in response.get_data(as_text=True)
     assert client.get("/leads/duplicates?cursor=!!").status_code == 422
+
+
+def test_a_set_said_to_be_different_people_leaves_the_list(client, sales, make_lead):
+    ids = [make_lead(sales, full_name="Jo Smith", company="Acme").id for _ in range(2)]
+    page = client.get("/leads/duplicates").get_data(as_text=True)
+    assert f'name="ids" value="{ids[0]},{ids[1]}"' in page
+    assert '<button type="submit" class="button">Not duplicates</button>' in page
+
+    done = client.post("/leads/duplicates/distinct",
+                       data={"ids": f"{ids[0]},{ids[1]}", "back": "name", "cursor": ""})
+    assert done.status_code == 303 and done.location.endswith("/leads/duplicates?by=name")
+    after = client.get(done.location).get_data(as_text=True)
+    assert "kept apart as different people" in after and "No likely duplicates" in after
+    assert "Not a duplicate of" in client.get(f"/leads/{ids[0]}").get_data(as_text=True)
+
+    refused = client.post("/leads/duplicates/distinct", data={"ids": str(ids[0])})
+    assert refused.status_code == 303
+    assert "Name at least two records." in client.get(refused.location).get_data(as_text=True)
