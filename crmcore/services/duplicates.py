@@ -94,9 +94,9 @@ def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequenc
     leaves out the sets they make (until another record joins such a set).
     Each record's timeline says so. Returns how many pairs were new."""
     wanted = sorted(set(ids))
-    if len(wanted) < 2:
-        raise ValidationFailed("Name at least two records.",
-                               {"ids": ["Name at least two records."]})
+    if not 2 <= len(wanted) <= MAX_CANDIDATES:
+        message = f"Name at least two records, at most {MAX_CANDIDATES}."
+        raise ValidationFailed(message, {"ids": [message]})
     model = kind.model
     seen = set(session.scalars(visible(session, actor, kind).where(
         any_of(session, model.id, wanted)).with_only_columns(model.id)))
