@@ -40,8 +40,15 @@ from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
 from crmcore.services.actions import conversion_steps
-from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct
-from crmcore.services.merge import merge, merge_candidates
+from crmcore.services.duplicates import (
+    BY,
+    duplicate_sets,
+    kept_apart,
+    mark_distinct,
+    merge_candidates,
+    unmark_distinct,
+)
+from crmcore.services.merge import merge
 from crmcore.services.records import CONTACTS, FILTERABLE, LEADS, SORTABLE, Kind
 from crmcore.services.timeline import full_timeline
 from crmcore.services.workbooks import MEDIA_TYPE
@@ -267,9 +274,25 @@ def register(kind: Kind) -> None:
         session.commit()
         return json_response({"marked": marked})
 
+    @doc(plural, response=f"{title}List")
+    def kept_apart_view(record_id: int) -> Response:
+        query_args(())
+        session = db()
+        record = svc.get(session, actor(), kind, record_id)
+        return json_response({"items": dump_many(
+            kind, kept_apart(session, actor(), kind, record))})
+
+    @doc(plural, status=204)
+    def undistinct_view(record_id: int, other_id: int) -> Response:
+        session = db()
+        unmark_distinct(session, actor(), kind, record_id, other_id)
+        session.commit()
+        return empty()
+
     for view in (list_view, export_view, export_xlsx_view, create_view, get_view, update_view,
                  delete_view, timeline_view, comment_view, bulk_view, merge_view,
-                 duplicates_view, duplicate_sets_view, distinct_view):
+                 duplicates_view, duplicate_sets_view, distinct_view, kept_apart_view,
+                 undistinct_view):
         view.__doc__ = VIEW_DOCS[view.__name__].format(rt=rt, plural=plural)
     bp.add_url_rule(base, f"{rt}_list", list_view, methods=["GET"])
     bp.add_url_rule(base, f"{rt}_create", create_view, methods=["POST"])
@@ -288,6 +311,9 @@ def register(kind: Kind) -> None:
     bp.add_url_rule(f"{item}/comments", f"{rt}_comment", comment_view, methods=["POST"])
     bp.add_url_rule(f"{item}/merge", f"{rt}_merge", merge_view, methods=["POST"])
     bp.add_url_rule(f"{item}/duplicates", f"{rt}_duplicates", duplicates_view, methods=["GET"])
+    bp.add_url_rule(f"{item}/distinct", f"{rt}_kept_apart", kept_apart_view, methods=["GET"])
+    bp.add_url_rule(f"{item}/distinct/<int:other_id>", f"{rt}_undistinct", undistinct_view,
+                    methods=["DELETE"])
 
 
 VIEW_DOCS = {
@@ -304,6 +330,11 @@ VIEW_DOCS = {
                      "(two or more, all of which you may see) are different people: the "
                      "duplicate list leaves out the sets they make, until another {rt} joins "
                      "such a set. Each one's timeline says so.",
+    "kept_apart_view": "List the {plural} a {rt} is kept apart from.\n\nThose said to "
+                       "be different people (POST /api/v1/{plural}/duplicates/distinct), "
+                       "which neither its duplicates nor the duplicate list offer.",
+    "undistinct_view": "Take back that two {plural} are different people.\n\nThey may be "
+                       "offered as duplicates again; both timelines say so.",
     "export_view": "Export {plural} as CSV.\n\nEvery {rt} you may see that matches the "
                    "filters (the list's, custom.<name> included), sorted like the list, "
                    "with a column per custom field, streamed as one text/csv attachment. "
@@ -328,7 +359,7 @@ VIEW_DOCS = {
     "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see with the "
                        "same first phone, or the same name and company whatever their case, "
                        "accents and legal form (\"Acme\" is \"ACME, Inc.\"): candidates to "
-                       "merge.",
+                       "merge, but those it is kept apart from.",
     "bulk_view": "Change many {plural} at once.\n\nActions: assign (value: a user id or null), "
                  "stage (leads; value: a stage id), tag (value: tags to add), delete. Records "
                  "you may not see are skipped; changed counts the rest.",

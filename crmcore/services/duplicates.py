@@ -1,33 +1,37 @@
-"""Likely duplicates among the records already stored, for review and merging:
-sets of records that share a first phone, or a name and a company.
+"""Likely duplicates: records that share a first phone, or a name and a
+company, whatever their case, accents and legal forms.
 
-The create forms warn about one record before it is saved
-(:func:`crmcore.services.merge.find_duplicates`); this finds what got in
-anyway: an import, two colleagues entering the same person, data from
-before crmcore. It applies the same rules, so a set found here is what the
-form would have warned about.
+For one record (:func:`find_duplicates`, the create forms' warning before
+saving; :func:`merge_candidates`, a saved record's) and among every record
+stored (:func:`duplicate_sets`, what got in anyway: an import, two
+colleagues entering the same person, data from before crmcore), by the same
+rules. Records a user says are different people are kept apart
+(:func:`mark_distinct`) and no longer offered.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations, groupby
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from marshmallow import ValidationError
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from crmcore.db import any_of
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, User
-from crmcore.services.merge import MAX_CANDIDATES
-from crmcore.services.records import Kind, log, visible
+from crmcore.schemas.records import normalize_phone
+from crmcore.services.records import Kind, get, log, name_keys, visible
 from crmcore.textkeys import company_key
 
 BY = ("name", "phone")
+# How many records of one name (or phone) a duplicate check compares.
+MAX_CANDIDATES = 500
 # Records shown per set; its size is counted whole.
 SHOWN = 10
 # Shared names (or phones) read per query while looking for sets: a name
@@ -55,6 +59,65 @@ class DuplicateSet:
 class DuplicatePage:
     items: list[DuplicateSet]
     next_cursor: str | None
+
+
+# -- one record ----------------------------------------------------------------------
+
+
+def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
+                      phone_key: str | None, name_key: str, company: str,
+                      exclude: Collection[int] = (), limit: int = 10) -> list[Any]:
+    """Visible records with the same first phone, or the same name and a
+    similar company: whatever their case and accents, and the company's legal
+    form (:func:`~crmcore.textkeys.company_key`). An empty company counts as a
+    company: the same name alone is suspicious. ``exclude``: ids left out."""
+    model = kind.model
+    same = [model.name_key == name_key] if name_key else []
+    if phone_key:
+        same.append(model.phone_key == phone_key)
+    if not same:
+        return []
+    # The name key's and the phone's indexes find the few records of that name
+    # or phone; the companies are compared on those, in Python.
+    query = (visible(session, actor, kind).where(or_(*same))
+             .with_only_columns(model.id, model.phone_key, model.company))
+    if exclude:
+        query = query.where(model.id.not_in(exclude))
+    company = company_key(company)
+    ids = [record_id for record_id, phone, theirs in
+           session.execute(query.order_by(model.id).limit(MAX_CANDIDATES))
+           if (phone_key and phone == phone_key) or company_key(theirs or "") == company][:limit]
+    found = session.scalars(select(model).where(model.id.in_(ids))) if ids else ()
+    return sorted(found, key=lambda record: record.id)
+
+
+def merge_candidates(session: Session, actor: User | None, kind: Kind, record: Any,
+                     limit: int = 10) -> list[Any]:
+    """Likely duplicates of a saved record, but those it is kept apart from
+    (:func:`mark_distinct`)."""
+    return likely_duplicates(session, actor, kind, phone_key=record.phone_key,
+                             name_key=record.name_key, company=record.company,
+                             exclude={record.id, *distinct_ids(session, kind, record.id)},
+                             limit=limit)
+
+
+def find_duplicates(session: Session, actor: User | None, kind: Kind,
+                    data: Mapping[str, Any], limit: int = 10) -> list[Any]:
+    """Likely duplicates of a record not saved yet, from its raw input, so that a
+    form can warn before saving. Input the service would refuse matches nothing."""
+    phone = None
+    for raw in (data.get("phones") or ())[:1]:
+        try:
+            phone = normalize_phone(str(raw))
+        except ValidationError:
+            phone = None
+    names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
+    return likely_duplicates(session, actor, kind, phone_key=phone,
+                             name_key=name_keys(kind, names)["name_key"],
+                             company=str(data.get("company") or "").strip(), limit=limit)
+
+
+# -- every record ---------------------------------------------------------------------
 
 
 def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str = "name",
@@ -89,6 +152,9 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
     return DuplicatePage(items, _encode(found[-1][0]) if more else None)
 
 
+# -- kept apart ----------------------------------------------------------------------
+
+
 def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
     """Say that the records ``ids`` are different people: the duplicate list
     leaves out the sets they make (until another record joins such a set).
@@ -118,6 +184,41 @@ def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequenc
         log(session, actor, kind, record_id, "distinct", body=f"Not a duplicate of {named}")
     session.flush()
     return len(pairs)
+
+
+def distinct_ids(session: Session, kind: Kind, record_id: int) -> set[int]:
+    """The ids of the records ``record_id`` is kept apart from."""
+    pairs = session.execute(select(DistinctPair.low_id, DistinctPair.high_id).where(
+        DistinctPair.record_type == kind.record_type,
+        or_(DistinctPair.low_id == record_id, DistinctPair.high_id == record_id)))
+    return {low if high == record_id else high for low, high in pairs}
+
+
+def kept_apart(session: Session, actor: User | None, kind: Kind, record: Any) -> list[Any]:
+    """The live records ``actor`` may see that ``record`` is kept apart from."""
+    ids = distinct_ids(session, kind, record.id)
+    if not ids:
+        return []
+    model = kind.model
+    return list(session.scalars(visible(session, actor, kind).where(model.id.in_(ids))
+                                .order_by(model.id)))
+
+
+def unmark_distinct(session: Session, actor: User | None, kind: Kind, record_id: int,
+                    other_id: int) -> None:
+    """Take back :func:`mark_distinct` for two records: they may be duplicates
+    again. Both timelines say so."""
+    for one in (record_id, other_id):
+        get(session, actor, kind, one)  # a 404 for what the user may not see
+    low, high = sorted((record_id, other_id))
+    gone = session.execute(delete(DistinctPair).where(
+        DistinctPair.record_type == kind.record_type, DistinctPair.low_id == low,
+        DistinctPair.high_id == high), execution_options={"synchronize_session": False})
+    if not gone.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"The {kind.record_type}s #{low} and #{high} are not kept apart.")
+    for one, other in ((record_id, other_id), (other_id, record_id)):
+        log(session, actor, kind, one, "distinct", body=f"May be a duplicate of #{other} again")
+    session.flush()
 
 
 def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from marshmallow import ValidationError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import require
 from crmcore.db import emit, utcnow
 from crmcore.errors import ValidationFailed
 from crmcore.models import EmailKey, TimelineEntry, User
-from crmcore.schemas.records import normalize_phone
 from crmcore.services.records import (
     LEADS,
     Kind,
@@ -24,12 +22,8 @@ from crmcore.services.records import (
     log,
     name_keys,
     rescore,
-    visible,
 )
-from crmcore.textkeys import company_key
 
-# How many records of one name (or phone) the duplicate check compares.
-MAX_CANDIDATES = 500
 MERGEABLE = {
     "lead": ("full_name", "login", "emails", "phones", "company", "partner", "location",
              "source", "stage_id", "owner_id"),
@@ -109,54 +103,3 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     if changes:
         emit(session, kind.updated, actor=actor, changes={survivor.id: changes})
     return survivor
-
-
-def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
-                      phone_key: str | None, name_key: str, company: str,
-                      exclude_id: int | None = None, limit: int = 10) -> list[Any]:
-    """Visible records with the same first phone, or the same name and a
-    similar company: whatever their case and accents, and the company's legal
-    form (:func:`~crmcore.textkeys.company_key`). An empty company counts as a
-    company: the same name alone is suspicious."""
-    model = kind.model
-    same = [model.name_key == name_key] if name_key else []
-    if phone_key:
-        same.append(model.phone_key == phone_key)
-    if not same:
-        return []
-    # The name key's and the phone's indexes find the few records of that name
-    # or phone; the companies are compared on those, in Python.
-    query = (visible(session, actor, kind).where(or_(*same))
-             .with_only_columns(model.id, model.phone_key, model.company))
-    if exclude_id is not None:
-        query = query.where(model.id != exclude_id)
-    company = company_key(company)
-    ids = [record_id for record_id, phone, theirs in
-           session.execute(query.order_by(model.id).limit(MAX_CANDIDATES))
-           if (phone_key and phone == phone_key) or company_key(theirs or "") == company][:limit]
-    found = session.scalars(select(model).where(model.id.in_(ids))) if ids else ()
-    return sorted(found, key=lambda record: record.id)
-
-
-def merge_candidates(session: Session, actor: User | None, kind: Kind, record: Any,
-                     limit: int = 10) -> list[Any]:
-    """Likely duplicates of a saved record."""
-    return likely_duplicates(session, actor, kind, phone_key=record.phone_key,
-                             name_key=record.name_key, company=record.company,
-                             exclude_id=record.id, limit=limit)
-
-
-def find_duplicates(session: Session, actor: User | None, kind: Kind,
-                    data: Mapping[str, Any], limit: int = 10) -> list[Any]:
-    """Likely duplicates of a record not saved yet, from its raw input, so that a
-    form can warn before saving. Input the service would refuse matches nothing."""
-    phone = None
-    for raw in (data.get("phones") or ())[:1]:
-        try:
-            phone = normalize_phone(str(raw))
-        except ValidationError:
-            phone = None
-    names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
-    return likely_duplicates(session, actor, kind, phone_key=phone,
-                             name_key=name_keys(kind, names)["name_key"],
-                             company=str(data.get("company") or "").strip(), limit=limit)

@@ -12,7 +12,7 @@ from crmcore.app import db
 from crmcore.errors import CrmError
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
-from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct
+from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct, unmark_distinct
 from crmcore.web.common import actor, all_stages, allowed, bp, error_messages, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui
 
@@ -102,9 +102,12 @@ def duplicates_view(ui: Ui) -> Any:
 
 
 def distinct_view(ui: Ui) -> Any:
-    by = back_to() or "name"
-    back = redirect(url_for(f"web.{ui.plural}_duplicates", by=by,
-                            cursor=request.form.get("cursor") or None), 303)
+    record = request.form.get("record", "")
+    if record.isdecimal():  # from a record's page, back there
+        back = redirect(url_for(f"web.{ui.name}", record_id=int(record)), 303)
+    else:
+        back = redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to() or "name",
+                                cursor=request.form.get("cursor") or None), 303)
     ids = [int(i) for i in request.form.get("ids", "").split(",") if i.strip().isdecimal()]
     try:
         mark_distinct(db(), actor(), ui.kind, ids)
@@ -118,6 +121,13 @@ def distinct_view(ui: Ui) -> Any:
     flash(f"{', '.join(f'#{i}' for i in sorted(set(ids)))} are kept apart as different "
           "people; the list leaves them out.", "info")
     return back
+
+
+def undistinct_view(ui: Ui, record_id: int, other_id: int) -> Any:
+    unmark_distinct(db(), actor(), ui.kind, record_id, other_id)
+    db().commit()
+    flash(f"#{record_id} and #{other_id} may be duplicates again.", "info")
+    return redirect(url_for(f"web.{ui.name}", record_id=record_id), 303)
 
 
 @bp.get("/leads/duplicates")
@@ -138,3 +148,13 @@ def leads_distinct() -> Any:
 @bp.post("/contacts/duplicates/distinct")
 def contacts_distinct() -> Any:
     return distinct_view(CONTACT_UI)
+
+
+@bp.post("/leads/<int:record_id>/distinct/<int:other_id>/undo")
+def lead_undistinct(record_id: int, other_id: int) -> Any:
+    return undistinct_view(LEAD_UI, record_id, other_id)
+
+
+@bp.post("/contacts/<int:record_id>/distinct/<int:other_id>/undo")
+def contact_undistinct(record_id: int, other_id: int) -> Any:
+    return undistinct_view(CONTACT_UI, record_id, other_id)

@@ -27,7 +27,7 @@ from crmcore.services import actions as action_svc
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import records as svc
 from crmcore.services import recycle_bin as bin_svc
-from crmcore.services.merge import find_duplicates, merge_candidates
+from crmcore.services.duplicates import find_duplicates, kept_apart, merge_candidates
 from crmcore.services.timeline import full_timeline
 from crmcore.web import custom_fields as custom_ui
 from crmcore.web.common import (
@@ -274,7 +274,7 @@ def detail_view(ui: Ui, record_id: int) -> Any:
                   people=users_by_id(user_ids), stages={s.id: s for s in all_stages()},
                   plugin_fields=plugin_fields(ui), custom_fields=definitions(ui),
                   custom_display=custom_ui.display, actions=actions, next_steps=next_steps,
-                  candidates=candidates)
+                  candidates=candidates, kept_apart=kept_apart(session, user, ui.kind, record))
 
 
 def edit_view(ui: Ui, record_id: int) -> Any:

@@ -135,6 +135,30 @@ def test_records_said_to_be_different_people_leave_the_list(admin_api, new_lead)
     assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == []
 
 
+def test_records_kept_apart_are_not_offered_until_taken_back(api_client, make_user,
+                                                              admin_api, new_lead):
+    one, two = new_lead(full_name="Al Smith")["id"], new_lead(full_name="Al Smith")["id"]
+    assert [r["id"] for r in admin_api.get(f"/api/v1/leads/{one}/duplicates")
+            .get_json()["items"]] == [two]
+    admin_api.post("/api/v1/leads/duplicates/distinct", json={"ids": [one, two]})
+
+    assert admin_api.get(f"/api/v1/leads/{one}/duplicates").get_json() == {"items": []}
+    apart = admin_api.get(f"/api/v1/leads/{two}/distinct").get_json()["items"]
+    assert [r["id"] for r in apart] == [one]
+    sales = api_client(make_user("sales"))
+    assert_problem(sales.get(f"/api/v1/leads/{two}/distinct"), 404)
+    assert_problem(sales.delete(f"/api/v1/leads/{two}/distinct/{one}"), 404)
+
+    assert admin_api.delete(f"/api/v1/leads/{two}/distinct/{one}").status_code == 204
+    assert [r["id"] for r in admin_api.get(f"/api/v1/leads/{one}/duplicates")
+            .get_json()["items"]] == [two]
+    assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == [[one, two]]
+    timeline = admin_api.get(f"/api/v1/leads/{two}/timeline").get_json()["items"]
+    assert timeline[0]["body"] == f"May be a duplicate of #{one} again"
+    assert_problem(admin_api.delete(f"/api/v1/leads/{two}/distinct/{one}"), 404)
+    assert_problem(admin_api.delete(f"/api/v1/leads/{two}/distinct/{two}"), 404)
+
+
 def test_saying_records_are_different_is_checked(api_client, make_user, admin_api, new_lead,
                                                  db_session):
     sales = api_client(make_user("sales"))
@@ -178,6 +202,8 @@ def test_the_list_is_documented(client):
         assert {p["name"] for p in get["parameters"]} >= {"by", "cursor", "limit"}
         assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
             "$ref": f"#/components/schemas/{title}DuplicatePage"}
+        assert "get" in paths[f"/api/v1/{plural}/{{record_id}}/distinct"]
+        assert "delete" in paths[f"/api/v1/{plural}/{{record_id}}/distinct/{{other_id}}"]
         post = paths[f"/api/v1/{plural}/duplicates/distinct"]["post"]
         assert post["requestBody"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/DistinctInput"}

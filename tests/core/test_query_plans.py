@@ -9,7 +9,7 @@ from crmcore.db import any_of
 from crmcore.models import EmailKey
 from crmcore.services import duplicates
 from crmcore.services import records as svc
-from crmcore.services.merge import likely_duplicates
+from crmcore.services.duplicates import likely_duplicates
 from crmcore.testing import is_postgres
 
 pytestmark = pytest.mark.plugins()

@@ -10,7 +10,8 @@ import pytest
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.services import actions, recycle_bin
 from crmcore.services import records as svc
-from crmcore.services.merge import merge, merge_candidates
+from crmcore.services.duplicates import merge_candidates
+from crmcore.services.merge import merge
 from crmcore.services.records import CONTACTS, LEADS
 from crmcore.services.timeline import full_timeline
 from tests.fake_plugins import _descriptors

@@ -99,3 +99,23 @@ def test_a_set_said_to_be_different_people_leaves_the_list(client, sales, make_l
     many = ",".join(str(i) for i in range(1, 502))
     refused = client.post("/leads/duplicates/distinct", data={"ids": many})
     assert "at most 500" in client.get(refused.location).get_data(as_text=True)
+
+
+def test_a_record_page_keeps_a_look_alike_apart_and_takes_it_back(client, sales, make_lead):
+    one, two = (make_lead(sales, full_name="Al Smith").id for _ in range(2))
+    page = client.get(f"/leads/{one}").get_data(as_text=True)
+    assert "Possible duplicates" in page and f'value="{one},{two}"' in page
+
+    done = client.post("/leads/duplicates/distinct",
+                       data={"ids": f"{one},{two}", "record": str(one)})
+    assert done.status_code == 303 and done.location.endswith(f"/leads/{one}")
+    page = client.get(done.location).get_data(as_text=True)
+    assert "Possible duplicates" not in page and "Kept apart from" in page
+    assert f'action="/leads/{one}/distinct/{two}/undo"' in page
+
+    undone = client.post(f"/leads/{one}/distinct/{two}/undo")
+    assert undone.status_code == 303 and undone.location.endswith(f"/leads/{one}")
+    page = client.get(undone.location).get_data(as_text=True)
+    assert "may be duplicates again" in page and "Possible duplicates" in page
+    assert "Kept apart from" not in page
+    assert client.post(f"/leads/{one}/distinct/{two}/undo").status_code == 404
