@@ -9,12 +9,13 @@ from typing import Any
 from flask import flash, redirect, request, url_for
 
 from crmcore.app import db
+from crmcore.db import MAX_INT
 from crmcore.errors import CrmError
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
 from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct, unmark_distinct
 from crmcore.web.common import actor, all_stages, allowed, bp, error_messages, render, users_by_id
-from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui
+from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui, ui_view
 
 LABELS = {
     "full_name": "Full name", "first_name": "First name", "last_name": "Last name",
@@ -108,7 +109,8 @@ def distinct_view(ui: Ui) -> Any:
     else:
         back = redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to() or "name",
                                 cursor=request.form.get("cursor") or None), 303)
-    ids = [int(i) for i in request.form.get("ids", "").split(",") if i.strip().isdecimal()]
+    ids = [int(i) for i in request.form.get("ids", "").split(",")
+           if i.isdecimal() and 0 < int(i[:11]) <= MAX_INT]
     try:
         mark_distinct(db(), actor(), ui.kind, ids)
         db().commit()
@@ -130,31 +132,20 @@ def undistinct_view(ui: Ui, record_id: int, other_id: int) -> Any:
     return redirect(url_for(f"web.{ui.name}", record_id=record_id), 303)
 
 
-@bp.get("/leads/duplicates")
-def leads_duplicates() -> Any:
-    return duplicates_view(LEAD_UI)
+def register_routes(ui: Ui) -> None:
+    """The duplicate pages of leads or contacts: web.leads_duplicates,
+    web.leads_distinct and web.lead_undistinct (web.contacts_duplicates ...)."""
+    many, one = f"/{ui.plural}", f"/{ui.plural}/<int:record_id>"
+    routes: list[tuple[str, str, Any, list[str]]] = [
+        (f"{many}/duplicates", f"{ui.plural}_duplicates", duplicates_view, ["GET"]),
+        (f"{many}/duplicates/distinct", f"{ui.plural}_distinct", distinct_view, ["POST"]),
+        (f"{one}/distinct/<int:other_id>/undo", f"{ui.name}_undistinct", undistinct_view,
+         ["POST"]),
+    ]
+    for rule, endpoint, view, methods in routes:
+        bp.add_url_rule(rule, endpoint, ui_view(view, ui, endpoint, __name__),
+                        methods=methods)
 
 
-@bp.get("/contacts/duplicates")
-def contacts_duplicates() -> Any:
-    return duplicates_view(CONTACT_UI)
-
-
-@bp.post("/leads/duplicates/distinct")
-def leads_distinct() -> Any:
-    return distinct_view(LEAD_UI)
-
-
-@bp.post("/contacts/duplicates/distinct")
-def contacts_distinct() -> Any:
-    return distinct_view(CONTACT_UI)
-
-
-@bp.post("/leads/<int:record_id>/distinct/<int:other_id>/undo")
-def lead_undistinct(record_id: int, other_id: int) -> Any:
-    return undistinct_view(LEAD_UI, record_id, other_id)
-
-
-@bp.post("/contacts/<int:record_id>/distinct/<int:other_id>/undo")
-def contact_undistinct(record_id: int, other_id: int) -> Any:
-    return undistinct_view(CONTACT_UI, record_id, other_id)
+register_routes(LEAD_UI)
+register_routes(CONTACT_UI)

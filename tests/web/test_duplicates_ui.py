@@ -96,6 +96,11 @@ def test_a_set_said_to_be_different_people_leaves_the_list(client, sales, make_l
     refused = client.post("/leads/duplicates/distinct", data={"ids": str(ids[0])})
     assert refused.status_code == 303
     assert "Name at least two records" in client.get(refused.location).get_data(as_text=True)
+    # Ids no record can have are no ids at all.
+    for huge in ("9" * 5000, str(2**31)):
+        refused = client.post("/leads/duplicates/distinct", data={"ids": f"{ids[0]},{huge}"})
+        assert "Name at least two records" in client.get(refused.location).get_data(
+            as_text=True)
     many = ",".join(str(i) for i in range(1, 502))
     refused = client.post("/leads/duplicates/distinct", data={"ids": many})
     assert "at most 500" in client.get(refused.location).get_data(as_text=True)
