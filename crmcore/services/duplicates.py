@@ -43,7 +43,7 @@ BAD_CURSOR = "Not a cursor this list gave."
 @dataclass(frozen=True)
 class DuplicateSet:
     """Records that look like one person: ``by`` says why. ``ids`` are all of
-    them, oldest first (at most :data:`~crmcore.services.merge.MAX_CANDIDATES`);
+    them, oldest first (at most :data:`MAX_CANDIDATES`);
     ``records`` the first :data:`SHOWN` of them."""
 
     by: str
