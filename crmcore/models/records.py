@@ -37,6 +37,14 @@ class EmailKey(Base):
     record_id: Mapped[int]
 
 
+def key_type(length: int) -> String:
+    """Text compared byte by byte on every database: SQLite's default, the "C"
+    collation on PostgreSQL whatever the database's locale. A b-tree on such a
+    column gives its order (the name sort, the duplicate list) and serves LIKE
+    'prefix%' and equality."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 class RecordMixin:
     """Columns every person record shares: owner, emails, phones, custom and
     plugin fields, soft delete and an optimistic-locking version."""
@@ -46,8 +54,8 @@ class RecordMixin:
     # The first email, normalized; the duplicate rule and email search use it.
     email_key: Mapped[str | None] = mapped_column(String(254))
     phones: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The first phone in E.164, for prefix search.
-    phone_key: Mapped[str | None] = mapped_column(String(20))
+    # The first phone in E.164, for prefix search and the duplicate list.
+    phone_key: Mapped[str | None] = mapped_column(key_type(20))
     company: Mapped[str] = mapped_column(String(200), default="")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -85,23 +93,17 @@ def record_indexes(table: str) -> tuple[Index, ...]:
             where_set(f"ix_{table}_import", "import_id", "id"))
 
 
-def key_type(length: int) -> String:
-    """Text compared byte by byte on every database: SQLite's default, the "C"
-    collation on PostgreSQL whatever the database's locale. A b-tree on such a
-    column orders the name sort and serves LIKE 'prefix%' and equality."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")
-
-
 def search_indexes(table: str) -> list[Index]:
     """Indexes on the folded name, key email and first phone: equality for
     duplicate checks and prefix search. LIKE 'prefix%' uses a PostgreSQL b-tree
     only with the pattern operator class unless the column's collation is C, as
-    the name key's is (its index also orders the name sort); SQLite runs prefix
-    search as a range on a plain index."""
+    the name key's and the phone key's are (their indexes also give the name
+    sort and the duplicate list their order); SQLite runs prefix search as a
+    range on a plain index."""
     return [Index(f"ix_{table}_name_key", "name_key", "id"),
-            *(Index(f"ix_{table}_{column}", column,
-                    postgresql_ops={column: "varchar_pattern_ops"})
-              for column in ("email_key", "phone_key"))]
+            Index(f"ix_{table}_phone_key", "phone_key"),
+            Index(f"ix_{table}_email_key", "email_key",
+                  postgresql_ops={"email_key": "varchar_pattern_ops"})]
 
 
 class Lead(RecordMixin, Base):

@@ -203,7 +203,7 @@ def test_deleting_a_contact_finds_its_converted_leads_through_an_index(app):
     assert "ix_leads_converted_contact" in found, found
 
 
-@pytest.mark.parametrize("column", ["name_key"])
+@pytest.mark.parametrize("column", ["name_key", "phone_key"])
 @pytest.mark.parametrize("kind", [svc.LEADS, svc.CONTACTS], ids=["leads", "contacts"])
 def test_duplicate_sets_walk_the_name_or_phone_index_in_order(app, make_user, kind, column):
     admin = make_user("admin")
