@@ -12,6 +12,8 @@ from crmcore.schemas import records, users
 from crmcore.schemas.base import Id, StrictSchema
 from crmcore.schemas.records import StageSchema
 from crmcore.services.cells import DELIMITERS
+from crmcore.services.duplicates import MAX_CANDIDATES
+from crmcore.services.merge import MAX_MERGED
 
 LeadOutput = records.LeadOutput
 ContactOutput = records.ContactOutput
@@ -57,7 +59,7 @@ class ConvertResult(ContactOutput):
 
 class MergeInput(StrictSchema):
     other_ids = fields.List(Id(strict=True), required=True,
-                            validate=validate.Length(min=1, max=100), metadata={
+                            validate=validate.Length(min=1, max=MAX_MERGED), metadata={
                                 "description": "The records merged into this one; they go "
                                                "to the recycle bin."})
     choices = fields.Dict(keys=fields.String(), values=Id(strict=True),
@@ -115,7 +117,7 @@ class CustomFieldList(Schema):
 
 class DistinctInput(StrictSchema):
     ids = fields.List(Id(strict=True), required=True,
-                      validate=validate.Length(min=2, max=500), metadata={
+                      validate=validate.Length(min=2, max=MAX_CANDIDATES), metadata={
                           "description": "Records that look alike but are different people."})
 
 

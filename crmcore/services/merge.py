@@ -24,6 +24,8 @@ from crmcore.services.records import (
     rescore,
 )
 
+# Records merged into one at once.
+MAX_MERGED = 100
 MERGEABLE = {
     "lead": ("full_name", "login", "emails", "phones", "company", "partner", "location",
              "source", "stage_id", "owner_id"),
@@ -46,6 +48,9 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     if not others_unique:
         raise ValidationFailed("Pick at least one other record to merge.",
                                {"other_ids": ["Pick at least one other record."]})
+    if len(others_unique) > MAX_MERGED:
+        raise ValidationFailed(f"Merge at most {MAX_MERGED} records at once.",
+                               {"other_ids": [f"At most {MAX_MERGED}."]})
     survivor = get(session, actor, kind, survivor_id)
     others = [get(session, actor, kind, i) for i in others_unique]
     by_id = {r.id: r for r in [survivor, *others]}

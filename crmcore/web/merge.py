@@ -10,7 +10,7 @@ from flask import flash, redirect, request, url_for
 
 from crmcore.app import db
 from crmcore.db import MAX_INT
-from crmcore.errors import CrmError
+from crmcore.errors import CrmError, ValidationFailed
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
 from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct, unmark_distinct
@@ -109,8 +109,7 @@ def distinct_view(ui: Ui) -> Any:
     else:
         back = redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to() or "name",
                                 cursor=request.form.get("cursor") or None), 303)
-    ids = [int(i) for i in request.form.get("ids", "").split(",")
-           if i.isdecimal() and 0 < int(i[:11]) <= MAX_INT]
+    ids = form_ids()
     try:
         mark_distinct(db(), actor(), ui.kind, ids)
         db().commit()
@@ -125,6 +124,35 @@ def distinct_view(ui: Ui) -> Any:
     return back
 
 
+def merge_set_view(ui: Ui) -> Any:
+    """Merge a whole set into its oldest record in one step: its values win,
+    the others' emails, phones and tags are kept (the service's rules)."""
+    back = redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to() or "name",
+                            cursor=request.form.get("cursor") or None), 303)
+    ids = sorted(set(form_ids()))
+    try:
+        if not ids:
+            raise ValidationFailed("Pick the records to merge.", {"ids": ["Required."]})
+        merge_svc.merge(db(), actor(), ui.kind, ids[0], ids[1:])
+        db().commit()
+    except CrmError as exc:
+        db().rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.detail, "error")
+        return back
+    flash(f"{', '.join(f'#{i}' for i in ids[1:])} merged into #{ids[0]}; the others went to "
+          "the recycle bin.", "info")
+    return back
+
+
+def form_ids() -> list[int]:
+    """The ids the form's ``ids`` field lists, comma-separated; what no record
+    can have is left out before ``int()`` sees it."""
+    return [int(i) for i in request.form.get("ids", "").split(",")
+            if i.isdecimal() and 0 < int(i[:11]) <= MAX_INT]
+
+
 def undistinct_view(ui: Ui, record_id: int, other_id: int) -> Any:
     unmark_distinct(db(), actor(), ui.kind, record_id, other_id)
     db().commit()
@@ -134,11 +162,13 @@ def undistinct_view(ui: Ui, record_id: int, other_id: int) -> Any:
 
 def register_routes(ui: Ui) -> None:
     """The duplicate pages of leads or contacts: web.leads_duplicates,
-    web.leads_distinct and web.lead_undistinct (web.contacts_duplicates ...)."""
+    web.leads_distinct, web.leads_merge_set and web.lead_undistinct
+    (web.contacts_duplicates ...)."""
     many, one = f"/{ui.plural}", f"/{ui.plural}/<int:record_id>"
     routes: list[tuple[str, str, Any, list[str]]] = [
         (f"{many}/duplicates", f"{ui.plural}_duplicates", duplicates_view, ["GET"]),
         (f"{many}/duplicates/distinct", f"{ui.plural}_distinct", distinct_view, ["POST"]),
+        (f"{many}/duplicates/merge", f"{ui.plural}_merge_set", merge_set_view, ["POST"]),
         (f"{one}/distinct/<int:other_id>/undo", f"{ui.name}_undistinct", undistinct_view,
          ["POST"]),
     ]

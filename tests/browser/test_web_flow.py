@@ -154,9 +154,9 @@ def test_duplicates_are_found_and_merged_one_set_after_another(page, live_server
 
     page.get_by_role("link", name="Same phone").click()
     page.wait_for_url("**/leads/duplicates?by=phone")
-    page.locator(".duplicate-set").get_by_role("link", name=f"Merge into #{made[2]}").click()
-    page.click("button:has-text('Merge into')")
+    page.locator(".duplicate-set").get_by_role("button", name=f"Merge all into #{made[2]}").click()
     page.wait_for_url(f"{live_server.url}/leads/duplicates?by=phone")
+    assert f"merged into #{made[2]}" in page.locator(".flash").inner_text()
     assert "No likely duplicates" in page.locator("main").inner_text()
     with transaction(app.extensions["crm"].sessions) as session:
         assert session.get(Lead, made[0]).source == "web"

@@ -124,3 +124,36 @@ def test_a_record_page_keeps_a_look_alike_apart_and_takes_it_back(client, sales,
     assert "may be duplicates again" in page and "Possible duplicates" in page
     assert "Kept apart from" not in page
     assert client.post(f"/leads/{one}/distinct/{two}/undo").status_code == 404
+
+
+def test_a_whole_set_merges_into_its_oldest_in_one_step(client, sales, make_lead, make_user,
+                                                       db_session):
+    keep = make_lead(sales, full_name="Tri Plet", emails=["one@example.com"], source="fair")
+    others = [make_lead(sales, full_name="tri plet", emails=[f"{n}@example.com"], tags=[n],
+                        source="web") for n in ("two", "three")]
+    page = client.get("/leads/duplicates").get_data(as_text=True)
+    assert f'<button type="submit" class="button">Merge all into #{keep.id}</button>' in page
+
+    ids = ",".join(str(r.id) for r in (others[1], keep, others[0]))
+    done = client.post("/leads/duplicates/merge", data={"ids": ids, "back": "name"})
+    assert done.status_code == 303 and done.location.endswith("/leads/duplicates?by=name")
+    after = client.get(done.location).get_data(as_text=True)
+    assert f"merged into #{keep.id}" in after and "No likely duplicates" in after
+    db_session.rollback()
+    survivor = db_session.get(Lead, keep.id)
+    assert survivor.source == "fair" and survivor.tags == ["three", "two"]
+    assert survivor.emails == ["one@example.com", "two@example.com", "three@example.com"]
+    assert all(db_session.get(Lead, r.id).deleted_at is not None for r in others)
+
+    # Someone else's record in the list is a 404, and nothing is merged.
+    theirs = make_lead(make_user("sales"), full_name="Tri Plet")
+    twin = make_lead(sales, full_name="Tri Plet")
+    refused = client.post("/leads/duplicates/merge", data={"ids": f"{twin.id},{theirs.id}"})
+    assert refused.status_code == 404
+    db_session.rollback()
+    assert db_session.get(Lead, twin.id).deleted_at is None
+    # At most a hundred at once.
+    many = [twin.id, *(make_lead(sales, full_name="Tri Plet").id for _ in range(101))]
+    refused = client.post("/leads/duplicates/merge", data={"ids": ",".join(map(str, many))})
+    assert "Merge at most 100 records at once." in client.get(refused.location).get_data(
+        as_text=True)
