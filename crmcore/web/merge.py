@@ -4,13 +4,14 @@ picks, per field, whose value wins; the other record goes to the recycle bin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import flash, redirect, request, url_for
 
 from crmcore.app import db
 from crmcore.db import MAX_INT
-from crmcore.errors import CrmError, ValidationFailed
+from crmcore.errors import CrmError
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
 from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct, unmark_distinct
@@ -102,16 +103,18 @@ def duplicates_view(ui: Ui) -> Any:
                   people=users_by_id({r.owner_id for r in records}))
 
 
-def distinct_view(ui: Ui) -> Any:
+def on_set(ui: Ui, act: Callable[[list[int]], str]) -> Any:
+    """Run ``act`` on the form's ids in one transaction, flash what it says
+    (or the service's refusal), and go back to the page the form was on: a
+    record's, or the duplicate list."""
     record = request.form.get("record", "")
-    if record.isdecimal():  # from a record's page, back there
+    if record.isdecimal():
         back = redirect(url_for(f"web.{ui.name}", record_id=int(record)), 303)
     else:
         back = redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to() or "name",
                                 cursor=request.form.get("cursor") or None), 303)
-    ids = form_ids()
     try:
-        mark_distinct(db(), actor(), ui.kind, ids)
+        message = act(form_ids())
         db().commit()
     except CrmError as exc:
         db().rollback()
@@ -119,31 +122,31 @@ def distinct_view(ui: Ui) -> Any:
             raise
         flash(exc.detail, "error")
         return back
-    flash(f"{', '.join(f'#{i}' for i in sorted(set(ids)))} are kept apart as different "
-          "people; the list leaves them out.", "info")
+    flash(message, "info")
     return back
+
+
+def distinct_view(ui: Ui) -> Any:
+    def act(ids: list[int]) -> str:
+        mark_distinct(db(), actor(), ui.kind, ids)
+        return (f"{', '.join(f'#{i}' for i in sorted(set(ids)))} are kept apart as "
+                "different people; the list leaves them out.")
+
+    return on_set(ui, act)
 
 
 def merge_set_view(ui: Ui) -> Any:
     """Merge a whole set into its oldest record in one step: its values win,
     the others' emails, phones and tags are kept (the service's rules)."""
-    back = redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to() or "name",
-                            cursor=request.form.get("cursor") or None), 303)
-    ids = sorted(set(form_ids()))
-    try:
-        if not ids:
-            raise ValidationFailed("Pick the records to merge.", {"ids": ["Required."]})
-        merge_svc.merge(db(), actor(), ui.kind, ids[0], ids[1:])
-        db().commit()
-    except CrmError as exc:
-        db().rollback()
-        if exc.status == 404:
-            raise
-        flash(exc.detail, "error")
-        return back
-    flash(f"{', '.join(f'#{i}' for i in ids[1:])} merged into #{ids[0]}; the others went to "
-          "the recycle bin.", "info")
-    return back
+
+    def act(ids: list[int]) -> str:
+        # With fewer than two ids, the service says what is missing.
+        survivor, *others = sorted(set(ids)) or [0]
+        merge_svc.merge(db(), actor(), ui.kind, survivor, others)
+        return (f"{', '.join(f'#{i}' for i in others)} merged into #{survivor}; the others "
+                "went to the recycle bin.")
+
+    return on_set(ui, act)
 
 
 def form_ids() -> list[int]:

@@ -157,3 +157,12 @@ def test_a_whole_set_merges_into_its_oldest_in_one_step(client, sales, make_lead
     refused = client.post("/leads/duplicates/merge", data={"ids": ",".join(map(str, many))})
     assert "Merge at most 100 records at once." in client.get(refused.location).get_data(
         as_text=True)
+
+
+def test_merging_a_set_of_one_says_what_is_missing(client, sales, make_lead):
+    alone = make_lead(sales, full_name="Solo")
+    for ids in ("", str(alone.id)):
+        refused = client.post("/leads/duplicates/merge", data={"ids": ids})
+        assert refused.status_code == 303
+        assert "Pick at least one other record to merge." in client.get(
+            refused.location).get_data(as_text=True)
