@@ -218,6 +218,7 @@ def test_import_creates_leads_and_the_job_page_shows_done(app, client, sales):
     assert '<progress id="job-progress" max="2" value="2">' in page
     assert 'http-equiv="refresh"' not in page
     assert "Revert import" in page
+    assert '<a href="/leads/duplicates">Find likely duplicates</a>' in page
     assert count(app) == 2
     with app.extensions["crm"].sessions() as s:
         assert {lead.owner_id for lead in s.scalars(select(Lead))} == {sales.id}
@@ -230,6 +231,7 @@ def test_contacts_import(app, client, sales):
                                          "Grace,Hopper,grace@example.com"),
                        kind="contacts").get_data(as_text=True)
     assert re.search(r'id="job-status">done<', page)
+    assert '<a href="/contacts/duplicates">Find likely duplicates</a>' in page
     assert count(app, Contact) == 1
 
 
