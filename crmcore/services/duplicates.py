@@ -20,6 +20,8 @@ from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from crmcore.db import any_of
@@ -37,6 +39,8 @@ SHOWN = 10
 # Shared names (or phones) read per query while looking for sets: a name
 # shared by several records makes a set only if their companies match too.
 VALUES_PER_READ = 200
+# Pairs per INSERT: four values a row, well under SQLite's bound-parameter limit.
+PAIRS_PER_INSERT = 2000
 BAD_CURSOR = "Not a cursor this list gave."
 
 
@@ -169,21 +173,25 @@ def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequenc
     if seen != set(wanted):
         # The same answer for "none" and "not yours": it reveals nothing.
         raise NotFound(f"No such {kind.record_type}.")
-    pairs = set(combinations(wanted, 2))
-    pairs -= {(low, high) for low, high in session.execute(
-        select(DistinctPair.low_id, DistinctPair.high_id).where(
-            DistinctPair.record_type == kind.record_type,
-            any_of(session, DistinctPair.low_id, wanted)))}
+    # Two users may mark the same pair at once: a pair already there is no
+    # conflict, and only the new ones count.
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)
     marked_by = actor.id if actor else None
-    session.add_all(DistinctPair(record_type=kind.record_type, low_id=low, high_id=high,
-                                 marked_by=marked_by) for low, high in sorted(pairs))
+    pairs = [{"record_type": kind.record_type, "low_id": low, "high_id": high,
+              "marked_by": marked_by} for low, high in combinations(wanted, 2)]
+    marked = 0
+    for start in range(0, len(pairs), PAIRS_PER_INSERT):
+        # RETURNING gives the rows inserted (rowcount does not, with every driver).
+        marked += len(session.execute(insert(DistinctPair).values(
+            pairs[start:start + PAIRS_PER_INSERT]).on_conflict_do_nothing()
+            .returning(DistinctPair.low_id)).all())
     for record_id in wanted:
         others = [f"#{i}" for i in wanted if i != record_id]
         named = ", ".join(others[:SHOWN]) + (f" and {len(others) - SHOWN} more"
                                              if len(others) > SHOWN else "")
         log(session, actor, kind, record_id, "distinct", body=f"Not a duplicate of {named}")
     session.flush()
-    return len(pairs)
+    return marked
 
 
 def distinct_ids(session: Session, kind: Kind, record_id: int) -> set[int]:
