@@ -402,12 +402,21 @@ def _editable(session: Session, actor: User | None, kind: rec.Kind,
         kind.model.id).where(any_of(session, kind.model.id, ids))))
 
 
+def _moving(rows: Iterable[Mapping[str, Any]], editable: set[int]) -> dict[int, str]:
+    """The first email each record named by id in a batch's ``rows`` gets:
+    within a batch, records may trade addresses (the write releases every old
+    key of a batch before it claims the new ones)."""
+    return {values[RECORD_ID]: values["emails"][0] for values in rows
+            if values.get(RECORD_ID) in editable and values.get("emails")}
+
+
 def _classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
-              existing: Mapping[str, _Holder], editable: set[int]
-              ) -> tuple[str, int | None, str, str]:
+              existing: Mapping[str, _Holder], editable: set[int],
+              moving: Mapping[int, str]) -> tuple[str, int | None, str, str]:
     """``(action, record_id, message, field)`` of a good row: create, update,
     skip, or an error about ``field`` (the row's ``emails`` or ``id``).
-    ``editable``: of the ids rows name, those the import may update."""
+    ``editable``: of the ids rows name, those the import may update;
+    ``moving``: the new first emails of the batch's records (:func:`_moving`)."""
     email = values["emails"][0] if values.get("emails") else None
     holder = existing.get(email) if email else None
     record_id = values.get(RECORD_ID)
@@ -417,7 +426,10 @@ def _classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
                 f"No {kind.record_type} #{record_id} that you may update (another user's, "
                 f"one in the recycle bin, or none at all): leave the id empty to add the row "
                 f"as a new {kind.record_type}."), RECORD_ID
-        if holder and (holder.record_type, holder.record_id) != (kind.record_type, record_id):
+        released = (holder is not None and holder.record_type == kind.record_type
+                    and moving.get(holder.record_id, email) != email)
+        if holder and (holder.record_type, holder.record_id) != (kind.record_type, record_id) \
+                and not released:
             return "error", None, (f"The email {email} already belongs to another lead or "
                                    "contact."), "emails"
         if options.on_duplicate == "report":
@@ -455,6 +467,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 existing = _existing(session, actor, kind, options, emails)
                 editable = _editable(session, actor, kind, [
                     v[RECORD_ID] for _, v, _ in converted if RECORD_ID in v])
+                moving = _moving((v for _, v, problems in converted if not problems), editable)
                 # Matching by id, a record may be named twice: by id, and by email.
                 records = [f"#{i}" for i in (*editable, *(h.record_id for h in existing.values()
                                                           if h.editable))] if by_id else []
@@ -476,7 +489,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     if problems:
                         continue
                     action, record_id, message, about = _classify(kind, options, values,
-                                                                  existing, editable)
+                                                                  existing, editable, moving)
                     if action == "error":
                         report.add_error(number, _column(validator, about), message)
                         continue
@@ -805,6 +818,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
     existing = _existing(session, actor, kind, options, emails)
     editable = _editable(session, actor, kind, [v[RECORD_ID] for v in converted
                                                 if RECORD_ID in v])
+    moving = _moving(converted, editable)
     creates: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
     batch_seen: set[str] = set()
@@ -812,7 +826,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         email = values["emails"][0] if values.get("emails") else None
         if email in batch_seen:
             continue  # a repeat inside the file, reported by the check
-        action, record_id, _, _ = _classify(kind, options, values, existing, editable)
+        action, record_id, _, _ = _classify(kind, options, values, existing, editable, moving)
         if email:
             batch_seen.add(email)
         if action == "create":

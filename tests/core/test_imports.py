@@ -877,6 +877,33 @@ def test_matching_by_id_keeps_to_editable_records_and_free_addresses(app, tmp_pa
     assert bad.value.errors == {"match_by": ["One of: email, id."]}
 
 
+def test_an_edited_export_may_swap_two_leads_first_emails(app, tmp_path, make_user,
+                                                          run_import):
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        one, two, three = (svc.create(s, s.merge(admin), svc.LEADS, {
+            "full_name": n, "emails": [f"{n}@x.org"]}).id for n in ("one", "two", "three"))
+    path = write_csv(tmp_path / "swap.csv", ["id", "full_name", "emails"], [
+        [one, "one", "two@x.org"], [two, "two", "one@x.org"]])
+
+    assert run_import(path, admin, on_duplicate="update", match_by="id",
+                      dry_run=True).errors == []
+    job = run_import(path, admin, on_duplicate="update", match_by="id")
+
+    assert (job.status, job.updated_count) == ("done", 2), job.errors
+    leads, keys = leads_by_id(app)
+    assert (leads[one][2], leads[two][2]) == ("two@x.org", "one@x.org")
+    assert (keys["two@x.org"], keys["one@x.org"], keys["three@x.org"]) == (one, two, three)
+    reverted = imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    assert reverted.status == "reverted", reverted.message
+    assert leads_by_id(app)[1] == {"one@x.org": one, "two@x.org": two, "three@x.org": three}
+    # Three in a ring, too.
+    path = write_csv(tmp_path / "ring.csv", ["id", "full_name", "emails"], [
+        [one, "one", "two@x.org"], [two, "two", "three@x.org"], [three, "three", "one@x.org"]])
+    assert run_import(path, admin, on_duplicate="update", match_by="id").status == "done"
+    assert leads_by_id(app)[1] == {"two@x.org": one, "three@x.org": two, "one@x.org": three}
+
+
 def test_records_may_trade_key_emails_in_one_batch(app, make_user):
     admin = make_user("admin")
     sessions = app.extensions["crm"].sessions
