@@ -6,7 +6,10 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
+
 from crmcore.models import Lead
+from crmcore.testing import DEFAULT_PASSWORD
 
 XSS = "<script>window.__pwned=1</script>"
 
@@ -166,3 +169,34 @@ def test_merging_a_set_of_one_says_what_is_missing(client, sales, make_lead):
         assert refused.status_code == 303
         assert "Pick at least one other record to merge." in client.get(
             refused.location).get_data(as_text=True)
+
+
+class TestCsrf:
+    @pytest.fixture
+    def crm_config(self, crm_config):
+        return {**crm_config, "WTF_CSRF_ENABLED": True}
+
+    def test_the_set_buttons_need_the_pages_token(self, client, make_user, make_lead):
+        user = make_user("sales")
+        # Over HTTPS Flask-WTF also wants a same-origin Referer, as browsers send.
+        same_origin = {"Referer": "https://localhost/leads/duplicates"}
+        signed_in = client.post("/login", data={
+            "email": user.email, "password": DEFAULT_PASSWORD,
+            "csrf_token": token_of(client.get("/login"))}, headers=same_origin)
+        assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
+        ids = ",".join(str(make_lead(user, full_name="Twin").id) for _ in range(2))
+        page = client.get("/leads/duplicates")
+        assert page.status_code == 200
+        for action in ("distinct", "merge"):
+            refused = client.post(f"/leads/duplicates/{action}", data={"ids": ids},
+                                  headers=same_origin)
+            assert refused.status_code == 400
+        assert "Twin" in client.get("/leads/duplicates").get_data(as_text=True)
+        done = client.post("/leads/duplicates/distinct",
+                           data={"ids": ids, "csrf_token": token_of(page)}, headers=same_origin)
+        assert done.status_code == 303
+        assert "No likely duplicates" in client.get(done.location).get_data(as_text=True)
+
+
+def token_of(response):
+    return response.get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
