@@ -18,6 +18,10 @@ Fixtures:
 ``api_client``
     ``api_client(user=None)``: a test client that sends a fresh bearer token of
     ``user`` (an admin when omitted) with each request.
+``sql_statements``
+    ``with sql_statements() as statements:`` lists the SQL the app's engine
+    runs inside the block, to assert that a request's query count does not
+    grow with its page size.
 ``live_server``
     The app served by a real HTTP server on a free loopback port; ``.url``.
 ``mailbox``
@@ -41,6 +45,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -48,7 +53,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session, close_all_sessions
 
 from crmcore.types import PluginInfo
@@ -236,6 +241,25 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.thread.join(5)
+
+
+@pytest.fixture
+def sql_statements(app: Flask) -> Callable[[], AbstractContextManager[list[str]]]:
+    @contextmanager
+    def record() -> Iterator[list[str]]:
+        statements: list[str] = []
+
+        def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(statement)
+
+        engine = app.extensions["crm"].engine
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            yield statements
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+
+    return record
 
 
 @pytest.fixture

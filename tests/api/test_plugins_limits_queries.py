@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from tests.api.conftest import assert_problem
 from tests.fake_plugins import _descriptors
@@ -79,7 +78,8 @@ def test_rate_limit_comes_from_the_environment(monkeypatch, tmp_path):
 
 @pytest.mark.plugins()
 @pytest.mark.parametrize("path", ["/api/v1/leads", "/api/v1/contacts"])
-def test_list_query_count_does_not_grow_with_page_size(app, api_client, make_user, path):
+def test_list_query_count_does_not_grow_with_page_size(app, api_client, make_user, path,
+                                                       sql_statements):
     from crmcore.db import transaction
     from crmcore.services import records as svc
 
@@ -91,25 +91,15 @@ def test_list_query_count_does_not_grow_with_page_size(app, api_client, make_use
             svc.create(s, s.merge(admin), kind, {name: f"R{i}", "emails": [f"r{i}@example.com"],
                                                  "tags": ["t"]})
     api = api_client(admin)
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = app.extensions["crm"].engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        counts = []
-        for limit in (5, 50):
-            statements.clear()
+    counts = []
+    for limit in (5, 50):
+        with sql_statements() as statements:
             response = api.get(f"{path}?limit={limit}")
-            assert response.status_code == 200
-            assert len(response.get_json()["items"]) == limit
-            counts.append(len(statements))
-        statements.clear()
+        assert response.status_code == 200
+        assert len(response.get_json()["items"]) == limit
+        counts.append(len(statements))
+    with sql_statements() as statements:
         assert api.get(f"{path}?limit=50&tag=t&q=r").status_code == 200
-        filtered = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    filtered = len(statements)
     assert counts[0] == counts[1] == filtered
     assert counts[0] <= 6, [s[:60] for s in statements]  # no per-row queries

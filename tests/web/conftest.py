@@ -21,6 +21,19 @@ def sales(client: Any, make_user: Callable[..., Any], login: Callable[..., Any])
 
 
 @pytest.fixture
+def page_queries(client: Any, sql_statements: Callable[..., Any]) -> Callable[[str], int]:
+    """How many SQL statements ``client`` getting ``url`` runs (it must be a 200)."""
+
+    def count(url: str) -> int:
+        with sql_statements() as statements:
+            response = client.get(url)
+        assert response.status_code == 200
+        return len(statements)
+
+    return count
+
+
+@pytest.fixture
 def make_lead(app: Flask) -> Callable[..., Any]:
     """Create a lead owned by ``owner`` through the service."""
 
