@@ -12,7 +12,7 @@ from crmcore.schemas import records, users
 from crmcore.schemas.base import Id, StrictSchema
 from crmcore.schemas.records import StageSchema
 from crmcore.services.cells import DELIMITERS
-from crmcore.services.duplicates import MAX_CANDIDATES
+from crmcore.services.duplicates import MAX_CANDIDATES, SHOWN
 from crmcore.services.merge import MAX_MERGED
 
 LeadOutput = records.LeadOutput
@@ -130,14 +130,15 @@ class LeadDuplicateSet(Schema):
                                                 "(the same first phone)."})
     total = fields.Integer(metadata={"description": "How many records the set holds."})
     ids = fields.List(fields.Integer(), metadata={
-        "description": "All of them, oldest first (at most 500): for merge or distinct."})
+        "description": f"All of them, oldest first (at most {MAX_CANDIDATES}): for merge "
+                       "or distinct."})
     records = fields.List(fields.Nested(LeadOutput),
-                          metadata={"description": "The first 10, oldest first."})
+                          metadata={"description": f"The first {SHOWN}, oldest first."})
 
 
 class ContactDuplicateSet(LeadDuplicateSet):
     records = fields.List(fields.Nested(ContactOutput),
-                          metadata={"description": "The first 10, oldest first."})
+                          metadata={"description": f"The first {SHOWN}, oldest first."})
 
 
 class LeadDuplicatePage(Schema):
