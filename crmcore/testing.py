@@ -33,7 +33,8 @@ Fixtures:
 
 The database is SQLite in the test's temporary folder, or PostgreSQL when
 ``CRM_TEST_DATABASE_URL`` is set (each test starts from an empty schema of its
-own process, so parallel runs on one database do not collide). Tests marked
+own process, so parallel runs on one database do not collide; the run drops it
+when it ends). Tests marked
 ``postgres_only`` are skipped on SQLite. With ``CI`` set,
 a missing browser fails instead of skipping.
 """
@@ -45,7 +46,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -76,23 +77,49 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives real Chromium through Playwright")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this process's schema, so that test runs leave the shared database
+    as they found it. A connection a test leaked must not hang the run: the
+    drop then gives up after a few seconds, and the next run of this process
+    id empties the schema anyway."""
+    url = os.environ.get("CRM_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy.exc import OperationalError
+
+    with suppress(OperationalError):
+        _in_postgres(url, "SET LOCAL lock_timeout = '5s'",
+                     f'DROP SCHEMA IF EXISTS "{_own_schema()}" CASCADE')
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres_only") and not is_postgres():
         pytest.skip("PostgreSQL only: set CRM_TEST_DATABASE_URL")
 
 
+def _own_schema() -> str:
+    return f"crm_test_{os.getpid()}"
+
+
+def _in_postgres(url: str, *statements: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
 def reset_postgres(url: str) -> str:
     """Empty this test process's own schema and return a URL that uses it, so
     that test runs sharing one database never see each other's tables."""
-    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    schema = f"crm_test_{os.getpid()}"
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
+    schema = _own_schema()
+    _in_postgres(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE', f'CREATE SCHEMA "{schema}"')
     parsed = make_url(url)
     return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
         hide_password=False)
