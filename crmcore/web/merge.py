@@ -14,7 +14,13 @@ from crmcore.db import MAX_INT
 from crmcore.errors import CrmError
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
-from crmcore.services.duplicates import BY, duplicate_sets, mark_distinct, unmark_distinct
+from crmcore.services.duplicates import (
+    BY,
+    SHOWN,
+    duplicate_sets,
+    mark_distinct,
+    unmark_distinct,
+)
 from crmcore.web.common import actor, all_stages, allowed, bp, error_messages, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui, ui_view
 
@@ -137,14 +143,19 @@ def distinct_view(ui: Ui) -> Any:
 
 def merge_set_view(ui: Ui) -> Any:
     """Merge a whole set into its oldest record in one step: its values win,
-    the others' emails, phones and tags are kept (the service's rules)."""
+    the others' emails, phones and tags are kept (the service's rules). A set
+    larger than one merge may take goes in steps, the oldest first."""
 
     def act(ids: list[int]) -> str:
         # With fewer than two ids, the service says what is missing.
         survivor, *others = sorted(set(ids)) or [0]
-        merge_svc.merge(db(), actor(), ui.kind, survivor, others)
-        return (f"{', '.join(f'#{i}' for i in others)} merged into #{survivor}; the others "
-                "went to the recycle bin.")
+        now, later = others[:merge_svc.MAX_MERGED], others[merge_svc.MAX_MERGED:]
+        merge_svc.merge(db(), actor(), ui.kind, survivor, now)
+        named = ", ".join(f"#{i}" for i in now[:SHOWN]) + (
+            f" and {len(now) - SHOWN} more" if len(now) > SHOWN else "")
+        return (f"{named} merged into #{survivor}; the others went to the recycle bin."
+                + (f" {len(later)} more {'remains' if len(later) == 1 else 'remain'}: "
+                   "merge all again." if later else ""))
 
     return on_set(ui, act)
 

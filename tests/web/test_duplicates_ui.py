@@ -155,11 +155,15 @@ def test_a_whole_set_merges_into_its_oldest_in_one_step(client, sales, make_lead
     assert refused.status_code == 404
     db_session.rollback()
     assert db_session.get(Lead, twin.id).deleted_at is None
-    # At most a hundred at once.
+    # A hundred at a time, the oldest first.
     many = [twin.id, *(make_lead(sales, full_name="Tri Plet").id for _ in range(101))]
-    refused = client.post("/leads/duplicates/merge", data={"ids": ",".join(map(str, many))})
-    assert "Merge at most 100 records at once." in client.get(refused.location).get_data(
-        as_text=True)
+    done = client.post("/leads/duplicates/merge", data={"ids": ",".join(map(str, many))})
+    page = client.get(done.location).get_data(as_text=True)
+    assert f"#{many[1]}, #{many[2]}" in page and "and 90 more merged into" in page
+    assert "1 more remains: merge all again." in page
+    db_session.rollback()
+    assert db_session.get(Lead, many[100]).deleted_at is not None
+    assert db_session.get(Lead, many[101]).deleted_at is None
 
 
 def test_merging_a_set_of_one_says_what_is_missing(client, sales, make_lead):
