@@ -186,12 +186,17 @@ def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequenc
             pairs[start:start + PAIRS_PER_INSERT]).on_conflict_do_nothing()
             .returning(DistinctPair.low_id)).all())
     for record_id in wanted:
-        others = [f"#{i}" for i in wanted if i != record_id]
-        named = ", ".join(others[:SHOWN]) + (f" and {len(others) - SHOWN} more"
-                                             if len(others) > SHOWN else "")
-        log(session, actor, kind, record_id, "distinct", body=f"Not a duplicate of {named}")
+        others = [i for i in wanted if i != record_id]
+        log(session, actor, kind, record_id, "distinct",
+            body=f"Not a duplicate of {named_ids(others)}")
     session.flush()
     return marked
+
+
+def named_ids(ids: Sequence[int]) -> str:
+    """``#1, #2 and 3 more``: the first :data:`SHOWN` ids of many, for a message."""
+    named = ", ".join(f"#{i}" for i in ids[:SHOWN])
+    return named + (f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else "")
 
 
 def distinct_ids(session: Session, kind: Kind, record_id: int) -> set[int]:

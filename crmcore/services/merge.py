@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import require
 from crmcore.db import emit, utcnow
-from crmcore.errors import ValidationFailed
+from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import EmailKey, TimelineEntry, User
 from crmcore.services.records import (
     LEADS,
@@ -22,6 +22,7 @@ from crmcore.services.records import (
     log,
     name_keys,
     rescore,
+    visible,
 )
 
 # Records merged into one at once.
@@ -52,7 +53,11 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
         raise ValidationFailed(f"Merge at most {MAX_MERGED} records at once.",
                                {"other_ids": [f"At most {MAX_MERGED}."]})
     survivor = get(session, actor, kind, survivor_id)
-    others = [get(session, actor, kind, i) for i in others_unique]
+    found = {r.id: r for r in session.scalars(
+        visible(session, actor, kind).where(kind.model.id.in_(others_unique)))}
+    if len(found) != len(others_unique):
+        raise NotFound(f"No such {kind.record_type}.")
+    others = [found[i] for i in others_unique]
     by_id = {r.id: r for r in [survivor, *others]}
     errors = {f: ["Not mergeable."] for f in (choices or {})
               if f not in MERGEABLE[kind.record_type]}

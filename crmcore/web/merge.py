@@ -16,9 +16,9 @@ from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
 from crmcore.services.duplicates import (
     BY,
-    SHOWN,
     duplicate_sets,
     mark_distinct,
+    named_ids,
     unmark_distinct,
 )
 from crmcore.web.common import actor, all_stages, allowed, bp, error_messages, render, users_by_id
@@ -135,8 +135,8 @@ def on_set(ui: Ui, act: Callable[[list[int]], str]) -> Any:
 def distinct_view(ui: Ui) -> Any:
     def act(ids: list[int]) -> str:
         mark_distinct(db(), actor(), ui.kind, ids)
-        return (f"{', '.join(f'#{i}' for i in sorted(set(ids)))} are kept apart as "
-                "different people; the list leaves them out.")
+        return (f"{named_ids(sorted(set(ids)))} are kept apart as different people; the "
+                "list leaves them out.")
 
     return on_set(ui, act)
 
@@ -151,9 +151,8 @@ def merge_set_view(ui: Ui) -> Any:
         survivor, *others = sorted(set(ids)) or [0]
         now, later = others[:merge_svc.MAX_MERGED], others[merge_svc.MAX_MERGED:]
         merge_svc.merge(db(), actor(), ui.kind, survivor, now)
-        named = ", ".join(f"#{i}" for i in now[:SHOWN]) + (
-            f" and {len(now) - SHOWN} more" if len(now) > SHOWN else "")
-        return (f"{named} merged into #{survivor}; the others went to the recycle bin."
+        return (f"{named_ids(now)} merged into #{survivor}; the others went to the "
+                "recycle bin."
                 + (f" {len(later)} more {'remains' if len(later) == 1 else 'remain'}: "
                    "merge all again." if later else ""))
 
