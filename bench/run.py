@@ -135,9 +135,9 @@ def compile_bytecode() -> None:
         compileall.compile_dir(folder, quiet=1)
 
 
-SCHEMA_COLUMNS = ("full_name", "name_key", "login", "partner", "location", "source", "score",
-                  "stage_id", "emails", "email_key", "phones", "company", "tags", "custom",
-                  "plugin_data", "version")
+SCHEMA_COLUMNS = ("full_name", "name_key", "sound_key", "login", "partner", "location",
+                  "source", "score", "stage_id", "emails", "email_key", "phones", "company",
+                  "tags", "custom", "plugin_data", "version")
 
 
 def schema_rows(path: Path, stage_id: int) -> Iterator[list[tuple[object, ...]]]:
@@ -146,8 +146,9 @@ def schema_rows(path: Path, stage_id: int) -> Iterator[list[tuple[object, ...]]]
         reader = csv.reader(fh)
         next(reader)
         while chunk := list(islice(reader, 2000)):
-            yield [(name, name.lower(), "", "", "", source, 0, stage_id, json.dumps([email]),
-                    email, "[]", company, "[]", "{}", "{}", 1)
+            # The lowered name stands in for both keys: one value a name, as theirs.
+            yield [(name, name.lower(), name.lower(), "", "", "", source, 0, stage_id,
+                    json.dumps([email]), email, "[]", company, "[]", "{}", "{}", 1)
                    for name, email, company, source, *_ in chunk]
 
 

@@ -30,6 +30,9 @@ LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Ritchie", "Lisk
         "Gosling", "Shaw", "Lamport"]
 COMPANIES = ["Northwind Traders", "Acme Fibre", "Globex Networks", "Initech", "Umbrella ISP",
              "Stark Broadband", "Wayne Telecom", "Hooli", "Vandelay Imports", "Soylent Foods", ""]
+# Spellings a colleague might type instead, so that the duplicate list has
+# look-alikes to show ("Jon Lovelace" for "John Lovelace").
+VARIANTS = {"John": "Jon", "Alan": "Allan", "Katherine": "Catherine", "Carol": "Carole"}
 SOURCES = ["website", "referral", "trade show", "cold call", "partner", "newsletter"]
 CITIES = [("Springfield", "62701"), ("Portland", "97201"), ("Austin", "73301"),
           ("Denver", "80202"), ("Madison", "53703"), ("Boulder", "80302")]
@@ -50,6 +53,8 @@ def load_demo(session: Session, count: int = 500,
     now = utcnow()
     for i in range(count):
         first, last = rnd.choice(FIRST), rnd.choice(LAST)
+        if first in VARIANTS and rnd.random() < 0.3:
+            first = VARIANTS[first]
         owner = rnd.choice(sellers)
         email = f"{first}.{last}.{i}@example.net".lower().replace(" ", "")
         phone = f"+1202555{i % 10000:04d}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+
+import jellyfish
 
 # The accents Latin, Greek and Cyrillic letters decompose into. Marks of other
 # scripts (kana voicing, a virama, vowel points) make another letter or word,
@@ -51,3 +54,48 @@ def company_key(company: str) -> str:
     while len(words) > 1 and words[-1] in LEGAL_FORMS:
         words.pop()
     return " ".join(words)
+
+
+# Titles a name may carry or leave out ("Dr. Ann Lee" is "Ann Lee"). Suffixes
+# such as "Jr." stay: they tell a son from his father.
+TITLES = frozenset({"dr", "miss", "mr", "mrs", "ms", "mx", "prof"})
+# Words shorter than this must be spelt alike ("Li" is not "Lu").
+TYPO_LENGTH = 3
+
+
+def name_words(name: str) -> list[str]:
+    """A name's words as the duplicate check compares them: folded, without
+    apostrophes ("O'Brien" is "obrien"), titles and initials, unless those are
+    all there is."""
+    words = _WORDS.findall(fold(name).replace("'", "").replace("\u2019", ""))
+    kept = [w for w in words if w not in TITLES and (len(w) > 1 or not w.isalpha())]
+    return kept or words
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _sound(word: str) -> str:
+    # Metaphone knows English spelling only: other words are their own sound,
+    # as are numbers. Cached: names share most of their words, and an import
+    # keys a million of them.
+    return (jellyfish.metaphone(word) or word) if word.isascii() and word.isalpha() else word
+
+
+def sound_key(name: str, length: int | None = None) -> str:
+    """What a name sounds like, word by word in sorted order: names with the
+    same key are candidates for :func:`similar_names`. "Jon Smith", "John
+    Smith" and "Smith, John" share one key, as do "Kathy" and "Cathy"."""
+    return " ".join(sorted(map(_sound, name_words(name))))[:length]
+
+
+def similar_names(one: str, other: str) -> bool:
+    """Whether two names are likely one person's: the same words in any order,
+    each sounding alike and spelt alike but for one letter (added, left out,
+    changed, or two swapped), titles and initials aside. "Jon Smith" is "John
+    Smith" and "Smith, John"; "Rupert" is not "Robert", nor "Li" "Lu"."""
+    mine, theirs = name_words(one), name_words(other)
+    if not mine or len(mine) != len(theirs):
+        return False
+    by_sound = sorted((_sound(w), w) for w in mine), sorted((_sound(w), w) for w in theirs)
+    return all(a == b or (sa == sb and min(len(a), len(b)) >= TYPO_LENGTH
+                          and jellyfish.damerau_levenshtein_distance(a, b) <= 1)
+               for (sa, a), (sb, b) in zip(*by_sound, strict=True))

@@ -94,13 +94,15 @@ def record_indexes(table: str) -> tuple[Index, ...]:
 
 
 def search_indexes(table: str) -> list[Index]:
-    """Indexes on the folded name, key email and first phone: equality for
-    duplicate checks and prefix search. LIKE 'prefix%' uses a PostgreSQL b-tree
-    only with the pattern operator class unless the column's collation is C, as
-    the name key's and the phone key's are (their indexes also give the name
-    sort and the duplicate list their order); SQLite runs prefix search as a
-    range on a plain index."""
+    """Indexes on the folded name, key email and first phone (prefix search;
+    the phone's duplicate check) and on the name's sound (the name's duplicate
+    check). LIKE 'prefix%' uses a PostgreSQL b-tree only with the pattern
+    operator class unless the column's collation is C, as the name key's and
+    the phone key's are (their indexes also give the name sort and the
+    duplicate list their order); SQLite runs prefix search as a range on a
+    plain index."""
     return [Index(f"ix_{table}_name_key", "name_key", "id"),
+            Index(f"ix_{table}_sound_key", "sound_key", "id"),
             Index(f"ix_{table}_phone_key", "phone_key"),
             Index(f"ix_{table}_email_key", "email_key",
                   postgresql_ops={"email_key": "varchar_pattern_ops"})]
@@ -112,6 +114,8 @@ class Lead(RecordMixin, Base):
     full_name: Mapped[str] = mapped_column(String(200))
     # The folded name (crmcore.textkeys): search, duplicate checks and the name sort.
     name_key: Mapped[str] = mapped_column(key_type(200))
+    # What the name sounds like (crmcore.textkeys.sound_key): duplicate checks.
+    sound_key: Mapped[str] = mapped_column(key_type(200), server_default="")
     login: Mapped[str] = mapped_column(String(100), default="")
     partner: Mapped[str] = mapped_column(String(200), default="")
     location: Mapped[str] = mapped_column(String(200), default="")
@@ -143,8 +147,10 @@ class Contact(RecordMixin, Base):
 
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100))
-    # The folded first and last name: search and duplicate checks.
+    # The folded first and last name: search.
     name_key: Mapped[str] = mapped_column(key_type(200))
+    # What that name sounds like (crmcore.textkeys.sound_key): duplicate checks.
+    sound_key: Mapped[str] = mapped_column(key_type(200), server_default="")
     # The folded last name: the name sort.
     last_name_key: Mapped[str] = mapped_column(key_type(100), server_default="")
     street: Mapped[str] = mapped_column(String(200), default="")

@@ -1,5 +1,6 @@
-"""Likely duplicates: records that share a first phone, or a name and a
-company, whatever their case, accents and legal forms.
+"""Likely duplicates: records that share a first phone, or whose names sound
+and are spelt alike (:func:`~crmcore.textkeys.similar_names`) and whose
+companies are one, whatever their case, accents and legal forms.
 
 For one record (:func:`find_duplicates`, the create forms' warning before
 saving; :func:`merge_candidates`, a saved record's) and among every record
@@ -29,7 +30,7 @@ from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, User
 from crmcore.schemas.records import normalize_phone
 from crmcore.services.records import Kind, get, log, name_keys, visible
-from crmcore.textkeys import company_key
+from crmcore.textkeys import company_key, similar_names, sound_key
 
 BY = ("name", "phone")
 # How many records of one name (or phone) a duplicate check compares.
@@ -71,26 +72,29 @@ class DuplicatePage:
 def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
                       phone_key: str | None, name_key: str, company: str,
                       exclude: Collection[int] = (), limit: int = 10) -> list[Any]:
-    """Visible records with the same first phone, or the same name and a
-    similar company: whatever their case and accents, and the company's legal
-    form (:func:`~crmcore.textkeys.company_key`). An empty company counts as a
-    company: the same name alone is suspicious. ``exclude``: ids left out."""
+    """Visible records with the same first phone, or a similar name
+    (``name_key`` is the folded name; :func:`~crmcore.textkeys.similar_names`)
+    and the same company, whatever its case, accents and legal form
+    (:func:`~crmcore.textkeys.company_key`). An empty company counts as a
+    company: a similar name alone is suspicious. ``exclude``: ids left out."""
     model = kind.model
-    same = [model.name_key == name_key] if name_key else []
+    sound = sound_key(name_key, 200)
+    same = [model.sound_key == sound] if sound else []
     if phone_key:
         same.append(model.phone_key == phone_key)
     if not same:
         return []
-    # The name key's and the phone's indexes find the few records of that name
-    # or phone; the companies are compared on those, in Python.
+    # The sound key's and the phone's indexes find the few records of that
+    # sound or phone; names and companies are compared on those, in Python.
     query = (visible(session, actor, kind).where(or_(*same))
-             .with_only_columns(model.id, model.phone_key, model.company))
+             .with_only_columns(model.id, model.phone_key, model.name_key, model.company))
     if exclude:
         query = query.where(model.id.not_in(exclude))
     company = company_key(company)
-    ids = [record_id for record_id, phone, theirs in
+    ids = [record_id for record_id, phone, name, theirs in
            session.execute(query.order_by(model.id).limit(MAX_CANDIDATES))
-           if (phone_key and phone == phone_key) or company_key(theirs or "") == company][:limit]
+           if (phone_key and phone == phone_key)
+           or (company_key(theirs or "") == company and similar_names(name, name_key))][:limit]
     found = session.scalars(select(model).where(model.id.in_(ids))) if ids else ()
     return sorted(found, key=lambda record: record.id)
 
@@ -127,12 +131,13 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
 def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str = "name",
                    cursor: str | None = None, limit: int = 20) -> DuplicatePage:
     """The sets of likely duplicates among the live records ``actor`` may see,
-    a page at a time, ordered by the folded name (``by="name"``: the same
-    name, whatever its case and accents, and the same company, whatever its
-    legal form, an empty one included) or by the phone (``by="phone"``: the
-    same first phone). A set whose records were all said to be different
-    people (:func:`mark_distinct`) is left out. A page holds every set of its
-    last name or phone; follow ``next_cursor`` until it is None."""
+    a page at a time, ordered by the name's sound key (``by="name"``: similar
+    names, :func:`~crmcore.textkeys.similar_names`, and the same company,
+    whatever its legal form, an empty one included) or by the phone
+    (``by="phone"``: the same first phone). A set whose records were all said
+    to be different people (:func:`mark_distinct`) is left out. A page holds
+    every set of its last sound key or phone; follow ``next_cursor`` until it
+    is None."""
     if by not in BY:
         raise ValidationFailed("Duplicates are listed by name or by phone.",
                                {"by": [f"One of: {', '.join(BY)}."]})
@@ -140,7 +145,7 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
     found: list[tuple[str, list[list[int]]]] = []
     more = False
     candidates = _candidate_sets(session, kind, visible(session, actor, kind),
-                                 model.name_key if by == "name" else model.phone_key,
+                                 model.sound_key if by == "name" else model.phone_key,
                                  _decode(cursor) if cursor else None, by == "name")
     # One set past the page says that another page follows.
     for value, sets in candidates:
@@ -235,12 +240,13 @@ def unmark_distinct(session: Session, actor: User | None, kind: Kind, record_id:
 
 
 def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
-                    after: str | None, by_company: bool
+                    after: str | None, by_name: bool
                     ) -> Iterator[tuple[str, list[list[int]]]]:
     """``(value, sets of ids)`` for each value of ``column`` after ``after``
     that several records share and that makes at least one set, in order:
-    the records of one value split by company when ``by_company``, and a set
-    all of whose records were said to be different people is left out."""
+    the records of one sound key split by company and similar names when
+    ``by_name``, and a set all of whose records were said to be different
+    people is left out."""
     while True:
         values = session.scalars(_shared(live, column, after)).all()
         if not values:
@@ -248,11 +254,12 @@ def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
         rows = _first_records(session, live, column, values)
         distinct = _distinct_pairs(session, kind, [row.id for row in rows])
         for value, members in groupby(rows, key=lambda row: row.value):
-            split: dict[str, list[int]] = {}
+            split: dict[str, list[Any]] = {}
             for row in members:
-                split.setdefault(company_key(row.company or "") if by_company else "",
-                                 []).append(row.id)
-            sets = [ids for ids in split.values()
+                split.setdefault(company_key(row.company or "") if by_name else "",
+                                 []).append(row)
+            sets = [ids for group in split.values()
+                    for ids in (_alike(group) if by_name else [[row.id for row in group]])
                     if len(ids) > 1 and not _all_distinct(ids, distinct)]
             if sets:
                 yield value, sorted(sets)
@@ -261,18 +268,46 @@ def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
         after = values[-1]
 
 
+def _alike(rows: Sequence[Any]) -> list[list[int]]:
+    """The ids of ``rows`` (of one sound key and company, in id order) in sets
+    of similar names, each in id order: a name joins every set holding a name
+    similar to it, so that "Jon" and "Joan" make one set with "John"."""
+    by_name: dict[str, list[int]] = {}
+    for row in rows:
+        by_name.setdefault(row.name_key, []).append(row.id)
+    # Union-find over the distinct names: usually one or two per sound.
+    names = list(by_name)
+    parent = list(range(len(names)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in combinations(range(len(names)), 2):
+        if root(i) != root(j) and similar_names(names[i], names[j]):
+            parent[root(j)] = root(i)
+    sets: dict[int, list[int]] = {}
+    for i, name in enumerate(names):
+        sets.setdefault(root(i), []).extend(by_name[name])
+    return [sorted(ids) for ids in sets.values()]
+
+
 def _shared(live: Select, column: Any, after: str | None) -> Select:
     """The values of ``column`` that several records hold, in order from after
     ``after``: the column's index serves both the grouping and the order."""
-    query = live.with_only_columns(column).where(column.is_not(None)).group_by(column) \
+    query = live.with_only_columns(column).where(column.is_not(None), column != "") \
+        .group_by(column) \
         .having(func.count() > 1).order_by(column).limit(VALUES_PER_READ)
     return query if after is None else query.where(column > after)
 
 
 def _first_records(session: Session, live: Select, column: Any, values: Sequence[str]
                    ) -> list[Any]:
-    """``(id, value, company)`` of the first :data:`MAX_CANDIDATES` records
-    (oldest first) of each of ``values`` of ``column``, ordered by value."""
+    """``(id, value, name_key, company)`` of the first :data:`MAX_CANDIDATES`
+    records (oldest first) of each of ``values`` of ``column``, ordered by
+    value."""
     model = column.class_
     rank = func.row_number().over(partition_by=column, order_by=model.id).label("rank")
     ranked = live.where(any_of(session, column, values)) \
@@ -280,7 +315,7 @@ def _first_records(session: Session, live: Select, column: Any, values: Sequence
     first = select(ranked.c.id).where(ranked.c.rank <= MAX_CANDIDATES)
     return list(session.execute(
         live.where(model.id.in_(first))
-        .with_only_columns(model.id, column.label("value"), model.company)
+        .with_only_columns(model.id, column.label("value"), model.name_key, model.company)
         .order_by(column, model.id)))
 
 

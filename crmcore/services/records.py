@@ -32,7 +32,7 @@ from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
 from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
-from crmcore.textkeys import fold
+from crmcore.textkeys import fold, sound_key
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ CONTACTS = Kind("contact", Contact, "contact_ids", "crm_contacts_created",
 KINDS = {k.record_type: k for k in (LEADS, CONTACTS)}
 
 # Columns derived from others, for search, sorting and the duplicate rule.
-KEY_COLUMNS = frozenset({"name_key", "last_name_key", "email_key", "phone_key"})
+KEY_COLUMNS = frozenset({"name_key", "sound_key", "last_name_key", "email_key", "phone_key"})
 # Fields the timeline leaves out: bookkeeping that changes with every edit.
 UNTRACKED = {"version", "updated_at", *KEY_COLUMNS}
 
@@ -143,13 +143,15 @@ def _check_refs(session: Session, actor: User | None, values: Mapping[str, Any])
 
 def name_keys(kind: Kind, columns: Mapping[str, Any]) -> dict[str, str]:
     """The folded names of a record with these columns: ``name_key``, which
-    search and duplicate checks compare (a contact's holds its first and last
-    name) and leads sort by, and a contact's ``last_name_key``, which contacts
-    sort by."""
+    search compares (a contact's holds its first and last name) and leads sort
+    by, its ``sound_key``, which duplicate checks compare, and a contact's
+    ``last_name_key``, which contacts sort by."""
     if kind is LEADS:
-        return {"name_key": fold(columns.get("full_name") or "", 200)}
+        name_key = fold(columns.get("full_name") or "", 200)
+        return {"name_key": name_key, "sound_key": sound_key(name_key, 200)}
     last = columns.get("last_name") or ""
-    return {"name_key": fold(f"{columns.get('first_name') or ''} {last}".strip(), 200),
+    name_key = fold(f"{columns.get('first_name') or ''} {last}".strip(), 200)
+    return {"name_key": name_key, "sound_key": sound_key(name_key, 200),
             "last_name_key": fold(last, 100)}
 
 

@@ -12,7 +12,7 @@ from crmcore.alembic_branches import CORE_MIGRATIONS, Branch, upgrade
 from crmcore.config import database_url
 from crmcore.db import make_engine
 from crmcore.testing import is_postgres
-from crmcore.textkeys import company_key, fold
+from crmcore.textkeys import company_key, fold, similar_names, sound_key
 
 pytestmark = pytest.mark.plugins()
 
@@ -134,5 +134,68 @@ def test_upgrading_folds_the_keys_of_stored_names(tmp_path):
                     "SELECT collation_name FROM information_schema.columns WHERE "
                     "column_name IN ('name_key', 'last_name_key') "
                     "AND table_schema = current_schema()"))) == {"C"}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("one", "other", "alike"), [
+    ("John Smith", "Jon Smith", True),  # a letter left out
+    ("John Smith", "Smith, John", True),  # another order
+    ("John Smith", "JOHN  SMITH", True),
+    ("Dr. John A. Smith", "John Smith", True),  # a title and an initial aside
+    ("Kathy Ng", "Cathy Ng", True),  # a letter changed, the sound kept
+    ("Mary O'Brien", "Mary OBrien", True),
+    ("Mary-Ann Lee", "Mary Ann Lee", True),
+    ("Bea Müller", "bea mueller", True),
+    ("Иван Петров", "иван петров", True),  # other scripts compare as written
+    ("John Smith", "Jane Smith", False),
+    ("Robert Smith", "Rupert Smith", False),
+    ("Li Wei", "Lu Wei", False),  # short words are spelt alike or not at all
+    ("Catherine Ng", "Kathryn Ng", False),  # the same sound, but more than a letter apart
+    ("John Smith", "John Smith Jr", False),  # a son is not his father
+    ("John Smith", "John Adam Smith", False),
+    ("Person 12", "Person 13", False),
+    ("", "", False),
+])
+def test_similar_names_sound_alike_and_differ_by_a_letter_at_most(one, other, alike):
+    assert similar_names(one, other) is alike
+    if alike:
+        # Similar names share a sound key, which the duplicate checks look up.
+        assert sound_key(one) == sound_key(other)
+
+
+def test_sound_keys_fit_their_column():
+    assert len(sound_key("Xavier " * 60, 200)) == 200
+
+
+def test_upgrading_gives_stored_names_their_sound_keys(tmp_path):
+    url = testing.test_database_url(tmp_path)
+    if is_postgres():
+        url = testing.reset_postgres(url)
+    engine = make_engine(database_url(tmp_path, {"DATABASE_URL": url}))
+    core = Branch("core", CORE_MIGRATIONS)
+    try:
+        upgrade(engine, core, "core_0015")
+        with engine.begin() as conn:
+            stage = conn.scalar(text("SELECT min(id) FROM lead_stages"))
+            for name in ("John Smith", "Smith, Jon", ""):
+                conn.execute(text(
+                    "INSERT INTO leads (full_name, name_key, login, partner, location, source,"
+                    " score, stage_id, emails, phones, company, tags, custom, plugin_data,"
+                    " version) VALUES (:n, :k, '', '', '', '', 0, :s, '[]', '[]', '',"
+                    " '[]', '{}', '{}', 1)"), {"n": name, "k": fold(name), "s": stage})
+            conn.execute(text(
+                "INSERT INTO contacts (first_name, last_name, name_key, last_name_key, street,"
+                " city, postal_code, country, lifecycle_stage, opt_outs, emails, phones,"
+                " company, tags, custom, plugin_data, version) VALUES ('Cathy', 'Ng',"
+                " 'cathy ng', 'ng', '', '', '', '', 'lead', '[]', '[]', '[]', '', '[]', '{}',"
+                " '{}', 1)"))
+
+        upgrade(engine, core)
+
+        with engine.connect() as conn:
+            assert list(conn.scalars(text("SELECT sound_key FROM leads ORDER BY id"))) == [
+                "JN SM0", "JN SM0", ""]
+            assert conn.scalar(text("SELECT sound_key FROM contacts")) == "K0 NK"
     finally:
         engine.dispose()

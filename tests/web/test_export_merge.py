@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import pytest
 from sqlalchemy import select
 
 from crmcore.db import transaction
@@ -188,3 +189,21 @@ def test_duplicate_warning_whatever_the_accents(client, sales, make_lead):
     text = client.post("/leads/new", data={"full_name": "BEA MULLER",
                                            "company": "Acme"}).get_data(as_text=True)
     assert "may already exist" in text
+
+
+@pytest.mark.parametrize("typed", ["Jon Smith", "Smith, John", "Dr. John A. Smith"])
+def test_duplicate_warning_for_names_that_sound_alike(client, sales, make_lead, typed):
+    existing = make_lead(sales, full_name="John Smith", company="Acme Inc.")
+    text = client.post("/leads/new", data={"full_name": typed,
+                                           "company": "ACME"}).get_data(as_text=True)
+    assert "may already exist" in text and f'href="/leads/{existing.id}"' in text
+
+
+def test_no_warning_for_names_that_only_sound_alike(client, sales, make_lead, make_contact):
+    make_lead(sales, full_name="Robert Smith", company="Acme")
+    make_contact(sales, first_name="Li", last_name="Wei", company="Acme")
+    response = client.post("/leads/new", data={"full_name": "Rupert Smith", "company": "Acme"})
+    assert response.status_code == 303
+    response = client.post("/contacts/new", data={"first_name": "Lu", "last_name": "Wei",
+                                                  "company": "Acme", "lifecycle_stage": "lead"})
+    assert response.status_code == 303
