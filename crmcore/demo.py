@@ -51,6 +51,10 @@ def load_demo(session: Session, count: int = 500,
     sellers = [u for u in users if u.role == "sales"] + [users[1]]
     stages = list(session.scalars(select(LeadStage).order_by(LeadStage.position)))
     now = utcnow()
+    # Days ago, oldest first: ids follow the order records came in, as they do
+    # in use (the duplicate list calls the lowest id the oldest).
+    lead_days = sorted((rnd.randint(0, 3 * 365) for _ in range(count)), reverse=True)
+    contact_days = sorted((rnd.randint(0, 4 * 365) for _ in range(count)), reverse=True)
     for i in range(count):
         first, last = rnd.choice(FIRST), rnd.choice(LAST)
         if first in VARIANTS and rnd.random() < 0.3:
@@ -64,7 +68,7 @@ def load_demo(session: Session, count: int = 500,
             "location": rnd.choice(CITIES)[0], "tags": rnd.sample(TAGS, rnd.randint(0, 2)),
         })
         lead.stage_id = rnd.choice(stages).id
-        lead.created_at = now - timedelta(days=rnd.randint(0, 3 * 365), minutes=i)
+        lead.created_at = now - timedelta(days=lead_days[i], minutes=count - i)
         # Untouched since created: the GDPR contact age view has ages to show.
         lead.touched_at = lead.created_at
         if rnd.random() < 0.3:
@@ -82,7 +86,7 @@ def load_demo(session: Session, count: int = 500,
             "opt_outs": rnd.sample(["email", "sms", "call"], rnd.randint(0, 1)),
         })
         contact.created_at = contact.touched_at = now - timedelta(
-            days=rnd.randint(0, 4 * 365), minutes=i)
+            days=contact_days[i], minutes=count - i)
     session.flush()
     echo(f"loaded {len(users)} users, {count} leads and {count} contacts "
          f"({session.scalar(select(func.count(Lead.id)))} leads in all)")
