@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 from crmcore.schemas.records import ContactInput, LeadInput
 from crmcore.services.cells import restore
 from crmcore.services.import_rows import LIST_FIELDS, RowValidator, _flatten, map_header
+from crmcore.services.records import split_name
 
 HEADER = ["Full name", "Email", "Phone", "Company", "Tags", "Source", "Login"]
 COLUMNS = map_header("lead", HEADER, {}, [])
@@ -130,12 +131,15 @@ names = st.one_of(texts, st.lists(st.sampled_from(["Ada", "de", "x" * 100, "y" *
 @example("Ada Lovelace", "")
 @example("Madonna", "")
 @example("x" * 101 + " " + "y" * 101, "")
+@example("'\t0", "")
 def test_a_contacts_whole_name_answers_as_the_full_schema_on_its_parts(name, company):
     values, problems = WHOLE_VALIDATOR.convert([name, company])
     cell, data = restore(name.strip()), {}
     if cell:
-        first, _, last = cell.rpartition(" ")
-        data = {k: v for k, v in (("first_name", first.strip()), ("last_name", last)) if v}
+        # Split as the import documents it (what a restored cell's leading tab
+        # leaves is no part of the name).
+        data = {k: v for k, v in zip(("first_name", "last_name"), split_name(cell), strict=True)
+                if v}
     if restore(company.strip()):
         data["company"] = restore(company.strip())
     try:
