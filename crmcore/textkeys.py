@@ -99,3 +99,16 @@ def similar_names(one: str, other: str) -> bool:
     return all(a == b or (sa == sb and min(len(a), len(b)) >= TYPO_LENGTH
                           and jellyfish.damerau_levenshtein_distance(a, b) <= 1)
                for (sa, a), (sb, b) in zip(*by_sound, strict=True))
+
+
+def similar_companies(one: str, other: str) -> bool:
+    """Whether two companies are likely one: their :func:`company_key` words,
+    in order, each spelt alike but for one letter, in words longer than three
+    letters ("Acme Fibre" is "ACME Fiber, Ltd.", "Globex Networks" "Globex
+    Network"; "AMD" is not "AMC"). No company is one company, and not like any
+    named one."""
+    mine, theirs = company_key(one).split(), company_key(other).split()
+    return len(mine) == len(theirs) and all(
+        a == b or (min(len(a), len(b)) > TYPO_LENGTH
+                   and jellyfish.damerau_levenshtein_distance(a, b) <= 1)
+        for a, b in zip(mine, theirs, strict=True))

@@ -253,8 +253,8 @@ def register(kind: Kind) -> None:
             kind, merge_candidates(session, actor(), kind, record))})
 
     @doc(plural, response=f"{title}DuplicatePage", query={
-        "by": f"{' or '.join(BY)}: sets of similar names and the same company (the "
-              "default), or of the same first phone.",
+        "by": f"{' or '.join(BY)}: sets of similar names and companies (the default), "
+              "or of the same first phone.",
         "cursor": "The cursor of the next page, from links.next.",
         "limit": "How many sets, 1 to 100 (20); a page holds every set of its last name's sound."})
     def duplicate_sets_view() -> Response:
@@ -323,9 +323,9 @@ VIEW_DOCS = {
     "duplicate_sets_view": "List likely duplicates among the {plural}.\n\nSets of live "
                            "{plural} you may see that look like one person: similar names "
                            "(sounding alike and a letter apart at most, in any order, "
-                           "whatever their case, accents, titles and initials) and the same "
-                           "company (whatever its legal form, an empty one included), or the "
-                           "same first phone; the rules "
+                           "whatever their case, accents, titles and initials) and similar "
+                           "companies (whatever their legal form and but for a letter, an "
+                           "empty one included), or the same first phone; the rules "
                            "of the create form's warning. Merge a set with POST "
                            "/api/v1/{plural}/{{record_id}}/merge.",
     "distinct_view": "Say that {plural} are not duplicates.\n\nThe {plural} named "
@@ -358,11 +358,11 @@ VIEW_DOCS = {
                   "field, the merged record whose value wins; emails, phones and tags are "
                   "joined, timelines move here, and the others go to the recycle bin. A "
                   "record you may not see answers 404; a bad choice 422.",
-    "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see with the "
-                       "same first phone, or a similar name (\"Jon Smith\" is \"Smith, "
-                       "John\") and the same company whatever its legal form (\"Acme\" is "
-                       "\"ACME, Inc.\"): candidates to "
-                       "merge, but those it is kept apart from.",
+    "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see whose "
+                       "first phone is one of its phones, whose key email is one of its "
+                       "other addresses, or with a similar name (\"Jon Smith\" is \"Smith, "
+                       "John\") and a similar company (\"Acme Fibre\" is \"ACME Fiber, "
+                       "Inc.\"): candidates to merge, but those it is kept apart from.",
     "bulk_view": "Change many {plural} at once.\n\nActions: assign (value: a user id or null), "
                  "stage (leads; value: a stage id), tag (value: tags to add), delete. Records "
                  "you may not see are skipped; changed counts the rest.",

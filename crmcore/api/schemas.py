@@ -126,7 +126,7 @@ class DistinctResult(Schema):
 
 
 class LeadDuplicateSet(Schema):
-    by = fields.String(metadata={"description": "name (similar names, the same company) or phone "
+    by = fields.String(metadata={"description": "name (similar names and companies) or phone "
                                                 "(the same first phone)."})
     total = fields.Integer(metadata={"description": "How many records the set holds."})
     ids = fields.List(fields.Integer(), metadata={

@@ -1,20 +1,24 @@
-"""Likely duplicates: records that share a first phone, or whose names sound
-and are spelt alike (:func:`~crmcore.textkeys.similar_names`) and whose
-companies are one, whatever their case, accents and legal forms.
+"""Likely duplicates: records whose names and companies are alike
+(:func:`~crmcore.textkeys.similar_names`,
+:func:`~crmcore.textkeys.similar_companies`: whatever their case, accents,
+order and legal forms, and a letter apart at most), or that share a phone or
+an address.
 
 For one record (:func:`find_duplicates`, the create forms' warning before
-saving; :func:`merge_candidates`, a saved record's) and among every record
-stored (:func:`duplicate_sets`, what got in anyway: an import, two
-colleagues entering the same person, data from before crmcore), by the same
-rules. Records a user says are different people are kept apart
-(:func:`mark_distinct`) and no longer offered.
+saving; :func:`merge_candidates`, a saved record's): those alike, and those
+whose first phone is one of its phones or whose key email one of its other
+addresses. Among every record stored (:func:`duplicate_sets`, what got in
+anyway: an import, two colleagues entering the same person, data from before
+crmcore): sets of those alike, or of the same first phone. Records a user
+says are different people are kept apart (:func:`mark_distinct`) and no
+longer offered.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations, groupby
 from typing import Any
@@ -29,8 +33,9 @@ from crmcore.db import any_of
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, User
 from crmcore.schemas.records import normalize_phone
+from crmcore.schemas.users import normalize_email
 from crmcore.services.records import Kind, get, log, name_keys, visible
-from crmcore.textkeys import company_key, similar_names, sound_key
+from crmcore.textkeys import company_key, similar_companies, similar_names, sound_key
 
 BY = ("name", "phone")
 # How many records of one name (or phone) a duplicate check compares.
@@ -70,31 +75,39 @@ class DuplicatePage:
 
 
 def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
-                      phone_key: str | None, name_key: str, company: str,
-                      exclude: Collection[int] = (), limit: int = 10) -> list[Any]:
-    """Visible records with the same first phone, or a similar name
-    (``name_key`` is the folded name; :func:`~crmcore.textkeys.similar_names`)
-    and the same company, whatever its case, accents and legal form
-    (:func:`~crmcore.textkeys.company_key`). An empty company counts as a
-    company: a similar name alone is suspicious. ``exclude``: ids left out."""
+                      phones: Sequence[str], emails: Sequence[str], name_key: str,
+                      company: str, exclude: Collection[int] = (),
+                      limit: int = 10) -> list[Any]:
+    """Visible records whose first phone is one of ``phones``, whose key
+    email is one of ``emails`` (a record's other addresses: no two records
+    share a key email), or with a similar name (``name_key`` is the folded
+    name; :func:`~crmcore.textkeys.similar_names`) and a similar company
+    (:func:`~crmcore.textkeys.similar_companies`). An empty company counts as
+    a company: a similar name alone is suspicious. ``exclude``: ids left
+    out."""
     model = kind.model
     sound = sound_key(name_key, 200)
+    phones, emails = set(phones), set(emails)
     same = [model.sound_key == sound] if sound else []
-    if phone_key:
-        same.append(model.phone_key == phone_key)
+    if phones:
+        same.append(model.phone_key.in_(phones))
+    if emails:
+        same.append(model.email_key.in_(emails))
     if not same:
         return []
-    # The sound key's and the phone's indexes find the few records of that
-    # sound or phone; names and companies are compared on those, in Python.
+    # The indexes of the sound key, the phone and the key email find the few
+    # records that share one; names and companies are compared on those, in
+    # Python.
     query = (visible(session, actor, kind).where(or_(*same))
-             .with_only_columns(model.id, model.phone_key, model.name_key, model.company))
+             .with_only_columns(model.id, model.phone_key, model.email_key, model.name_key,
+                                model.company))
     if exclude:
         query = query.where(model.id.not_in(exclude))
-    company = company_key(company)
-    ids = [record_id for record_id, phone, name, theirs in
+    ids = [record_id for record_id, phone, email, name, theirs in
            session.execute(query.order_by(model.id).limit(MAX_CANDIDATES))
-           if (phone_key and phone == phone_key)
-           or (company_key(theirs or "") == company and similar_names(name, name_key))][:limit]
+           if phone in phones or email in emails
+           or (similar_names(name, name_key) and similar_companies(theirs or "", company))
+           ][:limit]
     found = session.scalars(select(model).where(model.id.in_(ids))) if ids else ()
     return sorted(found, key=lambda record: record.id)
 
@@ -103,8 +116,9 @@ def merge_candidates(session: Session, actor: User | None, kind: Kind, record: A
                      limit: int = 10) -> list[Any]:
     """Likely duplicates of a saved record, but those it is kept apart from
     (:func:`mark_distinct`)."""
-    return likely_duplicates(session, actor, kind, phone_key=record.phone_key,
-                             name_key=record.name_key, company=record.company,
+    return likely_duplicates(session, actor, kind, phones=record.phones,
+                             emails=record.emails[1:], name_key=record.name_key,
+                             company=record.company,
                              exclude={record.id, *distinct_ids(session, kind, record.id)},
                              limit=limit)
 
@@ -113,16 +127,24 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
                     data: Mapping[str, Any], limit: int = 10) -> list[Any]:
     """Likely duplicates of a record not saved yet, from its raw input, so that a
     form can warn before saving. Input the service would refuse matches nothing."""
-    phone = None
-    for raw in (data.get("phones") or ())[:1]:
-        try:
-            phone = normalize_phone(str(raw))
-        except ValidationError:
-            phone = None
     names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
-    return likely_duplicates(session, actor, kind, phone_key=phone,
+    # The first address is the key, which no two records share: the save says so.
+    return likely_duplicates(session, actor, kind,
+                             phones=_valid(normalize_phone, data.get("phones")),
+                             emails=_valid(normalize_email, (data.get("emails") or [])[1:]),
                              name_key=name_keys(kind, names)["name_key"],
                              company=str(data.get("company") or "").strip(), limit=limit)
+
+
+def _valid(normalize: Callable[[str], str], values: Sequence[Any] | None) -> list[str]:
+    """The normalized forms of those ``values`` that ``normalize`` takes."""
+    valid = []
+    for value in values or ():
+        try:
+            valid.append(normalize(str(value)))
+        except ValidationError:
+            continue
+    return valid
 
 
 # -- every record ---------------------------------------------------------------------
@@ -132,8 +154,8 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
                    cursor: str | None = None, limit: int = 20) -> DuplicatePage:
     """The sets of likely duplicates among the live records ``actor`` may see,
     a page at a time, ordered by the name's sound key (``by="name"``: similar
-    names, :func:`~crmcore.textkeys.similar_names`, and the same company,
-    whatever its legal form, an empty one included) or by the phone
+    names and similar companies, an empty one included, as
+    :func:`likely_duplicates` compares them) or by the phone
     (``by="phone"``: the same first phone). A set whose records were all said
     to be different people (:func:`mark_distinct`) is left out. A page holds
     every set of its last sound key or phone; follow ``next_cursor`` until it
@@ -244,9 +266,9 @@ def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
                     ) -> Iterator[tuple[str, list[list[int]]]]:
     """``(value, sets of ids)`` for each value of ``column`` after ``after``
     that several records share and that makes at least one set, in order:
-    the records of one sound key split by company and similar names when
-    ``by_name``, and a set all of whose records were said to be different
-    people is left out."""
+    the records of one sound key split into those alike (:func:`_alike`)
+    when ``by_name``, and a set all of whose records were said to be
+    different people is left out."""
     while True:
         values = session.scalars(_shared(live, column, after)).all()
         if not values:
@@ -254,12 +276,9 @@ def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
         rows = _first_records(session, live, column, values)
         distinct = _distinct_pairs(session, kind, [row.id for row in rows])
         for value, members in groupby(rows, key=lambda row: row.value):
-            split: dict[str, list[Any]] = {}
-            for row in members:
-                split.setdefault(company_key(row.company or "") if by_name else "",
-                                 []).append(row)
-            sets = [ids for group in split.values()
-                    for ids in (_alike(group) if by_name else [[row.id for row in group]])
+            rows_of_value = list(members)
+            sets = [ids for ids in (_alike(rows_of_value) if by_name
+                                    else [[row.id for row in rows_of_value]])
                     if len(ids) > 1 and not _all_distinct(ids, distinct)]
             if sets:
                 yield value, sorted(sets)
@@ -269,15 +288,17 @@ def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
 
 
 def _alike(rows: Sequence[Any]) -> list[list[int]]:
-    """The ids of ``rows`` (of one sound key and company, in id order) in sets
-    of similar names, each in id order: a name joins every set holding a name
-    similar to it, so that "Jon" and "Joan" make one set with "John"."""
-    by_name: dict[str, list[int]] = {}
+    """The ids of ``rows`` (of one sound key, in id order) in sets of records
+    whose names and companies are similar, each in id order. Likeness passes
+    on: "Jon" and "Joan" make one set with "John", as do "Acme Fibre" and
+    "Acme Fiber Co" with "ACME Fibre"."""
+    by_look: dict[tuple[str, str], list[int]] = {}
     for row in rows:
-        by_name.setdefault(row.name_key, []).append(row.id)
-    # Union-find over the distinct names: usually one or two per sound.
-    names = list(by_name)
-    parent = list(range(len(names)))
+        # Keyed (and compared) by the company's key: "Acme" and "ACME, Inc." are one.
+        by_look.setdefault((row.name_key, company_key(row.company or "")), []).append(row.id)
+    # Union-find over the distinct names and companies: usually one or two.
+    looks = list(by_look)
+    parent = list(range(len(looks)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -285,12 +306,14 @@ def _alike(rows: Sequence[Any]) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for i, j in combinations(range(len(names)), 2):
-        if root(i) != root(j) and similar_names(names[i], names[j]):
+    for i, j in combinations(range(len(looks)), 2):
+        (name, company), (other_name, other_company) = looks[i], looks[j]
+        if root(i) != root(j) and similar_names(name, other_name) \
+                and similar_companies(company, other_company):
             parent[root(j)] = root(i)
     sets: dict[int, list[int]] = {}
-    for i, name in enumerate(names):
-        sets.setdefault(root(i), []).extend(by_name[name])
+    for i, look in enumerate(looks):
+        sets.setdefault(root(i), []).extend(by_look[look])
     return [sorted(ids) for ids in sets.values()]
 
 

@@ -38,8 +38,9 @@ def test_sets_share_a_name_and_a_company_whatever_their_spelling(admin_api, new_
 
 
 def test_sets_gather_names_that_sound_alike(admin_api, new_lead):
-    john = [new_lead(full_name=n, company="Acme")["id"]
-            for n in ("John Smith", "Jon Smith", "Smith, John", "Joan Smith")]
+    john = [new_lead(full_name=n, company=c)["id"] for n, c in (
+        ("John Smith", "Acme Fibre"), ("Jon Smith", "ACME Fiber Inc."),
+        ("Smith, John", "Acme Fibre"), ("Joan Smith", "acme fibre"))]
     new_lead(full_name="Jon Smith", company="Other")  # another company
     new_lead(full_name="Robert Ng")
     new_lead(full_name="Rupert Ng")  # sounds otherwise
@@ -50,6 +51,20 @@ def test_sets_gather_names_that_sound_alike(admin_api, new_lead):
 
     assert sets == [john]
     assert body["items"][0]["total"] == 4
+
+
+def test_a_records_candidates_share_any_of_its_phones_or_other_addresses(admin_api, new_lead):
+    by_phone = new_lead(full_name="Ann Ash", phones=["+12025550111"])
+    by_email = new_lead(full_name="Bob Birch", emails=["bob@example.com"])
+    new_lead(full_name="Cid Cole", phones=["+12025550999", "+12025550222"])  # a second phone
+    record = new_lead(full_name="Dee Dunn", emails=["dee@example.com", "BOB@example.com"],
+                      phones=["+12025550222", "+1 202 555 0111"])
+
+    response = admin_api.get(f"/api/v1/leads/{record['id']}/duplicates")
+
+    assert response.status_code == 200
+    # Another's first phone or key email among its own; not another's second phone.
+    assert [r["id"] for r in response.get_json()["items"]] == [by_phone["id"], by_email["id"]]
 
 
 def test_sets_share_a_first_phone(admin_api, new_lead):

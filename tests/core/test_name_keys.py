@@ -12,7 +12,7 @@ from crmcore.alembic_branches import CORE_MIGRATIONS, Branch, upgrade
 from crmcore.config import database_url
 from crmcore.db import make_engine
 from crmcore.testing import is_postgres
-from crmcore.textkeys import company_key, fold, similar_names, sound_key
+from crmcore.textkeys import company_key, fold, similar_companies, similar_names, sound_key
 
 pytestmark = pytest.mark.plugins()
 
@@ -162,6 +162,20 @@ def test_similar_names_sound_alike_and_differ_by_a_letter_at_most(one, other, al
     if alike:
         # Similar names share a sound key, which the duplicate checks look up.
         assert sound_key(one) == sound_key(other)
+
+
+@pytest.mark.parametrize(("one", "other", "alike"), [
+    ("Acme Fibre", "ACME Fiber, Ltd.", True),  # two letters swapped, a legal form
+    ("Globex Networks", "Globex Network", True),
+    ("The Acme Co", "acme", True),
+    ("", "", True),  # no company is one company
+    ("", "Acme", False),
+    ("Acme", "Acme Rockets", False),
+    ("AMD", "AMC", False),  # short words are spelt alike or not at all
+    ("Fibre Acme", "Acme Fibre", False),  # a company's words keep their order
+])
+def test_similar_companies_are_a_letter_apart_at_most(one, other, alike):
+    assert similar_companies(one, other) is alike
 
 
 def test_sound_keys_fit_their_column():

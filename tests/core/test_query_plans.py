@@ -105,13 +105,15 @@ def test_sorted_pages_walk_an_index_instead_of_sorting(app, make_user, kind, sor
     assert "TEMP B-TREE" not in found and "Sort" not in found.split("->")[0], found
 
 
-def test_the_duplicate_warning_looks_names_and_phones_up_by_index(app, make_user):
+def test_the_duplicate_warning_looks_names_phones_and_emails_up_by_index(app, make_user):
     admin = make_user("admin")
     with app.extensions["crm"].sessions() as session:
         found = plan_of_statement(app, session, lambda: likely_duplicates(
-            session, admin, svc.LEADS, phone_key="+12025550143", name_key="ada",
-            company="Acme"), forbid=("seqscan", "indexscan"))  # not the id order's walk
-    assert "ix_leads_sound_key" in found and "ix_leads_phone_key" in found, found
+            session, admin, svc.LEADS, phones=["+12025550143", "+12025550144"],
+            emails=["ada@example.com"], name_key="ada", company="Acme"),
+            forbid=("seqscan", "indexscan"))  # not the id order's walk
+    assert all(f"ix_leads_{key}" in found for key in ("sound_key", "phone_key", "email_key")), \
+        found
     assert ("Seq Scan" if is_postgres() else "SCAN leads\n") not in found + "\n", found
 
 

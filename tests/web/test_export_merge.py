@@ -193,9 +193,9 @@ def test_duplicate_warning_whatever_the_accents(client, sales, make_lead):
 
 @pytest.mark.parametrize("typed", ["Jon Smith", "Smith, John", "Dr. John A. Smith"])
 def test_duplicate_warning_for_names_that_sound_alike(client, sales, make_lead, typed):
-    existing = make_lead(sales, full_name="John Smith", company="Acme Inc.")
+    existing = make_lead(sales, full_name="John Smith", company="Globex Networks Inc.")
     text = client.post("/leads/new", data={"full_name": typed,
-                                           "company": "ACME"}).get_data(as_text=True)
+                                           "company": "GLOBEX NETWORK"}).get_data(as_text=True)
     assert "may already exist" in text and f'href="/leads/{existing.id}"' in text
 
 
@@ -207,3 +207,13 @@ def test_no_warning_for_names_that_only_sound_alike(client, sales, make_lead, ma
     response = client.post("/contacts/new", data={"first_name": "Lu", "last_name": "Wei",
                                                   "company": "Acme", "lifecycle_stage": "lead"})
     assert response.status_code == 303
+
+
+def test_duplicate_warning_for_another_phone_or_address(client, sales, make_lead):
+    existing = make_lead(sales, full_name="Grace Hopper", emails=["grace@navy.mil"],
+                         phones=["+1 202 555 0199"])
+    for data in ({"phones": "+1 202 555 0100, (202) 555-0199"},
+                 {"emails": "amazing@navy.mil, GRACE@navy.mil"}):
+        text = client.post("/leads/new", data={"full_name": "Amazing Grace", **data}
+                           ).get_data(as_text=True)
+        assert "may already exist" in text and f'href="/leads/{existing.id}"' in text, data
