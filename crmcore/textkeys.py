@@ -6,8 +6,6 @@ import functools
 import re
 import unicodedata
 
-import jellyfish
-
 # The accents Latin, Greek and Cyrillic letters decompose into. Marks of other
 # scripts (kana voicing, a virama, vowel points) make another letter or word,
 # so they stay.
@@ -77,7 +75,11 @@ def _sound(word: str) -> str:
     # Metaphone knows English spelling only: other words are their own sound,
     # as are numbers. Cached: names share most of their words, and an import
     # keys a million of them.
-    return (jellyfish.metaphone(word) or word) if word.isascii() and word.isalpha() else word
+    # Imported on first use, like the phone and email validators: start-up
+    # needs no name compared.
+    from jellyfish import metaphone
+
+    return (metaphone(word) or word) if word.isascii() and word.isalpha() else word
 
 
 def sound_key(name: str, length: int | None = None) -> str:
@@ -96,8 +98,7 @@ def similar_names(one: str, other: str) -> bool:
     if not mine or len(mine) != len(theirs):
         return False
     by_sound = sorted((_sound(w), w) for w in mine), sorted((_sound(w), w) for w in theirs)
-    return all(a == b or (sa == sb and min(len(a), len(b)) >= TYPO_LENGTH
-                          and jellyfish.damerau_levenshtein_distance(a, b) <= 1)
+    return all(a == b or (sa == sb and _a_letter_apart(a, b, TYPO_LENGTH))
                for (sa, a), (sb, b) in zip(*by_sound, strict=True))
 
 
@@ -109,6 +110,14 @@ def similar_companies(one: str, other: str) -> bool:
     named one."""
     mine, theirs = company_key(one).split(), company_key(other).split()
     return len(mine) == len(theirs) and all(
-        a == b or (min(len(a), len(b)) > TYPO_LENGTH
-                   and jellyfish.damerau_levenshtein_distance(a, b) <= 1)
+        a == b or _a_letter_apart(a, b, TYPO_LENGTH + 1)
         for a, b in zip(mine, theirs, strict=True))
+
+
+def _a_letter_apart(one: str, other: str, shortest: int) -> bool:
+    """Whether two words, the shorter of at least ``shortest`` letters, differ
+    by one letter added, left out or changed, or two swapped."""
+    from jellyfish import damerau_levenshtein_distance
+
+    return min(len(one), len(other)) >= shortest \
+        and damerau_levenshtein_distance(one, other) <= 1
