@@ -30,9 +30,11 @@ LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Ritchie", "Lisk
         "Gosling", "Shaw", "Lamport"]
 COMPANIES = ["Northwind Traders", "Acme Fibre", "Globex Networks", "Initech", "Umbrella ISP",
              "Stark Broadband", "Wayne Telecom", "Hooli", "Vandelay Imports", "Soylent Foods", ""]
-# Spellings a colleague might type instead, so that the duplicate list has
-# look-alikes to show ("Jon Lovelace" for "John Lovelace").
+# Spellings a colleague might type instead ("Lovelace, Jon" for "John Lovelace").
 VARIANTS = {"John": "Jon", "Alan": "Allan", "Katherine": "Catherine", "Carol": "Carole"}
+# Every this many leads, someone already there is entered again, spelt another
+# way, so that the duplicate list has look-alikes to show.
+AGAIN_EVERY = 40
 SOURCES = ["website", "referral", "trade show", "cold call", "partner", "newsletter"]
 CITIES = [("Springfield", "62701"), ("Portland", "97201"), ("Austin", "73301"),
           ("Denver", "80202"), ("Madison", "53703"), ("Boulder", "80302")]
@@ -55,16 +57,21 @@ def load_demo(session: Session, count: int = 500,
     # in use (the duplicate list calls the lowest id the oldest).
     lead_days = sorted((rnd.randint(0, 3 * 365) for _ in range(count)), reverse=True)
     contact_days = sorted((rnd.randint(0, 4 * 365) for _ in range(count)), reverse=True)
+    people: list[tuple[str, str, str]] = []
     for i in range(count):
-        first, last = rnd.choice(FIRST), rnd.choice(LAST)
-        if first in VARIANTS and rnd.random() < 0.3:
-            first = VARIANTS[first]
+        first, last, company = rnd.choice(FIRST), rnd.choice(LAST), rnd.choice(COMPANIES)
+        people.append((first, last, company))
+        full_name = f"{first} {last}"
+        if i % AGAIN_EVERY == AGAIN_EVERY - 1:
+            first, last, company = people[i - AGAIN_EVERY // 2]
+            full_name = f"{last}, {VARIANTS.get(first, first)}"
+            company = f"{company} Inc." if company else ""
         owner = rnd.choice(sellers)
         email = f"{first}.{last}.{i}@example.net".lower().replace(" ", "")
         phone = f"+1202555{i % 10000:04d}"
         lead = rec.create(session, owner, rec.LEADS, {
-            "full_name": f"{first} {last}", "emails": [email], "phones": [phone],
-            "company": rnd.choice(COMPANIES), "source": rnd.choice(SOURCES),
+            "full_name": full_name, "emails": [email], "phones": [phone],
+            "company": company, "source": rnd.choice(SOURCES),
             "location": rnd.choice(CITIES)[0], "tags": rnd.sample(TAGS, rnd.randint(0, 2)),
         })
         lead.stage_id = rnd.choice(stages).id
