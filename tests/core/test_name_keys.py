@@ -100,42 +100,57 @@ def test_company_keys_leave_out_case_accents_punctuation_and_legal_forms(one, ot
     assert (company_key(one) == company_key(other)) is same
 
 
-def test_upgrading_folds_the_keys_of_stored_names(tmp_path):
+@pytest.fixture()
+def old_install(tmp_path):
+    """``migrate(revision)`` migrates a new database's core to ``revision`` and
+    returns its engine; ``upgrade()`` takes it to the head."""
     url = testing.test_database_url(tmp_path)
     if is_postgres():
         url = testing.reset_postgres(url)
     engine = make_engine(database_url(tmp_path, {"DATABASE_URL": url}))
     core = Branch("core", CORE_MIGRATIONS)
-    try:
-        upgrade(engine, core, "core_0012")
-        with engine.begin() as conn:
-            stage = conn.scalar(text("SELECT min(id) FROM lead_stages"))
-            for name in NAMES:
-                conn.execute(text(
-                    "INSERT INTO leads (full_name, name_key, login, partner, location, source,"
-                    " score, stage_id, emails, phones, company, tags, custom, plugin_data,"
-                    " version) VALUES (:n, :k, '', '', '', '', 0, :s, '[]', '[]', '',"
-                    " '[]', '{}', '{}', 1)"), {"n": name, "k": name.lower(), "s": stage})
-            conn.execute(text(
-                "INSERT INTO contacts (first_name, last_name, name_key, street, city,"
-                " postal_code, country, lifecycle_stage, opt_outs, emails, phones, company,"
-                " tags, custom, plugin_data, version) VALUES ('Émile', 'ÖTZI', 'émile ötzi',"
-                " '', '', '', '', 'lead', '[]', '[]', '[]', '', '[]', '{}', '{}', 1)"))
 
-        assert upgrade(engine, core)[0] == "core_0013"
+    def migrate(revision="head"):
+        return upgrade(engine, core, revision)
 
-        with engine.connect() as conn:
-            assert list(conn.scalars(text(
-                "SELECT full_name FROM leads ORDER BY name_key, id"))) == SORTED
-            assert conn.execute(text("SELECT name_key, last_name_key FROM contacts")).one() == (
-                "emile otzi", "otzi")
-            if is_postgres():
-                assert set(conn.scalars(text(
-                    "SELECT collation_name FROM information_schema.columns WHERE "
-                    "column_name IN ('name_key', 'last_name_key') "
-                    "AND table_schema = current_schema()"))) == {"C"}
-    finally:
-        engine.dispose()
+    yield engine, migrate
+    engine.dispose()
+
+
+def insert_leads(conn, names, key):
+    """Leads with the bare columns of an older revision, keyed by ``key``."""
+    stage = conn.scalar(text("SELECT min(id) FROM lead_stages"))
+    for name in names:
+        conn.execute(text(
+            "INSERT INTO leads (full_name, name_key, login, partner, location, source,"
+            " score, stage_id, emails, phones, company, tags, custom, plugin_data,"
+            " version) VALUES (:n, :k, '', '', '', '', 0, :s, '[]', '[]', '',"
+            " '[]', '{}', '{}', 1)"), {"n": name, "k": key(name), "s": stage})
+
+
+def test_upgrading_folds_the_keys_of_stored_names(old_install):
+    engine, migrate = old_install
+    migrate("core_0012")
+    with engine.begin() as conn:
+        insert_leads(conn, NAMES, str.lower)
+        conn.execute(text(
+            "INSERT INTO contacts (first_name, last_name, name_key, street, city,"
+            " postal_code, country, lifecycle_stage, opt_outs, emails, phones, company,"
+            " tags, custom, plugin_data, version) VALUES ('Émile', 'ÖTZI', 'émile ötzi',"
+            " '', '', '', '', 'lead', '[]', '[]', '[]', '', '[]', '{}', '{}', 1)"))
+
+    assert migrate()[0] == "core_0013"
+
+    with engine.connect() as conn:
+        assert list(conn.scalars(text(
+            "SELECT full_name FROM leads ORDER BY name_key, id"))) == SORTED
+        assert conn.execute(text("SELECT name_key, last_name_key FROM contacts")).one() == (
+            "emile otzi", "otzi")
+        if is_postgres():
+            assert set(conn.scalars(text(
+                "SELECT collation_name FROM information_schema.columns WHERE "
+                "column_name IN ('name_key', 'last_name_key') "
+                "AND table_schema = current_schema()"))) == {"C"}
 
 
 @pytest.mark.parametrize(("one", "other", "alike"), [
@@ -182,34 +197,21 @@ def test_sound_keys_fit_their_column():
     assert len(sound_key("Xavier " * 60, 200)) == 200
 
 
-def test_upgrading_gives_stored_names_their_sound_keys(tmp_path):
-    url = testing.test_database_url(tmp_path)
-    if is_postgres():
-        url = testing.reset_postgres(url)
-    engine = make_engine(database_url(tmp_path, {"DATABASE_URL": url}))
-    core = Branch("core", CORE_MIGRATIONS)
-    try:
-        upgrade(engine, core, "core_0015")
-        with engine.begin() as conn:
-            stage = conn.scalar(text("SELECT min(id) FROM lead_stages"))
-            for name in ("John Smith", "Smith, Jon", ""):
-                conn.execute(text(
-                    "INSERT INTO leads (full_name, name_key, login, partner, location, source,"
-                    " score, stage_id, emails, phones, company, tags, custom, plugin_data,"
-                    " version) VALUES (:n, :k, '', '', '', '', 0, :s, '[]', '[]', '',"
-                    " '[]', '{}', '{}', 1)"), {"n": name, "k": fold(name), "s": stage})
-            conn.execute(text(
-                "INSERT INTO contacts (first_name, last_name, name_key, last_name_key, street,"
-                " city, postal_code, country, lifecycle_stage, opt_outs, emails, phones,"
-                " company, tags, custom, plugin_data, version) VALUES ('Cathy', 'Ng',"
-                " 'cathy ng', 'ng', '', '', '', '', 'lead', '[]', '[]', '[]', '', '[]', '{}',"
-                " '{}', 1)"))
+def test_upgrading_gives_stored_names_their_sound_keys(old_install):
+    engine, migrate = old_install
+    migrate("core_0015")
+    with engine.begin() as conn:
+        insert_leads(conn, ("John Smith", "Smith, Jon", ""), fold)
+        conn.execute(text(
+            "INSERT INTO contacts (first_name, last_name, name_key, last_name_key, street,"
+            " city, postal_code, country, lifecycle_stage, opt_outs, emails, phones,"
+            " company, tags, custom, plugin_data, version) VALUES ('Cathy', 'Ng',"
+            " 'cathy ng', 'ng', '', '', '', '', 'lead', '[]', '[]', '[]', '', '[]', '{}',"
+            " '{}', 1)"))
 
-        upgrade(engine, core)
+    migrate()
 
-        with engine.connect() as conn:
-            assert list(conn.scalars(text("SELECT sound_key FROM leads ORDER BY id"))) == [
-                "JN SM0", "JN SM0", ""]
-            assert conn.scalar(text("SELECT sound_key FROM contacts")) == "K0 NK"
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        assert list(conn.scalars(text("SELECT sound_key FROM leads ORDER BY id"))) == [
+            "JN SM0", "JN SM0", ""]
+        assert conn.scalar(text("SELECT sound_key FROM contacts")) == "K0 NK"
