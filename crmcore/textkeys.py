@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
+from itertools import islice, product
 
 # The accents Latin, Greek and Cyrillic letters decompose into. Marks of other
 # scripts (kana voicing, a virama, vowel points) make another letter or word,
@@ -59,6 +61,9 @@ def company_key(company: str) -> str:
 TITLES = frozenset({"dr", "miss", "mr", "mrs", "ms", "mx", "prof"})
 # Words shorter than this must be spelt alike ("Li" is not "Lu").
 TYPO_LENGTH = 3
+# The most spellings of one name a duplicate check looks up: a name with
+# several words that have nicknames has one for each combination of them.
+MOST_SPELLINGS = 64
 
 
 def name_words(name: str) -> list[str]:
@@ -89,17 +94,70 @@ def sound_key(name: str, length: int | None = None) -> str:
     return " ".join(sorted(map(_sound, name_words(name))))[:length]
 
 
+def sound_keys(name: str, length: int | None = None) -> list[str]:
+    """The sound keys of a name as written (:func:`sound_key`, first) and with
+    its words swapped for their nicknames or for the names they are nicknames
+    of: "Bob Smith" has those of "Robert Smith" and "Bobby Smith" too. The
+    first :data:`MOST_SPELLINGS` spellings only; a name without words has the
+    one key ""."""
+    nicknames = _nicknames()
+    sounds = [dict.fromkeys([_sound(word), *sorted(map(_sound, nicknames.get(word, ())))])
+              for word in name_words(name)]
+    return list(dict.fromkeys(" ".join(sorted(spelling))[:length]
+                              for spelling in islice(product(*sounds), MOST_SPELLINGS)))
+
+
 def similar_names(one: str, other: str) -> bool:
     """Whether two names are likely one person's: the same words in any order,
-    each sounding alike and spelt alike but for one letter (added, left out,
-    changed, or two swapped), titles and initials aside. "Jon Smith" is "John
-    Smith" and "Smith, John"; "Rupert" is not "Robert", nor "Li" "Lu"."""
+    titles and initials aside, each one a nickname of the other ("Bob" and
+    "Robert", "Bill" and "William"), or sounding alike and spelt alike but for
+    one letter (added, left out, changed, or two swapped). "Jon Smith" is
+    "John Smith" and "Smith, John"; "Robert" is not "Hubert", "Bill" not "Bob"
+    (both are nicknames of Robert, neither of the other), nor "Li" "Lu"."""
     mine, theirs = name_words(one), name_words(other)
-    if not mine or len(mine) != len(theirs):
+    return bool(mine) and len(mine) == len(theirs) and _paired(mine, theirs, _similar_words)
+
+
+def _similar_words(one: str, other: str) -> bool:
+    return one == other or other in _nicknames().get(one, ()) or (
+        _sound(one) == _sound(other) and _a_letter_apart(one, other, TYPO_LENGTH))
+
+
+def _paired(mine: Sequence[str], theirs: Sequence[str],
+            alike: Callable[[str, str], bool]) -> bool:
+    """Whether each word of ``mine`` pairs off with a word of ``theirs`` it is
+    ``alike``, no word taken twice. A word may be like several ("Jon" like
+    "John" and "Joan"), so that a greedy pairing could miss one that exists;
+    each word that finds its candidates taken moves an earlier word to
+    another of its own (augmenting paths)."""
+    partner: dict[int, int] = {}  # a word of theirs: the word of mine it pairs with
+
+    def place(i: int, tried: set[int]) -> bool:
+        for j, word in enumerate(theirs):
+            if j not in tried and alike(mine[i], word):
+                tried.add(j)
+                if j not in partner or place(partner[j], tried):
+                    partner[j] = i
+                    return True
         return False
-    by_sound = sorted((_sound(w), w) for w in mine), sorted((_sound(w), w) for w in theirs)
-    return all(a == b or (sa == sb and _a_letter_apart(a, b, TYPO_LENGTH))
-               for (sa, a), (sb, b) in zip(*by_sound, strict=True))
+
+    return all(place(i, set()) for i in range(len(mine)))
+
+
+@functools.cache
+def _nicknames() -> dict[str, frozenset[str]]:
+    """Each given name of the ``nicknames`` dataset (hand-curated, English)
+    with its nicknames and the names it is a nickname of: "robert" with
+    "bob", "rob", "bobby"…, "bob" with "robert" and "bobby". Read on first
+    use: only duplicate checks of single records compare nicknames."""
+    from nicknames import name_triplets
+
+    related: dict[str, set[str]] = {}
+    for name, relationship, other in name_triplets():
+        if relationship == "has_nickname":
+            related.setdefault(name, set()).add(other)
+            related.setdefault(other, set()).add(name)
+    return {name: frozenset(others) for name, others in related.items()}
 
 
 def similar_companies(one: str, other: str) -> bool:

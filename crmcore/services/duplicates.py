@@ -1,15 +1,17 @@
 """Likely duplicates: records whose names and companies are alike
 (:func:`~crmcore.textkeys.similar_names`,
 :func:`~crmcore.textkeys.similar_companies`: whatever their case, accents,
-order and legal forms, and a letter apart at most), or that share a phone or
-an address.
+order and legal forms, a letter apart at most, and nicknames for names), or
+that share a phone or an address.
 
 For one record (:func:`find_duplicates`, the create forms' warning before
 saving; :func:`merge_candidates`, a saved record's): those alike, and those
 whose first phone is one of its phones or whose key email one of its other
 addresses. Among every record stored (:func:`duplicate_sets`, what got in
 anyway: an import, two colleagues entering the same person, data from before
-crmcore): sets of those alike, or of the same first phone. Records a user
+crmcore): sets of those alike that sound alike too (the list walks one sound
+key at a time: "Bob Smith" meets "Robert Smith" in a form's warning and on
+his page, not in the list), or of the same first phone. Records a user
 says are different people are kept apart (:func:`mark_distinct`) and no
 longer offered.
 """
@@ -35,7 +37,7 @@ from crmcore.models import DistinctPair, User
 from crmcore.schemas.records import normalize_phone
 from crmcore.schemas.users import normalize_email
 from crmcore.services.records import Kind, get, log, name_keys, visible
-from crmcore.textkeys import company_key, similar_companies, similar_names, sound_key
+from crmcore.textkeys import company_key, similar_companies, similar_names, sound_keys
 
 BY = ("name", "phone")
 # How many records of one name (or phone) a duplicate check compares.
@@ -86,9 +88,10 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
     a company: a similar name alone is suspicious. ``exclude``: ids left
     out."""
     model = kind.model
-    sound = sound_key(name_key, 200)
+    # The sound keys of the name and of its spellings with nicknames.
+    sounds = [key for key in sound_keys(name_key, 200) if key]
     phones, emails = set(phones), set(emails)
-    same = [model.sound_key == sound] if sound else []
+    same = [model.sound_key.in_(sounds)] if sounds else []
     if phones:
         same.append(model.phone_key.in_(phones))
     if emails:
@@ -154,7 +157,7 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
                    cursor: str | None = None, limit: int = 20) -> DuplicatePage:
     """The sets of likely duplicates among the live records ``actor`` may see,
     a page at a time, ordered by the name's sound key (``by="name"``: similar
-    names and similar companies, an empty one included, as
+    names of one sound key and similar companies, an empty one included, as
     :func:`likely_duplicates` compares them) or by the phone
     (``by="phone"``: the same first phone). A set whose records were all said
     to be different people (:func:`mark_distinct`) is left out. A page holds

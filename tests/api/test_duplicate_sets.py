@@ -67,6 +67,21 @@ def test_a_records_candidates_share_any_of_its_phones_or_other_addresses(admin_a
     assert [r["id"] for r in response.get_json()["items"]] == [by_phone["id"], by_email["id"]]
 
 
+def test_a_records_candidates_include_its_name_with_nicknames(admin_api, new_lead):
+    robert = new_lead(full_name="Robert Birch", company="Acme")
+    bobby = new_lead(full_name="Birch, Bobby", company="ACME Inc.")
+    new_lead(full_name="Bill Birch", company="Acme")  # a nickname of Robert, not of Bob
+    new_lead(full_name="Robert Birch", company="Globex")  # another company
+    bob = new_lead(full_name="Bob Birch", company="Acme")
+
+    response = admin_api.get(f"/api/v1/leads/{bob['id']}/duplicates")
+
+    assert [r["id"] for r in response.get_json()["items"]] == [robert["id"], bobby["id"]]
+    # The list walks one sound key at a time: it gathers only those that
+    # sound alike too.
+    assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == [[bobby["id"], bob["id"]]]
+
+
 def test_sets_share_a_first_phone(admin_api, new_lead):
     first = new_lead(full_name="A", phones=["+1 202 555 0111"])
     second = new_lead(full_name="B", phones=["+12025550111", "+12025550999"])

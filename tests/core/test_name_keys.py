@@ -12,7 +12,15 @@ from crmcore.alembic_branches import CORE_MIGRATIONS, Branch, upgrade
 from crmcore.config import database_url
 from crmcore.db import make_engine
 from crmcore.testing import is_postgres
-from crmcore.textkeys import company_key, fold, similar_companies, similar_names, sound_key
+from crmcore.textkeys import (
+    MOST_SPELLINGS,
+    company_key,
+    fold,
+    similar_companies,
+    similar_names,
+    sound_key,
+    sound_keys,
+)
 
 pytestmark = pytest.mark.plugins()
 
@@ -164,7 +172,12 @@ def test_upgrading_folds_the_keys_of_stored_names(old_install):
     ("Bea Müller", "bea mueller", True),
     ("Иван Петров", "иван петров", True),  # other scripts compare as written
     ("John Smith", "Jane Smith", False),
-    ("Robert Smith", "Rupert Smith", False),
+    ("Bob Smith", "Robert Smith", True),  # nicknames
+    ("Smith, Bill", "William Smith", True),
+    ("Jim Smith", "James Smith", True),
+    ("Jon Jan", "Jon John", True),  # each word pairs off: "Jon" with "John", "Jan" with "Jon"
+    ("Robert Smith", "Hubert Smith", False),
+    ("Bill Ng", "Bob Ng", False),  # both nicknames of Robert, but neither of the other
     ("Li Wei", "Lu Wei", False),  # short words are spelt alike or not at all
     ("Catherine Ng", "Kathryn Ng", False),  # the same sound, but more than a letter apart
     ("John Smith", "John Smith Jr", False),  # a son is not his father
@@ -172,11 +185,13 @@ def test_upgrading_folds_the_keys_of_stored_names(old_install):
     ("Person 12", "Person 13", False),
     ("", "", False),
 ])
-def test_similar_names_sound_alike_and_differ_by_a_letter_at_most(one, other, alike):
+def test_similar_names_are_nicknames_or_sound_alike_and_a_letter_apart(one, other, alike):
     assert similar_names(one, other) is alike
+    assert similar_names(other, one) is alike
     if alike:
-        # Similar names share a sound key, which the duplicate checks look up.
-        assert sound_key(one) == sound_key(other)
+        # The duplicate checks look similar names up by their sound keys.
+        assert sound_key(other) in sound_keys(one)
+        assert sound_key(one) in sound_keys(other)
 
 
 @pytest.mark.parametrize(("one", "other", "alike"), [
@@ -195,6 +210,18 @@ def test_similar_companies_are_a_letter_apart_at_most(one, other, alike):
 
 def test_sound_keys_fit_their_column():
     assert len(sound_key("Xavier " * 60, 200)) == 200
+    assert {len(key) for key in sound_keys("Al Bob " * 50, 200)} == {200}
+
+
+def test_a_names_sound_keys_are_its_own_then_its_nicknames():
+    assert sound_keys("Zora Lovelace") == [sound_key("Zora Lovelace")]
+    keys = sound_keys("Bob Lovelace")
+    assert keys[0] == sound_key("Bob Lovelace")
+    assert {sound_key("Robert Lovelace"), sound_key("Bobby Lovelace")} <= set(keys)
+    assert sound_keys("") == [""]
+    # Every word of these names has many nicknames: the spellings are bounded.
+    assert len(sound_keys("Al Chris Ed Tony Sam")) == MOST_SPELLINGS
+    assert len(sound_keys("Al " * 100, 200)) <= MOST_SPELLINGS
 
 
 def test_upgrading_gives_stored_names_their_sound_keys(old_install):
