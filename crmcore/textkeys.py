@@ -95,32 +95,53 @@ def sound_key(name: str, length: int | None = None) -> str:
 
 
 def sound_keys(name: str, length: int | None = None) -> list[str]:
-    """The sound keys of a name as written (:func:`sound_key`, first) and with
-    its words swapped for their nicknames or for the names they are nicknames
-    of: "Bob Smith" has those of "Robert Smith" and "Bobby Smith" too. The
-    first :data:`MOST_SPELLINGS` spellings only; a name without words has the
-    one key ""."""
+    """The sound keys a name like this one may be stored under: its own
+    (:func:`sound_key`, first); those of its spellings with words swapped for
+    their nicknames or for the names they are nicknames of ("Bob Smith" is
+    "Robert Smith" and "Bobby Smith" too; the first :data:`MOST_SPELLINGS`
+    such spellings); and those of its spellings with two neighbouring letters
+    of a word swapped, the commonest slip in typing, which may change the
+    sound ("Jhon Smith", "John Smtih"). A name without words has the one key
+    ""."""
+    words = name_words(name)
+    sounds = [_sound(word) for word in words]
     nicknames = _nicknames()
-    sounds = [dict.fromkeys([_sound(word), *sorted(map(_sound, nicknames.get(word, ())))])
-              for word in name_words(name)]
-    return list(dict.fromkeys(" ".join(sorted(spelling))[:length]
-                              for spelling in islice(product(*sounds), MOST_SPELLINGS)))
+    spellings = list(islice(product(*(
+        dict.fromkeys([sound, *sorted(map(_sound, nicknames.get(word, ())))])
+        for word, sound in zip(words, sounds, strict=True))), MOST_SPELLINGS))
+    for i, word in enumerate(words):
+        if len(word) >= TYPO_LENGTH:
+            spellings += [(*sounds[:i], _sound(slip), *sounds[i + 1:])
+                          for slip in _slips(word)]
+    return list(dict.fromkeys(" ".join(sorted(spelling))[:length] for spelling in spellings))
+
+
+def _slips(word: str) -> list[str]:
+    """``word`` with each pair of neighbouring letters swapped."""
+    return [f"{word[:i]}{word[i + 1]}{word[i]}{word[i + 2:]}" for i in range(len(word) - 1)
+            if word[i] != word[i + 1]]
 
 
 def similar_names(one: str, other: str) -> bool:
     """Whether two names are likely one person's: the same words in any order,
     titles and initials aside, each one a nickname of the other ("Bob" and
-    "Robert", "Bill" and "William"), or sounding alike and spelt alike but for
-    one letter (added, left out, changed, or two swapped). "Jon Smith" is
-    "John Smith" and "Smith, John"; "Robert" is not "Hubert", "Bill" not "Bob"
-    (both are nicknames of Robert, neither of the other), nor "Li" "Lu"."""
+    "Robert", "Bill" and "William"), spelt alike but for two neighbouring
+    letters swapped ("Jhon", "John"), or sounding alike and spelt alike but
+    for one letter added, left out or changed ("Jon", "John"). "Smith, John"
+    is "John Smith"; "Robert" is not "Hubert", "Mark" not "Mary", "Bill" not
+    "Bob" (both are nicknames of Robert, neither of the other), nor "Li" "Lu"."""
     mine, theirs = name_words(one), name_words(other)
     return bool(mine) and len(mine) == len(theirs) and _paired(mine, theirs, _similar_words)
 
 
 def _similar_words(one: str, other: str) -> bool:
-    return one == other or other in _nicknames().get(one, ()) or (
-        _sound(one) == _sound(other) and _a_letter_apart(one, other, TYPO_LENGTH))
+    if one == other or other in _nicknames().get(one, ()):
+        return True
+    if _sound(one) != _sound(other):
+        # A letter changed may make another name ("Mark", "Mary"); two
+        # neighbouring letters swapped hardly ever do.
+        return min(len(one), len(other)) >= TYPO_LENGTH and other in _slips(one)
+    return _a_letter_apart(one, other, TYPO_LENGTH)
 
 
 def _paired(mine: Sequence[str], theirs: Sequence[str],

@@ -192,7 +192,7 @@ def test_duplicate_warning_whatever_the_accents(client, sales, make_lead):
 
 
 @pytest.mark.parametrize("typed", ["Jon Smith", "Smith, John", "Dr. John A. Smith",
-                                   "Johnny Smith"])
+                                   "Johnny Smith", "Jhon Smith"])
 def test_duplicate_warning_for_names_that_sound_alike(client, sales, make_lead, typed):
     existing = make_lead(sales, full_name="John Smith", company="Globex Networks Inc.")
     text = client.post("/leads/new", data={"full_name": typed,
