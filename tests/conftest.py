@@ -2,8 +2,14 @@
 pytest plugin through its pytest11 entry point)."""
 
 import pytest
+from hypothesis import settings
 
 from crmcore.db import transaction
+
+# No example may fail for taking long: a busy machine (CI's two cores, a
+# browser test beside) is no bug. Speed is measured under bench/.
+settings.register_profile("crmcore", deadline=None)
+settings.load_profile("crmcore")
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def full_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
     return lead_answer(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(rows)
 @example(["", "", "", "", "", "", ""])
 @example(["Ann", "a@x.org;A@X.ORG", "", "", "", "", ""])
@@ -96,7 +96,7 @@ def joined_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
     return lead_answer(data)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(split_rows)
 @example(["", "", "", "", "", "", ""])
 @example(["Ann", "Lee", "a@x.org", "A@X.ORG", "", "", ""])
@@ -126,7 +126,7 @@ names = st.one_of(texts, st.lists(st.sampled_from(["Ada", "de", "x" * 100, "y" *
                                   max_size=4).map(" ".join))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(names, texts)
 @example("Ada Lovelace", "")
 @example("Madonna", "")
