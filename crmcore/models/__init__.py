@@ -9,6 +9,7 @@ from crmcore.models.records import (
     ImportJob,
     Lead,
     LeadStage,
+    OtherKey,
     TimelineEntry,
 )
 from crmcore.models.users import ApiToken, LoginFailure, User
@@ -24,6 +25,7 @@ __all__ = [
     "Lead",
     "LeadStage",
     "LoginFailure",
+    "OtherKey",
     "TimelineEntry",
     "User",
 ]

@@ -6,14 +6,14 @@ that share a phone or an address.
 
 For one record (:func:`find_duplicates`, the create forms' warning before
 saving; :func:`merge_candidates`, a saved record's): those alike, and those
-whose first phone is one of its phones or whose key email one of its other
-addresses. Among every record stored (:func:`duplicate_sets`, what got in
-anyway: an import, two colleagues entering the same person, data from before
-crmcore): sets of those alike that sound alike too (the list walks one sound
-key at a time: "Bob Smith" meets "Robert Smith" in a form's warning and on
-his page, not in the list), or of the same first phone. Records a user
-says are different people are kept apart (:func:`mark_distinct`) and no
-longer offered.
+with a phone or address in common, whichever of their phones and addresses
+it is (:class:`~crmcore.models.OtherKey` holds those after the first). Among
+every record stored (:func:`duplicate_sets`, what got in anyway: an import,
+two colleagues entering the same person, data from before crmcore): sets of
+those alike that sound alike too (the list walks one sound key at a time:
+"Bob Smith" meets "Robert Smith" in a form's warning and on his page, not in
+the list), or of the same first phone. Records a user says are different
+people are kept apart (:func:`mark_distinct`) and no longer offered.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from crmcore.db import any_of
 from crmcore.errors import NotFound, ValidationFailed
-from crmcore.models import DistinctPair, User
+from crmcore.models import DistinctPair, OtherKey, User
 from crmcore.schemas.records import normalize_phone
 from crmcore.schemas.users import normalize_email
 from crmcore.services.records import Kind, get, log, name_keys, visible
@@ -80,27 +80,34 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
                       phones: Sequence[str], emails: Sequence[str], name_key: str,
                       company: str, exclude: Collection[int] = (),
                       limit: int = 10) -> list[Any]:
-    """Visible records whose first phone is one of ``phones``, whose key
-    email is one of ``emails`` (a record's other addresses: no two records
-    share a key email), or with a similar name (``name_key`` is the folded
-    name; :func:`~crmcore.textkeys.similar_names`) and a similar company
-    (:func:`~crmcore.textkeys.similar_companies`). An empty company counts as
-    a company: a similar name alone is suspicious. ``exclude``: ids left
-    out."""
+    """Visible records with one of ``phones`` or of ``emails`` (normalized,
+    the key email first) among theirs, or with a similar name (``name_key``
+    is the folded name; :func:`~crmcore.textkeys.similar_names`) and a
+    similar company (:func:`~crmcore.textkeys.similar_companies`). An empty
+    company counts as a company: a similar name alone is suspicious.
+    ``exclude``: ids left out."""
     model = kind.model
     # The sound keys of the name and of its spellings with nicknames.
     sounds = [key for key in sound_keys(name_key, 200) if key]
-    phones, emails = set(phones), set(emails)
+    phones = set(phones)
+    # Others' key emails among its other addresses: its own key email is no
+    # one else's (a save refuses one that is).
+    others = set(emails[1:])
+    shared = set(session.scalars(select(OtherKey.record_id).where(
+        OtherKey.record_type == kind.record_type, OtherKey.value.in_([*phones, *emails]))
+        .limit(MAX_CANDIDATES))) if phones or emails else set()
     same = [model.sound_key.in_(sounds)] if sounds else []
     if phones:
         same.append(model.phone_key.in_(phones))
-    if emails:
-        same.append(model.email_key.in_(emails))
+    if others:
+        same.append(model.email_key.in_(others))
+    if shared:
+        same.append(model.id.in_(shared))
     if not same:
         return []
-    # The indexes of the sound key, the phone and the key email find the few
-    # records that share one; names and companies are compared on those, in
-    # Python.
+    # The indexes of the sound key, the phone, the key email and the other
+    # keys find the few records that share one; names and companies are
+    # compared on those, in Python.
     query = (visible(session, actor, kind).where(or_(*same))
              .with_only_columns(model.id, model.phone_key, model.email_key, model.name_key,
                                 model.company))
@@ -108,7 +115,7 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
         query = query.where(model.id.not_in(exclude))
     ids = [record_id for record_id, phone, email, name, theirs in
            session.execute(query.order_by(model.id).limit(MAX_CANDIDATES))
-           if phone in phones or email in emails
+           if record_id in shared or phone in phones or email in others
            or (similar_names(name, name_key) and similar_companies(theirs or "", company))
            ][:limit]
     found = session.scalars(select(model).where(model.id.in_(ids))) if ids else ()
@@ -120,7 +127,7 @@ def merge_candidates(session: Session, actor: User | None, kind: Kind, record: A
     """Likely duplicates of a saved record, but those it is kept apart from
     (:func:`mark_distinct`)."""
     return likely_duplicates(session, actor, kind, phones=record.phones,
-                             emails=record.emails[1:], name_key=record.name_key,
+                             emails=record.emails, name_key=record.name_key,
                              company=record.company,
                              exclude={record.id, *distinct_ids(session, kind, record.id)},
                              limit=limit)
@@ -131,10 +138,9 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
     """Likely duplicates of a record not saved yet, from its raw input, so that a
     form can warn before saving. Input the service would refuse matches nothing."""
     names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
-    # The first address is the key, which no two records share: the save says so.
     return likely_duplicates(session, actor, kind,
                              phones=_valid(normalize_phone, data.get("phones")),
-                             emails=_valid(normalize_email, (data.get("emails") or [])[1:]),
+                             emails=_valid(normalize_email, data.get("emails")),
                              name_key=name_keys(kind, names)["name_key"],
                              company=str(data.get("company") or "").strip(), limit=limit)
 

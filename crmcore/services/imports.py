@@ -865,15 +865,19 @@ def _insert(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob
     if kind is rec.LEADS and any("stage_id" not in r for r in rows):
         shared["stage_id"] = rec._default_stage(session)
     ids = _reserve_ids(session, kind, job, len(rows))
+    several: list[tuple[int, list[str], list[str]]] = []
     for row, record_id in zip(rows, ids, strict=True):
         row["id"] = record_id
-        emails, phones = row.get("emails"), row.get("phones")
+        emails, phones = row.get("emails") or [], row.get("phones") or []
         row["email_key"] = emails[0] if emails else None
         row["phone_key"] = phones[0] if phones else None
+        if len(emails) > 1 or len(phones) > 1:
+            several.append((record_id, phones, emails))
         row.update(rec.name_keys(kind, row))
     if kind is rec.LEADS:
         rec.score_rows(session, rows, shared)
     insert_rows(session.connection(), kind.model.__table__, rows, shared)
+    rec.write_other_keys(session, kind, several, new=True)
     return ids
 
 

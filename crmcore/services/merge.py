@@ -18,11 +18,13 @@ from crmcore.services.records import (
     _claim_email,
     _diff,
     _snapshot,
+    drop_other_keys,
     get,
     log,
     name_keys,
     rescore,
     visible,
+    write_other_keys,
 )
 
 # Records merged into one at once.
@@ -91,6 +93,8 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
         setattr(survivor, key, value)
     if survivor.email_key:
         _claim_email(session, survivor.email_key, kind, survivor.id)
+    drop_other_keys(session, kind, others_unique)
+    write_other_keys(session, kind, [(survivor.id, survivor.phones, survivor.emails)])
 
     session.execute(update(TimelineEntry).where(
         TimelineEntry.record_type == kind.record_type,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from crmcore.db import utcnow
 from crmcore.models import Contact, EmailKey, ImportChange, ImportJob, Lead, TimelineEntry, User
-from crmcore.services.records import KEY_COLUMNS, KINDS, name_keys
+from crmcore.services.records import KEY_COLUMNS, KINDS, drop_other_keys, name_keys
 from crmcore.types import Person, PersonalField, PersonExport
 
 ERASED = "[erased]"
@@ -111,10 +111,11 @@ def erase(session: Session, person: Person, selected: frozenset[str]) -> None:
         record.email_key = None
     if "phones" in erased_columns:
         record.phone_key = None
-    # The address no longer blocks a new record, whether or not it was erased:
-    # an anonymized record stands for nobody.
+    # The address no longer blocks a new record, whether or not it was erased,
+    # nor is the record anyone's likely duplicate: it stands for nobody.
     session.execute(delete(EmailKey).where(EmailKey.record_type == person.record_type,
                                            EmailKey.record_id == person.record_id))
+    drop_other_keys(session, KINDS[person.record_type], [person.record_id])
     if record.anonymized_at is None:
         record.anonymized_at = utcnow()
     _scrub_timeline(session, person, "comments" in chosen, erased_columns, secrets)

@@ -27,7 +27,16 @@ from sqlalchemy.orm import Session
 from crmcore.auth.roles import can, registry, require
 from crmcore.db import MAX_INT, any_of, emit, utcnow
 from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from crmcore.models import Contact, DistinctPair, EmailKey, Lead, LeadStage, TimelineEntry, User
+from crmcore.models import (
+    Contact,
+    DistinctPair,
+    EmailKey,
+    Lead,
+    LeadStage,
+    OtherKey,
+    TimelineEntry,
+    User,
+)
 from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
 from crmcore.services.bulk import insert_rows
@@ -115,6 +124,27 @@ def _claim_email(session: Session, email: str, kind: Kind, record_id: int) -> No
 def _release_email(session: Session, email: str | None) -> None:
     if email:
         session.execute(delete(EmailKey).where(EmailKey.email == email))
+
+
+def write_other_keys(session: Session, kind: Kind,
+                     records: Sequence[tuple[int, Sequence[str], Sequence[str]]], *,
+                     new: bool = False) -> None:
+    """Give records, ``(id, phones, emails)`` each, the other keys
+    (:class:`~crmcore.models.OtherKey`) of those phones and emails in place of
+    the ones they had (none, if they are ``new``)."""
+    if not new and records:
+        drop_other_keys(session, kind, [record_id for record_id, _, _ in records])
+    insert_rows(session.connection(), OtherKey.__table__, [
+        {"record_id": record_id, "value": value} for record_id, phones, emails in records
+        if len(phones) > 1 or len(emails) > 1
+        for value in dict.fromkeys([*phones[1:], *emails[1:]])],
+        {"record_type": kind.record_type})
+
+
+def drop_other_keys(session: Session, kind: Kind, ids: Sequence[int]) -> None:
+    session.execute(delete(OtherKey).where(OtherKey.record_type == kind.record_type,
+                                           any_of(session, OtherKey.record_id, ids)),
+                    execution_options={"synchronize_session": False})
 
 
 def _default_stage(session: Session) -> int:
@@ -281,6 +311,7 @@ def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, 
     session.flush()
     if record.email_key:
         _claim_email(session, record.email_key, kind, record.id)
+    write_other_keys(session, kind, [(record.id, record.phones, record.emails)], new=True)
     if kind is LEADS:
         rescore(session, [record])
     log(session, actor, kind, record.id, "created")
@@ -310,6 +341,8 @@ def update(session: Session, actor: User | None, kind: Kind, record: Any,
         _release_email(session, old_key)
         if record.email_key:
             _claim_email(session, record.email_key, kind, record.id)
+    if changes.keys() & {"phones", "emails"}:
+        write_other_keys(session, kind, [(record.id, record.phones, record.emails)])
     if kind is LEADS:
         rescore(session, [record])
     session.flush()
@@ -418,6 +451,8 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         _move_keys(session, kind, [(row["id"], old_key, row["email_key"]) for row in rows
                                    if (old_key := current[row["id"]]["email_key"])
                                    != row["email_key"]])
+    write_other_keys(session, kind, [(row["id"], row["phones"], row["emails"]) for row in rows
+                                     if changes[row["id"]].keys() & {"phones", "emails"}])
     if kind is LEADS:
         score_rows(session, rows)
         written.add("score")
@@ -517,8 +552,8 @@ def purge(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) 
 
 def remove(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> None:
     """Delete records for good: plugins first delete what belongs to them
-    (``crm_leads_purged``), then the records' email keys, timelines, marks as
-    distinct from others and rows go,
+    (``crm_leads_purged``), then the records' email and other keys, timelines,
+    marks as distinct from others and rows go,
     one statement per table. The caller has checked permissions, keeps ``ids``
     to a few thousand (one hook call) and holds none of them as objects."""
     if not ids:
@@ -533,6 +568,7 @@ def remove(session: Session, actor: User | None, kind: Kind, ids: Sequence[int])
         session.execute(delete(EmailKey).where(
             any_of(session, EmailKey.email, keys), EmailKey.record_type == kind.record_type),
             execution_options=bulk)
+    drop_other_keys(session, kind, ids)
     session.execute(delete(TimelineEntry).where(
         TimelineEntry.record_type == kind.record_type,
         any_of(session, TimelineEntry.record_id, ids)), execution_options=bulk)
@@ -592,6 +628,9 @@ def convert_lead(session: Session, actor: User | None, lead: Lead,
         session.execute(sql_update(EmailKey).where(EmailKey.email == lead.email_key)
                         .values(record_type="contact", record_id=contact.id))
         contact.email_key = lead.email_key
+    session.execute(sql_update(OtherKey).where(OtherKey.record_type == "lead",
+                                               OtherKey.record_id == lead.id)
+                    .values(record_type="contact", record_id=contact.id))
     lead.converted_contact_id = contact.id
     for entry in timeline(session, LEADS, lead, limit=10_000):
         session.add(TimelineEntry(record_type="contact", record_id=contact.id, kind=entry.kind,

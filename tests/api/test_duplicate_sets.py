@@ -53,18 +53,22 @@ def test_sets_gather_names_that_sound_alike(admin_api, new_lead):
     assert body["items"][0]["total"] == 4
 
 
-def test_a_records_candidates_share_any_of_its_phones_or_other_addresses(admin_api, new_lead):
+def test_a_records_candidates_share_any_of_its_phones_or_addresses(admin_api, new_lead):
     by_phone = new_lead(full_name="Ann Ash", phones=["+12025550111"])
     by_email = new_lead(full_name="Bob Birch", emails=["bob@example.com"])
-    new_lead(full_name="Cid Cole", phones=["+12025550999", "+12025550222"])  # a second phone
+    by_second_phone = new_lead(full_name="Cid Cole", phones=["+12025550999", "+12025550222"])
+    by_second_email = new_lead(full_name="Eve Eng", emails=["eve@example.com",
+                                                            "dee@example.com"])
+    new_lead(full_name="Fay Fox", phones=["+12025550333"], emails=["fay@example.com"])
     record = new_lead(full_name="Dee Dunn", emails=["dee@example.com", "BOB@example.com"],
                       phones=["+12025550222", "+1 202 555 0111"])
 
     response = admin_api.get(f"/api/v1/leads/{record['id']}/duplicates")
 
     assert response.status_code == 200
-    # Another's first phone or key email among its own; not another's second phone.
-    assert [r["id"] for r in response.get_json()["items"]] == [by_phone["id"], by_email["id"]]
+    # Any of its phones or addresses among any of theirs.
+    assert [r["id"] for r in response.get_json()["items"]] == [
+        by_phone["id"], by_email["id"], by_second_phone["id"], by_second_email["id"]]
 
 
 def test_a_records_candidates_include_its_name_with_nicknames(admin_api, new_lead):

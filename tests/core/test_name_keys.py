@@ -7,10 +7,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from crmcore import testing
-from crmcore.alembic_branches import CORE_MIGRATIONS, Branch, upgrade
-from crmcore.config import database_url
-from crmcore.db import make_engine
 from crmcore.testing import is_postgres
 from crmcore.textkeys import (
     MOST_SPELLINGS,
@@ -106,23 +102,6 @@ def test_merge_candidates_compare_names_and_companies_whatever_the_case(api_clie
 ])
 def test_company_keys_leave_out_case_accents_punctuation_and_legal_forms(one, other, same):
     assert (company_key(one) == company_key(other)) is same
-
-
-@pytest.fixture()
-def old_install(tmp_path):
-    """``migrate(revision)`` migrates a new database's core to ``revision`` and
-    returns its engine; ``upgrade()`` takes it to the head."""
-    url = testing.test_database_url(tmp_path)
-    if is_postgres():
-        url = testing.reset_postgres(url)
-    engine = make_engine(database_url(tmp_path, {"DATABASE_URL": url}))
-    core = Branch("core", CORE_MIGRATIONS)
-
-    def migrate(revision="head"):
-        return upgrade(engine, core, revision)
-
-    yield engine, migrate
-    engine.dispose()
 
 
 def insert_leads(conn, names, key):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 
 from crmcore.db import any_of
-from crmcore.models import EmailKey
+from crmcore.models import EmailKey, OtherKey
 from crmcore.services import duplicates
 from crmcore.services import records as svc
 from crmcore.services.duplicates import likely_duplicates
@@ -66,9 +66,10 @@ def test_prefix_search_escapes_wildcards(app, make_user):
     (svc.LEADS, "-full_name", "ix_leads_name_key"),
     (svc.CONTACTS, "last_name", "ix_contacts_last_name_key_id"),
 ])
-def plan_of_statement(app, session, action, forbid=("seqscan",)) -> str:
-    """The plan of the one SELECT holding ORDER BY that ``action()`` runs; on
-    PostgreSQL with the ``forbid`` plans (which tiny tables make cheapest) off."""
+def plan_of_statement(app, session, action, forbid=("seqscan",), holding="ORDER BY") -> str:
+    """The plan of the one statement holding ``holding`` that ``action()``
+    runs; on PostgreSQL with the ``forbid`` plans (which tiny tables make
+    cheapest) off."""
     engine = app.extensions["crm"].engine
     statements = []
 
@@ -80,7 +81,7 @@ def plan_of_statement(app, session, action, forbid=("seqscan",)) -> str:
         action()
     finally:
         event.remove(engine, "before_cursor_execute", keep)
-    [(statement, parameters)] = [s for s in statements if "ORDER BY" in s[0]]
+    [(statement, parameters)] = [s for s in statements if holding in s[0]]
     if is_postgres():
         for name in forbid:
             session.execute(text(f"SET LOCAL enable_{name} = off"))
@@ -111,11 +112,28 @@ def test_the_duplicate_warning_looks_names_phones_and_emails_up_by_index(app, ma
     with app.extensions["crm"].sessions() as session:
         found = plan_of_statement(app, session, lambda: likely_duplicates(
             session, admin, svc.LEADS, phones=["+12025550143", "+12025550144"],
-            emails=["ada@example.com"], name_key="bob smith", company="Acme"),
+            emails=["own@example.com", "ada@example.com"], name_key="bob smith",
+            company="Acme"),
             forbid=("seqscan", "indexscan"))  # not the id order's walk
     assert all(f"ix_leads_{key}" in found for key in ("sound_key", "phone_key", "email_key")), \
         found
     assert ("Seq Scan" if is_postgres() else "SCAN leads\n") not in found + "\n", found
+
+
+def test_the_duplicate_warning_looks_other_phones_and_emails_up_by_index(app, make_user):
+    admin = make_user("admin")
+    with app.extensions["crm"].sessions() as session:
+        # Enough keys that the planner tells the primary key (by value) from
+        # the index by record.
+        session.execute(insert(OtherKey), [
+            {"record_type": "lead", "record_id": i, "value": f"+1202555{i:04d}"}
+            for i in range(2000)])
+        if is_postgres():
+            session.execute(text("ANALYZE other_keys"))
+        found = plan_of_statement(app, session, lambda: likely_duplicates(
+            session, admin, svc.LEADS, phones=["+12025550143"], emails=["ada@example.com"],
+            name_key="", company=""), holding="FROM other_keys")
+    assert ("pk_other_keys" if is_postgres() else "(record_type=? AND value=?)") in found, found
 
 
 def test_any_of_looks_thousands_of_keys_up_with_one_parameter(app, make_user):

@@ -218,3 +218,13 @@ def test_duplicate_warning_for_another_phone_or_address(client, sales, make_lead
         text = client.post("/leads/new", data={"full_name": "Amazing Grace", **data}
                            ).get_data(as_text=True)
         assert "may already exist" in text and f'href="/leads/{existing.id}"' in text, data
+
+
+def test_duplicate_warning_for_anothers_second_phone_or_address(client, sales, make_lead):
+    existing = make_lead(sales, full_name="Grace Hopper", emails=["grace@navy.mil",
+                                                                  "amazing@navy.mil"],
+                         phones=["+1 202 555 0199", "+1 202 555 0100"])
+    for data in ({"phones": "(202) 555-0100"}, {"emails": "AMAZING@navy.mil"}):
+        text = client.post("/leads/new", data={"full_name": "G. Murray", **data}
+                           ).get_data(as_text=True)
+        assert "may already exist" in text and f'href="/leads/{existing.id}"' in text, data
