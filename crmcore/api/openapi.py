@@ -43,7 +43,8 @@ def _schemas(app: Flask) -> dict[str, Any]:
         **{name: getattr(api_schemas, name) for name in (
             # Nested schemas before those that nest them, or apispec names them itself.
             "BulkInput", "BulkResult", "ConvertInput", "NextStep", "ConvertResult", "MergeInput",
-            "LeadPage", "ContactPage", "LeadList", "ContactList", "DistinctInput",
+            "LeadPage", "ContactPage", "LeadList", "ContactList", "Matched", "LeadCandidate",
+            "ContactCandidate", "LeadCandidateList", "ContactCandidateList", "DistinctInput",
             "DistinctResult", "LeadDuplicateSet", "ContactDuplicateSet", "LeadDuplicatePage",
             "ContactDuplicatePage", "UserPage", "TimelineRow",
             "TimelinePage", "StageList", "CustomFieldList", "BinItem", "RestoreResult",

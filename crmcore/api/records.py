@@ -244,13 +244,18 @@ def register(kind: Kind) -> None:
         session.commit()
         return record_response(kind, survivor)
 
-    @doc(plural, response=f"{title}List")
+    @doc(plural, response=f"{title}CandidateList")
     def duplicates_view(record_id: int) -> Response:
         query_args(())
         session = db()
         record = svc.get(session, actor(), kind, record_id)
-        return json_response({"items": dump_many(
-            kind, merge_candidates(session, actor(), kind, record))})
+        candidates = merge_candidates(session, actor(), kind, record)
+        return json_response({"items": [
+            {**item, "matched": {"phones": list(candidate.phones),
+                                 "emails": list(candidate.emails),
+                                 "similar_name": candidate.alike}}
+            for item, candidate in zip(dump_many(kind, [c.record for c in candidates]),
+                                       candidates, strict=True)]})
 
     @doc(plural, response=f"{title}DuplicatePage", query={
         "by": f"{' or '.join(BY)}: sets of similar names and companies (the default), "

@@ -111,6 +111,32 @@ class ContactList(Schema):
     items = fields.List(fields.Nested(ContactOutput))
 
 
+class Matched(Schema):
+    phones = fields.List(fields.String(), metadata={
+        "description": "Phones both records hold (E.164)."})
+    emails = fields.List(fields.String(), metadata={
+        "description": "Addresses both records hold."})
+    similar_name = fields.Boolean(metadata={
+        "description": "Whether their names (nicknames, swapped letters, a letter apart, "
+                       "any order) and companies are alike."})
+
+
+class LeadCandidate(LeadOutput):
+    matched = fields.Nested(Matched, metadata={"description": "Why it may be the same person."})
+
+
+class ContactCandidate(ContactOutput):
+    matched = fields.Nested(Matched, metadata={"description": "Why it may be the same person."})
+
+
+class LeadCandidateList(Schema):
+    items = fields.List(fields.Nested(LeadCandidate))
+
+
+class ContactCandidateList(Schema):
+    items = fields.List(fields.Nested(ContactCandidate))
+
+
 class CustomFieldList(Schema):
     items = fields.List(fields.Nested(CustomFieldOutput))
 

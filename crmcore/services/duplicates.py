@@ -53,6 +53,18 @@ BAD_CURSOR = "Not a cursor this list gave."
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A likely duplicate of one record, and why: the phones and addresses
+    both hold (normalized), and whether their names and companies are
+    alike."""
+
+    record: Any
+    phones: tuple[str, ...]
+    emails: tuple[str, ...]
+    alike: bool
+
+
+@dataclass(frozen=True)
 class DuplicateSet:
     """Records that look like one person: ``by`` says why. ``ids`` are all of
     them, oldest first (at most :data:`MAX_CANDIDATES`);
@@ -79,13 +91,13 @@ class DuplicatePage:
 def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
                       phones: Sequence[str], emails: Sequence[str], name_key: str,
                       company: str, exclude: Collection[int] = (),
-                      limit: int = 10) -> list[Any]:
+                      limit: int = 10) -> list[Candidate]:
     """Visible records with one of ``phones`` or of ``emails`` (normalized,
     the key email first) among theirs, or with a similar name (``name_key``
     is the folded name; :func:`~crmcore.textkeys.similar_names`) and a
-    similar company (:func:`~crmcore.textkeys.similar_companies`). An empty
-    company counts as a company: a similar name alone is suspicious.
-    ``exclude``: ids left out."""
+    similar company (:func:`~crmcore.textkeys.similar_companies`), oldest
+    first. An empty company counts as a company: a similar name alone is
+    suspicious. ``exclude``: ids left out."""
     model = kind.model
     # The sound keys of the name and of its spellings with nicknames.
     sounds = [key for key in sound_keys(name_key, 200) if key]
@@ -93,16 +105,20 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
     # Others' key emails among its other addresses: its own key email is no
     # one else's (a save refuses one that is).
     others = set(emails[1:])
-    shared = set(session.scalars(select(OtherKey.record_id).where(
-        OtherKey.record_type == kind.record_type, OtherKey.value.in_([*phones, *emails]))
-        .limit(MAX_CANDIDATES))) if phones or emails else set()
+    shared: dict[int, set[str]] = {}
+    if phones or emails:
+        for record_id, value in session.execute(
+                select(OtherKey.record_id, OtherKey.value).where(
+                    OtherKey.record_type == kind.record_type,
+                    OtherKey.value.in_([*phones, *emails])).limit(MAX_CANDIDATES)):
+            shared.setdefault(record_id, set()).add(value)
     same = [model.sound_key.in_(sounds)] if sounds else []
     if phones:
         same.append(model.phone_key.in_(phones))
     if others:
         same.append(model.email_key.in_(others))
     if shared:
-        same.append(model.id.in_(shared))
+        same.append(model.id.in_(list(shared)))
     if not same:
         return []
     # The indexes of the sound key, the phone, the key email and the other
@@ -113,17 +129,22 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
                                 model.company))
     if exclude:
         query = query.where(model.id.not_in(exclude))
-    ids = [record_id for record_id, phone, email, name, theirs in
-           session.execute(query.order_by(model.id).limit(MAX_CANDIDATES))
-           if record_id in shared or phone in phones or email in others
-           or (similar_names(name, name_key) and similar_companies(theirs or "", company))
-           ][:limit]
-    found = session.scalars(select(model).where(model.id.in_(ids))) if ids else ()
-    return sorted(found, key=lambda record: record.id)
+    why: dict[int, tuple[tuple[str, ...], tuple[str, ...], bool]] = {}
+    for record_id, phone, email, name, theirs in session.execute(
+            query.order_by(model.id).limit(MAX_CANDIDATES)):
+        common = shared.get(record_id, set()) | ({phone, email} & (phones | others))
+        alike = similar_names(name, name_key) and similar_companies(theirs or "", company)
+        if common or alike:
+            why[record_id] = (tuple(sorted(common & phones)), tuple(sorted(common - phones)),
+                              alike)
+            if len(why) == limit:
+                break
+    found = session.scalars(select(model).where(model.id.in_(list(why)))) if why else ()
+    return [Candidate(record, *why[record.id]) for record in sorted(found, key=lambda r: r.id)]
 
 
 def merge_candidates(session: Session, actor: User | None, kind: Kind, record: Any,
-                     limit: int = 10) -> list[Any]:
+                     limit: int = 10) -> list[Candidate]:
     """Likely duplicates of a saved record, but those it is kept apart from
     (:func:`mark_distinct`)."""
     return likely_duplicates(session, actor, kind, phones=record.phones,
@@ -134,7 +155,7 @@ def merge_candidates(session: Session, actor: User | None, kind: Kind, record: A
 
 
 def find_duplicates(session: Session, actor: User | None, kind: Kind,
-                    data: Mapping[str, Any], limit: int = 10) -> list[Any]:
+                    data: Mapping[str, Any], limit: int = 10) -> list[Candidate]:
     """Likely duplicates of a record not saved yet, from its raw input, so that a
     form can warn before saving. Input the service would refuse matches nothing."""
     names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}

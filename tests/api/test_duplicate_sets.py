@@ -66,9 +66,14 @@ def test_a_records_candidates_share_any_of_its_phones_or_addresses(admin_api, ne
     response = admin_api.get(f"/api/v1/leads/{record['id']}/duplicates")
 
     assert response.status_code == 200
-    # Any of its phones or addresses among any of theirs.
-    assert [r["id"] for r in response.get_json()["items"]] == [
-        by_phone["id"], by_email["id"], by_second_phone["id"], by_second_email["id"]]
+    # Any of its phones or addresses among any of theirs, each item saying which.
+    assert [(r["id"], r["matched"]) for r in response.get_json()["items"]] == [
+        (by_phone["id"], {"phones": ["+12025550111"], "emails": [], "similar_name": False}),
+        (by_email["id"], {"phones": [], "emails": ["bob@example.com"], "similar_name": False}),
+        (by_second_phone["id"], {"phones": ["+12025550222"], "emails": [],
+                                 "similar_name": False}),
+        (by_second_email["id"], {"phones": [], "emails": ["dee@example.com"],
+                                 "similar_name": False})]
 
 
 def test_a_records_candidates_include_its_name_with_nicknames(admin_api, new_lead):
@@ -80,7 +85,9 @@ def test_a_records_candidates_include_its_name_with_nicknames(admin_api, new_lea
 
     response = admin_api.get(f"/api/v1/leads/{bob['id']}/duplicates")
 
-    assert [r["id"] for r in response.get_json()["items"]] == [robert["id"], bobby["id"]]
+    items = response.get_json()["items"]
+    assert [r["id"] for r in items] == [robert["id"], bobby["id"]]
+    assert items[0]["matched"] == {"phones": [], "emails": [], "similar_name": True}
     # The list walks one sound key at a time: it gathers only those that
     # sound alike too.
     assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == [[bobby["id"], bob["id"]]]
@@ -252,6 +259,9 @@ def test_the_list_is_documented(client):
         assert {p["name"] for p in get["parameters"]} >= {"by", "cursor", "limit"}
         assert get["responses"]["200"]["content"]["application/json"]["schema"] == {
             "$ref": f"#/components/schemas/{title}DuplicatePage"}
+        candidates = paths[f"/api/v1/{plural}/{{record_id}}/duplicates"]["get"]
+        assert candidates["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{title}CandidateList"}
         assert "get" in paths[f"/api/v1/{plural}/{{record_id}}/distinct"]
         assert "delete" in paths[f"/api/v1/{plural}/{{record_id}}/distinct/{{other_id}}"]
         post = paths[f"/api/v1/{plural}/duplicates/distinct"]["post"]

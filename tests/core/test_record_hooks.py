@@ -137,7 +137,7 @@ def test_hook_crm_contacts_merged_and_its_refusals(tx, admin, make_user):
                                            "phones": ["+12025550123"]})
         b = svc.create(s, one, CONTACTS, {"last_name": "Same", "company": "Co"})
         theirs = svc.create(s, other, CONTACTS, {"last_name": "Same", "company": "Co"})
-        assert {c.id for c in merge_candidates(s, one, CONTACTS, a)} == {b.id}
+        assert {c.record.id for c in merge_candidates(s, one, CONTACTS, a)} == {b.id}
     with tx() as s, pytest.raises(NotFound):
         merge(s, one, CONTACTS, a.id, [theirs.id])
     with tx() as s, pytest.raises(ValidationFailed) as err:

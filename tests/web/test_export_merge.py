@@ -128,6 +128,7 @@ def test_merge_two_leads(client, sales, make_lead, db_session):
                       stage_id=stages["Qualified"])
     page = client.get(f"/leads/{keep.id}").get_data(as_text=True)
     assert "Possible duplicates" in page
+    assert '<span class="why">similar name and company</span>' in page
     assert f'href="/leads/{keep.id}/merge/{other.id}">Merge…</a>' in page
 
     form = client.get(f"/leads/{keep.id}/merge/{other.id}").get_data(as_text=True)
@@ -224,7 +225,9 @@ def test_duplicate_warning_for_anothers_second_phone_or_address(client, sales, m
     existing = make_lead(sales, full_name="Grace Hopper", emails=["grace@navy.mil",
                                                                   "amazing@navy.mil"],
                          phones=["+1 202 555 0199", "+1 202 555 0100"])
-    for data in ({"phones": "(202) 555-0100"}, {"emails": "AMAZING@navy.mil"}):
+    for data, why in (({"phones": "(202) 555-0100"}, "same phone +12025550100"),
+                      ({"emails": "AMAZING@navy.mil"}, "same email amazing@navy.mil")):
         text = client.post("/leads/new", data={"full_name": "G. Murray", **data}
                            ).get_data(as_text=True)
         assert "may already exist" in text and f'href="/leads/{existing.id}"' in text, data
+        assert f'<span class="why">{why}</span>' in text
