@@ -523,8 +523,8 @@ def touch(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) 
 
 def restore(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
     """Bring records back from the recycle bin, whole. A record merged into
-    another gave up its key email; restoring it claims that address again, and
-    is refused if someone else holds it now."""
+    another gave up its key email and other keys; restoring it claims that
+    address again, and is refused if someone else holds it now."""
     found = list(session.scalars(visible(session, actor, kind, deleted=True)
                                  .where(kind.model.id.in_(ids))))
     if not found:
@@ -535,6 +535,7 @@ def restore(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]
             record.email_key = record.emails[0]
             _claim_email(session, record.email_key, kind, record.id)
         log(session, actor, kind, record.id, "restored")
+    write_other_keys(session, kind, [(r.id, r.phones, r.emails) for r in found])
     session.flush()
     emit(session, kind.restored, actor=actor, **kind.event_ids([r.id for r in found]))
     return len(found)

@@ -73,7 +73,12 @@ def test_converting_merging_erasing_and_purging_move_or_drop_them(app, sessions,
     assert other_keys(app) == {("contact", contact.id, value) for value in (
         "+12025550102", "+12025550109", "countess@example.com", "king@example.com",
         "ada.king@example.com")}
+    with transaction(sessions) as session:  # the twin comes back with its keys
+        svc.restore(session, admin, svc.CONTACTS, [twin.id])
+    assert ("contact", twin.id, "ada.king@example.com") in other_keys(app)
     with transaction(sessions) as session:
+        svc.soft_delete(session, admin, svc.CONTACTS, [twin.id])
+        svc.purge(session, admin, svc.CONTACTS, [twin.id])
         privacy.erase(session, admin, Person("contact", contact.id, (), (), ()), ["contact.phones"])
     assert other_keys(app) == set()
     with transaction(sessions) as session:
