@@ -170,7 +170,7 @@ def _nicknames() -> dict[str, frozenset[str]]:
     """Each given name of the ``nicknames`` dataset (hand-curated, English)
     with its nicknames and the names it is a nickname of: "robert" with
     "bob", "rob", "bobby"…, "bob" with "robert" and "bobby". Read on first
-    use: only duplicate checks of single records compare nicknames."""
+    use, like jellyfish: start-up compares no names."""
     from nicknames import name_triplets
 
     related: dict[str, set[str]] = {}

@@ -99,7 +99,8 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
     first. An empty company counts as a company: a similar name alone is
     suspicious. ``exclude``: ids left out."""
     model = kind.model
-    # The sound keys of the name and of its spellings with nicknames.
+    # The sound keys of the name and of its spellings with nicknames or
+    # swapped letters.
     sounds = [key for key in sound_keys(name_key, 200) if key]
     phones = set(phones)
     # Others' key emails among its other addresses: its own key email is no
