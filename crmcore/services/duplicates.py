@@ -156,11 +156,19 @@ def merge_candidates(session: Session, actor: User | None, kind: Kind, record: A
 
 
 def find_duplicates(session: Session, actor: User | None, kind: Kind,
-                    data: Mapping[str, Any], limit: int = 10) -> list[Candidate]:
+                    data: Mapping[str, Any], limit: int = 10, *,
+                    record: Any | None = None) -> list[Candidate]:
     """Likely duplicates of a record not saved yet, from its raw input, so that a
-    form can warn before saving. Input the service would refuse matches nothing."""
+    form can warn before saving; for an edit of ``record``, those the edit
+    would add: not those it has already (:func:`merge_candidates`), nor those
+    it is kept apart from. Input the service would refuse matches nothing."""
     names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
-    return likely_duplicates(session, actor, kind,
+    known: set[int] = set()
+    if record is not None:
+        known = {record.id, *distinct_ids(session, kind, record.id),
+                 *(c.record.id for c in merge_candidates(session, actor, kind, record,
+                                                         limit=MAX_CANDIDATES))}
+    return likely_duplicates(session, actor, kind, exclude=known,
                              phones=_valid(normalize_phone, data.get("phones")),
                              emails=_valid(normalize_email, data.get("emails")),
                              name_key=name_keys(kind, names)["name_key"],

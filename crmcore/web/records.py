@@ -289,8 +289,12 @@ def edit_view(ui: Ui, record_id: int) -> Any:
     except ValueError:
         expected = -1
     try:
-        svc.update(session, actor(), ui.kind, record, service_data(ui, values, record, custom),
-                   expected_version=expected)
+        data = service_data(ui, values, record, custom)
+        if request.form.get("confirm_duplicate") != "1":
+            duplicates = find_duplicates(session, actor(), ui.kind, data, record=record)
+            if duplicates:
+                return form_page(ui, record, values, custom=custom, duplicates=duplicates)
+        svc.update(session, actor(), ui.kind, record, data, expected_version=expected)
         session.commit()
     except StaleDataError:
         session.rollback()

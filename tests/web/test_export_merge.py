@@ -231,3 +231,30 @@ def test_duplicate_warning_for_anothers_second_phone_or_address(client, sales, m
                            ).get_data(as_text=True)
         assert "may already exist" in text and f'href="/leads/{existing.id}"' in text, data
         assert f'<span class="why">{why}</span>' in text
+
+
+def test_an_edit_that_makes_a_likely_duplicate_is_warned_before_saving(client, sales,
+                                                                         make_lead):
+    existing = make_lead(sales, full_name="Grace Hopper", phones=["+1 202 555 0199"])
+    lead = make_lead(sales, full_name="Amazing Grace", phones=["+1 202 555 0100"])
+    edit = {"version": str(lead.version), "full_name": "Amazing Grace",
+            "phones": "(202) 555-0199"}
+
+    text = client.post(f"/leads/{lead.id}/edit", data=edit).get_data(as_text=True)
+
+    assert "This lead may be the same person as:" in text and "Save anyway" in text
+    assert f'href="/leads/{existing.id}"' in text
+    assert '<span class="why">same phone +12025550199</span>' in text
+    with client.application.extensions["crm"].sessions() as session:
+        assert session.get(Lead, lead.id).phones == ["+12025550100"]  # nothing saved yet
+    saved = client.post(f"/leads/{lead.id}/edit", data={**edit, "confirm_duplicate": "1"})
+    assert saved.status_code == 303
+
+
+def test_an_edit_is_not_warned_of_duplicates_the_record_had_already(client, sales, make_lead):
+    make_lead(sales, full_name="Grace Hopper", company="Navy")
+    lead = make_lead(sales, full_name="Grace Hopper", company="Navy")
+    response = client.post(f"/leads/{lead.id}/edit", data={
+        "version": str(lead.version), "full_name": "Grace Hopper", "company": "Navy",
+        "source": "fair"})
+    assert response.status_code == 303
