@@ -13,29 +13,27 @@ from flask import Flask, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter, Map
 
 from crmcore import __version__
 from crmcore.auth.roles import RoleRegistry
 from crmcore.config import database_url, instance_path, max_upload_bytes, secret_key
-from crmcore.db import MAX_INT, Base, check_connection, make_engine, session_factory
+from crmcore.db import Base, check_connection, make_engine, session_factory
 from crmcore.errors import PluginError
 from crmcore.jsoncodec import JSONProvider
 from crmcore.plugins import PluginSet
 from crmcore.request_text import CrmRequest, TextConverter
+from crmcore.routing import IdConverter, LazyBuildRule
 from crmcore.types import PluginInfo
 
 log = logging.getLogger("crmcore")
 
 
-class IdConverter(IntegerConverter):
-    """``<int:...>`` in every route, the core's and plugins': a number larger
-    than the database stores names nothing, so it matches no route (404)
-    instead of reaching a query."""
+class CrmFlask(Flask):
+    """The app's class: requests refuse text no column stores, and URL rules
+    compile their builders on first use (:mod:`crmcore.routing`)."""
 
-    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_INT)
-        super().__init__(url_map, *args, **kwargs)
+    request_class = CrmRequest
+    url_rule_class = LazyBuildRule
 
 
 @dataclass
@@ -117,9 +115,8 @@ def create_app(config: Mapping[str, Any] | None = None, *,
         entry points; the testing kit uses it for throwaway plugins.
     """
     runtime = build_runtime(config, extra_plugins)
-    app = Flask("crmcore", instance_path=str(runtime.instance))
+    app = CrmFlask("crmcore", instance_path=str(runtime.instance))
     app.json = JSONProvider(app)
-    app.request_class = CrmRequest
     app.url_map.converters["int"] = IdConverter
     app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     app.config.update(
