@@ -258,8 +258,8 @@ def register(kind: Kind) -> None:
                                        candidates, strict=True)]})
 
     @doc(plural, response=f"{title}DuplicatePage", query={
-        "by": f"{' or '.join(BY)}: sets of similar names and companies (the default), "
-              "or of the same first phone.",
+        "by": f"{', '.join(BY)}: sets of similar names and companies (the default), "
+              "or of records holding one phone or one address, first or not.",
         "cursor": "The cursor of the next page, from links.next.",
         "limit": "How many sets, 1 to 100 (20); a page holds every set of its last name's sound."})
     def duplicate_sets_view() -> Response:
@@ -267,7 +267,7 @@ def register(kind: Kind) -> None:
         page = duplicate_sets(db(), actor(), kind, by=args.get("by", "name"),
                               cursor=args.get("cursor") or None,
                               limit=int_arg(args, "limit", 20, high=100))
-        items = [{"by": s.by, "total": s.total, "ids": s.ids,
+        items = [{"by": s.by, "shared": s.shared, "total": s.total, "ids": s.ids,
                   "records": dump_many(kind, s.records)} for s in page.items]
         return json_response({"items": items, "links": page_links(
             page.next_cursor, args, f"api.{plural}_duplicate_sets")})
@@ -330,8 +330,9 @@ VIEW_DOCS = {
                            "(sounding alike and a letter apart at most, in any order, "
                            "whatever their case, accents, titles and initials) and similar "
                            "companies (whatever their legal form and but for a letter, an "
-                           "empty one included), or the same first phone; the rules "
-                           "of the create form's warning. Merge a set with POST "
+                           "empty one included), or one phone or one address held by "
+                           "all, whichever of theirs it is; the rules of the create form's "
+                           "warning. Merge a set with POST "
                            "/api/v1/{plural}/{{record_id}}/merge.",
     "distinct_view": "Say that {plural} are not duplicates.\n\nThe {plural} named "
                      "(two or more, all of which you may see) are different people: the "
@@ -363,11 +364,12 @@ VIEW_DOCS = {
                   "field, the merged record whose value wins; emails, phones and tags are "
                   "joined, timelines move here, and the others go to the recycle bin. A "
                   "record you may not see answers 404; a bad choice 422.",
-    "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see whose "
-                       "first phone is one of its phones, whose key email is one of its "
-                       "other addresses, or with a similar name (\"Jon Smith\" is \"Smith, "
-                       "John\") and a similar company (\"Acme Fibre\" is \"ACME Fiber, "
-                       "Inc.\"): candidates to merge, but those it is kept apart from.",
+    "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see holding "
+                       "one of its phones or addresses (any of theirs), or with a similar "
+                       "name (\"Jon Smith\" is \"Smith, John\", \"Bob\" is \"Robert\") "
+                       "and a similar company (\"Acme Fibre\" is \"ACME Fiber, Inc.\"): "
+                       "candidates to merge, but those it is kept apart from; matched says "
+                       "why each is there.",
     "bulk_view": "Change many {plural} at once.\n\nActions: assign (value: a user id or null), "
                  "stage (leads; value: a stage id), tag (value: tags to add), delete. Records "
                  "you may not see are skipped; changed counts the rest.",

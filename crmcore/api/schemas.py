@@ -152,8 +152,11 @@ class DistinctResult(Schema):
 
 
 class LeadDuplicateSet(Schema):
-    by = fields.String(metadata={"description": "name (similar names and companies) or phone "
-                                                "(the same first phone)."})
+    by = fields.String(metadata={"description": "name (similar names and companies), phone "
+                                                "or email (a phone or address all hold, "
+                                                "first or not)."})
+    shared = fields.String(allow_none=True, metadata={
+        "description": "The phone (E.164) or address all hold, normalized; null by name."})
     total = fields.Integer(metadata={"description": "How many records the set holds."})
     ids = fields.List(fields.Integer(), metadata={
         "description": f"All of them, oldest first (at most {MAX_CANDIDATES}): for merge "

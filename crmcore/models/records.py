@@ -37,28 +37,29 @@ class EmailKey(Base):
     record_id: Mapped[int]
 
 
-class OtherKey(Base):
-    """A lead's or contact's phones and addresses after its first (which its
-    ``phone_key`` and ``email_key`` hold), normalized, a row each: the
-    duplicate checks find a person by any of them through the primary key.
-    Unlike key emails, these may be shared."""
-
-    __tablename__ = "other_keys"
-
-    record_type: Mapped[str] = mapped_column(String(20), primary_key=True)
-    value: Mapped[str] = mapped_column(String(254), primary_key=True)
-    record_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-
-    # A record's keys are replaced whole when its phones or addresses change.
-    __table_args__ = (Index("ix_other_keys_record", "record_type", "record_id"),)
-
-
 def key_type(length: int) -> String:
     """Text compared byte by byte on every database: SQLite's default, the "C"
     collation on PostgreSQL whatever the database's locale. A b-tree on such a
     column gives its order (the name sort, the duplicate list) and serves LIKE
     'prefix%' and equality."""
     return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+class OtherKey(Base):
+    """A lead's or contact's phones and addresses after its first (which its
+    ``phone_key`` and ``email_key`` hold), normalized, a row each: the
+    duplicate checks find a person by any of them through the primary key.
+    Unlike key emails, these may be shared. Byte-ordered, like the first
+    phone's key: the duplicate list walks both in one order."""
+
+    __tablename__ = "other_keys"
+
+    record_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(key_type(254), primary_key=True)
+    record_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+    # A record's keys are replaced whole when its phones or addresses change.
+    __table_args__ = (Index("ix_other_keys_record", "record_type", "record_id"),)
 
 
 class RecordMixin:

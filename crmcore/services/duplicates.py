@@ -12,8 +12,9 @@ every record stored (:func:`duplicate_sets`, what got in anyway: an import,
 two colleagues entering the same person, data from before crmcore): sets of
 those alike that sound alike too (the list walks one sound key at a time:
 "Bob Smith" meets "Robert Smith" in a form's warning and on his page, not in
-the list), or of the same first phone. Records a user says are different
-people are kept apart (:func:`mark_distinct`) and no longer offered.
+the list), or of those holding one phone, or one address, whichever of
+theirs it is. Records a user says are different people are kept apart
+(:func:`mark_distinct`) and no longer offered.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from itertools import combinations, groupby
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,13 +40,13 @@ from crmcore.schemas.users import normalize_email
 from crmcore.services.records import Kind, get, log, name_keys, visible
 from crmcore.textkeys import company_key, similar_companies, similar_names, sound_keys
 
-BY = ("name", "phone")
+BY = ("name", "phone", "email")
 # How many records of one name (or phone) a duplicate check compares.
 MAX_CANDIDATES = 500
 # Records shown per set; its size is counted whole.
 SHOWN = 10
-# Shared names (or phones) read per query while looking for sets: a name
-# shared by several records makes a set only if their companies match too.
+# Shared names (phones, addresses) read per query while looking for sets: a
+# name shared by several records makes a set only if their companies match too.
 VALUES_PER_READ = 200
 # Pairs per INSERT: four values a row, well under SQLite's bound-parameter limit.
 PAIRS_PER_INSERT = 2000
@@ -66,13 +67,15 @@ class Candidate:
 
 @dataclass(frozen=True)
 class DuplicateSet:
-    """Records that look like one person: ``by`` says why. ``ids`` are all of
-    them, oldest first (at most :data:`MAX_CANDIDATES`);
-    ``records`` the first :data:`SHOWN` of them."""
+    """Records that look like one person: ``by`` says why, and ``shared`` is
+    the phone or address they hold (normalized; None for names). ``ids`` are
+    all of them, oldest first (at most :data:`MAX_CANDIDATES`); ``records``
+    the first :data:`SHOWN` of them."""
 
     by: str
     ids: list[int]
     records: list[Any]
+    shared: str | None = None
 
     @property
     def total(self) -> int:
@@ -192,22 +195,23 @@ def _valid(normalize: Callable[[str], str], values: Sequence[Any] | None) -> lis
 def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str = "name",
                    cursor: str | None = None, limit: int = 20) -> DuplicatePage:
     """The sets of likely duplicates among the live records ``actor`` may see,
-    a page at a time, ordered by the name's sound key (``by="name"``: similar
-    names of one sound key and similar companies, an empty one included, as
-    :func:`likely_duplicates` compares them) or by the phone
-    (``by="phone"``: the same first phone). A set whose records were all said
-    to be different people (:func:`mark_distinct`) is left out. A page holds
-    every set of its last sound key or phone; follow ``next_cursor`` until it
-    is None."""
+    a page at a time: by the name's sound key (``by="name"``: similar names
+    of one sound key and similar companies, an empty one included, as
+    :func:`likely_duplicates` compares them), or by the phone (``"phone"``)
+    or address (``"email"``) several records hold, first or not, in the
+    order of the value. A set whose records were all said to be different
+    people (:func:`mark_distinct`) is left out. A page holds every set of its
+    last sound key, phone or address; follow ``next_cursor`` until it is
+    None."""
     if by not in BY:
-        raise ValidationFailed("Duplicates are listed by name or by phone.",
+        raise ValidationFailed("Duplicates are listed by name, phone or email.",
                                {"by": [f"One of: {', '.join(BY)}."]})
     model = kind.model
     found: list[tuple[str, list[list[int]]]] = []
     more = False
-    candidates = _candidate_sets(session, kind, visible(session, actor, kind),
-                                 model.sound_key if by == "name" else model.phone_key,
-                                 _decode(cursor) if cursor else None, by == "name")
+    live, after = visible(session, actor, kind), _decode(cursor) if cursor else None
+    candidates = _name_sets(session, kind, live, after) if by == "name" \
+        else _key_sets(session, kind, live, by, after)
     # One set past the page says that another page follows.
     for value, sets in candidates:
         if sum(len(s) for _, s in found) >= limit:
@@ -217,8 +221,9 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
     ids = [i for _, sets in found for s in sets for i in s[:SHOWN]]
     records = {r.id: r for r in session.scalars(select(model).where(model.id.in_(ids)))} \
         if ids else {}
-    items = [DuplicateSet(by, s, [records[i] for i in s[:SHOWN] if i in records])
-             for _, sets in found for s in sets]
+    items = [DuplicateSet(by, s, [records[i] for i in s[:SHOWN] if i in records],
+                          None if by == "name" else value)
+             for value, sets in found for s in sets]
     return DuplicatePage(items, _encode(found[-1][0]) if more else None)
 
 
@@ -300,14 +305,13 @@ def unmark_distinct(session: Session, actor: User | None, kind: Kind, record_id:
     session.flush()
 
 
-def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
-                    after: str | None, by_name: bool
-                    ) -> Iterator[tuple[str, list[list[int]]]]:
-    """``(value, sets of ids)`` for each value of ``column`` after ``after``
-    that several records share and that makes at least one set, in order:
-    the records of one sound key split into those alike (:func:`_alike`)
-    when ``by_name``, and a set all of whose records were said to be
-    different people is left out."""
+def _name_sets(session: Session, kind: Kind, live: Select, after: str | None
+               ) -> Iterator[tuple[str, list[list[int]]]]:
+    """``(sound key, sets of ids)`` for each sound key after ``after`` that
+    several records share and whose records make at least one set of those
+    alike (:func:`_alike`), in order; a set all of whose records were said to
+    be different people is left out."""
+    column = kind.model.sound_key
     while True:
         values = session.scalars(_shared(live, column, after)).all()
         if not values:
@@ -315,15 +319,82 @@ def _candidate_sets(session: Session, kind: Kind, live: Select, column: Any,
         rows = _first_records(session, live, column, values)
         distinct = _distinct_pairs(session, kind, [row.id for row in rows])
         for value, members in groupby(rows, key=lambda row: row.value):
-            rows_of_value = list(members)
-            sets = [ids for ids in (_alike(rows_of_value) if by_name
-                                    else [[row.id for row in rows_of_value]])
+            sets = [ids for ids in _alike(list(members))
                     if len(ids) > 1 and not _all_distinct(ids, distinct)]
             if sets:
                 yield value, sorted(sets)
         if len(values) < VALUES_PER_READ:
             return
         after = values[-1]
+
+
+def _key_sets(session: Session, kind: Kind, live: Select, by: str, after: str | None
+              ) -> Iterator[tuple[str, list[list[int]]]]:
+    """``(value, [ids])`` for each phone (``by="phone"``) or address after
+    ``after`` that several records hold, as their first or as another
+    (:class:`~crmcore.models.OtherKey`), in order; a set all of whose records
+    were said to be different people is left out.
+
+    Two reads in the same byte order, each through its own index, merged: the
+    first phones several records share, and the values of other keys, which
+    another record may hold either way. Each read is whole up to its last
+    value unless the limit cut it, so a round takes the values up to the
+    earlier of the cut reads' last ones."""
+    model = kind.model
+    column = model.phone_key if by == "phone" else model.email_key
+    while True:
+        reads = [
+            # Key emails are unique (the hard rule): no two records share one.
+            session.scalars(_shared(live, column, after)).all() if by == "phone" else [],
+            session.scalars(_other_values(kind, by, after)).all()]
+        cut = [values[-1] for values in reads if len(values) == VALUES_PER_READ]
+        through = min(cut, default=None)
+        values = sorted({v for values in reads for v in values
+                         if through is None or v <= through})
+        holders = _holders(session, kind, live, column, values)
+        distinct = _distinct_pairs(session, kind, sorted({i for ids in holders.values()
+                                                          for i in ids}))
+        for value in values:
+            ids = holders.get(value, [])
+            if len(ids) > 1 and not _all_distinct(ids, distinct):
+                yield value, [ids]
+        if through is None:
+            return
+        after = through
+
+
+def _other_values(kind: Kind, by: str, after: str | None) -> Select:
+    """The next values of other keys of ``kind`` after ``after``, phones or
+    addresses, in order: the primary key's index serves both the order and
+    the distinct values. Every address holds an "@" and no phone does; phones
+    (E.164) lie between "+" and "," (the character after it), so that their
+    read skips the addresses."""
+    value = OtherKey.value
+    kind_of_value = and_(value > "+", value < ",", ~value.contains("@")) if by == "phone" \
+        else value.contains("@")
+    query = select(value).distinct() \
+        .where(OtherKey.record_type == kind.record_type, kind_of_value) \
+        .order_by(value).limit(VALUES_PER_READ)
+    return query if after is None else query.where(value > after)
+
+
+def _holders(session: Session, kind: Kind, live: Select, column: Any, values: Sequence[str]
+             ) -> dict[str, list[int]]:
+    """The ids of the records holding each of ``values``, first (``column``)
+    or not, oldest first, at most :data:`MAX_CANDIDATES` a value."""
+    if not values:
+        return {}
+    model = kind.model
+    found: dict[str, set[int]] = {}
+    others = live.join(OtherKey, and_(OtherKey.record_type == kind.record_type,
+                                      OtherKey.record_id == model.id)) \
+        .where(any_of(session, OtherKey.value, values)) \
+        .with_only_columns(OtherKey.value, model.id)
+    for value, record_id in [*((row.value, row.id) for row in
+                               _first_records(session, live, column, values)),
+                             *session.execute(others)]:
+        found.setdefault(value, set()).add(record_id)
+    return {value: sorted(ids)[:MAX_CANDIDATES] for value, ids in found.items()}
 
 
 def _alike(rows: Sequence[Any]) -> list[list[int]]:

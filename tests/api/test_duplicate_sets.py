@@ -3,6 +3,8 @@ already stored, a page at a time."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from sqlalchemy import func, select
 
@@ -93,20 +95,75 @@ def test_a_records_candidates_include_its_name_with_nicknames(admin_api, new_lea
     assert sets_of(admin_api, "/api/v1/leads/duplicates")[0] == [[bobby["id"], bob["id"]]]
 
 
-def test_sets_share_a_first_phone(admin_api, new_lead):
+def test_sets_share_a_phone_whichever_of_theirs_it_is(admin_api, new_lead):
     first = new_lead(full_name="A", phones=["+1 202 555 0111"])
     second = new_lead(full_name="B", phones=["+12025550111", "+12025550999"])
     third = new_lead(full_name="C", phones=["+1-202-555-0111"])
-    new_lead(full_name="D", phones=["+12025550999"])  # only another's second phone
+    fourth = new_lead(full_name="D", phones=["+12025550999"])  # another's second phone
+    fifth = new_lead(full_name="E", phones=["+12025550888", "+4930123456"])
+    sixth = new_lead(full_name="F", phones=["+12025550777", "+49 30 123456"])  # both second
     no_phone = new_lead(full_name="a")
+    new_lead(full_name="G", phones=["+12025550666"], emails=["+12025550777@example.com"])
 
     sets, body = sets_of(admin_api, "/api/v1/leads/duplicates?by=phone")
 
-    assert sets == [[first["id"], second["id"], third["id"]]]
-    assert body["items"][0]["by"] == "phone" and body["items"][0]["total"] == 3
+    # In the order of the phone they share.
+    assert sets == [[first["id"], second["id"], third["id"]], [second["id"], fourth["id"]],
+                    [fifth["id"], sixth["id"]]]
+    assert [(s["by"], s["shared"], s["total"]) for s in body["items"]] == [
+        ("phone", "+12025550111", 3), ("phone", "+12025550999", 2), ("phone", "+4930123456", 2)]
     # By name, the two As are a set whatever their phones.
-    assert sets_of(admin_api, "/api/v1/leads/duplicates?by=name")[0] == [
-        [first["id"], no_phone["id"]]]
+    _, by_name = sets_of(admin_api, "/api/v1/leads/duplicates?by=name")
+    assert [([r["id"] for r in s["records"]], s["shared"]) for s in by_name["items"]] == [
+        ([first["id"], no_phone["id"]], None)]
+
+
+def test_sets_share_an_address_whichever_of_theirs_it_is(admin_api, new_lead):
+    work = new_lead(full_name="Ann", emails=["ann@acme.example"])
+    home = new_lead(full_name="Annie", emails=["ann@home.example", "Ann@ACME.example"])
+    both = [new_lead(full_name=n, emails=[f"{n}@example.com", "office@example.com"])
+            for n in ("bo", "cy")]
+    binned = new_lead(full_name="Di", emails=["di@example.com", "office@example.com"])
+    assert admin_api.delete(f"/api/v1/leads/{binned['id']}").status_code == 204
+    new_lead(full_name="Ed", emails=["ed@example.com", "+12025550111@example.com"],
+             phones=["+12025550111"])
+
+    sets, body = sets_of(admin_api, "/api/v1/leads/duplicates?by=email")
+
+    assert sets == [[work["id"], home["id"]], [both[0]["id"], both[1]["id"]]]
+    assert [(s["by"], s["shared"]) for s in body["items"]] == [
+        ("email", "ann@acme.example"), ("email", "office@example.com")]
+    assert sets_of(admin_api, "/api/v1/leads/duplicates?by=phone")[0] == []
+
+
+@pytest.mark.parametrize("by", ["phone", "email"])
+def test_phone_and_address_pages_merge_first_and_other_keys_in_order(
+        admin_api, new_lead, monkeypatch, by):
+    """Whatever the reads' limit, every value several records hold comes once,
+    in order, with all its holders: the two reads are cut at different
+    values and merged."""
+    monkeypatch.setattr("crmcore.services.duplicates.VALUES_PER_READ", 2)
+    value = (lambda n: f"+120255501{n:02}") if by == "phone" else \
+        (lambda n: f"x{n:02}@example.com")
+    draw = random.Random(22)
+    held = [draw.sample(range(30), draw.randint(1, 3)) for _ in range(24)]
+    holders: dict[str, list[int]] = {}
+    for n, numbers in enumerate(held):
+        values = [value(k) for k in numbers]
+        record = new_lead(full_name=f"R{n}",
+                          **{"phones" if by == "phone" else "emails":
+                             values if by == "phone" else [f"r{n}@example.com", *values]})
+        for v in values:
+            holders.setdefault(v, []).append(record["id"])
+    expected = [(v, ids) for v, ids in sorted(holders.items()) if len(ids) > 1]
+
+    found, url = [], f"/api/v1/leads/duplicates?by={by}&limit=1"
+    while url:
+        _, body = sets_of(admin_api, url)
+        found += [(s["shared"], s["ids"]) for s in body["items"]]
+        url = body["links"]["next"]
+
+    assert found == expected
 
 
 def test_a_large_set_shows_its_first_ten_and_counts_them_all(admin_api, new_lead):
@@ -239,7 +296,7 @@ def test_saying_records_are_different_is_checked(api_client, make_user, admin_ap
 
 
 @pytest.mark.parametrize(("query", "field"), [
-    ("by=email", "by"),
+    ("by=address", "by"),
     ("cursor=%21%21", "cursor"),
     ("cursor=AA", "cursor"),
     ("limit=0", "limit"),

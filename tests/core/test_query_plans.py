@@ -235,3 +235,11 @@ def test_duplicate_sets_walk_the_sound_or_phone_index_in_order(app, make_user, k
     assert f"ix_{table}_{column}" in found, found
     # Neither the grouping nor the order sorts the table.
     assert "TEMP B-TREE" not in found and "Sort" not in found, found
+
+
+@pytest.mark.parametrize("by", ["phone", "email"])
+def test_duplicate_sets_walk_other_keys_by_their_primary_key_in_order(app, by):
+    with app.extensions["crm"].sessions() as session:
+        found = plan(session, duplicates._other_values(svc.LEADS, by, "+1202"))
+    assert "pk_other_keys" in found or "sqlite_autoindex_other_keys_1" in found, found
+    assert "TEMP B-TREE" not in found and "Sort" not in found, found

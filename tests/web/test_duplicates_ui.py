@@ -76,10 +76,23 @@ def test_sets_by_phone_and_pages(client, sales, make_lead, make_contact):
     assert pages == [names[:20], names[20:]]
 
 
+def test_sets_by_email_show_the_address_they_share(client, sales, make_lead):
+    work = make_lead(sales, full_name="Ann Ash", emails=["ann@acme.example"])
+    home = make_lead(sales, full_name="Annie Ash",
+                     emails=["ann@home.example", "ann@acme.example"])
+    page = client.get("/leads/duplicates?by=email").get_data(as_text=True)
+    assert '<a href="/leads/duplicates?by=email" aria-current="page">Same email</a>' in page
+    assert "have an email address in common, whichever of their addresses it is" in page
+    assert re.search(r"<h2>ann@acme\.example\s*<span", page), page
+    # Every address of each, so that the shared one is there to see.
+    assert "<td>ann@home.example, ann@acme.example</td>" in page
+    assert f'href="/leads/{work.id}/merge/{home.id}?back=email"' in page
+
+
 def test_bad_list_choices_are_a_clear_error(client, sales):
-    response = client.get("/leads/duplicates?by=email")
+    response = client.get("/leads/duplicates?by=address")
     assert response.status_code == 422
-    assert "Duplicates are listed by name or by phone." in response.get_data(as_text=True)
+    assert "Duplicates are listed by name, phone or email." in response.get_data(as_text=True)
     assert client.get("/leads/duplicates?cursor=!!").status_code == 422
 
 
