@@ -69,7 +69,7 @@ class RecordMixin:
     id: Mapped[int] = mapped_column(primary_key=True)
     emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The first email, normalized; the duplicate rule and email search use it.
-    email_key: Mapped[str | None] = mapped_column(String(254))
+    email_key: Mapped[str | None] = mapped_column(key_type(254))
     phones: Mapped[list[str]] = mapped_column(JSON, default=list)
     # The first phone in E.164, for prefix search and the duplicate list.
     phone_key: Mapped[str | None] = mapped_column(key_type(20))
@@ -114,15 +114,13 @@ def search_indexes(table: str) -> list[Index]:
     """Indexes on the folded name, key email and first phone (prefix search;
     the phone's duplicate check) and on the name's sound (the name's duplicate
     check). LIKE 'prefix%' uses a PostgreSQL b-tree only with the pattern
-    operator class unless the column's collation is C, as the name key's and
-    the phone key's are (their indexes also give the name sort and the
-    duplicate list their order); SQLite runs prefix search as a range on a
-    plain index."""
+    operator class unless the column's collation is C, as every key's is
+    (their indexes also give the name sort and the duplicate list their
+    order); SQLite runs prefix search as a range on a plain index."""
     return [Index(f"ix_{table}_name_key", "name_key", "id"),
             Index(f"ix_{table}_sound_key", "sound_key", "id"),
             Index(f"ix_{table}_phone_key", "phone_key"),
-            Index(f"ix_{table}_email_key", "email_key",
-                  postgresql_ops={"email_key": "varchar_pattern_ops"})]
+            Index(f"ix_{table}_email_key", "email_key")]
 
 
 class Lead(RecordMixin, Base):

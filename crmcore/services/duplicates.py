@@ -30,7 +30,7 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from crmcore.db import any_of
 from crmcore.errors import NotFound, ValidationFailed
@@ -364,16 +364,27 @@ def _key_sets(session: Session, kind: Kind, live: Select, by: str, after: str | 
 
 
 def _other_values(kind: Kind, by: str, after: str | None) -> Select:
-    """The next values of other keys of ``kind`` after ``after``, phones or
-    addresses, in order: the primary key's index serves both the order and
-    the distinct values. Every address holds an "@" and no phone does; phones
-    (E.164) lie between "+" and "," (the character after it), so that their
-    read skips the addresses."""
-    value = OtherKey.value
+    """The next values of other keys of ``kind`` after ``after`` that another
+    record holds too, first or not, in order: phones or addresses. The
+    primary key's index serves the order and the distinct values; two index
+    probes a value tell whether another holds it, in the database, so that
+    walking many values no one else holds costs one read, not one each.
+    Every address holds an "@" and no phone does; phones (E.164) lie between
+    "+" and "," (the character after it), so that their read skips the
+    addresses."""
+    model = kind.model
+    mine, theirs = aliased(OtherKey), aliased(OtherKey)
+    first = model.phone_key if by == "phone" else model.email_key
+    value = mine.value
     kind_of_value = and_(value > "+", value < ",", ~value.contains("@")) if by == "phone" \
         else value.contains("@")
+    held_first = select(model.id).where(first == value, model.id != mine.record_id).exists()
+    held_other = select(theirs.record_id).where(
+        theirs.record_type == mine.record_type, theirs.value == value,
+        theirs.record_id != mine.record_id).exists()
     query = select(value).distinct() \
-        .where(OtherKey.record_type == kind.record_type, kind_of_value) \
+        .where(mine.record_type == kind.record_type, kind_of_value,
+               or_(held_first, held_other)) \
         .order_by(value).limit(VALUES_PER_READ)
     return query if after is None else query.where(value > after)
 

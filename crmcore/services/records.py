@@ -757,8 +757,7 @@ def _prefix_search(session: Session, model: Any, text: str) -> Any:
     starts with ``text``, each test backed by an index; names compare folded
     ("mull" finds "Müller").
     PostgreSQL uses LIKE on indexes that compare bytes whatever the database's
-    collation (the name key's own is C, the others use ``varchar_pattern_ops``);
-    SQLite compares bytes, so a range works."""
+    collation (every key's is C); SQLite compares bytes, so a range works."""
     text = text.strip()
     name = fold(text, 200)
     prefixes = [(model.name_key, name), (model.email_key, text.lower()),

@@ -243,3 +243,5 @@ def test_duplicate_sets_walk_other_keys_by_their_primary_key_in_order(app, by):
         found = plan(session, duplicates._other_values(svc.LEADS, by, "+1202"))
     assert "pk_other_keys" in found or "sqlite_autoindex_other_keys_1" in found, found
     assert "TEMP B-TREE" not in found and "Sort" not in found, found
+    # Whether another record holds a value: a probe of its first key's index.
+    assert f"ix_leads_{by}_key" in found, found
