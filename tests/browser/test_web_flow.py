@@ -129,6 +129,8 @@ def test_duplicates_are_found_and_merged_one_set_after_another(page, live_server
             {"full_name": "Bo", "phones": ["+1 202 555 0143"]},
             {"full_name": "Cy Young", "company": "Acme"},
             {"full_name": "Cy Young", "company": "ACME Inc."},
+            {"full_name": "Dee Park", "emails": ["dee@work.example"]},
+            {"full_name": "Eve Stone", "emails": ["eve@home.example", "Dee@Work.example"]},
         )]
     sign_in(page, live_server, user)
     page.goto(f"{live_server.url}/leads")
@@ -157,6 +159,16 @@ def test_duplicates_are_found_and_merged_one_set_after_another(page, live_server
     page.locator(".duplicate-set").get_by_role("button", name=f"Merge all into #{made[2]}").click()
     page.wait_for_url(f"{live_server.url}/leads/duplicates?by=phone")
     assert f"merged into #{made[2]}" in page.locator(".flash").inner_text()
+    assert "No likely duplicates" in page.locator("main").inner_text()
+
+    # An address one holds first and the other second.
+    page.get_by_role("link", name="Same email").click()
+    page.wait_for_url("**/leads/duplicates?by=email")
+    shared = page.locator(".duplicate-set")
+    assert shared.locator("h2").inner_text().startswith("dee@work.example")
+    assert shared.get_by_role("cell", name="eve@home.example, dee@work.example").count() == 1
+    shared.get_by_role("button", name=f"Merge all into #{made[6]}").click()
+    page.wait_for_url(f"{live_server.url}/leads/duplicates?by=email")
     assert "No likely duplicates" in page.locator("main").inner_text()
     with transaction(app.extensions["crm"].sessions) as session:
         assert session.get(Lead, made[0]).source == "web"
