@@ -238,10 +238,11 @@ def test_duplicate_sets_walk_the_sound_or_phone_index_in_order(app, make_user, k
 
 
 @pytest.mark.parametrize("by", ["phone", "email"])
-def test_duplicate_sets_walk_other_keys_by_their_primary_key_in_order(app, by):
+@pytest.mark.parametrize("kind", [svc.LEADS, svc.CONTACTS], ids=["leads", "contacts"])
+def test_duplicate_sets_walk_other_keys_by_their_primary_key_in_order(app, kind, by):
     with app.extensions["crm"].sessions() as session:
-        found = plan(session, duplicates._other_values(svc.LEADS, by, "+1202"))
+        found = plan(session, duplicates._other_values(kind, by, "+1202"))
     assert "pk_other_keys" in found or "sqlite_autoindex_other_keys_1" in found, found
     assert "TEMP B-TREE" not in found and "Sort" not in found, found
     # Whether another record holds a value: a probe of its first key's index.
-    assert f"ix_leads_{by}_key" in found, found
+    assert f"ix_{kind.model.__tablename__}_{by}_key" in found, found
