@@ -226,15 +226,14 @@ def test_deleting_a_contact_finds_its_converted_leads_through_an_index(app):
 
 @pytest.mark.parametrize("column", ["sound_key", "phone_key"])
 @pytest.mark.parametrize("kind", [svc.LEADS, svc.CONTACTS], ids=["leads", "contacts"])
-def test_duplicate_sets_walk_the_sound_or_phone_index_in_order(app, make_user, kind, column):
-    admin = make_user("admin")
+def test_duplicate_sets_walk_the_sound_or_phone_index_in_order(app, kind, column):
     table = kind.model.__tablename__
     with app.extensions["crm"].sessions() as session:
-        found = plan(session, duplicates._shared(svc.visible(session, admin, kind),
-                                                 getattr(kind.model, column), "m"))
+        found = plan(session, duplicates._shared(getattr(kind.model, column), "m"))
     assert f"ix_{table}_{column}" in found, found
-    # Neither the grouping nor the order sorts the table.
+    # Neither the grouping nor the order sorts the table, nor reads its rows.
     assert "TEMP B-TREE" not in found and "Sort" not in found, found
+    assert "COVERING INDEX" in found or "Index Only Scan" in found, found
 
 
 @pytest.mark.parametrize("by", ["phone", "email"])
