@@ -101,6 +101,18 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
     similar company (:func:`~crmcore.textkeys.similar_companies`), oldest
     first. An empty company counts as a company: a similar name alone is
     suspicious. ``exclude``: ids left out."""
+    why = _matches(session, actor, kind, phones=phones, emails=emails, name_key=name_key,
+                   company=company, exclude=exclude, limit=limit)
+    model = kind.model
+    found = session.scalars(select(model).where(model.id.in_(list(why)))) if why else ()
+    return [Candidate(record, *why[record.id]) for record in sorted(found, key=lambda r: r.id)]
+
+
+def _matches(session: Session, actor: User | None, kind: Kind, *, phones: Sequence[str],
+             emails: Sequence[str], name_key: str, company: str, exclude: Collection[int],
+             limit: int) -> dict[int, tuple[tuple[str, ...], tuple[str, ...], bool]]:
+    """The ids :func:`likely_duplicates` finds, each with why: the phones and
+    addresses in common, and whether name and company are alike."""
     model = kind.model
     # The sound keys of the name and of its spellings with nicknames or
     # swapped letters.
@@ -124,7 +136,7 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
     if shared:
         same.append(model.id.in_(list(shared)))
     if not same:
-        return []
+        return {}
     # The indexes of the sound key, the phone, the key email and the other
     # keys find the few records that share one; names and companies are
     # compared on those, in Python.
@@ -143,8 +155,7 @@ def likely_duplicates(session: Session, actor: User | None, kind: Kind, *,
                               alike)
             if len(why) == limit:
                 break
-    found = session.scalars(select(model).where(model.id.in_(list(why)))) if why else ()
-    return [Candidate(record, *why[record.id]) for record in sorted(found, key=lambda r: r.id)]
+    return why
 
 
 def merge_candidates(session: Session, actor: User | None, kind: Kind, record: Any,
@@ -168,9 +179,11 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
     names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
     known: set[int] = set()
     if record is not None:
-        known = {record.id, *distinct_ids(session, kind, record.id),
-                 *(c.record.id for c in merge_candidates(session, actor, kind, record,
-                                                         limit=MAX_CANDIDATES))}
+        # Only the ids of those it has already: their records are not read.
+        known = {record.id, *distinct_ids(session, kind, record.id)}
+        known |= set(_matches(session, actor, kind, phones=record.phones,
+                              emails=record.emails, name_key=record.name_key,
+                              company=record.company, exclude=known, limit=MAX_CANDIDATES))
     return likely_duplicates(session, actor, kind, exclude=known,
                              phones=_valid(normalize_phone, data.get("phones")),
                              emails=_valid(normalize_email, data.get("emails")),
