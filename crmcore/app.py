@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from crmcore import __version__
 from crmcore.auth.roles import RoleRegistry
 from crmcore.config import database_url, instance_path, max_upload_bytes, secret_key
-from crmcore.db import Base, check_connection, make_engine, session_factory
+from crmcore.db import Base, check_connection, make_engine, session_factory, writer
 from crmcore.errors import PluginError
 from crmcore.jsoncodec import JSONProvider
 from crmcore.plugins import PluginSet
@@ -52,9 +52,12 @@ class Runtime:
     config: Mapping[str, Any] = field(default_factory=dict)
     # Made from the runtime itself (sessions carry it in their info).
     sessions: sessionmaker[Session] = field(init=False)
+    # The engine for requests that may write (see db()).
+    writer: Engine = field(init=False)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.engine, self)
+        self.writer = writer(self.engine)
 
     @property
     def hook(self) -> Any:
@@ -164,12 +167,20 @@ def create_app(config: Mapping[str, Any] | None = None, *,
     return app
 
 
-def db() -> Session:
-    """The current request's session, opened on first use and closed at teardown."""
-    if "db" not in g:
-        from flask import current_app
+# Requests by these methods never write: they read side by side (SQLite's WAL).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-        g.db = current_app.extensions["crm"].sessions()
+
+def db() -> Session:
+    """The current request's session, opened on first use and closed at teardown.
+    On SQLite a request by any other method (and work outside a request,
+    ``crm shell``) takes the write lock as each of its transactions begins:
+    one that read first, then wrote after another process had committed,
+    would fail at once ("database is locked") instead of waiting its turn."""
+    if "db" not in g:
+        runtime = current_app.extensions["crm"]
+        reads = has_request_context() and request.method in READ_ONLY_METHODS
+        g.db = runtime.sessions() if reads else runtime.sessions(bind=runtime.writer)
     return g.db
 
 

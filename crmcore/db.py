@@ -236,6 +236,12 @@ def writing(session: Session) -> Session:
     return session
 
 
+def writer(engine: Engine) -> Engine:
+    """``engine`` for sessions whose every transaction may write: on SQLite each
+    takes the write lock when it begins, as :func:`writing` makes one do."""
+    return engine.execution_options(**{WRITES: True})
+
+
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits at the end of the block or rolls back on error.

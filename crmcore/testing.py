@@ -35,7 +35,8 @@ The database is SQLite in the test's temporary folder, or PostgreSQL when
 ``CRM_TEST_DATABASE_URL`` is set (each test starts from an empty schema of its
 own process, so parallel runs on one database do not collide; the run drops it
 when it ends). Tests marked
-``postgres_only`` are skipped on SQLite. With ``CI`` set,
+``postgres_only`` are skipped on SQLite, those marked ``sqlite_only`` on
+PostgreSQL. With ``CI`` set,
 a missing browser fails instead of skipping.
 """
 
@@ -74,6 +75,7 @@ def is_postgres() -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "plugins(*names): plugins enabled for the app fixture")
     config.addinivalue_line("markers", "postgres_only: needs CRM_TEST_DATABASE_URL (PostgreSQL)")
+    config.addinivalue_line("markers", "sqlite_only: what SQLite alone needs (its locking)")
     config.addinivalue_line("markers", "browser: drives real Chromium through Playwright")
 
 
@@ -95,6 +97,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres_only") and not is_postgres():
         pytest.skip("PostgreSQL only: set CRM_TEST_DATABASE_URL")
+    if item.get_closest_marker("sqlite_only") and is_postgres():
+        pytest.skip("SQLite only")
 
 
 def _own_schema() -> str:
