@@ -98,6 +98,8 @@ def users_update(user_id: int) -> Response:
     """Change a user's name, role or active flag.
 
     Needs users.manage; deactivating a user ends their sessions and stops their tokens.
+    Nobody deactivates themselves, and the last active user who can manage users
+    is neither deactivated nor given a role that cannot (422).
     """
     session = db()
     require(session, actor(), "users.manage")

@@ -23,6 +23,8 @@ from crmcore.schemas.users import (
     normalize_email,
 )
 
+MANAGE = "users.manage"
+
 
 def _check_role(session: Session, role: str) -> None:
     roles = registry(session).roles
@@ -34,7 +36,7 @@ def _check_role(session: Session, role: str) -> None:
 
 def create_user(session: Session, actor: User | None, data: Mapping[str, Any]) -> User:
     """Create a user; ``actor`` needs ``users.manage`` (``None`` is the CLI)."""
-    require(session, actor, "users.manage")
+    require(session, actor, MANAGE)
     values = load(UserCreateSchema(), data)
     _check_role(session, values["role"])
     password = values.pop("password")
@@ -69,16 +71,43 @@ def user_by_email(session: Session, email: str) -> User:
 
 
 def update_user(session: Session, actor: User | None, user: User, data: Mapping[str, Any]) -> User:
-    require(session, actor, "users.manage")
+    """Change a user's name, role or active flag; ``actor`` needs ``users.manage``.
+    Nobody deactivates themselves, and the install always keeps an active user
+    who can manage users: the last one is neither deactivated nor given a role
+    without that permission (the CLI included: it could only undo it)."""
+    require(session, actor, MANAGE)
     values = load(UserUpdateSchema(), data)
     if "role" in values:
         _check_role(session, values["role"])
+    if values.get("is_active") is False and actor is not None and actor.id == user.id:
+        raise ValidationFailed("You cannot deactivate yourself.",
+                               {"is_active": ["You cannot deactivate yourself."]})
+    _keep_a_manager(session, user, values)
     if values.get("is_active") is False and user.is_active:
         end_sessions(session, user)
     for key, value in values.items():
         setattr(user, key, value)
     session.flush()
     return user
+
+
+def _keep_a_manager(session: Session, user: User, values: Mapping[str, Any]) -> None:
+    """Refuse ``values`` for ``user`` if they would leave no active user who may
+    manage users."""
+    roles = registry(session)
+    manages = [name for name in roles.roles if roles.allows(name, MANAGE)]
+    stays = values.get("is_active", user.is_active) and values.get("role", user.role) in manages
+    if stays or not (user.is_active and user.role in manages):
+        return
+    # Every active manager's row locked, in id order: of two managers demoting
+    # each other at once, the second sees the first's change (PostgreSQL
+    # re-reads a row it waited for) and is refused.
+    managers = session.scalars(select(User.id).where(
+        User.is_active, User.role.in_(manages)).order_by(User.id).with_for_update()).all()
+    if set(managers) <= {user.id}:
+        field = "is_active" if values.get("is_active") is False else "role"
+        message = f"{user.email} is the last active user who can manage users."
+        raise ValidationFailed(message, {field: [message]})
 
 
 def end_sessions(session: Session, user: User) -> None:
@@ -126,7 +155,7 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
 
 def set_password(session: Session, actor: User | None, user: User, password: str) -> None:
     if actor is not None and actor.id != user.id:
-        require(session, actor, "users.manage")
+        require(session, actor, MANAGE)
     problem = password_problem(password)
     if problem:
         raise ValidationFailed(problem, {"password": [problem]})
@@ -137,7 +166,7 @@ def set_password(session: Session, actor: User | None, user: User, password: str
 def issue_token(session: Session, actor: User | None, user: User, name: str = "") -> str:
     """Create an API token for ``user`` and return it; only its hash is kept."""
     if actor is not None and actor.id != user.id:
-        require(session, actor, "users.manage")
+        require(session, actor, MANAGE)
     token = new_token()
     session.add(ApiToken(user=user, name=name[:100], token_hash=token_hash(token),
                          prefix=token[:12]))

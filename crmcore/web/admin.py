@@ -64,12 +64,14 @@ def admin_users_active(user_id: int) -> Any:
     session = db()
     user = user_service.get_user(session, user_id)
     active = request.form.get("active") == "1"
-    if user.id == actor().id and not active:
-        flash("You cannot deactivate yourself.", "error")
-        return redirect(url_for("web.admin_users"), 303)
-    user_service.update_user(session, actor(), user, {"is_active": active})
-    session.commit()
-    flash(f"{user.email} is now {'active' if active else 'deactivated'}.", "info")
+    try:
+        user_service.update_user(session, actor(), user, {"is_active": active})
+        session.commit()
+    except CrmError as exc:
+        session.rollback()
+        flash(exc.detail, "error")
+    else:
+        flash(f"{user.email} is now {'active' if active else 'deactivated'}.", "info")
     return redirect(url_for("web.admin_users"), 303)
 
 

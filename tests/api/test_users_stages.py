@@ -90,3 +90,21 @@ def test_stages(admin_api, api_client, make_user):
     lead = admin_api.post("/api/v1/leads", json={"full_name": "S",
                                                   "stage_id": stage["id"]}).get_json()
     assert lead["stage_id"] == stage["id"]
+
+
+def test_the_install_keeps_an_active_user_who_manages_users(api_client, make_user):
+    first, second = make_user("admin"), make_user("admin")
+    one, two = api_client(first), api_client(second)
+    assert_problem(one.patch(f"/api/v1/users/{first.id}", json={"is_active": False}),
+                   422, "is_active")
+    assert one.patch(f"/api/v1/users/{second.id}", json={"role": "manager"}).status_code == 200
+    refused = one.patch(f"/api/v1/users/{first.id}", json={"role": "sales"})
+    assert_problem(refused, 422, "role")
+    assert refused.get_json()["errors"]["role"] == [
+        f"{first.email} is the last active user who can manage users."]
+    assert one.get("/api/v1/users/me").get_json()["role"] == "admin"
+    assert_problem(two.get("/api/v1/users"), 403)  # a manager no longer manages users
+    # Given back the role, the second may take the first's away; then not its own.
+    assert one.patch(f"/api/v1/users/{second.id}", json={"role": "admin"}).status_code == 200
+    assert two.patch(f"/api/v1/users/{first.id}", json={"is_active": False}).status_code == 200
+    assert_problem(two.patch(f"/api/v1/users/{second.id}", json={"role": "sales"}), 422, "role")

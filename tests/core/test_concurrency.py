@@ -1,4 +1,5 @@
-"""The key-email rule holds when many writers race (PostgreSQL: real concurrency)."""
+"""Rules that hold when writers race (PostgreSQL: real concurrency): one lead per
+key email, and an install never left without an active admin."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from crmcore.db import transaction
-from crmcore.errors import Conflict
-from crmcore.models import EmailKey, Lead
+from crmcore.errors import Conflict, Forbidden, ValidationFailed
+from crmcore.models import EmailKey, Lead, User
 from crmcore.services import records as svc
+from crmcore.services import users
 
 pytestmark = [pytest.mark.plugins(), pytest.mark.postgres_only]
 
@@ -48,3 +50,35 @@ def test_simultaneous_creates_of_one_address_make_exactly_one_lead(app, make_use
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(EmailKey)) == 1
         assert s.scalar(select(func.count()).select_from(Lead)) <= 1
+
+
+@pytest.mark.parametrize("change", [{"role": "sales"}, {"is_active": False}])
+def test_two_last_admins_taking_each_others_role_at_once_leave_one(app, make_user, change):
+    first, second = make_user("admin"), make_user("admin")
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    sessions = app.extensions["crm"].sessions
+
+    def demote(actor_id: int, user_id: int) -> None:
+        barrier.wait()
+        try:
+            with transaction(sessions) as s:
+                users.update_user(s, s.get(User, actor_id), s.get(User, user_id), change)
+            outcomes.append("changed")
+        except (ValidationFailed, Forbidden):
+            # Refused as the last admin, or, had the other finished first, as
+            # no longer an admin.
+            outcomes.append("refused")
+        except Exception as exc:  # pragma: no cover - the assertion below shows it
+            outcomes.append(f"error: {exc!r}")
+
+    threads = [threading.Thread(target=demote, args=pair)
+               for pair in ((first.id, second.id), (second.id, first.id))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["changed", "refused"], outcomes
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(User).where(
+            User.role == "admin", User.is_active)) == 1

@@ -45,6 +45,11 @@ def test_admin_creates_and_deactivates_users(app, client, make_user, login, db_s
     assert victim.get("/").status_code == 200
     assert client.post(f"/admin/users/{user.id}/active", data={"active": "0"}).status_code == 303
     assert victim.get("/").status_code == 302  # the deactivated user's session died
+    refused = client.post(f"/admin/users/{admin.id}/active", data={"active": "0"},
+                          follow_redirects=True)
+    assert b"You cannot deactivate yourself." in refused.data
+    db_session.expire_all()
+    assert db_session.get(User, admin.id).is_active
 
 
 def test_admin_edits_stages(client, make_user, login, db_session):
