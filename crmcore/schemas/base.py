@@ -10,7 +10,19 @@ from crmcore.db import MAX_INT
 from crmcore.errors import ValidationFailed
 
 
-class Id(fields.Integer):
+class Integer(fields.Integer):
+    """A whole number. marshmallow's own turns 2.7 into 2 (``int()`` drops the
+    fraction); this one refuses it, so that no input is stored other than
+    sent. 2.0 is 2, and text ("2", from a form) is read as marshmallow reads
+    it."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)  # type: ignore[no-any-return]
+
+
+class Id(Integer):
     """The id of a stored row: a positive integer the database can hold, so
     that a huge number is a message on its field, not a driver error."""
 

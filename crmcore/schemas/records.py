@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from crmcore.models.records import CUSTOM_FIELD_TYPES, LIFECYCLE_STAGES, OPT_OUT_CHANNELS
-from crmcore.schemas.base import Id, StrictSchema
+from crmcore.schemas.base import Id, Integer, StrictSchema
 from crmcore.schemas.users import EmailField
 
 
@@ -134,7 +134,7 @@ def plugin_field_names(schema: Schema, record_type: str) -> set[str]:
 class StageSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    position = fields.Integer(load_default=0)
+    position = Integer(load_default=0)
     kind = fields.String(load_default="open", validate=validate.OneOf(("open", "won", "lost")))
 
 
@@ -147,7 +147,7 @@ class CustomFieldInput(StrictSchema):
     choices = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                           load_default=list, validate=validate.Length(max=100))
     required = fields.Boolean(load_default=False)
-    position = fields.Integer(load_default=0)
+    position = Integer(load_default=0)
 
 
 class CustomFieldOutput(Schema):

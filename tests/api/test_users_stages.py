@@ -108,3 +108,15 @@ def test_the_install_keeps_an_active_user_who_manages_users(api_client, make_use
     assert one.patch(f"/api/v1/users/{second.id}", json={"role": "admin"}).status_code == 200
     assert two.patch(f"/api/v1/users/{first.id}", json={"is_active": False}).status_code == 200
     assert_problem(two.patch(f"/api/v1/users/{second.id}", json={"role": "sales"}), 422, "role")
+
+
+def test_a_fraction_is_not_a_whole_number(admin_api):
+    assert_problem(admin_api.post("/api/v1/stages", json={"name": "Half", "position": 2.7}),
+                   422, "position")
+    made = admin_api.post("/api/v1/stages", json={"name": "Whole", "position": 3.0})
+    assert made.status_code == 201 and made.get_json()["position"] == 3
+    assert_problem(admin_api.post("/api/v1/leads", json={"full_name": "F", "owner_id": 1.5}),
+                   422, "owner_id")
+    assert_problem(admin_api.post("/api/v1/custom-fields", json={
+        "record_type": "lead", "name": "f", "label": "F", "field_type": "text",
+        "position": 0.5}), 422, "position")
