@@ -24,9 +24,43 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@dataclass(frozen=True)
+class Param:
+    """A query parameter as the OpenAPI document gives it: ``schema`` is the
+    JSON Schema of its value (text, unless it says otherwise), so that a
+    client generated from the document sends what the endpoint takes."""
+
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
+
+
+def whole(description: str, low: int = 1, high: int | None = None,
+          default: int | None = None) -> Param:
+    """A whole-number parameter from ``low`` to ``high``."""
+    schema: dict[str, Any] = {"type": "integer", "minimum": low}
+    if high is not None:
+        schema["maximum"] = high
+    if default is not None:
+        schema["default"] = default
+    return Param(description, schema)
+
+
+def one_of(description: str, values: Iterable[str], required: bool = False) -> Param:
+    """A parameter that takes one of ``values``."""
+    return Param(description, {"type": "string", "enum": list(values)}, required)
+
+
+# The two parameters of every list a page at a time.
+CURSOR = Param("The cursor of the next page, from links.next.")
+PAGE_SIZE = whole("Page size, 1 to 200 (50).", high=200, default=50)
+
+
 @dataclass
 class ApiDoc:
-    """What the OpenAPI document says about one endpoint beyond its path."""
+    """What the OpenAPI document says about one endpoint beyond its path.
+    ``query``: each query parameter's :class:`Param`, or its description
+    alone for a text parameter."""
 
     tag: str
     body: str | None = None
@@ -34,7 +68,7 @@ class ApiDoc:
     form: str | None = None
     response: str | None = None
     status: int = 200
-    query: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str | Param] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)
     public: bool = False
     media_type: str = "application/json"

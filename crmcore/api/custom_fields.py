@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from flask import Response, url_for
 
-from crmcore.api.blueprint import actor, bp, doc, empty, json_body, json_response, query_args
+from crmcore.api.blueprint import (
+    actor,
+    bp,
+    doc,
+    empty,
+    json_body,
+    json_response,
+    one_of,
+    query_args,
+)
 from crmcore.api.schemas import CustomFieldOutput
 from crmcore.app import db
 from crmcore.auth.roles import registry
@@ -22,7 +31,8 @@ def _require_internal() -> None:
 
 @bp.get("/custom-fields")
 @doc("custom fields", response="CustomFieldList",
-     query={"record_type": "lead or contact; both when left out."})
+     query={"record_type": one_of("lead or contact; both when left out.",
+                                  ("lead", "contact"))})
 def custom_fields_list() -> Response:
     """List custom fields, in form order.
 

@@ -13,6 +13,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from crmcore import jobs
 from crmcore.api.blueprint import (
+    CURSOR,
+    PAGE_SIZE,
     actor,
     bp,
     doc,
@@ -134,7 +136,7 @@ for _record_type in PLURALS:
 
 @bp.get("/imports")
 @doc("imports", response="ImportJobPage",
-     query={"cursor": "From links.next.", "limit": "Page size, 1 to 200 (50)."})
+     query={"cursor": CURSOR, "limit": PAGE_SIZE})
 def import_list() -> Response:
     """List imports, newest first: your own, or everyone's with records.view_all."""
     args = query_args({"cursor", "limit"})

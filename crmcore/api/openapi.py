@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, render_template_string, url_for
 
 from crmcore import __version__
 from crmcore.api import schemas as api_schemas
-from crmcore.api.blueprint import ApiDoc, bp, doc, json_response
+from crmcore.api.blueprint import ApiDoc, Param, bp, doc, json_response
 from crmcore.schemas import records as record_schemas
 from crmcore.schemas import users as user_schemas
 from crmcore.schemas.records import input_schema
@@ -35,6 +35,7 @@ def _schemas(app: Flask) -> dict[str, Any]:
         "CustomFieldOutput": api_schemas.CustomFieldOutput,
         "CommentInput": record_schemas.CommentInput,
         "StageSchema": record_schemas.StageSchema,
+        "StageUpdate": record_schemas.StageSchema(partial=True),
         "UserSchema": api_schemas.UserSchema,
         "UserCreateSchema": user_schemas.UserCreateSchema,
         "UserUpdateSchema": user_schemas.UserUpdateSchema,
@@ -61,9 +62,10 @@ def _parameters(rule: str, note: ApiDoc) -> list[dict[str, Any]]:
             schema["enum"] = [a.strip() for a in match["args"].split(",")]
         params.append({"name": match["name"], "in": "path", "required": True,
                        "schema": schema})
-    for name, description in note.query.items():
-        params.append({"name": name, "in": "query", "required": False,
-                       "description": description, "schema": {"type": "string"}})
+    for name, about in note.query.items():
+        param = about if isinstance(about, Param) else Param(about)
+        params.append({"name": name, "in": "query", "required": param.required,
+                       "description": param.description, "schema": dict(param.schema)})
     return params
 
 
@@ -129,6 +131,10 @@ def build_spec(app: Flask) -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in _schemas(app).items():
         spec.components.schema(name, schema=schema)
+    # What a restore answers: the lead or contact as it is now, or a plugin
+    # record's type and id.
+    spec.components.schema("Restored", component={"oneOf": [
+        _ref("LeadOutput"), _ref("ContactOutput"), _ref("RestoreResult")]})
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith(bp.name + "."):
@@ -269,9 +275,12 @@ DOCS_PAGE = """<!doctype html>
 {% endfor %}
 <section>
 <h2>Schemas</h2>
-{% for name, fields in schemas %}
+{% for name, fields, alternatives in schemas %}
 <section id="schema-{{ name }}">
 <h3>{{ name }}</h3>
+{% if alternatives %}
+<p>One of: {% for other in alternatives %}<a href="#schema-{{ other }}">{{ other }}</a>{{ ", " if not loop.last }}{% endfor %}.</p>
+{% else %}
 <table>
 <thead><tr><th>Field</th><th>Type</th><th>Required</th><th>Description</th></tr></thead>
 <tbody>
@@ -281,6 +290,7 @@ DOCS_PAGE = """<!doctype html>
 {% endfor %}
 </tbody>
 </table>
+{% endif %}
 </section>
 {% endfor %}
 </section>
@@ -295,7 +305,10 @@ DOCS_PAGE = """<!doctype html>
 def docs() -> Response:
     """This page: the API's endpoints and schemas, for people."""
     spec = get_spec(current_app._get_current_object())  # type: ignore[attr-defined]
-    schemas = [(name, _fields(spec, name)) for name in sorted(spec["components"]["schemas"])]
+    found = spec["components"]["schemas"]
+    schemas = [(name, _fields(spec, name),
+                [_ref_name(other) for other in found[name].get("oneOf", ())])
+               for name in sorted(found)]
     html = render_template_string(DOCS_PAGE, spec=spec, operations=_operations(spec),
                                   schemas=schemas, json_url=url_for("api.openapi_json"))
     return current_app.response_class(html, mimetype="text/html")

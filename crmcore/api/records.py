@@ -11,6 +11,9 @@ from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.routing import BuildError
 
 from crmcore.api.blueprint import (
+    CURSOR,
+    PAGE_SIZE,
+    Param,
     actor,
     bp,
     check_if_match,
@@ -20,7 +23,9 @@ from crmcore.api.blueprint import (
     int_arg,
     json_body,
     json_response,
+    one_of,
     query_args,
+    whole,
 )
 from crmcore.api.schemas import (
     BULK_ACTIONS,
@@ -35,11 +40,13 @@ from crmcore.api.schemas import (
 )
 from crmcore.app import db
 from crmcore.errors import NotFound, ValidationFailed
+from crmcore.models.records import LIFECYCLE_STAGES
 from crmcore.responses import csv_download, xlsx_download
 from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import CommentInput
 from crmcore.services import records as svc
 from crmcore.services.actions import conversion_steps
+from crmcore.services.cells import DELIMITERS
 from crmcore.services.duplicates import (
     BY,
     duplicate_sets,
@@ -123,6 +130,25 @@ def bulk_change(kind: Kind, action: str, value: Any) -> dict[str, Any]:
                                {"value": exc.messages}) from None
 
 
+# The list filters (services.records.FILTERABLE) as the OpenAPI document gives them.
+FILTERS: dict[str, str | Param] = {
+    "owner_id": whole("Records this user owns (the user's id)."),
+    "stage_id": whole("Leads at this stage (the stage's id)."),
+    "source": "Leads whose source is exactly this.",
+    "company": "Records whose company is exactly this.",
+    "lifecycle_stage": one_of("Contacts at this lifecycle stage.", LIFECYCLE_STAGES),
+    "postal_code": "Contacts whose postal code is exactly this.",
+    "tag": "Records with this tag.",
+    "created_after": "Records created at or after this moment: a date (YYYY-MM-DD) or an "
+                     "ISO 8601 date and time.",
+    "created_before": "Records created before this moment: a date (YYYY-MM-DD) or an "
+                      "ISO 8601 date and time.",
+    "q": "Records whose name (whatever its case and accents), key email or first phone "
+         "starts with this.",
+    "mine": Param("true: only the records you own.", {"type": "boolean"}),
+}
+
+
 def register(kind: Kind) -> None:
     """Add the endpoints of one kind of record to the blueprint."""
     rt = kind.record_type
@@ -130,19 +156,19 @@ def register(kind: Kind) -> None:
     title = rt.capitalize()
     base = f"/{plural}"
     item = f"/{plural}/<int:record_id>"
-    list_query = {name: "Filter." for name in FILTERABLE[rt]}
+    list_query: dict[str, str | Param] = {name: FILTERS[name] for name in FILTERABLE[rt]}
     list_query.update({
-        "sort": f"One of {', '.join(SORTABLE[rt])}; a leading - sorts descending. "
-                "Names sort whatever their case and accents.",
-        "q": "Records whose name (whatever its case and accents), key email or first "
-             "phone starts with this.",
-        "cursor": "The cursor of the next page, from links.next.",
-        "limit": "Page size, 1 to 200 (50).",
+        "sort": one_of(f"One of {', '.join(SORTABLE[rt])}; a leading - sorts descending "
+                       "(-created_at). Names sort whatever their case and accents.",
+                       [*SORTABLE[rt], *(f"-{name}" for name in SORTABLE[rt])]),
+        "cursor": CURSOR,
+        "limit": PAGE_SIZE,
     })
 
     export_query = {k: v for k, v in list_query.items() if k not in ("cursor", "limit")}
-    export_query["delimiter"] = ("comma (the default), semicolon (for spreadsheets where the "
-                                 "decimal mark is a comma) or tab.")
+    export_query["delimiter"] = one_of(
+        "comma (the default), semicolon (for spreadsheets where the decimal mark is a "
+        "comma) or tab.", DELIMITERS)
 
     @doc(plural, response=f"{title}Page", query=list_query)
     def list_view() -> Response:
@@ -200,7 +226,9 @@ def register(kind: Kind) -> None:
         session.commit()
         return empty()
 
-    @doc(plural, response="TimelinePage", query={"limit": "How many entries, newest first."})
+    @doc(plural, response="TimelinePage", query={
+        "limit": whole("How many entries, newest first, 1 to 1000 (200).", high=1000,
+                       default=200)})
     def timeline_view(record_id: int) -> Response:
         args = query_args({"limit"})
         session = db()
@@ -258,10 +286,11 @@ def register(kind: Kind) -> None:
                                        candidates, strict=True)]})
 
     @doc(plural, response=f"{title}DuplicatePage", query={
-        "by": f"{', '.join(BY)}: sets of similar names and companies (the default), "
-              "or of records holding one phone or one address, first or not.",
-        "cursor": "The cursor of the next page, from links.next.",
-        "limit": "How many sets, 1 to 100 (20); a page holds every set of its last name's sound."})
+        "by": one_of(f"{', '.join(BY)}: sets of similar names and companies (the default), "
+                     "or of records holding one phone or one address, first or not.", BY),
+        "cursor": CURSOR,
+        "limit": whole("How many sets, 1 to 100 (20); a page holds every set of its last "
+                       "name's sound, phone or address.", high=100, default=20)})
     def duplicate_sets_view() -> Response:
         args = query_args({"by", "cursor", "limit"})
         page = duplicate_sets(db(), actor(), kind, by=args.get("by", "name"),

@@ -6,7 +6,18 @@ from typing import Any
 
 from flask import Response, url_for
 
-from crmcore.api.blueprint import actor, bp, doc, empty, int_arg, json_response, query_args
+from crmcore.api.blueprint import (
+    CURSOR,
+    PAGE_SIZE,
+    Param,
+    actor,
+    bp,
+    doc,
+    empty,
+    int_arg,
+    json_response,
+    query_args,
+)
 from crmcore.api.records import dump_many, record_response
 from crmcore.api.schemas import BinItem, RestoreResult
 from crmcore.app import db
@@ -44,8 +55,8 @@ def _plugin_page(bin_type: Any, limit: int, before: int) -> tuple[list[Any], str
 
 @bp.get("/recycle-bin")
 @doc("recycle bin", response="RecycleBinPage",
-     query={"type": "lead, contact, or a record type a plugin adds (required)",
-            "cursor": "From links.next.", "limit": "Page size, 1 to 200 (50)."})
+     query={"type": Param("lead, contact, or a record type a plugin adds.", required=True),
+            "cursor": CURSOR, "limit": PAGE_SIZE})
 def bin_list() -> Response:
     """List deleted records you may see, most recent first.
 
@@ -72,7 +83,7 @@ def bin_list() -> Response:
 
 
 @bp.post(f"/recycle-bin/{TYPE}/<int:record_id>/restore")
-@doc("recycle bin", response="RestoreResult")
+@doc("recycle bin", response="Restored")
 def bin_restore(record_type: str, record_id: int) -> Response:
     """Restore a deleted record, whole.
 

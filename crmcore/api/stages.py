@@ -34,7 +34,7 @@ def stages_create() -> Response:
 
 
 @bp.patch("/stages/<int:stage_id>")
-@doc("stages", body="StageSchema", response="StageSchema")
+@doc("stages", body="StageUpdate", response="StageSchema")
 def stages_update(stage_id: int) -> Response:
     """Rename, reorder or re-kind a lead stage.
 

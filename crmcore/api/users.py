@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Response, url_for
 from sqlalchemy import select
 
-from crmcore.api.blueprint import actor, bp, doc, int_arg, json_body, json_response, query_args
+from crmcore.api.blueprint import (
+    CURSOR,
+    PAGE_SIZE,
+    actor,
+    bp,
+    doc,
+    int_arg,
+    json_body,
+    json_response,
+    query_args,
+)
 from crmcore.api.schemas import UserSchema
 from crmcore.app import db
 from crmcore.auth.roles import require
@@ -20,8 +30,7 @@ def _dump(user: User) -> dict[str, object]:
 
 
 @bp.get("/users")
-@doc("users", response="UserPage", query={"cursor": "From links.next.",
-                                          "limit": "Page size, 1 to 200 (50)."})
+@doc("users", response="UserPage", query={"cursor": CURSOR, "limit": PAGE_SIZE})
 def users_list() -> Response:
     """List users.
 

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from tests.api.conftest import assert_problem
+
 pytestmark = pytest.mark.plugins()
 
 METHODS = {"get", "post", "patch", "put", "delete"}
@@ -58,3 +60,53 @@ def test_docs_page_renders_without_inline_styles_or_scripts(client):
     assert "<style" not in html and "style=" not in html and "<script" not in html
     assert "http://" not in html and "https://" not in html
     assert "style-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def _query(spec, path):
+    return {p["name"]: p for p in spec["paths"][path]["get"]["parameters"] if p["in"] == "query"}
+
+
+def test_query_parameters_say_what_the_endpoints_take(admin_api):
+    spec = admin_api.get("/api/v1/openapi.json").get_json()
+    leads = _query(spec, "/api/v1/leads")
+    assert leads["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200,
+                                        "default": 50}
+    assert leads["owner_id"]["schema"] == {"type": "integer", "minimum": 1}
+    assert leads["mine"]["schema"] == {"type": "boolean"}
+    assert _query(spec, "/api/v1/contacts")["lifecycle_stage"]["schema"]["enum"] == [
+        "lead", "prospect", "customer"]
+    assert _query(spec, "/api/v1/recycle-bin")["type"]["required"] is True
+    # Every value the document offers is taken, and the bounds it gives hold.
+    for path, name in (("/api/v1/leads", "sort"), ("/api/v1/contacts", "sort"),
+                       ("/api/v1/leads/duplicates", "by"),
+                       ("/api/v1/leads/export.csv", "delimiter"),
+                       ("/api/v1/custom-fields", "record_type")):
+        for value in _query(spec, path)[name]["schema"]["enum"]:
+            assert admin_api.get(f"{path}?{name}={value}").status_code == 200, (path, value)
+    for path, name in (("/api/v1/leads", "limit"), ("/api/v1/leads/duplicates", "limit"),
+                       ("/api/v1/imports", "limit"), ("/api/v1/users", "limit")):
+        schema = _query(spec, path)[name]["schema"]
+        assert admin_api.get(f"{path}?{name}={schema['maximum']}").status_code == 200
+        assert_problem(admin_api.get(f"{path}?{name}={schema['maximum'] + 1}"), 422, name)
+        assert_problem(admin_api.get(f"{path}?{name}=0"), 422, name)
+
+
+def test_bodies_and_answers_are_as_documented(admin_api, new_lead):
+    spec = admin_api.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    patch = spec["paths"]["/api/v1/stages/{stage_id}"]["patch"]
+    assert patch["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/StageUpdate"}
+    assert "required" not in schemas["StageUpdate"]  # a change names what it changes
+    restore = spec["paths"]["/api/v1/recycle-bin/{record_type}/{record_id}/restore"]["post"]
+    answer = restore["responses"]["200"]["content"]["application/json"]["schema"]
+    assert [ref["$ref"].rsplit("/", 1)[1] for ref in
+            schemas[answer["$ref"].rsplit("/", 1)[1]]["oneOf"]] == [
+        "LeadOutput", "ContactOutput", "RestoreResult"]
+    lead = new_lead(full_name="Back Again")
+    assert admin_api.delete(f"/api/v1/leads/{lead['id']}").status_code == 204
+    restored = admin_api.post(f"/api/v1/recycle-bin/lead/{lead['id']}/restore").get_json()
+    assert set(restored) == set(schemas["LeadOutput"]["properties"])
+    docs = admin_api.get("/api/v1/docs").get_data(as_text=True)
+    assert ('One of: <a href="#schema-LeadOutput">LeadOutput</a>, '
+            '<a href="#schema-ContactOutput">ContactOutput</a>') in docs
