@@ -279,7 +279,9 @@ DOCS_PAGE = """<!doctype html>
 <section id="schema-{{ name }}">
 <h3>{{ name }}</h3>
 {% if alternatives %}
-<p>One of: {% for other in alternatives %}<a href="#schema-{{ other }}">{{ other }}</a>{{ ", " if not loop.last }}{% endfor %}.</p>
+<p>One of: {% for other in alternatives -%}
+<a href="#schema-{{ other }}">{{ other }}</a>{{ ", " if not loop.last }}
+{%- endfor %}.</p>
 {% else %}
 <table>
 <thead><tr><th>Field</th><th>Type</th><th>Required</th><th>Description</th></tr></thead>

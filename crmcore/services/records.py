@@ -37,6 +37,7 @@ from crmcore.models import (
     TimelineEntry,
     User,
 )
+from crmcore.models.records import LIFECYCLE_STAGES
 from crmcore.schemas.base import Id, load
 from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
 from crmcore.services.bulk import insert_rows
@@ -851,6 +852,10 @@ def list_records(session: Session, actor: User | None, kind: Kind,
                 query = query.where(getattr(model, key) == Id().deserialize(value))
             except ValidationError as exc:
                 raise ValidationFailed("Bad filter.", {key: exc.messages}) from None
+        elif key == "lifecycle_stage" and value not in LIFECYCLE_STAGES:
+            # A stage no contact can be at is a typo, not an empty list.
+            raise ValidationFailed("Bad filter.",
+                                   {key: [f"One of: {', '.join(LIFECYCLE_STAGES)}."]})
         else:
             query = query.where(getattr(model, key) == value)
     column = getattr(model, field)

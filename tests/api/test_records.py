@@ -61,6 +61,9 @@ def test_contact_crud(admin_api):
                                    headers={"If-Match": changed.headers["ETag"]}), 422, "country")
     page = admin_api.get("/api/v1/contacts?lifecycle_stage=customer").get_json()
     assert [c["id"] for c in page["items"]] == [contact["id"]]
+    # A stage no contact can be at is a typo, not an empty list.
+    assert_problem(admin_api.get("/api/v1/contacts?lifecycle_stage=customers"), 422,
+                   "lifecycle_stage")
     assert admin_api.delete(url).status_code == 204
     assert_problem(admin_api.get(url), 404)
 
