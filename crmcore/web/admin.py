@@ -61,17 +61,34 @@ def admin_users_create() -> Any:
 @bp.post("/admin/users/<int:user_id>/active")
 def admin_users_active(user_id: int) -> Any:
     require_permission("users.manage")
+    active = request.form.get("active") == "1"
+    return _change_user(user_id, {"is_active": active},
+                        "active" if active else "deactivated")
+
+
+@bp.post("/admin/users/<int:user_id>/role")
+def admin_users_role(user_id: int) -> Any:
+    require_permission("users.manage")
+    role = request.form.get("role", "")
+    roles = current_app.extensions["crm"].roles.roles
+    return _change_user(user_id, {"role": role},
+                        f"a {roles[role].label}" if role in roles else role)
+
+
+def _change_user(user_id: int, change: dict[str, Any], now: str) -> Any:
+    """Apply ``change`` to a user and say what they are ``now``, or why not."""
     session = db()
     user = user_service.get_user(session, user_id)
-    active = request.form.get("active") == "1"
     try:
-        user_service.update_user(session, actor(), user, {"is_active": active})
+        user_service.update_user(session, actor(), user, change)
         session.commit()
     except CrmError as exc:
         session.rollback()
-        flash(exc.detail, "error")
+        # The field's own message says more than the summary ("Unknown role; choose…").
+        messages = [m for field in error_messages(exc).values() for m in field]
+        flash(messages[0] if messages else exc.detail, "error")
     else:
-        flash(f"{user.email} is now {'active' if active else 'deactivated'}.", "info")
+        flash(f"{user.email} is now {now}.", "info")
     return redirect(url_for("web.admin_users"), 303)
 
 

@@ -323,3 +323,20 @@ def wait_for_status(page, status):
         page.wait_for_timeout(200)
         page.reload()
     assert page.locator("#job-status").inner_text() == status
+
+
+def test_an_admin_changes_a_role_and_cannot_lock_everyone_out(page, live_server, make_user):
+    page.set_default_timeout(5000)
+    admin, colleague = make_user("admin"), make_user("sales")
+    sign_in(page, live_server, admin)
+    page.goto(live_server.url + "/admin/users")
+    page.get_by_label(f"Role of {colleague.email}").select_option("manager")
+    page.locator("tr", has_text=colleague.email).get_by_role("button", name="Change role").click()
+    page.wait_for_url(live_server.url + "/admin/users")
+    assert f"{colleague.email} is now a Manager." in page.inner_text("body")
+    assert page.get_by_label(f"Role of {colleague.email}").input_value() == "manager"
+    page.get_by_label(f"Role of {admin.email}").select_option("sales")
+    page.locator("tr", has_text=admin.email).get_by_role("button", name="Change role").click()
+    page.wait_for_url(live_server.url + "/admin/users")
+    assert "is the last active user who can manage users." in page.inner_text("body")
+    assert page.get_by_label(f"Role of {admin.email}").input_value() == "admin"

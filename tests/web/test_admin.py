@@ -48,8 +48,24 @@ def test_admin_creates_and_deactivates_users(app, client, make_user, login, db_s
     refused = client.post(f"/admin/users/{admin.id}/active", data={"active": "0"},
                           follow_redirects=True)
     assert b"You cannot deactivate yourself." in refused.data
-    db_session.expire_all()
+    db_session.rollback()  # a new snapshot: the request committed in another session
     assert db_session.get(User, admin.id).is_active
+    promoted = client.post(f"/admin/users/{user.id}/role", data={"role": "manager"},
+                           follow_redirects=True)
+    assert f"{user.email} is now a Manager.".encode() in promoted.data
+    db_session.rollback()
+    assert db_session.get(User, user.id).role == "manager"
+    unknown = client.post(f"/admin/users/{user.id}/role", data={"role": "emperor"},
+                          follow_redirects=True)
+    assert b"Unknown role; choose one of:" in unknown.data
+    last = client.post(f"/admin/users/{admin.id}/role", data={"role": "sales"},
+                       follow_redirects=True)
+    assert f"{admin.email} is the last active user who can manage users.".encode() in last.data
+    db_session.rollback()
+    assert db_session.get(User, admin.id).role == "admin"
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert f'<label class="visually-hidden" for="role-{user.id}">Role of {user.email}</label>' \
+        in page
 
 
 def test_admin_edits_stages(client, make_user, login, db_session):
