@@ -670,7 +670,7 @@ def main() -> None:
             bench_import_postgres(rows, args.runs, workdir, args.pg_url, out)
             bench_revert(rows, args.runs, workdir, out, args.pg_url)
         bench_workbook_import(rows, args.runs, workdir, out)
-        bench_memory(rows // 2, workdir, out)
+        bench_memory(rows, workdir, out)
         listed = rows * 2 if not args.full else rows
         env = bench_list(listed, args.runs, workdir, out)
         bench_api(env, listed, args.runs, out)
