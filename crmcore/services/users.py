@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
 from crmcore.auth.roles import registry, require
 from crmcore.auth.tokens import new_token, token_hash
-from crmcore.db import emit, utcnow
+from crmcore.db import emit, transaction, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
 from crmcore.models import ApiToken, User
 from crmcore.schemas.base import load
@@ -126,19 +126,32 @@ def update_profile(session: Session, user: User, data: Mapping[str, Any]) -> Use
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active user with these credentials, or ``None``; upgrades old hashes."""
+def authenticate(sessions: sessionmaker[Session], email: str, password: str) -> User | None:
+    """The active user with these credentials, or ``None``; upgrades old hashes.
+
+    The password is checked outside any transaction that writes, and the
+    sign-in (its time, an upgraded hash) is written in one of its own: Argon2
+    takes a tenth of a second or more, which no other write should wait for
+    (on SQLite a writing transaction holds the database's write lock)."""
     try:
         normalized = normalize_email(email)
     except Exception:
         normalized = ""
-    user = session.scalar(select(User).where(User.email == normalized)) if normalized else None
-    ok = verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or not user.is_active:
+    with sessions() as session:
+        found = session.scalar(select(User).where(User.email == normalized)) \
+            if normalized else None
+    stored = found.password_hash if found else None
+    if not verify_password(stored, password) or found is None or not found.is_active:
         return None
-    if needs_rehash(user.password_hash or ""):
-        user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
+    upgraded = hash_password(password) if needs_rehash(stored or "") else None
+    with transaction(sessions) as session:
+        user = session.get(User, found.id)
+        # Deactivated, or given another password, while this one was checked.
+        if user is None or not user.is_active or user.password_hash != stored:
+            return None
+        if upgraded:
+            user.password_hash = upgraded
+        user.last_login_at = utcnow()
     return user
 
 

@@ -65,14 +65,11 @@ def login() -> Any:
                    f"minute{'s' if minutes != 1 else ''}.")
         response = render("web/login.html", 429, next=next_url, email=email, error=message)
         return response[0], 429, {"Retry-After": str(wait)}
-    session = db()
-    user = user_service.authenticate(session, email, password)
+    user = user_service.authenticate(current_app.extensions["crm"].sessions, email, password)
     if user is None:
-        session.rollback()
         throttle().fail(*keys)
         return render("web/login.html", 401, next=next_url, email=email,
                       error="Wrong email or password.")
-    session.commit()
     throttle().reset(next(iter(keys)))
     start_session(user)
     return redirect(home_url(user) if next_url == "/" else next_url, 303)

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from crmcore.db import transaction
-from crmcore.models import Lead
+from crmcore.models import Lead, User
 from crmcore.services import records as svc
+from crmcore.testing import DEFAULT_PASSWORD
 
 # PostgreSQL locks rows, not the database: a writer never waits for another
 # one's unrelated rows.
@@ -80,3 +81,41 @@ def test_reads_are_not_held_up_by_a_writer(app, api_client):
         assert not reader.is_alive()
     assert answers[0].status_code == 200
     assert "Not committed yet" not in answers[0].get_data(as_text=True)
+
+
+def test_a_password_being_checked_holds_no_writer_up(app, client, make_user, monkeypatch):
+    from crmcore.services import users
+
+    user = make_user("sales")
+    checking, go = threading.Event(), threading.Event()
+    verify = users.verify_password
+
+    def slow_verify(stored: Any, password: str) -> bool:  # Argon2 on a slow day
+        checking.set()
+        go.wait(10)
+        return verify(stored, password)
+
+    monkeypatch.setattr(users, "verify_password", slow_verify)
+    answers: list[int] = []
+    sign_in = threading.Thread(target=lambda: answers.append(client.post("/login", data={
+        "email": user.email, "password": DEFAULT_PASSWORD}).status_code))
+    sign_in.start()
+    assert checking.wait(5)
+    others: list[str] = []
+
+    def another_writer() -> None:
+        with transaction(app.extensions["crm"].sessions) as session:
+            svc.create(session, None, svc.LEADS, {"full_name": "Not held up"})
+        others.append("written")
+
+    writer = threading.Thread(target=another_writer)
+    writer.start()
+    writer.join(3)
+    done_while_checking = others == ["written"]
+    go.set()
+    sign_in.join(10)
+    writer.join(35)
+    assert done_while_checking
+    assert answers == [303]
+    with app.extensions["crm"].sessions() as session:
+        assert session.get(User, user.id).last_login_at is not None

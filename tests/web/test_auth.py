@@ -27,6 +27,24 @@ def test_login_page_and_logout(client, make_user, login):
     assert client.get("/").status_code == 302
 
 
+def test_signing_in_upgrades_an_old_hash_and_records_the_time(app, client, make_user):
+    from argon2 import PasswordHasher
+
+    from crmcore.auth.passwords import needs_rehash
+    from crmcore.models import User
+
+    user = make_user("sales")
+    weak = PasswordHasher(time_cost=1, memory_cost=1024).hash(DEFAULT_PASSWORD)
+    with transaction(app.extensions["crm"].sessions) as session:
+        session.get(User, user.id).password_hash = weak
+    response = client.post("/login", data={"email": user.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 303
+    with app.extensions["crm"].sessions() as session:
+        stored = session.get(User, user.id)
+        assert stored.password_hash != weak and stored.last_login_at is not None
+        assert not needs_rehash(stored.password_hash)
+
+
 def test_wrong_password_is_refused(client, make_user):
     user = make_user("sales")
     response = client.post("/login", data={"email": user.email, "password": "nope-nope-nope"})
