@@ -45,6 +45,31 @@ def test_signing_in_upgrades_an_old_hash_and_records_the_time(app, client, make_
         assert not needs_rehash(stored.password_hash)
 
 
+@pytest.mark.parametrize("meanwhile", ["deactivated", "new password"])
+def test_a_change_while_the_password_is_checked_refuses_the_sign_in(app, client, make_user,
+                                                                    monkeypatch, meanwhile):
+    from crmcore.models import User
+
+    user = make_user("sales")
+    verify = user_service.verify_password
+
+    def verify_while_an_admin_acts(stored: Any, password: str) -> bool:
+        with transaction(app.extensions["crm"].sessions) as session:
+            changed = session.get(User, user.id)
+            if meanwhile == "deactivated":
+                changed.is_active = False
+            else:
+                changed.password_hash = user_service.hash_password("another long password")
+        return verify(stored, password)
+
+    monkeypatch.setattr(user_service, "verify_password", verify_while_an_admin_acts)
+    response = client.post("/login", data={"email": user.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 401
+    assert client.get("/").status_code == 302
+    with app.extensions["crm"].sessions() as session:
+        assert session.get(User, user.id).last_login_at is None
+
+
 def test_wrong_password_is_refused(client, make_user):
     user = make_user("sales")
     response = client.post("/login", data={"email": user.email, "password": "nope-nope-nope"})
