@@ -24,6 +24,13 @@ def sign_in(page, live_server, user):
     page.wait_for_url(live_server.url + "/")
 
 
+def to_leads(page, live_server):
+    """Follow the nav's Leads link and wait for the list: counting its rows
+    before it loaded would count the page before it."""
+    page.click("nav >> text=Leads")
+    page.wait_for_url(live_server.url + "/leads")
+
+
 def test_lead_lifecycle(page, live_server, make_user):
     page.set_default_timeout(5000)
     errors: list[str] = []
@@ -44,9 +51,11 @@ def test_lead_lifecycle(page, live_server, make_user):
     page.goto(live_server.url + "/leads")
     page.fill("#q", "brow")
     page.click("button:has-text('Filter')")
+    page.wait_for_url("**q=brow*")
     assert page.locator("table.records tbody tr").count() == 1
     page.fill("#q", "zzz")
     page.click("button:has-text('Filter')")
+    page.wait_for_url("**q=zzz*")
     assert "No leads match." in page.locator("table.records").inner_text()
 
     page.goto(live_server.url + "/leads?q=browser")
@@ -199,7 +208,7 @@ def test_csv_import_through_the_ui(page, live_server, make_user):
     job_url = page.url
     wait_for_status(page, "done")
     assert page.locator("#count-created").inner_text() == "3"
-    page.click("nav >> text=Leads")
+    to_leads(page, live_server)
     rows = page.locator("table.records tbody tr")
     assert rows.count() == 3
     assert "Csv Three" in page.locator("table.records").inner_text()
@@ -211,7 +220,7 @@ def test_csv_import_through_the_ui(page, live_server, make_user):
     assert "is being reverted" in page.locator(".flash").inner_text()
     wait_for_status(page, "reverted")
     assert "Reverted: deleted 3 record(s), restored 0." in page.inner_text(".job-message")
-    page.click("nav >> text=Leads")
+    to_leads(page, live_server)
     assert page.locator("table.records tbody tr", has_text="Csv").count() == 0
 
 
@@ -238,7 +247,7 @@ def test_a_spreadsheets_semicolon_file_imports_and_sorts_by_name(page, live_serv
     page.wait_for_url("**/imports/*")
     wait_for_status(page, "done")
     assert page.locator("#count-created").inner_text() == "3"
-    page.click("nav >> text=Leads")
+    to_leads(page, live_server)
     page.select_option("#sort", "full_name")
     page.click("button:has-text('Filter')")
     names = page.locator("table.records tbody tr td:nth-child(2)").all_inner_texts()
@@ -312,7 +321,7 @@ def test_a_large_files_dry_run_then_its_import(page, live_server, make_user, mon
     wait_for_status(page, "done")
     assert page.locator("#count-created").inner_text() == "2"
     assert page.locator("#count-errors").inner_text() == "1"
-    page.click("nav >> text=Leads")
+    to_leads(page, live_server)
     assert page.locator("table.records tbody tr", has_text="Good").count() == 2
 
 

@@ -50,6 +50,7 @@ def test_touch_and_anonymize_in_the_browser(page, live_server, make_user, tx):
     # Anonymize the contact from its page, after the confirmation.
     page.fill("#older_than", "2")
     page.click("button:has-text('Filter')")
+    page.wait_for_url("**older_than=2*")
     assert rows.count() == 1
     rows.nth(0).locator("a").click()
     page.wait_for_url(f"**/contacts/{mid}")
