@@ -298,8 +298,13 @@ def mapping_view(ui: Ui) -> Any:
     try:
         service_options = import_svc.ImportOptions(**options, dry_run=intent == "check")
         if inline_check:
-            report = import_svc.check(session, actor(), ui.kind, path, service_options)
-            session.rollback()  # a dry run writes nothing
+            # A dry run only reads: it ends the request's transaction, which
+            # may write (on SQLite it holds the write lock), and reads the
+            # file's records in a session of its own, holding no writer up.
+            user = actor()
+            session.commit()
+            with current_app.extensions["crm"].sessions() as reading:
+                report = import_svc.check(reading, user, ui.kind, path, service_options)
             return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
                                 report=report)
         job = import_svc.start(session, actor(), ui.kind, path, filename, service_options)

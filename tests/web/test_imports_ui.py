@@ -611,3 +611,45 @@ def test_the_mapping_step_shows_the_id_column_that_matches_rows(app, client, sal
     assert "rows are matched by id, but no column is named id" in no_id.get_data(as_text=True)
     assert upload(client, csv_bytes("Name,Email", "Bo,bo@example.com"),
                   match_by="name").status_code == 400
+
+
+def test_a_dry_run_holds_no_writer_up(app, client, sales, monkeypatch):
+    """A dry run only reads: while it checks the file, other saves go on (on
+    SQLite the request's own transaction, which may write, holds the write
+    lock, so the check must run outside it)."""
+    import threading
+
+    from crmcore.services import records as svc
+
+    checking, go = threading.Event(), threading.Event()
+    check = import_svc.check
+
+    def slow_check(*args, **kwargs):
+        checking.set()
+        go.wait(10)
+        return check(*args, **kwargs)
+
+    page = upload(client, csv_bytes("name,email", "Ada Lovelace,ada@example.com"))
+    monkeypatch.setattr(import_svc, "check", slow_check)
+    answers = []
+    dry_run = threading.Thread(target=lambda: answers.append(
+        submit(client, page.get_data(as_text=True), "check")))
+    dry_run.start()
+    assert checking.wait(5)
+    written = []
+
+    def another_writer():
+        with transaction(app.extensions["crm"].sessions) as session:
+            svc.create(session, None, svc.LEADS, {"full_name": "Not held up"})
+        written.append(True)
+
+    writer = threading.Thread(target=another_writer)
+    writer.start()
+    writer.join(3)
+    not_held_up = written == [True]
+    go.set()
+    dry_run.join(10)
+    writer.join(35)
+    assert not_held_up
+    assert answers[0].status_code == 200
+    assert '<dd id="count-create">1</dd>' in answers[0].get_data(as_text=True)
