@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
@@ -62,8 +63,8 @@ def admin_users_create() -> Any:
 def admin_users_active(user_id: int) -> Any:
     require_permission("users.manage")
     active = request.form.get("active") == "1"
-    return _change_user(user_id, {"is_active": active},
-                        "active" if active else "deactivated")
+    return _change_user(user_id, {"is_active": active}, lambda user: (
+        f"{user.email} is now {'active' if active else 'deactivated'}."))
 
 
 @bp.post("/admin/users/<int:user_id>/role")
@@ -71,12 +72,13 @@ def admin_users_role(user_id: int) -> Any:
     require_permission("users.manage")
     role = request.form.get("role", "")
     roles = current_app.extensions["crm"].roles.roles
+    label = roles[role].label if role in roles else role
     return _change_user(user_id, {"role": role},
-                        f"a {roles[role].label}" if role in roles else role)
+                        lambda user: f"The role of {user.email} is now {label}.")
 
 
-def _change_user(user_id: int, change: dict[str, Any], now: str) -> Any:
-    """Apply ``change`` to a user and say what they are ``now``, or why not."""
+def _change_user(user_id: int, change: dict[str, Any], done: Callable[[User], str]) -> Any:
+    """Apply ``change`` to a user and flash what ``done`` says of them, or why not."""
     session = db()
     user = user_service.get_user(session, user_id)
     try:
@@ -88,7 +90,7 @@ def _change_user(user_id: int, change: dict[str, Any], now: str) -> Any:
         messages = [m for field in error_messages(exc).values() for m in field]
         flash(messages[0] if messages else exc.detail, "error")
     else:
-        flash(f"{user.email} is now {now}.", "info")
+        flash(done(user), "info")
     return redirect(url_for("web.admin_users"), 303)
 
 

@@ -342,7 +342,7 @@ def test_an_admin_changes_a_role_and_cannot_lock_everyone_out(page, live_server,
     page.get_by_label(f"Role of {colleague.email}").select_option("manager")
     page.locator("tr", has_text=colleague.email).get_by_role("button", name="Change role").click()
     page.wait_for_url(live_server.url + "/admin/users")
-    assert f"{colleague.email} is now a Manager." in page.inner_text("body")
+    assert f"The role of {colleague.email} is now Manager." in page.inner_text("body")
     assert page.get_by_label(f"Role of {colleague.email}").input_value() == "manager"
     page.get_by_label(f"Role of {admin.email}").select_option("sales")
     page.locator("tr", has_text=admin.email).get_by_role("button", name="Change role").click()

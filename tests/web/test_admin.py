@@ -52,7 +52,7 @@ def test_admin_creates_and_deactivates_users(app, client, make_user, login, db_s
     assert db_session.get(User, admin.id).is_active
     promoted = client.post(f"/admin/users/{user.id}/role", data={"role": "manager"},
                            follow_redirects=True)
-    assert f"{user.email} is now a Manager.".encode() in promoted.data
+    assert f"The role of {user.email} is now Manager.".encode() in promoted.data
     db_session.rollback()
     assert db_session.get(User, user.id).role == "manager"
     unknown = client.post(f"/admin/users/{user.id}/role", data={"role": "emperor"},
