@@ -103,6 +103,24 @@ def crm_blueprints(app: flask.Flask) -> Sequence[flask.Blueprint] | None:
 
 
 @hookspec
+def crm_api_schemas(app: flask.Flask) -> Mapping[str, Any] | None:
+    """Return the schemas a plugin's JSON endpoints name in the OpenAPI document.
+
+    Called once per application, when ``/api/v1/openapi.json`` (or the docs
+    page) is first asked for. A view of a plugin's blueprint under ``/api/``
+    joins the document when it carries a note from
+    ``crmcore.api.kit.doc(tag, body=..., response=..., query=..., request_headers=...)``;
+    the names its ``body`` and ``response`` give are looked up among the core's
+    schemas and these. A name the core or another plugin already uses is a
+    ``PluginError``.
+
+    :param app: the application the document describes.
+    :return: ``{name: schema}``: a marshmallow schema (class or instance), or a
+        JSON Schema object (a ``dict``) for what marshmallow cannot say.
+    """
+
+
+@hookspec
 def crm_cli_commands() -> Sequence[click.Command] | None:
     """Return click commands or groups to add under ``crm``.
 

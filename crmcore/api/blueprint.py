@@ -59,8 +59,8 @@ PAGE_SIZE = whole("Page size, 1 to 200 (50).", high=200, default=50)
 @dataclass
 class ApiDoc:
     """What the OpenAPI document says about one endpoint beyond its path.
-    ``query``: each query parameter's :class:`Param`, or its description
-    alone for a text parameter."""
+    ``query`` and ``request_headers``: each parameter's :class:`Param`, or its
+    description alone for a text parameter."""
 
     tag: str
     body: str | None = None
@@ -69,6 +69,9 @@ class ApiDoc:
     response: str | None = None
     status: int = 200
     query: Mapping[str, str | Param] = field(default_factory=dict)
+    # Headers the request sends (``Idempotency-Key``), as query parameters are given.
+    request_headers: Mapping[str, str | Param] = field(default_factory=dict)
+    # Headers of the answer: name and description.
     headers: Mapping[str, str] = field(default_factory=dict)
     public: bool = False
     media_type: str = "application/json"

@@ -1,5 +1,7 @@
 """What a plugin's JSON endpoints use of the core: problem+json errors, JSON
-bodies, query arguments and responses shaped like the core API's.
+bodies, query arguments and responses shaped like the core API's, and
+:func:`doc` notes that put them in the OpenAPI document (their schemas come
+from the ``crm_api_schemas`` hook).
 
 Part of the public plugin API; the rest of ``crmcore.api`` is not.
 """
@@ -10,18 +12,32 @@ from collections.abc import Callable
 
 from flask import Blueprint, Flask
 
-from crmcore.api.blueprint import empty, int_arg, json_body, json_response, query_args
+from crmcore.api.blueprint import (
+    Param,
+    doc,
+    empty,
+    int_arg,
+    json_body,
+    json_response,
+    one_of,
+    query_args,
+    whole,
+)
 from crmcore.api.problems import problem, register_problem_handlers
 
 __all__ = [
+    "Param",
+    "doc",
     "empty",
     "init_api_blueprint",
     "int_arg",
     "json_body",
     "json_response",
+    "one_of",
     "problem",
     "query_args",
     "register_problem_handlers",
+    "whole",
 ]
 
 

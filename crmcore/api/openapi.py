@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Collection
 from typing import Any
 
 from flask import Flask, Response, current_app, render_template_string, url_for
@@ -12,6 +13,7 @@ from flask import Flask, Response, current_app, render_template_string, url_for
 from crmcore import __version__
 from crmcore.api import schemas as api_schemas
 from crmcore.api.blueprint import ApiDoc, Param, bp, doc, json_response
+from crmcore.errors import PluginError
 from crmcore.schemas import records as record_schemas
 from crmcore.schemas import users as user_schemas
 from crmcore.schemas.records import input_schema
@@ -54,6 +56,18 @@ def _schemas(app: Flask) -> dict[str, Any]:
     }
 
 
+def _plugin_schemas(app: Flask, taken: Collection[str]) -> dict[str, Any]:
+    """The schemas plugins add (``crm_api_schemas``); a name taken twice is a
+    PluginError naming it."""
+    found: dict[str, Any] = {}
+    for schemas in app.extensions["crm"].hook.crm_api_schemas(app=app):
+        for name, schema in (schemas or {}).items():
+            if name in taken or name in found:
+                raise PluginError(f"API schema name {name!r} is already taken")
+            found[name] = schema
+    return found
+
+
 def _parameters(rule: str, note: ApiDoc) -> list[dict[str, Any]]:
     params = []
     for match in RULE_ARG.finditer(rule):
@@ -62,10 +76,11 @@ def _parameters(rule: str, note: ApiDoc) -> list[dict[str, Any]]:
             schema["enum"] = [a.strip() for a in match["args"].split(",")]
         params.append({"name": match["name"], "in": "path", "required": True,
                        "schema": schema})
-    for name, about in note.query.items():
-        param = about if isinstance(about, Param) else Param(about)
-        params.append({"name": name, "in": "query", "required": param.required,
-                       "description": param.description, "schema": dict(param.schema)})
+    for where, described in (("query", note.query), ("header", note.request_headers)):
+        for name, about in described.items():
+            param = about if isinstance(about, Param) else Param(about)
+            params.append({"name": name, "in": where, "required": param.required,
+                           "description": param.description, "schema": dict(param.schema)})
     return params
 
 
@@ -129,15 +144,20 @@ def build_spec(app: Flask) -> dict[str, Any]:
         security=[{"bearer": []}],
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for name, schema in _schemas(app).items():
-        spec.components.schema(name, schema=schema)
+    core = _schemas(app)
+    for name, schema in {**core, **_plugin_schemas(app, {*core, "Restored"})}.items():
+        if isinstance(schema, dict):
+            spec.components.schema(name, component=schema)
+        else:
+            spec.components.schema(name, schema=schema)
     # What a restore answers: the lead or contact as it is now, or a plugin
     # record's type and id.
     spec.components.schema("Restored", component={"oneOf": [
         _ref("LeadOutput"), _ref("ContactOutput"), _ref("RestoreResult")]})
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith(bp.name + "."):
+        # The core's endpoints, and those of plugins' JSON blueprints.
+        if not rule.rule.startswith(bp.url_prefix + "/"):  # type: ignore[operator]
             continue
         view = app.view_functions[rule.endpoint]
         note = getattr(view, "api_doc", None)

@@ -23,7 +23,16 @@ from crmcore_plugins.leadworks.services.intake import Submitter
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from crmcore.api.kit import init_api_blueprint, int_arg, json_body, json_response, query_args
+from crmcore.api.kit import (
+    Param,
+    doc,
+    init_api_blueprint,
+    int_arg,
+    json_body,
+    json_response,
+    query_args,
+    whole,
+)
 from crmcore.auth.tokens import token_hash
 from crmcore.db import transaction
 from crmcore.errors import CrmError, ValidationFailed
@@ -33,6 +42,10 @@ DEFAULT_MAX_BODY = 20 * 1024 * 1024
 DEFAULT_BATCH_MAX = 500
 PROBLEM = "application/problem+json"
 KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")
+IDEMPOTENCY_KEY = {"Idempotency-Key": Param(
+    "A key of your choosing, 1 to 255 visible ASCII characters: a retry with the same key "
+    "and body gets the first answer again (Idempotent-Replayed: true); another body, 422.",
+    {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"}, required=True)}
 
 
 def make_blueprint(app: Flask) -> Blueprint:
@@ -104,6 +117,8 @@ def rejected(error: CrmError, refusals: int = 0) -> Rejected:
     return Rejected(Answer(error.status, idempotency.problem_body(error.status, error)), refusals)
 
 
+@doc("leadworks", body="IntakeLead", response="IntakeAnswer", status=201,
+     request_headers=IDEMPOTENCY_KEY)
 def create_lead() -> Response:
     """One lead: the lead form's fields, ``campaign`` and optional ``messages``
     (raw RFC 822 text, or ``{"base64": ...}``) exchanged with the person."""
@@ -133,6 +148,8 @@ def create_lead() -> Response:
 BATCH_KEYS = {"campaign", "leads", "all_or_nothing"}
 
 
+@doc("leadworks", body="IntakeBatch", response="IntakeBatchAnswer",
+     request_headers=IDEMPOTENCY_KEY)
 def create_batch() -> Response:
     """Many leads of one campaign: ``{"campaign", "leads": [...], "all_or_nothing"}``.
     Each item gets its own result; invalid and known ones are left out and the
@@ -195,6 +212,10 @@ def _refused_whole(prepared: list[intake.BatchItem]) -> Rejected:
                     sum(1 for e in prepared if e.status == 409))
 
 
+@doc("leadworks", response="IntakeSubmissionPage", query={
+    "limit": whole("How many, 1 to 200 (50).", high=200, default=50),
+    "before": whole("From next_before: the submissions before that one.", low=0),
+    "campaign": "Only this campaign's."})
 def list_leads() -> Response:
     """The leads this advertiser handed over, newest first, with their stage."""
     args = query_args({"limit", "before", "campaign"})

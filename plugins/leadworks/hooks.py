@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crmcore import BinType, NavItem, Permission, PersonalField, PersonExport, Role, hookimpl
 from crmcore.models import User
@@ -35,6 +35,13 @@ def crm_permissions() -> list[Permission]:
     return [Permission("leadworks.manage",
                        "Manage Leadworks advertisers, their users, keys and the owner rule",
                        ("admin",))]
+
+
+@hookimpl
+def crm_api_schemas(app: flask.Flask) -> dict[str, Any]:
+    from crmcore_plugins.leadworks.api_schemas import schemas
+
+    return schemas(app)
 
 
 @hookimpl

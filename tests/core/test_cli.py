@@ -69,7 +69,7 @@ def test_plugins_list_shows_version_state_requirements_and_hooks(crm):
     assert "alpha 1.2.3  [enabled]  alpha test plugin" in out
     assert "beta 1.2.3  [enabled]" in out and "requires: alpha" in out
     assert "badmig 1.2.3  [disabled]" in out
-    assert "hooks: crm_after_commit, crm_app_created, crm_blueprints" in out
+    assert "hooks: crm_after_commit, crm_api_schemas, crm_app_created, crm_blueprints" in out
 
 
 def test_enabling_a_plugin_migrates_only_its_branch_and_disabling_keeps_data(crm):

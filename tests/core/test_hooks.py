@@ -111,6 +111,18 @@ def test_every_hookspec_is_documented():
             assert f":param {param}:" in doc, f"{name} does not document {param}"
 
 
+def test_hook_crm_api_schemas(app, client, monkeypatch):
+    from crmcore.api.openapi import build_spec
+    from crmcore.errors import PluginError
+
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["components"]["schemas"]["AlphaPing"] == alpha.API_SCHEMAS["AlphaPing"]
+    assert not any(path.startswith("/alpha") for path in spec["paths"])  # not under /api
+    monkeypatch.setattr(alpha, "API_SCHEMAS", {"LeadInput": {"type": "object"}})
+    with pytest.raises(PluginError, match="'LeadInput' is already taken"):
+        build_spec(app)
+
+
 def test_every_hookspec_has_a_test():
     sources = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
     tested = set(re.findall(r"def (test_hook_\w+)", sources))

@@ -69,6 +69,16 @@ def crm_blueprints(app):
     return [bp]
 
 
+# What crm_api_schemas answers; a test swaps it for a name the core uses.
+API_SCHEMAS: dict = {"AlphaPing": {"type": "object",
+                                   "properties": {"greeting": {"type": "string"}}}}
+
+
+@hookimpl
+def crm_api_schemas(app):
+    return API_SCHEMAS
+
+
 @hookimpl
 def crm_cli_commands():
     return [hello]
