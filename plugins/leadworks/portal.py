@@ -210,28 +210,28 @@ def upload() -> Any:
         path, filename = store_csv(request.files.get("file"))
     except UploadProblem as exc:
         return upload_page(form, str(exc), status=exc.status)
-    session = db()
     who = Submitter.portal(advertiser(), actor(), "csv")
+    # The request's transaction ends before the file is read: the service
+    # reads, then writes in a transaction of its own.
+    db().commit()
+    sessions = current_app.extensions["crm"].sessions
     try:
-        checked = uploads.upload_csv(session, who, form["campaign"], path, filename,
+        checked = uploads.upload_csv(sessions, who, form["campaign"], path, filename,
                                      form["all_or_nothing"], form["encoding"],
                                      form["sheet"] or None)
-        job_id = checked.upload.job_id if checked.upload else None
-        upload_id = checked.upload.id if checked.upload else None
-        session.commit()
     except CrmError as exc:
-        session.rollback()
         path.unlink(missing_ok=True)
         details = [m for messages in error_messages(exc).values() for m in messages]
         message = " ".join(dict.fromkeys([exc.detail, *details]))
         return upload_page(form, message, status=422)
-    if job_id is None:
+    if checked.upload is None:
         path.unlink(missing_ok=True)
         message = ("Nothing was imported: you asked for all or nothing, and some rows have "
                    "problems." if form["all_or_nothing"] and checked.report.error_count
                    else "Nothing to import: no row can be created.")
         return upload_page(form, message, checked.report, 422)
-    jobs.dispatch_import(current_app.extensions["crm"].sessions, job_id)
+    upload_id = checked.upload.id
+    jobs.dispatch_import(sessions, checked.upload.job_id)
     flash(f"Upload #{upload_id} accepted: {checked.report.to_create} lead(s) to create"
           + (f", {checked.report.error_count} row(s) left out." if checked.report.error_count
              else "."), "info")

@@ -16,50 +16,58 @@ from crmcore_plugins.leadworks.services.intake import (
     record_refusal,
 )
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import crmcore.services.imports as imports
 import crmcore.services.records as records
+from crmcore.db import transaction
 from crmcore.errors import NotFound
 from crmcore.models import ImportJob
 
 
 @dataclass
 class Checked:
-    """An upload's report, and the upload when an import was queued."""
+    """What the check of an upload found, and the upload once its import is queued."""
 
     report: imports.Report
     upload: Upload | None = None
 
 
-def upload_csv(session: Session, submitter: Submitter, campaign: Any, path: Path,
-               filename: str, all_or_nothing: bool, encoding: str = "utf-8-sig",
+def upload_csv(sessions: sessionmaker[Session], submitter: Submitter, campaign: Any,
+               path: Path, filename: str, all_or_nothing: bool, encoding: str = "utf-8-sig",
                sheet: str | None = None) -> Checked:
     """Check a stored CSV (or a workbook's sheet, its first unless ``sheet``
     names another) at once (the same row-by-row report as the core import) and
     count its known emails as refused; then queue the import of its rows, or
     of its good rows only unless all-or-nothing was asked and there are
-    problems. The caller commits and dispatches ``upload.job_id``."""
+    problems. The caller dispatches ``upload.job_id``.
+
+    The file is read in a session that only reads, and what the upload
+    records is written in a transaction of its own after it: on SQLite a
+    transaction that writes holds the one write lock, which a file of tens
+    of thousands of rows would keep from every other save for seconds. Call
+    it outside any transaction that writes."""
     campaign = check_campaign(campaign)
-    # A taken email is told only that it is known, not what kind of record holds it.
-    options = imports.ImportOptions(
-        on_duplicate="report", skip_bad_rows=not all_or_nothing, encoding=encoding, sheet=sheet,
-        fields=import_fields(session), defaults=lead_defaults(submitter, campaign),
-        known_email_message=DUPLICATE_MESSAGE)
-    report = imports.check(session, None, records.LEADS, path, options)
-    record_refusal(session, submitter, campaign,
-                   sum(1 for _, _, message in report.errors if message == DUPLICATE_MESSAGE))
-    if report.error_count and all_or_nothing:
-        return Checked(report)
-    if not report.to_create:
-        return Checked(report)
-    job = imports.start(session, None, records.LEADS, path, filename, options)
-    upload = Upload(advertiser_id=submitter.advertiser_id, job_id=job.id,
-                    user_id=submitter.user_id, campaign=campaign, filename=filename[:255],
-                    path=str(path), all_or_nothing=all_or_nothing)
-    session.add(upload)
-    session.flush()
-    return Checked(report, upload)
+    with sessions() as session:
+        # A taken email is told only that it is known, not what kind of record holds it.
+        options = imports.ImportOptions(
+            on_duplicate="report", skip_bad_rows=not all_or_nothing, encoding=encoding,
+            sheet=sheet, fields=import_fields(session),
+            defaults=lead_defaults(submitter, campaign), known_email_message=DUPLICATE_MESSAGE)
+        report = imports.check(session, None, records.LEADS, path, options)
+    with transaction(sessions) as session:
+        record_refusal(session, submitter, campaign, sum(
+            1 for _, _, message in report.errors if message == DUPLICATE_MESSAGE))
+        if not report.to_create or (report.error_count and all_or_nothing):
+            return Checked(report)
+        # The import checks the file again as it runs: what changed meanwhile counts.
+        job = imports.start(session, None, records.LEADS, path, filename, options)
+        upload = Upload(advertiser_id=submitter.advertiser_id, job_id=job.id,
+                        user_id=submitter.user_id, campaign=campaign, filename=filename[:255],
+                        path=str(path), all_or_nothing=all_or_nothing)
+        session.add(upload)
+        session.flush()
+        return Checked(report, upload)
 
 
 def own_upload(session: Session, advertiser: Advertiser,
