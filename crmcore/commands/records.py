@@ -25,16 +25,33 @@ def users_group() -> None:
 @clear_errors
 def create_user(email: str, role: str, name: str, password_stdin: bool) -> None:
     """Create a user; the password is prompted for, or read with --password-stdin."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin)
     runtime = build_runtime()
     with transaction(runtime.sessions) as session:
         user = user_service.create_user(
             session, None, {"email": email, "role": role, "name": name, "password": password}
         )
         click.echo(f"created user {user.email} ({user.role}), id {user.id}")
+
+
+@users_group.command("set-password")
+@click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@clear_errors
+def set_password(email: str, password_stdin: bool) -> None:
+    """Give a user a new password (one who forgot theirs); their sessions end."""
+    password = _password(password_stdin)
+    runtime = build_runtime()
+    with runtime.sessions() as session:
+        user_id = user_service.user_by_email(session, email).id
+    user = user_service.set_password(runtime.sessions, None, user_id, password)
+    click.echo(f"new password set for {user.email}; their sessions were signed out")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @click.group("tokens")

@@ -155,25 +155,52 @@ def authenticate(sessions: sessionmaker[Session], email: str, password: str) -> 
     return user
 
 
-def change_password(session: Session, user: User, current: str, new: str) -> None:
-    if not verify_password(user.password_hash, current):
+def change_password(sessions: sessionmaker[Session], user_id: int, current: str,
+                    new: str) -> User:
+    """A user's own new password, given the current one; their other sessions
+    end (``session_version``). Returns the user as changed.
+
+    As at sign-in (:func:`authenticate`), Argon2 checks the current password
+    and hashes the new one outside any transaction that writes; the change is
+    written in one of its own, refused if the password changed meanwhile."""
+    with sessions() as session:
+        stored = session.scalar(select(User.password_hash).where(User.id == user_id))
+    if not verify_password(stored, current):
         raise ValidationFailed("The current password is wrong.",
                                {"current_password": ["Wrong password."]})
-    problem = password_problem(new)
-    if problem:
-        raise ValidationFailed(problem, {"new_password": [problem]})
-    user.password_hash = hash_password(new)
-    user.session_version += 1
+    return _store(sessions, user_id, _hash(new, "new_password"), unless_changed_from=stored)
 
 
-def set_password(session: Session, actor: User | None, user: User, password: str) -> None:
-    if actor is not None and actor.id != user.id:
-        require(session, actor, MANAGE)
+def set_password(sessions: sessionmaker[Session], actor: User | None, user_id: int,
+                 password: str) -> User:
+    """Give a user a new password (one's own, or anyone's with users.manage:
+    for someone who forgot theirs); their sessions end. Hashed outside any
+    transaction that writes."""
+    hashed = _hash(password, "password")
+    return _store(sessions, user_id, hashed, actor=actor)
+
+
+def _hash(password: str, field: str) -> str:
     problem = password_problem(password)
     if problem:
-        raise ValidationFailed(problem, {"password": [problem]})
-    user.password_hash = hash_password(password)
-    user.session_version += 1
+        raise ValidationFailed(problem, {field: [problem]})
+    return hash_password(password)
+
+
+def _store(sessions: sessionmaker[Session], user_id: int, hashed: str, *,
+           actor: User | None = None, unless_changed_from: str | None = None) -> User:
+    with transaction(sessions) as session:
+        if actor is not None and actor.id != user_id:
+            require(session, actor, MANAGE)
+        user = session.get(User, user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        if unless_changed_from is not None and user.password_hash != unless_changed_from:
+            message = "The password was changed meanwhile: the current password is another."
+            raise Conflict(message, {"current_password": [message]})
+        user.password_hash = hashed
+        user.session_version += 1
+    return user
 
 
 def issue_token(session: Session, actor: User | None, user: User, name: str = "") -> str:

@@ -90,18 +90,18 @@ def logout() -> Any:
 def account_password() -> Any:
     if request.method == "GET":
         return render("web/password.html", errors={})
-    session = db()
-    user = actor()
+    new = request.form.get("new_password", "")
+    if new != request.form.get("confirm_password", ""):
+        return render("web/password.html", 422,
+                      errors={"confirm_password": ["The two new passwords differ."]})
+    user_id = actor().id
+    # The service checks and hashes outside any transaction that writes: the
+    # request's, which on SQLite holds the write lock, ends first.
+    db().commit()
     try:
-        new = request.form.get("new_password", "")
-        if new != request.form.get("confirm_password", ""):
-            return render("web/password.html", 422,
-                          errors={"confirm_password": ["The two new passwords differ."]})
-        user_service.change_password(session, user, request.form.get("current_password", ""),
-                                     new)
-        session.commit()
+        user = user_service.change_password(current_app.extensions["crm"].sessions, user_id,
+                                            request.form.get("current_password", ""), new)
     except CrmError as exc:
-        session.rollback()
         return render("web/password.html", exc.status, errors=error_messages(exc))
     start_session(user)  # this session lives on with the new version; others die
     flash("Your password was changed; other sessions were signed out.", "info")

@@ -155,6 +155,28 @@ def test_users_create_reports_bad_fields_and_duplicates(crm):
     assert dup.exit_code == 1 and "already exists" in dup.output
 
 
+def test_users_set_password_for_one_who_forgot_theirs(crm):
+    from crmcore.auth.passwords import verify_password
+
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    assert crm("users", "create", "--email", "s@example.com", "--role", "sales",
+               "--password-stdin", input="a long password\n", CRM_PLUGINS="none").exit_code == 0
+    done = crm("users", "set-password", "--email", "S@example.com", "--password-stdin",
+               input="another long one\n", CRM_PLUGINS="none")
+    assert done.exit_code == 0, done.output
+    assert "new password set for s@example.com" in done.output
+    with sqlite3.connect(crm.db_file) as db:
+        stored, version = db.execute("SELECT password_hash, session_version FROM users").fetchone()
+    assert verify_password(stored, "another long one") and version == 2
+    short = crm("users", "set-password", "--email", "s@example.com", "--password-stdin",
+                input="short\n", CRM_PLUGINS="none")
+    assert short.exit_code == 1 and "Use at least 8 characters." in short.output
+    unknown = crm("users", "set-password", "--email", "nobody@example.com", "--password-stdin",
+                  input="another long one\n", CRM_PLUGINS="none")
+    assert unknown.exit_code == 1 and "No user with the email" in unknown.output
+    assert "Traceback" not in short.output + unknown.output
+
+
 def test_arguments_the_terminal_could_not_decode_are_refused(crm, tmp_path):
     """Bytes that are not UTF-8 reach Python as surrogates, which no driver
     encodes: a name holding them was a traceback from deep in the command."""

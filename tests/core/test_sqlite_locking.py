@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from crmcore.auth.passwords import verify_password
 from crmcore.db import transaction
 from crmcore.models import Lead, User
 from crmcore.services import records as svc
+from crmcore.services import users
 from crmcore.testing import DEFAULT_PASSWORD
+from tests.holding import writer_done_while_held
 
 # PostgreSQL locks rows, not the database: a writer never waits for another
 # one's unrelated rows.
@@ -83,39 +86,28 @@ def test_reads_are_not_held_up_by_a_writer(app, api_client):
     assert "Not committed yet" not in answers[0].get_data(as_text=True)
 
 
-def test_a_password_being_checked_holds_no_writer_up(app, client, make_user, monkeypatch):
-    from crmcore.services import users
-
+def test_a_password_being_checked_at_sign_in_holds_no_writer_up(app, client, make_user,
+                                                                monkeypatch):
     user = make_user("sales")
-    checking, go = threading.Event(), threading.Event()
-    verify = users.verify_password
-
-    def slow_verify(stored: Any, password: str) -> bool:  # Argon2 on a slow day
-        checking.set()
-        go.wait(10)
-        return verify(stored, password)
-
-    monkeypatch.setattr(users, "verify_password", slow_verify)
-    answers: list[int] = []
-    sign_in = threading.Thread(target=lambda: answers.append(client.post("/login", data={
-        "email": user.email, "password": DEFAULT_PASSWORD}).status_code))
-    sign_in.start()
-    assert checking.wait(5)
-    others: list[str] = []
-
-    def another_writer() -> None:
-        with transaction(app.extensions["crm"].sessions) as session:
-            svc.create(session, None, svc.LEADS, {"full_name": "Not held up"})
-        others.append("written")
-
-    writer = threading.Thread(target=another_writer)
-    writer.start()
-    writer.join(3)
-    done_while_checking = others == ["written"]
-    go.set()
-    sign_in.join(10)
-    writer.join(35)
+    answer, done_while_checking = writer_done_while_held(
+        app, monkeypatch, users, "verify_password",
+        lambda: client.post("/login", data={"email": user.email, "password": DEFAULT_PASSWORD}))
     assert done_while_checking
-    assert answers == [303]
+    assert answer.status_code == 303
     with app.extensions["crm"].sessions() as session:
         assert session.get(User, user.id).last_login_at is not None
+
+
+def test_a_password_being_changed_holds_no_writer_up(app, client, make_user, login,
+                                                     monkeypatch):
+    user = make_user("sales")
+    login(client, user)
+    new = {"current_password": DEFAULT_PASSWORD, "new_password": "a brand new secret",
+           "confirm_password": "a brand new secret"}
+    answer, done_while_checking = writer_done_while_held(
+        app, monkeypatch, users, "verify_password",
+        lambda: client.post("/account/password", data=new))
+    assert done_while_checking
+    assert answer.status_code == 303
+    with app.extensions["crm"].sessions() as session:
+        assert verify_password(session.get(User, user.id).password_hash, "a brand new secret")

@@ -267,3 +267,29 @@ class TestCsrf:
         response = client.post("/logout", data={"csrf_token": token},
                                headers={"Referer": "https://localhost/"})
         assert response.status_code == 400
+
+
+def test_a_password_changed_while_the_current_one_is_checked_is_not_overwritten(
+        app, client, make_user, login, monkeypatch):
+    """The current password is checked outside the transaction that writes:
+    a change made meanwhile (an admin's new password) wins, and says so."""
+    from crmcore.models import User
+
+    user = make_user("sales")
+    login(client, user)
+    verify = user_service.verify_password
+
+    def verify_while_an_admin_acts(stored: Any, password: str) -> bool:
+        user_service.set_password(app.extensions["crm"].sessions, None, user.id,
+                                  "the admin's choice")
+        return verify(stored, password)
+
+    monkeypatch.setattr(user_service, "verify_password", verify_while_an_admin_acts)
+    response = client.post("/account/password", data={
+        "current_password": DEFAULT_PASSWORD, "new_password": "a brand new secret",
+        "confirm_password": "a brand new secret"})
+    assert response.status_code == 409
+    assert "The password was changed meanwhile" in response.get_data(as_text=True)
+    with app.extensions["crm"].sessions() as session:
+        stored = session.get(User, user.id).password_hash
+    assert user_service.verify_password(stored, "the admin's choice")

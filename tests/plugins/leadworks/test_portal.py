@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 import time
-from typing import Any
 
 import openpyxl
 import pytest
@@ -15,6 +13,7 @@ from sqlalchemy import select
 
 from crmcore.models import Lead
 from crmcore.testing import DEFAULT_PASSWORD, https_client
+from tests.holding import writer_done_while_held
 
 pytestmark = pytest.mark.plugins("mail", "leadworks")
 
@@ -187,49 +186,21 @@ def test_csv_upload_reports_row_by_row_keep_valid_or_all_or_nothing(
 
 
 @pytest.mark.sqlite_only
-def test_an_upload_being_checked_holds_no_writer_up(client, login, make_advertiser,
-                                                    make_portal_user, sessions, monkeypatch):
+def test_an_upload_being_checked_holds_no_writer_up(app, client, login, make_advertiser,
+                                                    make_portal_user, monkeypatch):
     """On SQLite a transaction that writes holds the one write lock: the file is
     checked in a session that only reads, so other saves go on meanwhile."""
     from crmcore_plugins.leadworks.services import uploads
 
-    from crmcore.db import transaction
-    from crmcore.services import records as svc
-
-    checking, go = threading.Event(), threading.Event()
-    check = uploads.imports.check
-
-    def slow_check(*args, **kwargs):  # a file of a hundred thousand rows
-        checking.set()
-        go.wait(10)
-        return check(*args, **kwargs)
-
-    monkeypatch.setattr(uploads.imports, "check", slow_check)
     login(client, make_portal_user(make_advertiser("Acme")))
-    answers: list[Any] = []
-    upload = threading.Thread(target=lambda: answers.append(client.post(
-        "/leadworks/upload", data={"campaign": "Fall", "file": (
-            io.BytesIO(b"name,email\nSlow One,slow1@example.com\n"), "fall.csv")},
-        content_type="multipart/form-data")))
-    upload.start()
-    assert checking.wait(5)
-    others: list[str] = []
-
-    def another_writer() -> None:
-        with transaction(sessions) as session:
-            svc.create(session, None, svc.LEADS, {"full_name": "Not held up"})
-        others.append("written")
-
-    writer = threading.Thread(target=another_writer)
-    writer.start()
-    writer.join(3)
-    done_while_checking = others == ["written"]
-    go.set()
-    upload.join(10)
-    writer.join(35)
+    answer, done_while_checking = writer_done_while_held(
+        app, monkeypatch, uploads.imports, "check", lambda: client.post(
+            "/leadworks/upload", data={"campaign": "Fall", "file": (
+                io.BytesIO(b"name,email\nSlow One,slow1@example.com\n"), "fall.csv")},
+            content_type="multipart/form-data"))
     assert done_while_checking
-    assert [answer.status_code for answer in answers] == [303]
-    assert 'id="count-created">1<' in wait_for_job(client, answers[0].headers["Location"])
+    assert answer.status_code == 303
+    assert 'id="count-created">1<' in wait_for_job(client, answer.headers["Location"])
 
 
 def test_a_csv_import_emails_the_owner_with_the_apps_mail_settings(
