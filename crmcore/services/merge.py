@@ -41,11 +41,14 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
           other_ids: Sequence[int], choices: Mapping[str, int] | None = None) -> Any:
     """Merge ``other_ids`` into ``survivor_id``.
 
-    ``choices`` names, per field, the record whose value wins (the survivor's wins
-    otherwise). Emails and phones of the others are kept as extra addresses,
-    tags are joined, custom and plugin fields fill the survivor's gaps, timelines
-    move to the survivor, plugins move their rows in ``crm_*_merged``, and the
-    others go to the recycle bin.
+    ``choices`` names, per field, the record whose value wins (the survivor's
+    wins otherwise). For emails and phones the winner's come first and every
+    other record's are kept after them; tags are joined, custom and plugin
+    fields fill the survivor's gaps, timelines move to the survivor, plugins
+    move their rows in ``crm_*_merged``, and the others go to the recycle bin.
+    A survivor that an import created and that absorbs records from elsewhere
+    stops being that import's: a revert of the import would delete what the
+    others brought.
     """
     others_unique = [i for i in dict.fromkeys(other_ids) if i != survivor_id]
     if not others_unique:
@@ -73,9 +76,12 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     before = _snapshot(survivor)
     for field, record_id in (choices or {}).items():
         setattr(survivor, field, getattr(by_id[record_id], field))
-    emails = list(dict.fromkeys([*survivor.emails, *(e for o in others for e in o.emails)]))
-    phones = list(dict.fromkeys([*survivor.phones, *(p for o in others for p in o.phones)]))
-    survivor.emails, survivor.phones = emails, phones
+    # Every address and phone is kept; the chosen record's come first (its
+    # first email is the key), then the survivor's own, then the others'.
+    for field in ("emails", "phones"):
+        setattr(survivor, field, list(dict.fromkeys([
+            *getattr(survivor, field), *before[field],
+            *(value for other in others for value in getattr(other, field))])))
     survivor.tags = sorted({*survivor.tags, *(t for o in others for t in o.tags)})
     for attr in ("custom", "plugin_data"):
         merged: dict[str, Any] = {}
@@ -103,6 +109,9 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     for other in others:
         other.deleted_at = now
         other.email_key = None
+    if any(other.import_id != survivor.import_id for other in others):
+        # It holds what its import did not bring: reverting that import keeps it.
+        survivor.import_id = None
     if kind is LEADS:
         rescore(session, [survivor])
     session.flush()

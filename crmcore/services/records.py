@@ -72,7 +72,7 @@ KINDS = {k.record_type: k for k in (LEADS, CONTACTS)}
 # Columns derived from others, for search, sorting and the duplicate rule.
 KEY_COLUMNS = frozenset({"name_key", "sound_key", "last_name_key", "email_key", "phone_key"})
 # Fields the timeline leaves out: bookkeeping that changes with every edit.
-UNTRACKED = {"version", "updated_at", *KEY_COLUMNS}
+UNTRACKED = {"version", "updated_at", "touched_at", *KEY_COLUMNS}
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -534,7 +534,14 @@ def restore(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]
         record.deleted_at = None
         if record.email_key is None and record.emails:
             record.email_key = record.emails[0]
-            _claim_email(session, record.email_key, kind, record.id)
+            try:
+                _claim_email(session, record.email_key, kind, record.id)
+            except Conflict:
+                message = (f"The {kind.record_type} #{record.id} cannot come back: its email "
+                           f"{record.email_key} belongs to another lead or contact now (after "
+                           "a merge, the record it was merged into). Take the address off "
+                           "that record first, or leave this one in the bin.")
+                raise Conflict(message, {"emails": [message]}) from None
         log(session, actor, kind, record.id, "restored")
     write_other_keys(session, kind, [(r.id, r.phones, r.emails) for r in found])
     session.flush()

@@ -445,9 +445,9 @@ def lead_convert(record_id: int) -> Any:
 
 
 @bp.get("/recycle-bin")
-def recycle_bin() -> Any:
+def recycle_bin(status: int = 200) -> Any:
     sections = bin_svc.list_bin(db(), actor())
-    return render("web/recycle_bin.html", sections=list(sections.values()),
+    return render("web/recycle_bin.html", status, sections=list(sections.values()),
                   can_purge=allowed("recycle_bin.purge"))
 
 
@@ -459,7 +459,12 @@ def _bin_noun(record_type: str) -> str:
 @bp.post("/recycle-bin/<record_type>/<int:record_id>/restore")
 def recycle_bin_restore(record_type: str, record_id: int) -> Any:
     session = db()
-    bin_svc.restore(session, actor(), record_type, [record_id])  # NotFound: the 404 page
+    try:
+        bin_svc.restore(session, actor(), record_type, [record_id])  # NotFound: the 404 page
+    except Conflict as exc:  # its address was taken meanwhile: said on the bin's page
+        session.rollback()
+        flash(exc.detail, "error")
+        return recycle_bin(exc.status)
     session.commit()
     flash(f"{_bin_noun(record_type)} was restored.", "info")
     return redirect(url_for("web.recycle_bin"), 303)

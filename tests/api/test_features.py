@@ -339,6 +339,21 @@ def test_merge_leads(api_client, make_user, admin_api, new_lead):
     assert timeline[0]["kind"] == "merged" and "from the dup" in [e["body"] for e in timeline]
 
 
+def test_merge_keeps_every_email_and_phone_whichever_comes_first(admin_api, new_lead):
+    keep = new_lead(full_name="Jo Parker", emails=["jo@hv.example"], phones=["+12025559101"])
+    dup = new_lead(full_name="Jo Parker", emails=["jparker@hv.example"],
+                   phones=["+12025559102"])
+    merged = admin_api.post(f"/api/v1/leads/{keep['id']}/merge", json={
+        "other_ids": [dup["id"]], "choices": {"emails": dup["id"], "phones": dup["id"]}})
+    assert merged.status_code == 200, merged.get_json()
+    survivor = merged.get_json()
+    assert survivor["emails"] == ["jparker@hv.example", "jo@hv.example"]
+    assert survivor["phones"] == ["+12025559102", "+12025559101"]
+    [entry] = [e for e in admin_api.get(f"/api/v1/leads/{keep['id']}/timeline")
+               .get_json()["items"] if e["kind"] == "merged"]
+    assert set(entry["changes"]) == {"emails", "phones"}  # no bookkeeping
+
+
 def test_merge_refusals(api_client, make_user, admin_api, new_lead):
     one, two = api_client(make_user("sales")), api_client(make_user("sales"))
     mine, also_mine, theirs = new_lead(one), new_lead(one), new_lead(two)

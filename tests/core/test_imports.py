@@ -241,6 +241,37 @@ def test_an_update_by_import_merges_custom_fields_and_its_revert_puts_them_back_
             f"Import #{job.id} reverted", f"Updated by import #{job.id}"]
 
 
+def test_a_revert_keeps_what_it_created_once_other_records_were_merged_into_it(
+        app, tmp_path, make_user, run_import):
+    """Merged into an imported lead, a lead entered by hand gives it its
+    timeline and addresses: deleting the imported lead would lose them."""
+    from crmcore.services.merge import merge
+
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "m.csv", ["name", "email"],
+                     [["Imported Ann", "ann@x.org"], ["Imported Bo", "bo@x.org"],
+                      ["Imported Cy", "cy@x.org"]])
+    job = run_import(path, admin)
+    sessions = app.extensions["crm"].sessions
+    with transaction(sessions) as s:
+        ann, bo, cy = (s.scalar(select(Lead).where(Lead.email_key == e))
+                       for e in ("ann@x.org", "bo@x.org", "cy@x.org"))
+        by_hand = svc.create(s, admin, svc.LEADS, {"full_name": "Ann by hand",
+                                                    "emails": ["ann@home.org"]})
+        svc.comment(s, admin, svc.LEADS, by_hand, "Met at the fair")
+        merge(s, admin, svc.LEADS, ann.id, [by_hand.id])
+        merge(s, admin, svc.LEADS, bo.id, [cy.id])  # both the import's: still its own
+        ids = ann.id, bo.id, cy.id
+
+    imports.revert(sessions, admin, job.id)
+
+    with sessions() as s:
+        kept = s.get(Lead, ids[0])
+        assert kept.emails == ["ann@x.org", "ann@home.org"] and kept.import_id is None
+        assert "Met at the fair" in [e.body for e in svc.timeline(s, svc.LEADS, kept)]
+        assert s.get(Lead, ids[1]) is None and s.get(Lead, ids[2]) is None
+
+
 def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,
                                                                      make_user, run_import):
     admin = make_user("admin")

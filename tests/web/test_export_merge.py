@@ -152,6 +152,26 @@ def test_merge_two_leads(client, sales, make_lead, db_session):
     assert "Merged #" in page and "Possible duplicates" not in page
 
 
+def test_a_merged_record_whose_address_the_survivor_took_stays_in_the_bin_and_says_why(
+        client, sales, make_lead, db_session):
+    keep = make_lead(sales, full_name="Lorraine Bains", emails=["lorraine@hvh.example"])
+    other = make_lead(sales, full_name="Lorraine Baines", emails=["lbaines@hvh.example"],
+                      phones=["+12025559102"])
+    assert client.post(f"/leads/{keep.id}/merge/{other.id}", data={
+        "emails": str(other.id)}).status_code == 303
+    db_session.rollback()
+    assert db_session.get(Lead, keep.id).emails == ["lbaines@hvh.example",
+                                                     "lorraine@hvh.example"]
+    refused = client.post(f"/recycle-bin/lead/{other.id}/restore")
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert (f"The lead #{other.id} cannot come back: its email lbaines@hvh.example belongs "
+            "to another lead or contact now") in page
+    assert "Lorraine Baines" in page  # still listed in the bin, to purge or leave
+    db_session.rollback()
+    assert db_session.get(Lead, other.id).deleted_at is not None
+
+
 def test_merge_refuses_records_the_user_cannot_see(client, sales, make_lead, make_user):
     mine = make_lead(sales, full_name="Mine", company="X")
     theirs = make_lead(make_user("sales"), full_name="Mine", company="X")
