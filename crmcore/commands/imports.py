@@ -107,9 +107,10 @@ def import_command(kind: rec.Kind) -> click.Command:
 def _finish(job: ImportJob) -> None:
     if job.status == "invalid":
         click.echo(f"import #{job.id}: {job.message}", err=True)
-        # A file refused whole is listed as row 0 (not counted), whose message
-        # is the job's, just shown.
-        _show_problems([e for e in job.errors if e[0] != 0], job.error_count)
+        # A file refused whole has that one problem, listed as row 0, whose
+        # message is the job's, just shown.
+        rows = [e for e in job.errors if e[0] != 0]
+        _show_problems(rows, job.error_count - (len(job.errors) - len(rows)))
         raise SystemExit(1)
     click.echo(f"import #{job.id} {job.status}: {job.message}")
     if job.error_count:

@@ -66,6 +66,9 @@ REVERTIBLE = {"full_name", "first_name", "last_name", "emails", "phones", "compa
               "partner", "location", "source", "stage_id", "owner_id", "tags", "street", "city",
               "postal_code", "country", "lifecycle_stage", "opt_outs", "custom"}
 MAX_KEPT_ERRORS = 1000
+# The encodings the import pages offer for a CSV, named as people know them.
+ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
+             ("cp1252", "Windows-1252"))
 BATCH = 2000
 
 
@@ -273,20 +276,31 @@ def _undecodable(path: Path, encoding: str) -> ValidationFailed:
         decoder.decode(b"", final=True)
     except UnicodeError as exc:
         return _file_error(exc, number, encoding)
-    return ValidationFailed(f"The file is not valid {encoding} text.",
-                            {"file": [f"Not valid {encoding} text."]})
+    return ValidationFailed(f"The file is not valid {encoding_label(encoding)} text.",
+                            {"file": [f"Not valid {encoding_label(encoding)} text."]})
+
+
+def encoding_label(encoding: str) -> str:
+    """An encoding's name as people know it ("UTF-8", not "utf-8-sig")."""
+    return dict(ENCODINGS).get(encoding, encoding)
 
 
 def _file_error(exc: Exception, row: int, encoding: str) -> ValidationFailed:
     if isinstance(exc, UnicodeDecodeError):
-        message = (f"The file is not valid {encoding} text (line {row}, byte "
-                   f"{exc.start + 1}); save it as UTF-8 or give its encoding.")
+        message = (f"The file is not valid {encoding_label(encoding)} text (line {row}, "
+                   f"byte {exc.start + 1}); give the encoding it was saved in, or save it "
+                   "as UTF-8.")
     elif isinstance(exc, UnicodeError):
-        message = (f"The file is not valid {encoding} text (line {row}): {exc}; "
-                   "save it as UTF-8 or give its encoding.")
+        message = (f"The file is not valid {encoding_label(encoding)} text (line {row}): "
+                   f"{exc}; give the encoding it was saved in, or save it as UTF-8.")
     else:
-        reason = ("a quoted cell is never closed" if "unexpected end of data" in str(exc)
-                  else str(exc))
+        reason = str(exc)
+        if "unexpected end of data" in reason:
+            reason = "a quoted cell is never closed"
+        elif "field larger than field limit" in reason:
+            reason = (f"a cell holds more than {csv.field_size_limit():,} characters, more "
+                      "than any field takes (is a quote left open, swallowing the rows "
+                      "after it?)")
         message = f"The file is not valid CSV (line {row}): {reason}."
     return ValidationFailed(message, {"file": [message]})
 
@@ -670,7 +684,7 @@ def _heartbeat(sessions: sessionmaker[Session], job_id: int) -> Callable[[int], 
 def _refused(job: ImportJob, exc: ValidationFailed) -> ImportJob:
     """End a job whose file as a whole cannot be read (encoding, CSV, sheet, header)."""
     job.status, job.message, job.finished_at = "invalid", exc.detail, utcnow()
-    job.errors = [[0, next(iter(exc.errors), "file"), exc.detail]]
+    job.errors, job.error_count = [[0, next(iter(exc.errors), "file"), exc.detail]], 1
     return job
 
 

@@ -36,8 +36,6 @@ from crmcore.web.common import actor, bp, render, users_by_id
 from crmcore.web.records import CONTACT_UI, LEAD_UI, Ui, ui_view
 from crmcore.web.uploads import UploadProblem, save_upload, size_label
 
-ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
-             ("cp1252", "Windows-1252"))
 POLICIES = (("report", "Report them as errors"), ("skip", "Skip them"),
             ("update", "Update the existing record"))
 MATCHES = (("email", "Their first email"),
@@ -109,9 +107,10 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
         try:
             line = decoder.decode(raw)
         except UnicodeDecodeError:
-            raise UploadProblem(
-                f"The file is not valid {encoding_label(encoding)} text (line {number}); "
-                "choose the encoding it was saved in, or save it as UTF-8.") from None
+            name = import_svc.encoding_label(encoding)
+            raise UploadProblem(f"The file is not valid {name} text (line {number}); "
+                                "choose the encoding it was saved in, or save it as UTF-8."
+                                ) from None
         if "\x00" in line:
             raise UploadProblem(import_svc.nul_in_file(number))
         yield line
@@ -146,10 +145,6 @@ def read_header(path: Path, encoding: str, delimiter: str, sheet: str | None = N
         raise UploadProblem("The file is empty or its first row (the header) is blank.")
     used = {char: name for name, char in DELIMITERS.items()}
     return Head(header, used[reader.dialect.delimiter], None, None)
-
-
-def encoding_label(encoding: str) -> str:
-    return dict(ENCODINGS).get(encoding, encoding)
 
 
 # -- the mapping -----------------------------------------------------------------------
@@ -198,7 +193,8 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
     delimiter = request.form.get("delimiter", "auto")
     policy = request.form.get("on_duplicate", "report")
     match_by = request.form.get("match_by", "email")
-    if (encoding not in dict(ENCODINGS) or delimiter not in dict(DELIMITER_CHOICES)
+    if (encoding not in dict(import_svc.ENCODINGS)
+            or delimiter not in dict(DELIMITER_CHOICES)
             or policy not in dict(POLICIES) or match_by not in dict(MATCHES)):
         abort(400)
     return {"encoding": encoding, "delimiter": delimiter, "on_duplicate": policy,
@@ -209,7 +205,7 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
 
 def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
                 status: int = 200) -> Any:
-    return render("web/import_upload.html", status, ui=ui, encodings=ENCODINGS,
+    return render("web/import_upload.html", status, ui=ui, encodings=import_svc.ENCODINGS,
                   delimiters=DELIMITER_CHOICES, policies=POLICIES, matches=MATCHES,
                   options=options or {"encoding": "utf-8-sig", "delimiter": "auto",
                                       "on_duplicate": "report", "match_by": "email"},
@@ -230,7 +226,7 @@ def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
                   id_column=next((i for i, name in enumerate(header)
                                   if header_key(name) == RECORD_ID), None),
                   options=options, policies=POLICIES, matches=MATCHES, sheets=sheets,
-                  encoding_name=encoding_label(options["encoding"]),
+                  encoding_name=import_svc.encoding_label(options["encoding"]),
                   separated_by=SEPARATED_BY.get(options["delimiter"]),
                   intent=intent, message=message,
                   problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
@@ -287,11 +283,11 @@ def mapping_view(ui: Ui) -> Any:
     if request.form.get("action") == "sheet":  # the sheet already shown
         return mapping_page(ui, token, filename, header, sheets, selected, options, "check")
     options["mapping"] = dict(zip(header, selected, strict=True))
-    problem = header_problem(ui, header, options["mapping"], choices, options)
-    if problem and intent == "import":
-        # Refused here rather than left to fail as an "invalid" job.
+    if header_problem(ui, header, options["mapping"], choices, options):
+        # Refused here rather than left to fail as an "invalid" job: the page
+        # says why, once.
         return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
-                            f"The header does not fit: {problem}", status=422)
+                            status=422)
     session = db()
     inline_check = intent == "check" and path.stat().st_size <= (
         INLINE_CHECK_MAX_BYTES if sheets is None else INLINE_CHECK_MAX_WORKBOOK_BYTES)

@@ -48,8 +48,6 @@ TEXT_FIELDS = (("full_name", "Full name"), ("company", "Company"), ("login", "Lo
 LIST_FIELDS = (("emails", "Emails", "Separate several with commas; the first is the main one."),
                ("phones", "Phones", "Separate several with commas."))
 TRUE_TEXTS = ("true", "1", "yes", "on")
-ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
-             ("cp1252", "Windows-1252"))
 DEFAULT_UPLOAD_MAX = 25 * 1024 * 1024
 ACTIVE = ("queued", "validating", "running")
 
@@ -190,7 +188,7 @@ def upload_page(form: dict[str, Any], message: str | None = None,
                 report: imports.Report | None = None, status: int = 200) -> Any:
     return render("leadworks/portal_upload.html", status, form=form, message=message,
                   report=report, errors=report.errors if report else [],
-                  encodings=ENCODINGS, fields=fields.import_fields(db()),
+                  encodings=imports.ENCODINGS, fields=fields.import_fields(db()),
                   limit=upload_limit() // (1024 * 1024))
 
 
@@ -204,7 +202,7 @@ def upload() -> Any:
             "encoding": request.form.get("encoding", "utf-8-sig"),
             "sheet": request.form.get("sheet", "").strip(),
             "all_or_nothing": request.form.get("all_or_nothing") == "1"}
-    if form["encoding"] not in dict(ENCODINGS):
+    if form["encoding"] not in dict(imports.ENCODINGS):
         form["encoding"] = "utf-8-sig"
     try:
         path, filename = store_csv(request.files.get("file"))

@@ -278,15 +278,22 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
     latin = write_csv(tmp_path / "latin.csv", ["name", "email"],
                       [["Ok", "ok@x.org"], ["Zoë Müller", "z@x.org"]], encoding="latin-1")
     job = run_import(latin, admin)
-    assert job.status == "invalid" and "not valid utf-8-sig text (line 3, byte 3)" in job.message
+    assert job.status == "invalid" and job.error_count == 1
+    assert "not valid UTF-8 (also with BOM) text (line 3, byte 3)" in job.message
     assert count(app) == 0
+    huge = write_csv(tmp_path / "huge.csv", ["name", "company"], [["Ok", "x" * 200_000]])
+    job = run_import(huge, admin, skip_bad_rows=True)
+    assert (job.status, job.error_count) == ("invalid", 1)
+    assert job.message == ("The file is not valid CSV (line 2): a cell holds more than 131,072 "
+                           "characters, more than any field takes (is a quote left open, "
+                           "swallowing the rows after it?).")
     assert run_import(latin, admin, encoding="latin-1").created_count == 2
     # Far into the file (the file is decoded in blocks), and cut off mid-character.
     late = write_csv(tmp_path / "late.csv", ["name", "email"],
                      [[f"Person {i}", f"p{i}@x.org"] for i in range(3000)])
     late.write_bytes(late.read_bytes() + b"Zo\xeb,z@x.org\r\nLast,\xc3")
     job = run_import(late, admin)
-    assert "not valid utf-8-sig text (line 3002, byte 3)" in job.message
+    assert "not valid UTF-8 (also with BOM) text (line 3002, byte 3)" in job.message
     late.write_bytes(late.read_bytes().replace(b"Zo\xeb", b"Zoe"))
     assert "(line 3003, byte 6)" in run_import(late, admin).message
     assert count(app) == 2
@@ -364,7 +371,8 @@ def test_a_utf16_file_read_as_utf8_is_refused_with_a_hint(app, tmp_path, make_us
     job = run_import(path, make_user("manager"), encoding="utf-16")
     assert job.status == "invalid"
     assert job.message == ("The file is not valid utf-16 text (line 1): UTF-16 stream does not "
-                           "start with BOM; save it as UTF-8 or give its encoding.")
+                           "start with BOM; give the encoding it was saved in, or save it as "
+                           "UTF-8.")
     assert count(app) == 0
 
 
