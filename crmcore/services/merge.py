@@ -19,7 +19,6 @@ from crmcore.services.records import (
     _diff,
     _snapshot,
     drop_other_keys,
-    get,
     log,
     name_keys,
     rescore,
@@ -57,13 +56,17 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     if len(others_unique) > MAX_MERGED:
         raise ValidationFailed(f"Merge at most {MAX_MERGED} records at once.",
                                {"other_ids": [f"At most {MAX_MERGED}."]})
-    survivor = get(session, actor, kind, survivor_id)
-    found = {r.id: r for r in session.scalars(
-        visible(session, actor, kind).where(kind.model.id.in_(others_unique)))}
-    if len(found) != len(others_unique):
+    # Locked in id order and read afresh: two merges of the same records, in
+    # either direction, take turns (neither deadlocks), and the second finds
+    # the first one's loser in the bin.
+    model = kind.model
+    by_id = {r.id: r for r in session.scalars(
+        visible(session, actor, kind).where(model.id.in_([survivor_id, *others_unique]))
+        .order_by(model.id).with_for_update(of=model)
+        .execution_options(populate_existing=True))}
+    if len(by_id) != len(others_unique) + 1:
         raise NotFound(f"No such {kind.record_type}.")
-    others = [found[i] for i in others_unique]
-    by_id = {r.id: r for r in [survivor, *others]}
+    survivor, others = by_id[survivor_id], [by_id[i] for i in others_unique]
     errors = {f: ["Not mergeable."] for f in (choices or {})
               if f not in MERGEABLE[kind.record_type]}
     errors |= {f: ["Pick one of the merged records."] for f, rid in (choices or {}).items()

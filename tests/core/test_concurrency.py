@@ -82,3 +82,45 @@ def test_two_last_admins_taking_each_others_role_at_once_leave_one(app, make_use
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(User).where(
             User.role == "admin", User.is_active)) == 1
+
+
+@pytest.mark.parametrize("addresses", [False, True])
+def test_two_records_merged_into_each_other_at_once_leave_one(app, make_user, addresses):
+    """Each merge locks both records in id order: the second waits, then finds
+    its other record binned (404). Both used to be binned, or, with addresses,
+    the two deadlocked on their email keys."""
+    from crmcore.errors import NotFound
+    from crmcore.services.merge import merge
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    with transaction(sessions) as s:
+        ids = [svc.create(s, s.merge(admin), svc.LEADS, {
+            "full_name": "Twin", "emails": [f"twin{i}@example.com"] if addresses else []}).id
+            for i in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def merge_into(survivor: int, other: int) -> None:
+        barrier.wait()
+        try:
+            with transaction(sessions) as s:
+                merge(s, s.merge(admin), svc.LEADS, survivor, [other])
+            outcomes.append("merged")
+        except NotFound:
+            outcomes.append("not found")
+        except Exception as exc:  # pragma: no cover - the assertion below shows it
+            outcomes.append(f"error: {exc!r}")
+
+    threads = [threading.Thread(target=merge_into, args=pair)
+               for pair in (ids, ids[::-1])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["merged", "not found"], outcomes
+    with sessions() as s:
+        live = s.scalars(select(Lead).where(Lead.deleted_at.is_(None))).all()
+        assert len(live) == 1
+        assert sorted(live[0].emails) == ([f"twin{i}@example.com" for i in range(2)]
+                                          if addresses else [])
