@@ -295,7 +295,8 @@ class ImportJob(Base):
 
 
 class ImportChange(Base):
-    """A record an import updated, with the values it had before, for revert."""
+    """A record an import updated, with the values it had before and those the
+    import wrote, for revert."""
 
     __tablename__ = "import_changes"
 
@@ -304,3 +305,5 @@ class ImportChange(Base):
                                            index=True)
     record_id: Mapped[int]
     before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # None for changes recorded before core_0019.
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)

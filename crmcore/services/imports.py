@@ -912,13 +912,18 @@ def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -
 
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
                    updates: list[tuple[int, dict[str, Any]]], rekey: bool) -> None:
-    befores = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}",
-                             rekey=rekey)
-    # What each record held in the fields the import gave, for a revert.
+    held = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}",
+                          rekey=rekey)
+    # What each record held in the fields the import gave, and what the import
+    # wrote there, for a revert.
     insert_rows(session.connection(), ImportChange.__table__, [
-        {"record_id": record_id, "before": {k: rec._jsonable(v) for k, v in before.items()}}
-        for record_id, before in befores.items()],
+        {"record_id": record_id, "before": _jsonable(before), "after": _jsonable(after)}
+        for record_id, (before, after) in held.items()],
         {"import_id": job.id})
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: rec._jsonable(v) for k, v in values.items()}
 
 
 # -- revert ----------------------------------------------------------------------------
@@ -1035,8 +1040,8 @@ def run_revert(sessions: sessionmaker[Session], job_id: int,
         # Matched by id, rows may have changed first emails: those come back too.
         rekey = job.options.get("match_by") == "id"
     try:
-        removed = _remove_created(sessions, actor, kind, job_id, progress)
-        restored = _restore_updated(sessions, actor, kind, job_id, progress, rekey)
+        removed, kept = _remove_created(sessions, actor, kind, job_id, progress)
+        restored, left = _restore_updated(sessions, actor, kind, job_id, progress, rekey)
     except Exception as exc:
         with transaction(sessions) as session:
             job = _advance(session, job_id, 0)
@@ -1050,6 +1055,12 @@ def run_revert(sessions: sessionmaker[Session], job_id: int,
         job.status, job.finished_at = "reverted", utcnow()
         job.message = (f"Reverted{' (resumed)' if resumed else ''}: deleted {removed} "
                        f"record(s), restored {restored}.")
+        if kept:
+            job.message += (f" Kept {kept} record(s) it created that were changed since "
+                            "(edited, commented on, merged into) or that you may not edit.")
+        if left:
+            job.message += (f" Left {left} record(s) it updated as they are, wholly or in the "
+                            "fields changed since, or that you may not edit.")
         return job
 
 
@@ -1069,17 +1080,26 @@ def _advance(session: Session, job_id: int, count: int, *, restoring_from_start:
 
 
 def _remove_created(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
-                    job_id: int, progress: Callable[[ImportJob], None] | None) -> int:
+                    job_id: int, progress: Callable[[ImportJob], None] | None
+                    ) -> tuple[int, int]:
+    """Delete the records the import created, but those changed since (their
+    version moved on: an edit, a comment, a merge into them) and those the
+    reverting user may not edit. Returns how many were deleted and kept."""
     model = kind.model
-    created = select(model.id).where(model.import_id == job_id).order_by(model.id)
+    with sessions() as session:
+        untouched = rec.visible(session, actor, kind, deleted=None).with_only_columns(
+            model.id).where(model.import_id == job_id, model.version == 1).order_by(model.id)
     removed, last = 0, 0
     while True:
         with transaction(sessions) as session:
-            ids = list(session.scalars(created.where(model.id > last).limit(REVERT_BATCH)))
+            ids = list(session.scalars(untouched.where(model.id > last).limit(REVERT_BATCH)))
             rec.remove(session, actor, kind, ids)
             job = _advance(session, job_id, len(ids))
         if not ids:
-            return removed
+            with sessions() as session:
+                kept = session.scalar(select(func.count()).select_from(model)
+                                      .where(model.import_id == job_id))
+            return removed, kept or 0
         if progress:
             progress(job)
         removed, last = removed + len(ids), ids[-1]
@@ -1087,27 +1107,58 @@ def _remove_created(sessions: sessionmaker[Session], actor: User | None, kind: r
 
 def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
                      job_id: int, progress: Callable[[ImportJob], None] | None,
-                     rekey: bool) -> int:
-    """Give updated records their earlier values back. Putting values back is
-    idempotent, so a resumed revert simply goes through every batch again
-    (its count starting again after the created records, all gone by now)."""
+                     rekey: bool) -> tuple[int, int]:
+    """Give updated records their earlier values back, in the fields that
+    still hold what the import wrote: a field someone changed since keeps
+    today's value, and a record the reverting user may not edit is left
+    alone. Returns how many records were restored (wholly or partly) and how
+    many left (wholly or partly) as they are.
+
+    Putting values back is idempotent, so a resumed revert simply goes
+    through every batch again (its count starting again after the created
+    records, all gone by now)."""
     # Newest first, so that a record changed twice ends with its oldest values.
-    changes = (select(ImportChange.id, ImportChange.record_id, ImportChange.before)
+    changes = (select(ImportChange.id, ImportChange.record_id, ImportChange.before,
+                      ImportChange.after)
                .where(ImportChange.import_id == job_id).order_by(ImportChange.id.desc()))
-    restored, last = 0, None
+    restored, left, last = 0, 0, None
     while True:
         with transaction(sessions) as session:
             batch = session.execute(changes.limit(REVERT_BATCH) if last is None else
                                     changes.where(ImportChange.id < last).limit(REVERT_BATCH)
                                     ).all()
-            befores = rec.apply_many(
-                session, actor, kind,
-                [(c.record_id, {k: v for k, v in c.before.items() if k in REVERTIBLE})
-                 for c in batch], f"Import #{job_id} reverted", restoring=True, rekey=rekey)
+            ids = [c.record_id for c in batch]
+            current = _editable_values(session, actor, kind, ids)
+            existing = set(session.scalars(select(kind.model.id).where(
+                any_of(session, kind.model.id, ids)))) if ids else set()
+            updates = []
+            for change in batch:
+                now = current.get(change.record_id)
+                given = [k for k in change.before if k in REVERTIBLE]
+                fields = [k for k in given if now is not None and (
+                    change.after is None or k not in change.after
+                    or rec._jsonable(now[k]) == change.after[k])]
+                # Purged since: nothing to give back, nothing left as it is.
+                left += change.record_id in existing and len(fields) < len(given)
+                if fields:
+                    updates.append((change.record_id, {k: change.before[k] for k in fields}))
+            held = rec.apply_many(session, actor, kind, updates, f"Import #{job_id} reverted",
+                                  restoring=True, rekey=rekey)
             job = _advance(session, job_id, len(batch), restoring_from_start=last is None)
         if not batch:
-            return restored
+            return restored, left
         if progress:
             progress(job)
-        restored += len(befores)  # records purged since are left out
+        restored += len(held)  # records purged since are left out
         last = batch[-1].id
+
+
+def _editable_values(session: Session, actor: User | None, kind: rec.Kind,
+                     ids: Sequence[int]) -> dict[int, Any]:
+    """The rows of the records ``ids`` that ``actor`` may edit, live or binned."""
+    if not ids:
+        return {}
+    model = kind.model
+    query = rec.visible(session, actor, kind, deleted=None).with_only_columns(
+        *model.__table__.columns).where(any_of(session, model.id, ids))
+    return {row.id: row._mapping for row in session.execute(query)}

@@ -45,9 +45,6 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     other record's are kept after them; tags are joined, custom and plugin
     fields fill the survivor's gaps, timelines move to the survivor, plugins
     move their rows in ``crm_*_merged``, and the others go to the recycle bin.
-    A survivor that an import created and that absorbs records from elsewhere
-    stops being that import's: a revert of the import would delete what the
-    others brought.
     """
     others_unique = [i for i in dict.fromkeys(other_ids) if i != survivor_id]
     if not others_unique:
@@ -112,9 +109,6 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     for other in others:
         other.deleted_at = now
         other.email_key = None
-    if any(other.import_id != survivor.import_id for other in others):
-        # It holds what its import did not bring: reverting that import keeps it.
-        survivor.import_id = None
     if kind is LEADS:
         rescore(session, [survivor])
     session.flush()

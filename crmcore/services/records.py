@@ -78,11 +78,15 @@ UNTRACKED = {"version", "updated_at", "touched_at", *KEY_COLUMNS}
 # -- reading ---------------------------------------------------------------------------
 
 
-def visible(session: Session, actor: User | None, kind: Kind, *, deleted: bool = False) -> Select:
-    """A select of the records ``actor`` may see: live ones, or binned ones."""
+def visible(session: Session, actor: User | None, kind: Kind, *,
+            deleted: bool | None = False) -> Select:
+    """A select of the records ``actor`` may see: live ones, binned ones, or
+    (``deleted=None``) both."""
     model = kind.model
-    state = model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None)
-    query = select(model).where(state)
+    query = select(model)
+    if deleted is not None:
+        query = query.where(model.deleted_at.is_not(None) if deleted
+                            else model.deleted_at.is_(None))
     if is_external(session, actor):
         return query.where(false())  # portal users work through their plugin only
     if not can(session, actor, "records.view_all"):
@@ -412,8 +416,8 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         that matched records by id, and its revert).
     :raises Conflict: with ``rekey``, when a new key email belongs to another
         record; the caller rolls its transaction back (keys were released).
-    :return: for each record found, what it held before in the fields its
-        values gave (ids not found are left out).
+    :return: for each record found, ``(before, after)``: what it held in the
+        fields its values gave before and after (ids not found are left out).
     """
     if not updates:
         return {}
@@ -426,7 +430,7 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
     keys = list(result.keys())
     current = {columns["id"]: columns
                for columns in (dict(zip(keys, row, strict=True)) for row in result)}
-    befores: dict[int, dict[str, Any]] = {}
+    held: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     changes: dict[int, dict[str, tuple[Any, Any]]] = {}
     rows: list[dict[str, Any]] = []
     written = {"updated_at", "touched_at"}
@@ -434,7 +438,7 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         old = current.get(record_id)
         if old is None:
             continue
-        befores[record_id] = {k: old[k] for k in values if k in old}
+        given = [k for k in values if k in old]
         if "emails" in values and old["email_key"] and not rekey:
             values = {**values, "emails": list(dict.fromkeys([old["email_key"],
                                                                *values["emails"]]))}
@@ -442,12 +446,14 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         assigned = {k: v for k, v in _assigned(base, kind, values, set()).items()
                     if old[k] != v}
         diff = {k: (old[k], v) for k, v in assigned.items() if k not in UNTRACKED}
+        new = {**old, **assigned}
+        held[record_id] = ({k: old[k] for k in given}, {k: new[k] for k in given})
         if diff:
             changes[record_id] = diff
-            rows.append({**old, **assigned})
+            rows.append(new)
             written.update(assigned)
     if not rows:
-        return befores
+        return held
     if rekey:
         _move_keys(session, kind, [(row["id"], old_key, row["email_key"]) for row in rows
                                    if (old_key := current[row["id"]]["email_key"])
@@ -469,7 +475,7 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         {"record_type": kind.record_type, "kind": "changed", "body": note,
          "actor_id": actor.id if actor else None, "created_at": now})
     _announce_changes(session, actor, kind, changes)
-    return befores
+    return held
 
 
 def _move_keys(session: Session, kind: Kind,

@@ -241,35 +241,61 @@ def test_an_update_by_import_merges_custom_fields_and_its_revert_puts_them_back_
             f"Import #{job.id} reverted", f"Updated by import #{job.id}"]
 
 
-def test_a_revert_keeps_what_it_created_once_other_records_were_merged_into_it(
+def test_a_revert_keeps_what_was_changed_since_and_what_the_user_may_not_edit(
         app, tmp_path, make_user, run_import):
-    """Merged into an imported lead, a lead entered by hand gives it its
-    timeline and addresses: deleting the imported lead would lose them."""
+    """Deleting a created record someone has worked on since (an edit, a
+    comment, a merge into it) would lose that work; giving an updated record
+    its earlier values back would undo later changes. Records the reverting
+    user may not edit are not theirs to delete or change."""
     from crmcore.services.merge import merge
 
-    admin = make_user("admin")
-    path = write_csv(tmp_path / "m.csv", ["name", "email"],
-                     [["Imported Ann", "ann@x.org"], ["Imported Bo", "bo@x.org"],
-                      ["Imported Cy", "cy@x.org"]])
-    job = run_import(path, admin)
+    sales, other, admin = make_user("sales"), make_user("sales"), make_user("admin")
     sessions = app.extensions["crm"].sessions
     with transaction(sessions) as s:
-        ann, bo, cy = (s.scalar(select(Lead).where(Lead.email_key == e))
-                       for e in ("ann@x.org", "bo@x.org", "cy@x.org"))
-        by_hand = svc.create(s, admin, svc.LEADS, {"full_name": "Ann by hand",
-                                                    "emails": ["ann@home.org"]})
-        svc.comment(s, admin, svc.LEADS, by_hand, "Met at the fair")
-        merge(s, admin, svc.LEADS, ann.id, [by_hand.id])
-        merge(s, admin, svc.LEADS, bo.id, [cy.id])  # both the import's: still its own
-        ids = ann.id, bo.id, cy.id
+        updated = svc.create(s, s.merge(sales), svc.LEADS, {
+            "full_name": "Old Name", "emails": ["old@x.org"], "company": "OrigCo",
+            "source": "fair"})
+        by_hand = svc.create(s, s.merge(sales), svc.LEADS, {"full_name": "Ann by hand",
+                                                             "emails": ["ann@home.org"]})
+        svc.comment(s, s.merge(sales), svc.LEADS, by_hand, "Met at the fair")
+    rows = [["New Name", "old@x.org", "ImportCo", "web"]] + [
+        [f"Imported {n}", f"{n.lower()}@x.org", "", ""]
+        for n in ("Ann", "Bo", "Cy", "Di", "Ed")]
+    job = run_import(write_csv(tmp_path / "m.csv", ["name", "email", "company", "source"],
+                               rows), sales, on_duplicate="update")
+    assert (job.created_count, job.updated_count) == (5, 1), job.message
+    with transaction(sessions) as s:
+        me = s.merge(sales)
+        ann, bo, cy, di, ed = (s.scalar(select(Lead).where(Lead.email_key == f"{n}@x.org"))
+                               for n in ("ann", "bo", "cy", "di", "ed"))
+        merge(s, me, svc.LEADS, ann.id, [by_hand.id])  # its history now lives on Ann
+        svc.update(s, me, svc.LEADS, bo, {"company": "Bo's own"}, expected_version=bo.version)
+        svc.comment(s, me, svc.LEADS, cy, "Called back")
+        svc.update(s, s.merge(admin), svc.LEADS, di, {"owner_id": other.id},
+                   expected_version=di.version)  # another user's now
+        changed = s.get(Lead, updated.id)
+        svc.update(s, me, svc.LEADS, changed, {"company": "UserEditCo"},
+                   expected_version=changed.version)
+        ids = {"ann": ann.id, "bo": bo.id, "cy": cy.id, "di": di.id, "ed": ed.id}
 
-    imports.revert(sessions, admin, job.id)
+    done = imports.revert(sessions, sales, job.id)
 
+    assert done.message == (
+        "Reverted: deleted 1 record(s), restored 1. Kept 4 record(s) it created that were "
+        "changed since (edited, commented on, merged into) or that you may not edit. Left 1 "
+        "record(s) it updated as they are, wholly or in the fields changed since, or that you "
+        "may not edit.")
     with sessions() as s:
-        kept = s.get(Lead, ids[0])
-        assert kept.emails == ["ann@x.org", "ann@home.org"] and kept.import_id is None
+        assert s.get(Lead, ids["ed"]) is None  # untouched since: deleted
+        kept = s.get(Lead, ids["ann"])
+        assert kept.emails == ["ann@x.org", "ann@home.org"]
         assert "Met at the fair" in [e.body for e in svc.timeline(s, svc.LEADS, kept)]
-        assert s.get(Lead, ids[1]) is None and s.get(Lead, ids[2]) is None
+        assert s.get(Lead, ids["bo"]).company == "Bo's own"
+        assert s.get(Lead, ids["cy"]) is not None and s.get(Lead, ids["di"]) is not None
+        back = s.get(Lead, updated.id)
+        # The import's name and source go; the company changed since stays.
+        assert (back.full_name, back.source, back.company) == ("Old Name", "fair",
+                                                               "UserEditCo")
 
 
 def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,
