@@ -17,7 +17,8 @@ _UNDEFINED_TABLE = "42P01"
 
 def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors a person can act on into a clear message and exit 1:
-    the service's refusals, and a database that has not been set up."""
+    the service's refusals, and a database that cannot be reached or has not
+    been set up."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,6 +34,11 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             ]
             raise click.ClickException("\n".join(lines)) from None
         except DBAPIError as exc:
+            if exc.statement is None:  # raised while connecting
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                raise click.ClickException(
+                    f"Cannot reach the database ({reason}): check CRM_DATABASE_URL (and "
+                    "CRM_INSTANCE_PATH, where SQLite's file lives).") from None
             if not _missing_table(exc):
                 raise
             reason = str(exc.orig).strip().splitlines()[0]

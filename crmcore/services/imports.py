@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crmcore import jsoncodec
 from crmcore.auth.roles import can
 from crmcore.db import any_of, emit, transaction, utcnow
-from crmcore.errors import Conflict, NotFound, ValidationFailed
+from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crmcore.models import (
     EmailKey,
     ImportChange,
@@ -66,6 +66,9 @@ REVERTIBLE = {"full_name", "first_name", "last_name", "emails", "phones", "compa
               "partner", "location", "source", "stage_id", "owner_id", "tags", "street", "city",
               "postal_code", "country", "lifecycle_stage", "opt_outs", "custom"}
 MAX_KEPT_ERRORS = 1000
+# Kept with a good row's values from the check to the write: the row's line in
+# the file, for a problem the write finds (no field is named so).
+ROW = "#row"
 # The encodings the import pages offer for a CSV, named as people know them.
 ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
              ("cp1252", "Windows-1252"))
@@ -363,6 +366,7 @@ class _Scratch:
 
 def _validator(session: Session, actor: User | None, kind: rec.Kind,
                header: list[str], options: ImportOptions) -> RowValidator:
+    _refuse_external(session, actor)
     custom = definitions(session, kind.record_type)
     try:
         columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom],
@@ -383,6 +387,13 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
     stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
     return RowValidator(kind.record_type, columns, custom, owners, stages, may_set_owner,
                         header_width=len(header))
+
+
+def _refuse_external(session: Session, actor: User | None) -> None:
+    """External users (an advertiser, a partner) create no core record as
+    themselves: their plugin imports on their behalf (as the system)."""
+    if rec.is_external(session, actor):
+        raise Forbidden("External users import through their portal, not as themselves.")
 
 
 @dataclass(frozen=True)
@@ -517,6 +528,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                         earlier[key] = number
                         fresh.append((key, number))
                     actions[action] += 1
+                    values[ROW] = number
                     good.append(values)
                 report.total_rows += len(converted)
                 report.to_create += actions["create"]
@@ -544,6 +556,7 @@ def _column(validator: RowValidator, field: str) -> str:
 def start(session: Session, actor: User | None, kind: rec.Kind, path: Path, filename: str,
           options: ImportOptions) -> ImportJob:
     """Register an import job for a file already stored at ``path``."""
+    _refuse_external(session, actor)
     options.check()
     job = ImportJob(record_type=kind.record_type, filename=filename[:255], path=str(path),
                     options=options.__dict__.copy(), status="queued",
@@ -785,6 +798,7 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         kind = rec.KINDS[job.record_type]
         actor_id, done_rows = job.created_by, job.processed_rows
         actor = session.get(User, actor_id) if actor_id else None
+        checked_errors = job.error_count
     batches = (scratch.good_batches() if scratch
                else _revalidated(sessions, actor, kind, Path(job.path), options))
     for last_row, rows_through, values in batches:
@@ -808,6 +822,9 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         bad = job.total_rows - job.created_count - job.updated_count - job.skipped_count
         job.message = (f"Created {job.created_count}, updated {job.updated_count}, "
                        f"skipped {job.skipped_count}, left out {bad} bad row(s).")
+        if job.error_count > checked_errors:
+            job.message += (f" {job.error_count - checked_errors} of them were good when "
+                            "checked: records with their emails were added meanwhile.")
 
 
 def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
@@ -820,10 +837,11 @@ def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.
     with _open_rows(path, options) as (header, rows), sessions() as session:
         validator = _validator(session, actor, kind, header, options)
         for batch in _batches(rows, options.batch_size):
-            converted = [validator.convert(row) for _, row in batch]
+            converted = [(number, *validator.convert(row)) for number, row in batch]
             rows_through += len(batch)
             yield (batch[-1][0], rows_through,
-                   [values for values, problems in converted if not problems])
+                   [{**values, ROW: number} for number, values, problems in converted
+                    if not problems])
 
 
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
@@ -836,11 +854,14 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
     creates: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
     batch_seen: set[str] = set()
+    late: list[list[Any]] = []
     for values in converted:
+        row = values.pop(ROW, 0)
         email = values["emails"][0] if values.get("emails") else None
         if email in batch_seen:
             continue  # a repeat inside the file, reported by the check
-        action, record_id, _, _ = _classify(kind, options, values, existing, editable, moving)
+        action, record_id, message, about = _classify(kind, options, values, existing,
+                                                      editable, moving)
         if email:
             batch_seen.add(email)
         if action == "create":
@@ -849,8 +870,15 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         elif action == "update" and record_id not in updates:  # else reported by the check
             updates[record_id] = {k: v for k, v in values.items()  # type: ignore[index]
                                   if k != RECORD_ID}
+        elif action == "error":
+            # Good when checked; since then another import or user took its email.
+            late.append([row, about,
+                         f"{message.removesuffix('.')} (since this file was checked)."])
         else:
             job.skipped_count += 1
+    if late:
+        job.error_count += len(late)
+        job.errors = [*(job.errors or []), *late][:MAX_KEPT_ERRORS]
     if creates:
         ids = _insert(session, actor, kind, job, creates)
         keyed = [{"email": r["email_key"], "record_id": i}
@@ -961,8 +989,11 @@ def queue_resume(session: Session, actor: User | None, job_id: int) -> ImportJob
     is refused."""
     job = get_job(session, actor, job_id)
     if not resumable(job):
-        why = "it is still moving" if job.status in IN_FLIGHT else "it did not stop half-way"
-        raise Conflict(f"Import #{job.id} is {job.status}: {why}; nothing to resume.")
+        if job.status in IN_FLIGHT:
+            raise Conflict(f"Import #{job.id} is {job.status} and still moving; "
+                           f"nothing to resume. {_taken_over_when(job)}")
+        raise Conflict(f"Import #{job.id} is {job.status}: it did not stop half-way; "
+                       "nothing to resume.")
     checked_nothing = job.status == "validating"
     job.status = "queued" if checked_nothing else "resume_queued"
     job.message = "Waiting to be checked again." if checked_nothing else "Waiting to be resumed."
@@ -1006,10 +1037,21 @@ def _why_not_revertible(job: ImportJob) -> str:
     if job.status == "reverted":
         return f"Import #{job.id} was already reverted."
     if job.status in ("revert_queued", "reverting"):
-        return f"Import #{job.id} is being reverted."
+        return f"Import #{job.id} is being reverted. {_taken_over_when(job)}"
     if job.status in ("running", "resume_queued"):
-        return f"Import #{job.id} is still running; revert it when it has finished."
+        return (f"Import #{job.id} is still running; revert it when it has finished. "
+                f"{_taken_over_when(job)}")
     return f"Import #{job.id} wrote nothing; there is nothing to revert."
+
+
+def _taken_over_when(job: ImportJob) -> str:
+    """When a job in flight whose process died (a restart, a killed worker)
+    may be resumed or reverted: one process at a time works on a job."""
+    if job.progress_at is None:
+        return ""
+    free = job.progress_at + STALLED_AFTER
+    return (f"If its process has died, it can be taken over from {free:%Y-%m-%d %H:%M:%S} "
+            f"UTC, {STALLED_AFTER.seconds // 60} minutes after it last moved.")
 
 
 def revert(sessions: sessionmaker[Session], actor: User | None, job_id: int,

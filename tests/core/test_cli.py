@@ -138,6 +138,20 @@ def test_bad_database_urls_get_a_clear_message(crm, url, message):
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("url, reason", [
+    ("sqlite:////nonexistent-dir/crm.sqlite3", "unable to open database file"),
+    ("postgresql://postgres@127.0.0.1:5432/crm_no_such_database",
+     'database "crm_no_such_database" does not exist')])
+def test_a_database_that_cannot_be_reached_is_named_not_a_traceback(crm, url, reason):
+    for args in (["imports", "list"], ["users", "create", "--email", "a@example.com",
+                                       "--role", "admin", "--password-stdin"]):
+        result = crm(*args, input="a long password\n", CRM_DATABASE_URL=url,
+                     CRM_PLUGINS="none")
+        assert result.exit_code == 1, result.output
+        assert "Error: Cannot reach the database (" in result.output and reason in result.output
+        assert "Traceback" not in result.output
+
+
 def test_users_create_reports_bad_fields_and_duplicates(crm):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     bad = crm("users", "create", "--email", "not-an-email", "--role", "wizard",

@@ -298,6 +298,35 @@ def test_a_revert_keeps_what_was_changed_since_and_what_the_user_may_not_edit(
                                                                "UserEditCo")
 
 
+def test_a_row_whose_email_was_taken_after_the_check_is_a_problem_not_a_skip(
+        app, tmp_path, make_user, run_import, monkeypatch):
+    """Another import or user may add a record between the check and the
+    write: under the report policy its row is left out and listed, with its
+    line, not counted as skipped."""
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    check = imports.check
+
+    def meanwhile(*args, **kwargs):
+        report = check(*args, **kwargs)
+        with transaction(sessions) as s:
+            svc.create(s, s.merge(admin), svc.LEADS, {"full_name": "Quicker",
+                                                       "emails": ["bo@x.org"]})
+        return report
+
+    monkeypatch.setattr(imports, "check", meanwhile)
+    path = write_csv(tmp_path / "late.csv", ["name", "email"],
+                     [["Ann", "ann@x.org"], ["Bo", "bo@x.org"]])
+    job = run_import(path, admin)
+    assert (job.status, job.created_count, job.skipped_count) == ("done", 1, 0)
+    assert job.error_count == 1 and job.errors == [[3, "emails", (
+        "The email bo@x.org already belongs to a lead in the CRM (since this file was "
+        "checked).")]]
+    assert job.message == ("Created 1, updated 0, skipped 0, left out 1 bad row(s). 1 of them "
+                           "were good when checked: records with their emails were added "
+                           "meanwhile.")
+
+
 def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,
                                                                      make_user, run_import):
     admin = make_user("admin")
@@ -510,9 +539,12 @@ def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, mak
         job = imports.start(s, s.merge(user), svc.LEADS, path, path.name,
                             imports.ImportOptions())
         job.status, job.total_rows, job.progress_at = "running", 2, utcnow()
-        job_id = job.id
-    with transaction(sessions) as s, pytest.raises(Conflict, match="still moving"):
+        job_id, free = job.id, job.progress_at + imports.STALLED_AFTER
+    with transaction(sessions) as s, pytest.raises(Conflict, match="still moving") as refused:
         imports.queue_resume(s, s.merge(user), job_id)
+    # Said when: a killed process cannot tell.
+    assert (f"If its process has died, it can be taken over from {free:%Y-%m-%d %H:%M:%S} UTC, "
+            "10 minutes after it last moved.") in refused.value.detail
     with transaction(sessions) as s:
         s.get(imports.ImportJob, job_id).progress_at = utcnow() - timedelta(minutes=11)
     with transaction(sessions) as s:

@@ -253,3 +253,25 @@ def test_an_advertiser_reaches_nothing_but_its_own(client, login, make_advertise
     assert key_client(make_key(acme)).get("/api/v1/leads").status_code == 401
     acme_api = key_client(make_key(acme))
     assert acme_api.get("/api/v1/leadworks/leads").get_json()["items"] == []
+
+
+def test_an_advertiser_imports_nothing_as_themselves(app, make_advertiser, make_portal_user,
+                                                     sessions, tmp_path):
+    """Only through the portal, which imports on their behalf: not with
+    ``crm leads import --as``, nor any other caller of the core import."""
+    from crmcore.db import transaction
+    from crmcore.errors import Forbidden
+    from crmcore.services import imports
+    from crmcore.services import records as svc
+
+    user = make_portal_user(make_advertiser("Acme"))
+    path = tmp_path / "leads.csv"
+    path.write_text("name,email\nAda,ada@x.org\n")
+    with transaction(sessions) as s:
+        me = s.merge(user)
+        with pytest.raises(Forbidden, match="through their portal"):
+            imports.start(s, me, svc.LEADS, path, path.name, imports.ImportOptions())
+        with pytest.raises(Forbidden, match="through their portal"):
+            imports.check(s, me, svc.LEADS, path, imports.ImportOptions())
+    with sessions() as s:
+        assert s.scalar(select(Lead.id)) is None
