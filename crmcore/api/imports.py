@@ -120,11 +120,14 @@ def register(record_type: str) -> None:
 
     Send multipart/form-data: the file (CSV, tab-separated text, or an Excel
     workbook, whose first sheet is read) in ``file``, the options (ImportInput)
-    as form fields. A file whose encoding, CSV, workbook or header does not fit is
-    answered 422 at once; otherwise the job is queued and answered 202 with a
-    Location to follow: queued, validating, then invalid (every problem listed,
-    nothing written), checked (a dry run), or running and done. By default any
-    bad row stops the import before anything is written.
+    as form fields. Options that do not hold, and a file whose start does not
+    fit (its header: an encoding it is not in, broken CSV, a workbook that
+    cannot be read, columns that match no field), are answered 422 at once;
+    otherwise the job is queued and answered 202 with a Location to follow:
+    queued, validating, then invalid (every problem listed, a problem further
+    in the file such as a line that does not decode included; nothing
+    written), checked (a dry run), or running and done. By default any bad row
+    stops the import before anything is written.
     """
     view = doc(plural, response="ImportJobOutput", status=202, form="ImportInput")(start_view)
     bp.add_url_rule(f"/{plural}/imports", f"{record_type}_import", view, methods=["POST"])
