@@ -268,6 +268,9 @@ class ImportJob(Base):
     record_type: Mapped[str] = mapped_column(String(20))
     filename: Mapped[str] = mapped_column(String(255))
     path: Mapped[str] = mapped_column(String(1000))
+    # The file's size and modification time when the job was made: a resume
+    # refuses a file changed since. None for jobs made before core_0020.
+    file_stamp: Mapped[str | None] = mapped_column(String(64))
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="queued")
     total_rows: Mapped[int] = mapped_column(default=0)

@@ -559,11 +559,21 @@ def start(session: Session, actor: User | None, kind: rec.Kind, path: Path, file
     _refuse_external(session, actor)
     options.check()
     job = ImportJob(record_type=kind.record_type, filename=filename[:255], path=str(path),
-                    options=options.__dict__.copy(), status="queued",
-                    created_by=actor.id if actor else None)
+                    file_stamp=file_stamp(path), options=options.__dict__.copy(),
+                    status="queued", created_by=actor.id if actor else None)
     session.add(job)
     session.flush()
     return job
+
+
+def file_stamp(path: Path) -> str | None:
+    """The file's size and modification time (ns), as make and rsync tell a
+    changed file; None when it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def import_checked(session: Session, actor: User | None, job_id: int, *,
@@ -995,6 +1005,12 @@ def queue_resume(session: Session, actor: User | None, job_id: int) -> ImportJob
         raise Conflict(f"Import #{job.id} is {job.status}: it did not stop half-way; "
                        "nothing to resume.")
     checked_nothing = job.status == "validating"
+    stamp = file_stamp(Path(job.path))
+    if not checked_nothing and job.file_stamp and stamp and stamp != job.file_stamp:
+        # Its rows would no longer line up with the batches written.
+        raise Conflict(f"The file of import #{job.id} changed since the import started: "
+                       "resuming would skip or repeat rows. Revert the import and import "
+                       "the file again.")
     job.status = "queued" if checked_nothing else "resume_queued"
     job.message = "Waiting to be checked again." if checked_nothing else "Waiting to be resumed."
     job.progress_at = utcnow()

@@ -470,6 +470,27 @@ def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, ma
         imports.resume(sessions, admin, job.id)
 
 
+def test_a_file_changed_since_the_import_stopped_is_not_resumed(app, tmp_path, make_user,
+                                                                run_import, monkeypatch):
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "big.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+    real = cut_power_in_the_second_batch(monkeypatch)
+    with pytest.raises(RuntimeError):
+        run_import(path, admin, batch_size=10)
+    monkeypatch.setattr(imports, "_write_batch", real)
+    with app.extensions["crm"].sessions() as s:
+        job = imports.list_jobs(s, admin)[0]
+    # Rows added at the top: the written batches no longer end where they did.
+    path.write_text("name,email\nNew,new@x.org\n" + path.read_text().split("\n", 1)[1])
+    sessions = app.extensions["crm"].sessions
+    with pytest.raises(Conflict, match="changed since the import started"):
+        imports.resume(sessions, admin, job.id)
+    assert count(app) == 10
+    done = imports.revert(sessions, admin, job.id)  # what it wrote still goes
+    assert done.status == "reverted" and count(app) == 0
+
+
 def write_workbook(path: Path, header, rows):
     book = openpyxl.Workbook()
     for row in [header, *rows]:
