@@ -4,6 +4,8 @@ key email, and an install never left without an active admin."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +17,15 @@ from crmcore.services import records as svc
 from crmcore.services import users
 
 pytestmark = [pytest.mark.plugins(), pytest.mark.postgres_only]
+
+
+def at_once(target: Callable[..., None], *calls: tuple[Any, ...]) -> None:
+    """``target`` run with each of ``calls``' arguments, in threads started together."""
+    threads = [threading.Thread(target=target, args=args) for args in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
 
 
 def test_simultaneous_creates_of_one_address_make_exactly_one_lead(app, make_user):
@@ -41,11 +52,7 @@ def test_simultaneous_creates_of_one_address_make_exactly_one_lead(app, make_use
         except Exception as exc:  # pragma: no cover - the assertion below shows it
             outcomes.append(f"error: {exc!r}")
 
-    threads = [threading.Thread(target=create, args=(i,)) for i in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    at_once(create, *((i,) for i in range(writers)))
     assert sorted(outcomes) == ["conflict"] * (writers - 1) + ["created"], outcomes
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(EmailKey)) == 1
@@ -72,12 +79,7 @@ def test_two_last_admins_taking_each_others_role_at_once_leave_one(app, make_use
         except Exception as exc:  # pragma: no cover - the assertion below shows it
             outcomes.append(f"error: {exc!r}")
 
-    threads = [threading.Thread(target=demote, args=pair)
-               for pair in ((first.id, second.id), (second.id, first.id))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    at_once(demote, (first.id, second.id), (second.id, first.id))
     assert sorted(outcomes) == ["changed", "refused"], outcomes
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(User).where(
@@ -112,12 +114,7 @@ def test_two_records_merged_into_each_other_at_once_leave_one(app, make_user, ad
         except Exception as exc:  # pragma: no cover - the assertion below shows it
             outcomes.append(f"error: {exc!r}")
 
-    threads = [threading.Thread(target=merge_into, args=pair)
-               for pair in (ids, ids[::-1])]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    at_once(merge_into, tuple(ids), tuple(ids[::-1]))
     assert sorted(outcomes) == ["merged", "not found"], outcomes
     with sessions() as s:
         live = s.scalars(select(Lead).where(Lead.deleted_at.is_(None))).all()

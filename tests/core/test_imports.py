@@ -448,19 +448,25 @@ def cut_power_in_the_second_batch(monkeypatch):
     return real
 
 
-def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, make_user,
-                                                               run_import, monkeypatch):
+@pytest.fixture
+def interrupted(app, tmp_path, make_user, run_import, monkeypatch):
+    """``(user, file, job)``: an import of 30 rows in batches of 10 whose second
+    batch died before its commit."""
     admin = make_user("admin")
     path = write_csv(tmp_path / "big.csv", ["name", "email"],
                      [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
     real = cut_power_in_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run_import(path, admin, batch_size=10)
-    assert count(app) == 10  # the second batch rolled back whole
-    with app.extensions["crm"].sessions() as s:
-        job = imports.list_jobs(s, admin)[0]
-        assert job.status == "failed" and "Resume it or revert it" in job.message
     monkeypatch.setattr(imports, "_write_batch", real)
+    with app.extensions["crm"].sessions() as s:
+        return admin, path, imports.list_jobs(s, admin)[0]
+
+
+def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, interrupted):
+    admin, _, job = interrupted
+    assert count(app) == 10  # the second batch rolled back whole
+    assert job.status == "failed" and "Resume it or revert it" in job.message
     sessions = app.extensions["crm"].sessions
     with pytest.raises(Conflict, match="is failed; nothing to run"):
         imports.run(sessions, job.id)  # only once someone asks for the resume
@@ -470,17 +476,8 @@ def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, tmp_path, ma
         imports.resume(sessions, admin, job.id)
 
 
-def test_a_file_changed_since_the_import_stopped_is_not_resumed(app, tmp_path, make_user,
-                                                                run_import, monkeypatch):
-    admin = make_user("admin")
-    path = write_csv(tmp_path / "big.csv", ["name", "email"],
-                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
-    real = cut_power_in_the_second_batch(monkeypatch)
-    with pytest.raises(RuntimeError):
-        run_import(path, admin, batch_size=10)
-    monkeypatch.setattr(imports, "_write_batch", real)
-    with app.extensions["crm"].sessions() as s:
-        job = imports.list_jobs(s, admin)[0]
+def test_a_file_changed_since_the_import_stopped_is_not_resumed(app, interrupted):
+    admin, path, job = interrupted
     # Rows added at the top: the written batches no longer end where they did.
     path.write_text("name,email\nNew,new@x.org\n" + path.read_text().split("\n", 1)[1])
     sessions = app.extensions["crm"].sessions
