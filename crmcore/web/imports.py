@@ -7,6 +7,7 @@ import codecs
 import csv
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import uuid4
@@ -51,6 +52,8 @@ KEPT_TOKENS = 20
 # not read whole into memory just to find its first row.
 HEADER_MAX_BYTES = 1024 * 1024
 HEADER_MAX_LINES = 100
+# Rows under the header shown beside the columns to map.
+SAMPLE_ROWS = 3
 SHOWN_ERRORS = import_svc.MAX_KEPT_ERRORS
 # A dry run of a larger file runs in the background, like an import, rather
 # than keep the request (and a server process) for seconds. A workbook is
@@ -94,6 +97,10 @@ def stored_upload(token: str) -> Path:
     return path
 
 
+class NotInEncoding(UploadProblem):
+    """A line of the file does not decode in the encoding chosen."""
+
+
 def _lines(handle: Any, encoding: str) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     read = 0
@@ -108,7 +115,7 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
             line = decoder.decode(raw)
         except UnicodeDecodeError:
             name = import_svc.encoding_label(encoding)
-            raise UploadProblem(f"The file is not valid {name} text (line {number}); "
+            raise NotInEncoding(f"The file is not valid {name} text (line {number}); "
                                 "choose the encoding it was saved in, or save it as UTF-8."
                                 ) from None
         if "\x00" in line:
@@ -124,15 +131,22 @@ class Head(NamedTuple):
     delimiter: str  # of a CSV: the one given, or the one "auto" found
     sheets: list[str] | None  # of a workbook: its sheets of rows, in order
     sheet: str | None  # of a workbook: the one read
+    # The first rows under the header, read the same way: mojibake or cells in
+    # the wrong columns show before anything is checked.
+    samples: list[list[str]]
+    # Why the samples stop early, when the encoding is why: a header in ASCII
+    # reads in any encoding, the names under it may not.
+    problem: str | None = None
 
 
 def read_header(path: Path, encoding: str, delimiter: str, sheet: str | None = None) -> Head:
-    """The file's first row: a CSV's read with ``encoding`` and ``delimiter``,
-    a workbook's from the sheet named ``sheet`` (its first if ``None``)."""
+    """The file's first row and up to :data:`SAMPLE_ROWS` rows under it: a
+    CSV's read with ``encoding`` and ``delimiter``, a workbook's from the sheet
+    named ``sheet`` (its first if ``None``)."""
     if workbooks.is_workbook(path):
         try:
-            with workbooks.sheet_rows(path, sheet) as (sheets, read, header, _rows):
-                return Head(header, delimiter, sheets, read)
+            with workbooks.sheet_rows(path, sheet) as (sheets, read, header, rows):
+                return Head(header, delimiter, sheets, read, _samples(rows)[0])
         except ValidationFailed as exc:
             raise UploadProblem(exc.detail) from None
     with open(path, "rb") as handle:
@@ -141,10 +155,29 @@ def read_header(path: Path, encoding: str, delimiter: str, sheet: str | None = N
             header = next(reader, None)
         except csv.Error as exc:
             raise UploadProblem(f"The header row is not valid CSV: {exc}.") from None
-    if not header or not any(name.strip() for name in header):
-        raise UploadProblem("The file is empty or its first row (the header) is blank.")
+        if not header or not any(name.strip() for name in header):
+            raise UploadProblem("The file is empty or its first row (the header) is blank.")
+        samples, problem = _samples(reader)
     used = {char: name for name, char in DELIMITERS.items()}
-    return Head(header, used[reader.dialect.delimiter], None, None)
+    return Head(header, used[reader.dialect.delimiter], None, None, samples, problem)
+
+
+def _samples(rows: Iterator[list[str]]) -> tuple[list[list[str]], str | None]:
+    """Up to :data:`SAMPLE_ROWS` rows that are not blank, and the encoding
+    problem that stopped them early. Other problems (a broken quote, a long
+    cell) only end the samples: the check reports them with their rows."""
+    samples: list[list[str]] = []
+    try:
+        for row in rows:
+            if any(cell.strip() for cell in row):
+                samples.append(row)
+                if len(samples) == SAMPLE_ROWS:
+                    break
+    except NotInEncoding as exc:
+        return samples, str(exc)
+    except (UploadProblem, csv.Error, ValidationFailed):
+        pass
+    return samples, None
 
 
 # -- the mapping -----------------------------------------------------------------------
@@ -212,23 +245,26 @@ def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str |
                   message=message, limit=size_label(max_bytes()))
 
 
-def mapping_page(ui: Ui, token: str, filename: str, header: Sequence[str],
-                 sheets: list[str] | None,
+def mapping_page(ui: Ui, token: str, filename: str, head: Head,
                  selected: Sequence[str], options: Mapping[str, Any], intent: str,
                  message: str | None = None, report: import_svc.Report | None = None,
                  status: int = 200) -> Any:
     choices = field_choices(ui)
     known = {name for name, _ in choices}
+    header = head.header
     problem = header_problem(ui, header, dict(zip(header, selected, strict=True)), known,
                              options)
+    columns = [(name, chosen, [row[index] for row in head.samples if index < len(row)])
+               for index, (name, chosen) in enumerate(zip(header, selected, strict=True))]
     return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
-                  columns=list(zip(header, selected, strict=True)), choices=choices,
+                  columns=columns, choices=choices,
                   id_column=next((i for i, name in enumerate(header)
                                   if header_key(name) == RECORD_ID), None),
-                  options=options, policies=POLICIES, matches=MATCHES, sheets=sheets,
+                  options=options, policies=POLICIES, matches=MATCHES, sheets=head.sheets,
+                  encodings=import_svc.ENCODINGS, delimiters=DELIMITER_CHOICES[1:],
                   encoding_name=import_svc.encoding_label(options["encoding"]),
                   separated_by=SEPARATED_BY.get(options["delimiter"]),
-                  intent=intent, message=message,
+                  sample_problem=head.problem, intent=intent, message=message,
                   problem=problem, report=report, required=REQUIRED[ui.kind.record_type],
                   required_from=required_from(ui.kind.record_type),
                   hidden_errors=(report.error_count - len(report.errors[:SHOWN_ERRORS]))
@@ -256,8 +292,17 @@ def upload_view(ui: Ui) -> Any:
         return upload_page(ui, options, str(exc), 422)
     # What "auto" found, and the sheet read, are shown and kept from here on.
     options["delimiter"], options["sheet"] = head.delimiter, head.sheet
-    return mapping_page(ui, token, filename, head.header, head.sheets,
-                        guessed(ui, head.header, field_choices(ui)), options, intent)
+    return mapping_page(ui, token, filename, head, guessed(ui, head.header, field_choices(ui)),
+                        options, intent)
+
+
+def _selected(ui: Ui, header: Sequence[str]) -> list[str]:
+    """The field chosen for each column on the mapping form."""
+    choices = {name for name, _ in field_choices(ui)}
+    selected = [request.form.get(f"map-{index}", "-") for index in range(len(header))]
+    if any(value != "-" and value not in choices for value in selected):
+        abort(400)
+    return selected
 
 
 def mapping_view(ui: Ui) -> Any:
@@ -265,32 +310,46 @@ def mapping_view(ui: Ui) -> Any:
     filename = request.form.get("filename", "")[:255] or "import.csv"
     intent = "import" if request.form.get("action") == "import" else "check"
     options = options_from_form()
+    # How the columns on the form were read: a CSV's encoding and separator,
+    # a workbook's sheet.
+    read_as = {"encoding": request.form.get("encoding_read"),
+               "delimiter": request.form.get("delimiter_read"),
+               "sheet": request.form.get("sheet_read")}
     try:
         path = stored_upload(token)
-        head = read_header(path, options["encoding"], options["delimiter"], options["sheet"])
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), 422)
-    header, sheets = head.header, head.sheets
+    try:
+        head = read_header(path, options["encoding"], options["delimiter"], options["sheet"])
+    except UploadProblem as exc:
+        if read_as["encoding"] in dict(import_svc.ENCODINGS) and read_as["delimiter"] in DELIMITERS:
+            # Another encoding or separator chosen that does not read: the
+            # columns stay as they were read, with the reason.
+            with suppress(UploadProblem):
+                options.update(encoding=read_as["encoding"], delimiter=read_as["delimiter"])
+                head = read_header(path, options["encoding"], options["delimiter"])
+                return mapping_page(ui, token, filename, head, _selected(ui, head.header),
+                                    options, "check", str(exc), status=422)
+        return upload_page(ui, options, str(exc), 422)
+    header = head.header
     options["delimiter"], options["sheet"] = head.delimiter, head.sheet
-    if sheets is not None and head.sheet != request.form.get("sheet_read"):
-        # Another sheet, other columns: map them before anything is checked.
-        return mapping_page(ui, token, filename, header, sheets,
-                            guessed(ui, header, field_choices(ui)), options, "check")
-    choices = {name for name, _ in field_choices(ui)}
-    selected = [request.form.get(f"map-{index}", "-") for index in range(len(header))]
-    if any(value != "-" and value not in choices for value in selected):
-        abort(400)
-    if request.form.get("action") == "sheet":  # the sheet already shown
-        return mapping_page(ui, token, filename, header, sheets, selected, options, "check")
+    if ((head.sheets is not None and head.sheet != read_as["sheet"])
+            or (head.sheets is None and (options["encoding"], head.delimiter)
+                != (read_as["encoding"], read_as["delimiter"]))):
+        # Read otherwise, other columns: map them before anything is checked.
+        return mapping_page(ui, token, filename, head, guessed(ui, header, field_choices(ui)),
+                            options, "check")
+    selected = _selected(ui, header)
+    if request.form.get("action") == "read":  # read as it already was
+        return mapping_page(ui, token, filename, head, selected, options, "check")
     options["mapping"] = dict(zip(header, selected, strict=True))
-    if header_problem(ui, header, options["mapping"], choices, options):
+    if header_problem(ui, header, options["mapping"], set(dict(field_choices(ui))), options):
         # Refused here rather than left to fail as an "invalid" job: the page
         # says why, once.
-        return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
-                            status=422)
+        return mapping_page(ui, token, filename, head, selected, options, intent, status=422)
     session = db()
     inline_check = intent == "check" and path.stat().st_size <= (
-        INLINE_CHECK_MAX_BYTES if sheets is None else INLINE_CHECK_MAX_WORKBOOK_BYTES)
+        INLINE_CHECK_MAX_BYTES if head.sheets is None else INLINE_CHECK_MAX_WORKBOOK_BYTES)
     try:
         service_options = import_svc.ImportOptions(**options, dry_run=intent == "check")
         if inline_check:
@@ -301,7 +360,7 @@ def mapping_view(ui: Ui) -> Any:
             session.commit()
             with current_app.extensions["crm"].sessions() as reading:
                 report = import_svc.check(reading, user, ui.kind, path, service_options)
-            return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
+            return mapping_page(ui, token, filename, head, selected, options, intent,
                                 report=report)
         job = import_svc.start(session, actor(), ui.kind, path, filename, service_options)
         job_id = job.id
@@ -310,7 +369,7 @@ def mapping_view(ui: Ui) -> Any:
         session.rollback()
         details = [m for field, messages in exc.errors.items() if field != "file"
                    for m in (messages if isinstance(messages, list) else [messages])]
-        return mapping_page(ui, token, filename, header, sheets, selected, options, intent,
+        return mapping_page(ui, token, filename, head, selected, options, intent,
                             " ".join([exc.detail, *map(str, details)]), status=422)
     web_session["import_uploads"] = [t for t in web_session.get("import_uploads", [])
                                      if t != token]

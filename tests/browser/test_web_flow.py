@@ -285,7 +285,7 @@ def test_the_excel_export_downloads_and_imports_back_edited(page, live_server, m
     page.click("button[value=import]")
     assert "Read from the sheet “Notes”" in page.inner_text("form.card .hint")
     page.select_option("#sheet", "Leads")
-    page.click("button[value=sheet]")
+    page.click("button:has-text('Read this sheet')")
     assert "Read from the sheet “Leads”" in page.inner_text("form.card .hint")
     assert page.input_value("#map-1") == "full_name"
     page.locator("form.card button[value=import]").click()

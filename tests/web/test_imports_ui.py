@@ -51,12 +51,11 @@ def mapping_form(html: str) -> dict[str, str]:
     for select_name, body in re.findall(
             r'<select id="map-\d+" name="(map-\d+)">(.*?)</select>', html, re.S):
         form[select_name] = re.search(r'<option value="([^"]*)" selected>', body).group(1)
-    for name in ("on_duplicate", "match_by"):
-        form[name] = re.search(rf'<select id="{name}".*?<option value="([^"]*)" selected>',
-                               html, re.S).group(1)
-    sheet = re.search(r'<select id="sheet".*?<option value="([^"]*)" selected>', html, re.S)
-    if sheet:
-        form["sheet"] = sheet.group(1)
+    for name in ("on_duplicate", "match_by", "sheet", "encoding", "delimiter"):
+        chosen = re.search(rf'<select id="{name}".*?<option value="([^"]*)" selected>',
+                           html, re.S)
+        if chosen:
+            form[name] = chosen.group(1)
     if re.search(r'id="skip_bad_rows"[^>]*checked', html):
         form["skip_bad_rows"] = "1"
     return form
@@ -398,11 +397,13 @@ def test_duplicates_reported_by_default(app, client, sales, make_lead):
 
 def test_wrong_encoding_is_explained(app, client, sales):
     latin = csv_bytes("name,email", "Zoë,zoe@example.com", encoding="latin-1")
-    # The header is plain ASCII: the bad byte shows in the dry run, with its line.
+    # The header is plain ASCII: the bad byte shows under it, and in the dry
+    # run, with its line.
     html = upload(client, latin).get_data(as_text=True)
+    assert re.search(r'class="alert warning sample-problem" role="alert"><p>The file is not '
+                     r'valid UTF-8 \(also with BOM\) text \(line 2\)', html)
     page = submit(client, html, "check").get_data(as_text=True)
     assert "not valid UTF-8 (also with BOM) text (line 2" in page
-    assert submit(client, html, "check", encoding="latin-1").status_code == 200
 
     # A bad byte in the header: the upload form again, with the message.
     response = upload(client, csv_bytes("Prénom,email", encoding="latin-1"))
@@ -415,6 +416,64 @@ def test_wrong_encoding_is_explained(app, client, sales):
 
     fine = upload(client, csv_bytes("Prénom,email", encoding="latin-1"), encoding="latin-1")
     assert "Prénom" in fine.get_data(as_text=True)
+
+
+def test_the_mapping_shows_the_first_rows_under_each_column(client, sales):
+    html = upload(client, csv_bytes("name,email,notes", "Ada,ada@x.org,", ",,",
+                                    f"Bob,bob@x.org,{SCRIPT}", "Cy,cy@x.org,one",
+                                    "Dee,dee@x.org,two")).get_data(as_text=True)
+    cells = [re.findall(r'<span class="sample">([^<]*)</span>', row) for row in
+             re.findall(r'<td class="samples">(.*?)</td>', html, re.S)]
+    # Three rows that are not blank; an empty cell is not shown.
+    assert cells == [["Ada", "Bob", "Cy"], ["ada@x.org", "bob@x.org", "cy@x.org"],
+                     ["&lt;script&gt;alert(1)&lt;/script&gt;", "one"]]
+    assert SCRIPT not in html
+
+
+def test_a_file_read_wrongly_is_read_again_from_the_mapping_step(app, client, sales):
+    data = csv_bytes("name,email,company", "Ann,ann@x.org,Acme", "José,jose@x.org,Café Ltd",
+                     encoding="cp1252")
+    html = upload(client, data).get_data(as_text=True)
+    assert "(line 3)" in html and "José" not in html
+    assert mapping_form(html)["encoding_read"] == "utf-8-sig"
+
+    html = submit(client, html, "read", encoding="cp1252").get_data(as_text=True)
+    form = mapping_form(html)
+    assert "sample-problem" not in html and "José" in html and "Café Ltd" in html
+    assert (form["encoding"], form["encoding_read"]) == ("cp1252", "cp1252")
+    assert "Read as Windows-1252" in html
+    assert submit(client, html, "import").status_code == 303
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalars(select(Lead.full_name).order_by(Lead.id)).all() == ["Ann", "José"]
+
+
+def test_another_separator_chosen_on_the_mapping_step_is_mapped_before_anything_runs(
+        app, client, sales):
+    html = upload(client, csv_bytes("name;email;company", "Ann;ann@x.org;Acme, Inc")
+                  ).get_data(as_text=True)
+    assert [mapping_form(html)[f"map-{i}"] for i in range(3)] == [
+        "full_name", "emails", "company"]
+    # Import pressed right after choosing commas: the columns change, so
+    # they are shown to map again rather than imported as they were mapped.
+    response = submit(client, html, "import", delimiter="comma")
+    html = response.get_data(as_text=True)
+    form = mapping_form(html)
+    assert response.status_code == 200 and form["delimiter_read"] == "comma"
+    assert form["map-0"] == "-" and "map-1" not in form  # one column, "name;email;company"
+    assert "cells separated by commas" in html
+    assert not jobs(app)
+
+
+def test_an_encoding_that_does_not_read_the_file_keeps_the_columns_read(app, client, sales):
+    data = csv_bytes("Prénom,email", "Zoë,zoe@x.org", encoding="latin-1")
+    html = upload(client, data, encoding="latin-1").get_data(as_text=True)
+    response = submit(client, html, "read", encoding="utf-8-sig")
+    html = response.get_data(as_text=True)
+    form = mapping_form(html)
+    assert response.status_code == 422
+    assert "not valid UTF-8 (also with BOM) text (line 1)" in html
+    assert (form["encoding"], form["encoding_read"]) == ("latin-1", "latin-1")
+    assert "Prénom" in html and "Zoë" in html and form["map-1"] == "emails"
 
 
 def test_empty_file_is_refused(client, sales):
