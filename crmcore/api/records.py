@@ -268,7 +268,8 @@ def register(kind: Kind) -> None:
     def merge_view(record_id: int) -> Response:
         session = db()
         data = load(MergeInput(), json_body())
-        survivor = merge(session, actor(), kind, record_id, data["other_ids"], data["choices"])
+        survivor = merge(session, actor(), kind, record_id, data["other_ids"], data["choices"],
+                         {int(i): v for i, v in data["versions"].items()})
         session.commit()
         return record_response(kind, survivor)
 
@@ -390,9 +391,11 @@ VIEW_DOCS = {
                      "newest first.",
     "comment_view": "Comment on a {rt}.",
     "merge_view": "Merge duplicates into a {rt}.\n\nThis {rt} survives: choices name, per "
-                  "field, the merged record whose value wins; emails, phones and tags are "
-                  "joined, timelines move here, and the others go to the recycle bin. A "
-                  "record you may not see answers 404; a bad choice 422.",
+                  "field, the merged record whose value wins; emails, phones, tags (and a "
+                  "contact's opt-outs) are joined, timelines move here, and the others go "
+                  "to the recycle bin. A record you may not see answers 404; a bad choice, "
+                  "or joined lists longer than a record holds, 422; a record changed since "
+                  "the versions given, or an anonymized one, 409.",
     "duplicates_view": "Likely duplicates of a {rt}.\n\nThe {plural} you may see holding "
                        "one of its phones or addresses (any of theirs), or with a similar "
                        "name (\"Jon Smith\" is \"Smith, John\", \"Bob\" is \"Robert\") "

@@ -64,8 +64,16 @@ class MergeInput(StrictSchema):
                                                "to the recycle bin."})
     choices = fields.Dict(keys=fields.String(), values=Id(strict=True),
                           load_default=dict, metadata={
-                              "description": "Per field, the id of the merged record whose "
+                              "description": "Per field (or `custom.<name>` for a custom "
+                                             "field), the id of the merged record whose "
                                              "value wins; this record's wins otherwise."})
+    versions = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[1-9][0-9]{0,9}$",
+                                                    error="Not a record id.")),
+        values=fields.Integer(strict=True, validate=validate.Range(min=1)),
+        load_default=dict, metadata={
+            "description": "Optional: per record id, the version the client last read (its "
+                           "ETag); a record changed since makes the merge a 409."})
 
 
 class TimelineRow(Schema):

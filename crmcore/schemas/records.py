@@ -44,16 +44,20 @@ def distinct_items(values: list[str]) -> None:
         raise ValidationError("Listed twice.")
 
 
+# What one record holds at most (a merge checks the lists it joins against them too).
+MAX_EMAILS = MAX_PHONES = 10
+MAX_TAGS = 50
+
 Text = fields.String
 Tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
-                   validate=validate.Length(max=50, error="At most {max} tags."))
+                   validate=validate.Length(max=MAX_TAGS, error="At most {max} tags."))
 
 
 class RecordInput(StrictSchema):
     emails = fields.List(EmailField(), validate=[
-        validate.Length(max=10, error="At most {max} addresses."), distinct_items])
+        validate.Length(max=MAX_EMAILS, error="At most {max} addresses."), distinct_items])
     phones = fields.List(PhoneField(), validate=[
-        validate.Length(max=10, error="At most {max} numbers."), distinct_items])
+        validate.Length(max=MAX_PHONES, error="At most {max} numbers."), distinct_items])
     company = Text(validate=validate.Length(max=200))
     owner_id = Id(allow_none=True)
     tags = Tags

@@ -10,9 +10,12 @@ from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import require
 from crmcore.db import emit, utcnow
-from crmcore.errors import NotFound, ValidationFailed
-from crmcore.models import EmailKey, TimelineEntry, User
+from crmcore.errors import Conflict, NotFound, ValidationFailed
+from crmcore.models import EmailKey, Lead, TimelineEntry, User
+from crmcore.schemas.records import MAX_EMAILS, MAX_PHONES, MAX_TAGS
+from crmcore.services.duplicates import named_ids
 from crmcore.services.records import (
+    CONTACTS,
     LEADS,
     Kind,
     _claim_email,
@@ -34,18 +37,30 @@ MERGEABLE = {
     "contact": ("first_name", "last_name", "emails", "phones", "company", "street", "city",
                 "postal_code", "country", "lifecycle_stage", "owner_id"),
 }
+# A choice of ``custom.<name>`` picks whose value of that custom field wins.
+CUSTOM = "custom."
+LIMITS = {"emails": (MAX_EMAILS, "addresses"), "phones": (MAX_PHONES, "numbers"),
+          "tags": (MAX_TAGS, "tags")}
 
 
 def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
-          other_ids: Sequence[int], choices: Mapping[str, int] | None = None) -> Any:
+          other_ids: Sequence[int], choices: Mapping[str, int] | None = None,
+          versions: Mapping[int, int] | None = None) -> Any:
     """Merge ``other_ids`` into ``survivor_id``.
 
-    ``choices`` names, per field, the record whose value wins (the survivor's
-    wins otherwise). For emails and phones the winner's come first and every
-    other record's are kept after them; tags are joined, custom and plugin
-    fields fill the survivor's gaps, timelines move to the survivor, plugins
-    move their rows in ``crm_*_merged``, and the others go to the recycle bin.
-    """
+    ``choices`` names, per field (of :data:`MERGEABLE`, or ``custom.<name>``
+    for a custom field), the record whose value wins (the survivor's wins
+    otherwise). For emails and phones the winner's come first and every other
+    record's are kept after them; tags and a contact's opt-outs are joined,
+    custom and plugin fields fill the survivor's gaps, timelines move to the
+    survivor, leads converted into a merged contact point at the survivor,
+    plugins move their rows in ``crm_*_merged``, and the others go to the
+    recycle bin.
+
+    ``versions`` maps record ids to the version the user saw: a record
+    changed since is a :class:`Conflict`, as is an anonymized record (it
+    stands for nobody and takes no one's data). Joined lists longer than a
+    record holds are refused (:class:`ValidationFailed`)."""
     others_unique = [i for i in dict.fromkeys(other_ids) if i != survivor_id]
     if not others_unique:
         raise ValidationFailed("Pick at least one other record to merge.",
@@ -64,18 +79,21 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     if len(by_id) != len(others_unique) + 1:
         raise NotFound(f"No such {kind.record_type}.")
     survivor, others = by_id[survivor_id], [by_id[i] for i in others_unique]
-    errors = {f: ["Not mergeable."] for f in (choices or {})
-              if f not in MERGEABLE[kind.record_type]}
-    errors |= {f: ["Pick one of the merged records."] for f, rid in (choices or {}).items()
+    _check_records(kind, by_id, versions or {})
+    choices = choices or {}
+    errors = {f: ["Not mergeable."] for f in choices
+              if f not in MERGEABLE[kind.record_type] and not f.startswith(CUSTOM)}
+    errors |= {f: ["Pick one of the merged records."] for f, rid in choices.items()
                if f not in errors and rid not in by_id}
     if errors:
         raise ValidationFailed("Bad merge choices.", errors)
-    if "owner_id" in (choices or {}) and by_id[choices["owner_id"]].owner_id != survivor.owner_id:
+    if "owner_id" in choices and by_id[choices["owner_id"]].owner_id != survivor.owner_id:
         require(session, actor, "records.reassign")
 
     before = _snapshot(survivor)
-    for field, record_id in (choices or {}).items():
-        setattr(survivor, field, getattr(by_id[record_id], field))
+    for field, record_id in choices.items():
+        if not field.startswith(CUSTOM):
+            setattr(survivor, field, getattr(by_id[record_id], field))
     # Every address and phone is kept; the chosen record's come first (its
     # first email is the key), then the survivor's own, then the others'.
     for field in ("emails", "phones"):
@@ -83,11 +101,20 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
             *getattr(survivor, field), *before[field],
             *(value for other in others for value in getattr(other, field))])))
     survivor.tags = sorted({*survivor.tags, *(t for o in others for t in o.tags)})
+    if kind is CONTACTS:
+        # Whoever opted out of a channel in any of the records did.
+        survivor.opt_outs = sorted({*survivor.opt_outs, *(c for o in others for c in o.opt_outs)})
+    _check_limits(kind, survivor)
     for attr in ("custom", "plugin_data"):
         merged: dict[str, Any] = {}
         for other in reversed(others):
             merged.update(getattr(other, attr) or {})
         setattr(survivor, attr, {**merged, **(getattr(survivor, attr) or {})})
+    survivor.custom = _chosen_custom(survivor.custom, {
+        i: before["custom"] if i == survivor_id else r.custom for i, r in by_id.items()}, choices)
+    if kind is LEADS and survivor.converted_contact_id is None:
+        survivor.converted_contact_id = next(
+            (o.converted_contact_id for o in others if o.converted_contact_id), None)
 
     # The others' addresses now belong to the survivor: release their keys and
     # claim the survivor's (which may have changed by choice).
@@ -105,6 +132,10 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     session.execute(update(TimelineEntry).where(
         TimelineEntry.record_type == kind.record_type,
         TimelineEntry.record_id.in_(others_unique)).values(record_id=survivor.id))
+    if kind is CONTACTS:
+        session.execute(update(Lead).where(Lead.converted_contact_id.in_(others_unique))
+                        .values(converted_contact_id=survivor.id)
+                        .execution_options(synchronize_session=False))
     now = utcnow()
     for other in others:
         other.deleted_at = now
@@ -123,3 +154,40 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     if changes:
         emit(session, kind.updated, actor=actor, changes={survivor.id: changes})
     return survivor
+
+
+def _check_records(kind: Kind, by_id: Mapping[int, Any], versions: Mapping[int, int]) -> None:
+    changed = sorted(i for i, version in versions.items()
+                     if i in by_id and by_id[i].version != version)
+    if changed:
+        raise Conflict(f"{named_ids(changed)} changed since you looked: look again before merging.")
+    anonymized = sorted(i for i, record in by_id.items() if record.anonymized_at is not None)
+    if anonymized:
+        raise Conflict(f"{named_ids(anonymized)} {'was' if len(anonymized) == 1 else 'were'} "
+                       f"anonymized: an anonymized {kind.record_type} stands for nobody and "
+                       "takes no one's data. Leave it out of the merge.")
+
+
+def _check_limits(kind: Kind, survivor: Any) -> None:
+    errors = {field: [f"Together the records hold {len(getattr(survivor, field))} {noun}; "
+                      f"a {kind.record_type} holds at most {limit}: take some off first."]
+              for field, (limit, noun) in LIMITS.items() if len(getattr(survivor, field)) > limit}
+    if errors:
+        raise ValidationFailed("The merged record would hold more than a record may.", errors)
+
+
+def _chosen_custom(custom: dict[str, Any], held: Mapping[int, dict[str, Any] | None],
+                   choices: Mapping[str, int]) -> dict[str, Any]:
+    """``custom`` with each chosen custom field's value taken from what the
+    record picked for it ``held`` (by id); a record without a value there
+    leaves the field empty."""
+    custom = dict(custom)
+    for field, record_id in choices.items():
+        if field.startswith(CUSTOM):
+            name = field.removeprefix(CUSTOM)
+            picked = held[record_id] or {}
+            if name in picked:
+                custom[name] = picked[name]
+            else:
+                custom.pop(name, None)
+    return custom

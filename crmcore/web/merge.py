@@ -14,6 +14,7 @@ from crmcore.db import MAX_INT
 from crmcore.errors import CrmError
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
+from crmcore.services.custom_fields import definitions
 from crmcore.services.duplicates import (
     BY,
     duplicate_sets,
@@ -42,14 +43,24 @@ def merge_view(ui: Ui, record_id: int, other_id: int) -> Any:
         flash(f"Pick another {ui.name} to merge with.", "error")
         return redirect(url_for(f"web.{ui.name}", record_id=record_id), 303)
     fields = merge_svc.MERGEABLE[ui.kind.record_type]
+    custom = custom_fields(ui, survivor, other)
     if request.method == "GET":
-        return merge_page(ui, survivor, other, {f: survivor.id for f in fields})
+        # A custom field's value fills the survivor's gap unless picked otherwise.
+        return merge_page(ui, survivor, other, {
+            **{f: survivor.id for f in fields},
+            **{f: survivor.id if f.removeprefix(merge_svc.CUSTOM) in (survivor.custom or {})
+               else other.id for f in custom}})
     choices: dict[str, int] = {}
-    for field in fields:
+    for field in [*fields, *custom]:
         picked = request.form.get(field, "")
-        choices[field] = int(picked) if picked.isdecimal() else survivor.id
+        if picked.isdecimal():
+            choices[field] = int(picked)
+        elif field in fields:
+            choices[field] = survivor.id
+    versions = {r.id: int(v) for r in (survivor, other)
+                if (v := request.form.get(f"version-{r.id}", "")).isdecimal()}
     try:
-        merge_svc.merge(session, user, ui.kind, survivor.id, [other.id], choices)
+        merge_svc.merge(session, user, ui.kind, survivor.id, [other.id], choices, versions)
         session.commit()
     except CrmError as exc:
         session.rollback()
@@ -72,13 +83,32 @@ def back_to() -> str | None:
     return back if back in BY else None
 
 
+def custom_fields(ui: Ui, *records: Any) -> dict[str, str]:
+    """``custom.<name>`` and label of each custom field the records hold a
+    value of, in the order the fields are defined (a deleted field's values
+    last, by name)."""
+    held = {name for record in records for name in (record.custom or {})}
+    defined = {d.name: d.label for d in definitions(db(), ui.kind.record_type)
+               if d.name in held}
+    return {f"{merge_svc.CUSTOM}{name}": label
+            for name, label in [*defined.items(), *((n, n) for n in sorted(held - {*defined}))]}
+
+
 def merge_page(ui: Ui, survivor: Any, other: Any, chosen: dict[str, int],
                errors: dict[str, list[str]] | None = None, message: str | None = None,
                status: int = 200) -> Any:
-    fields = merge_svc.MERGEABLE[ui.kind.record_type]
-    rows = [{"field": f, "label": LABELS.get(f, f.replace("_", " ").capitalize()),
-             "values": [getattr(survivor, f), getattr(other, f)],
-             "same": getattr(survivor, f) == getattr(other, f),
+    custom = custom_fields(ui, survivor, other)
+
+    def value(record: Any, field: str) -> Any:
+        if field in custom:
+            return (record.custom or {}).get(field.removeprefix(merge_svc.CUSTOM))
+        return getattr(record, field)
+
+    fields = [*merge_svc.MERGEABLE[ui.kind.record_type], *custom]
+    rows = [{"field": f, "label": custom.get(f) or LABELS.get(f) or f.replace("_", " ")
+             .capitalize(),
+             "values": [value(survivor, f), value(other, f)],
+             "same": value(survivor, f) == value(other, f),
              # Without records.reassign, the survivor keeps its owner.
              "locked": f == "owner_id" and not allowed("records.reassign")}
             for f in fields]
@@ -150,7 +180,7 @@ def merge_set_view(ui: Ui) -> Any:
         # With fewer than two ids, the service says what is missing.
         survivor, *others = sorted(set(ids)) or [0]
         now, later = others[:merge_svc.MAX_MERGED], others[merge_svc.MAX_MERGED:]
-        merge_svc.merge(db(), actor(), ui.kind, survivor, now)
+        merge_svc.merge(db(), actor(), ui.kind, survivor, now, versions=form_versions())
         return (f"{named_ids(now)} merged into #{survivor}; the others went to the "
                 "recycle bin."
                 + (f" {len(later)} more {'remains' if len(later) == 1 else 'remain'}: "
@@ -164,6 +194,14 @@ def form_ids() -> list[int]:
     can have is left out before ``int()`` sees it."""
     return [int(i) for i in request.form.get("ids", "").split(",")
             if i.isdecimal() and 0 < int(i[:11]) <= MAX_INT]
+
+
+def form_versions() -> dict[int, int]:
+    """The form's ``versions`` field, ``id:version`` pairs comma-separated:
+    what the page showed of each record, for the merge to check."""
+    pairs = (item.partition(":") for item in request.form.get("versions", "").split(","))
+    return {int(i): int(v) for i, _, v in pairs
+            if i.isdecimal() and v.isdecimal() and len(i) <= 10 and len(v) <= 10}
 
 
 def undistinct_view(ui: Ui, record_id: int, other_id: int) -> Any:

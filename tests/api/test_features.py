@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from crmcore.db import transaction, utcnow
+from crmcore.models import Lead
 from tests.api.conftest import assert_problem
 from tests.fake_plugins import _descriptors
 
@@ -395,6 +397,72 @@ def test_merge_contacts(admin_api):
             .get_json()["items"]] == [dup["id"]]
 
 
+def test_merging_contacts_joins_opt_outs_and_moves_converted_leads(admin_api, new_lead):
+    lead = new_lead(full_name="Olga Optout", emails=["olga.private@optco.example"])
+    converted = admin_api.post(f"/api/v1/leads/{lead['id']}/convert", json={})
+    assert converted.status_code == 201, converted.get_json()
+    gone = converted.get_json()
+    admin_api.patch(f"/api/v1/contacts/{gone['id']}", json={"opt_outs": ["email", "call"]},
+                    headers={"If-Match": f'"{gone["version"]}"'})
+    keep = admin_api.post("/api/v1/contacts", json={
+        "first_name": "Olga", "last_name": "Optin", "emails": ["olga@optco.example"],
+        "opt_outs": ["post"]}).get_json()
+    merged = admin_api.post(f"/api/v1/contacts/{keep['id']}/merge", json={
+        "other_ids": [gone["id"]], "choices": {"emails": gone["id"]}})
+    assert merged.status_code == 200, merged.get_json()
+    assert merged.get_json()["opt_outs"] == ["call", "email", "post"]
+    assert admin_api.get(f"/api/v1/leads/{lead['id']}").get_json()[
+        "converted_contact_id"] == keep["id"]
+
+
+def test_a_merge_picks_custom_field_values_per_field(admin_api, new_lead, plan_field):
+    admin_api.post("/api/v1/custom-fields", json={
+        "record_type": "lead", "name": "seats", "label": "Seats", "field_type": "number"})
+    keep = new_lead(full_name="Kim", custom={"plan": "free"})
+    dup = new_lead(full_name="Kim", custom={"plan": "pro", "seats": 12})
+    third = new_lead(full_name="Kim", custom={"seats": 3})
+    merged = admin_api.post(f"/api/v1/leads/{keep['id']}/merge", json={
+        "other_ids": [dup["id"], third["id"]],
+        "choices": {"custom.plan": dup["id"], "custom.seats": third["id"]}})
+    assert merged.status_code == 200, merged.get_json()
+    assert merged.get_json()["custom"] == {"plan": "pro", "seats": 3}
+    [entry] = [e for e in admin_api.get(f"/api/v1/leads/{keep['id']}/timeline")
+               .get_json()["items"] if e["kind"] == "merged"]
+    assert entry["changes"]["custom"] == [{"plan": "free"}, {"plan": "pro", "seats": 3}]
+    # A field the picked record holds no value of is left empty.
+    other = new_lead(full_name="Lee")
+    merged = admin_api.post(f"/api/v1/leads/{other['id']}/merge", json={
+        "other_ids": [keep["id"]], "choices": {"custom.plan": other["id"]}})
+    assert merged.get_json()["custom"] == {"seats": 3}
+
+
+def test_a_merge_refuses_changed_anonymized_and_overfull_records(app, admin_api, new_lead):
+    keep = new_lead(full_name="Ann", emails=[f"a{i}@x.example" for i in range(8)])
+    dup = new_lead(full_name="Ann", emails=[f"b{i}@x.example" for i in range(8)])
+    url = f"/api/v1/leads/{keep['id']}/merge"
+    overfull = admin_api.post(url, json={"other_ids": [dup["id"]]})
+    assert_problem(overfull, 422, "emails")
+    assert overfull.get_json()["errors"]["emails"] == [
+        "Together the records hold 16 addresses; a lead holds at most 10: take some off first."]
+
+    edited = admin_api.patch(f"/api/v1/leads/{dup['id']}", json={"emails": ["b@x.example"]},
+                             headers={"If-Match": f'"{dup["version"]}"'}).get_json()
+    stale = admin_api.post(url, json={"other_ids": [dup["id"]],
+                                      "versions": {str(dup["id"]): dup["version"]}})
+    assert_problem(stale, 409)
+    assert f"#{dup['id']} changed since you looked" in stale.get_json()["detail"]
+    assert_problem(admin_api.post(url, json={"other_ids": [dup["id"]],
+                                             "versions": {"x": 1}}), 422, "versions")
+
+    with transaction(app.extensions["crm"].sessions) as s:
+        s.get(Lead, keep["id"]).anonymized_at = utcnow()
+    anonymized = admin_api.post(url, json={"other_ids": [dup["id"]],
+                                           "versions": {str(dup["id"]): edited["version"]}})
+    assert_problem(anonymized, 409)
+    assert f"#{keep['id']} was anonymized" in anonymized.get_json()["detail"]
+    assert admin_api.get(f"/api/v1/leads/{dup['id']}").status_code == 200  # nothing merged
+
+
 def test_duplicates(api_client, make_user, admin_api, new_lead):
     sales = api_client(make_user("sales"))
     lead = new_lead(sales, full_name="Ada Lovelace", company="Analytical",
@@ -435,7 +503,7 @@ def test_new_endpoints_are_documented(client):
     assert set(schemas["CustomFieldUpdate"]["properties"]) == {
         "label", "choices", "required", "position"}
     assert "next_steps" in schemas["ConvertResult"]["properties"]
-    assert set(schemas["MergeInput"]["properties"]) == {"other_ids", "choices"}
+    assert set(schemas["MergeInput"]["properties"]) == {"other_ids", "choices", "versions"}
     html = client.get("/api/v1/docs").get_data(as_text=True)
     for endpoint in ("GET /api/v1/leads/export.csv", "POST /api/v1/leads/{record_id}/merge",
                      "GET /api/v1/contacts/{record_id}/duplicates", "POST /api/v1/custom-fields",

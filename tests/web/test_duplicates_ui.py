@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from crmcore.db import transaction
 from crmcore.models import Lead
 from crmcore.testing import DEFAULT_PASSWORD
 
@@ -177,6 +178,39 @@ def test_a_whole_set_merges_into_its_oldest_in_one_step(client, sales, make_lead
     db_session.rollback()
     assert db_session.get(Lead, many[100]).deleted_at is not None
     assert db_session.get(Lead, many[101]).deleted_at is None
+
+
+def set_form(page: str, label: str) -> dict[str, str]:
+    """The hidden fields of the set form whose button says ``label``."""
+    before = page[:page.index(label)]
+    form = before[before.rindex("<form"):]
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def test_merge_these_merges_the_records_shown_as_shown(client, sales, make_lead, db_session):
+    leads = [make_lead(sales, full_name=f"Person {n}", company=f"Co {n}",
+                       phones=["+1 303 555 0999"]) for n in range(12)]
+    page = client.get("/leads/duplicates?by=phone").get_data(as_text=True)
+    assert "and 2 more, shown once these are merged or kept apart." in page
+    label = f"Merge these into #{leads[0].id}"
+    form = set_form(page, label)
+    assert form["ids"] == ",".join(str(lead.id) for lead in leads[:10])
+
+    # One of those shown changes before the button is pressed: nothing merges.
+    with transaction(client.application.extensions["crm"].sessions) as s:
+        s.get(Lead, leads[3].id).full_name = "Someone Else"
+    refused = client.post("/leads/duplicates/merge", data=form)
+    assert f"#{leads[3].id} changed since you looked" in client.get(
+        refused.location).get_data(as_text=True)
+    db_session.rollback()
+    assert all(db_session.get(Lead, lead.id).deleted_at is None for lead in leads)
+
+    page = client.get("/leads/duplicates?by=phone").get_data(as_text=True)
+    assert client.post("/leads/duplicates/merge", data=set_form(page, label)
+                       ).status_code == 303
+    db_session.rollback()
+    assert [db_session.get(Lead, lead.id).deleted_at is None for lead in leads] == [
+        True, *[False] * 9, True, True]
 
 
 def test_merging_a_set_of_one_says_what_is_missing(client, sales, make_lead):

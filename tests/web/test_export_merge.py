@@ -193,6 +193,35 @@ def test_merge_with_a_bad_choice_is_reported(client, sales, make_lead):
     assert client.post(f"/leads/{a.id}/merge/{b.id}", data={"source": "²"}).status_code == 303
 
 
+def test_the_merge_page_offers_custom_fields_and_refuses_a_record_changed_since(
+        app, client, sales, make_lead, db_session):
+    with transaction(app.extensions["crm"].sessions) as s:
+        custom_svc.create_field(s, None, {"record_type": "lead", "name": "budget",
+                                          "label": "Yearly budget", "field_type": "number"})
+    keep = make_lead(sales, full_name="Kim Lee", custom={"budget": 100})
+    other = make_lead(sales, full_name="Kim Lee", custom={"budget": 200})
+    url = f"/leads/{keep.id}/merge/{other.id}"
+    page = client.get(url).get_data(as_text=True)
+    assert re.search(r'<th scope="row">Yearly budget</th>', page)
+    assert f'name="custom.budget" value="{other.id}">' in page
+    form = dict(re.findall(r'<input type="hidden" name="(version-\d+)" value="(\d+)">', page))
+    assert form == {f"version-{keep.id}": str(keep.version),
+                    f"version-{other.id}": str(other.version)}
+
+    with transaction(app.extensions["crm"].sessions) as s:
+        s.get(Lead, other.id).company = "Changed in another tab"
+    refused = client.post(url, data={**form, "company": str(other.id)})
+    assert refused.status_code == 409
+    assert f"#{other.id} changed since you looked" in refused.get_data(as_text=True)
+    assert "Changed in another tab" in refused.get_data(as_text=True)  # shown afresh
+
+    page = refused.get_data(as_text=True)
+    form = dict(re.findall(r'<input type="hidden" name="(version-\d+)" value="(\d+)">', page))
+    assert client.post(url, data={**form, "custom.budget": str(other.id)}).status_code == 303
+    db_session.rollback()
+    assert db_session.get(Lead, keep.id).custom == {"budget": 200}
+
+
 def test_merge_two_contacts(client, sales, make_contact, db_session):
     keep = make_contact(sales, first_name="Lise", last_name="Meitner", city="Berlin")
     other = make_contact(sales, first_name="Lise", last_name="Meitner", city="Stockholm")
