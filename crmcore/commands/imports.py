@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -197,6 +199,13 @@ def worker(once: bool) -> None:
     """Run background work (queued imports and reverts) when CRM_BACKGROUND=worker."""
     from crmcore.jobs import work
 
+    def stop(_signum: int, _frame: Any) -> None:
+        # As Ctrl-C does: the batch in flight rolls back and its job is marked
+        # stopped, to be resumed or reverted at once (a service manager's stop
+        # would otherwise leave it looking busy for ten minutes).
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     runtime = build_runtime()
     count = work(runtime.sessions, once=once, echo=click.echo)
     click.echo(f"ran {count} job(s)")

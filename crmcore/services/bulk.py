@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
+from sqlalchemy.exc import IntegrityError
 
 from crmcore import jsoncodec
 from crmcore.db import UtcDateTime
@@ -26,7 +27,9 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
     """Insert ``rows`` into ``table``. A column a row lacks takes its value from
     ``shared`` (what every row of the batch has in common, such as timestamps),
     else the column's Python default; values shared by the whole batch are
-    converted once, not once per row."""
+    converted once, not once per row.
+
+    :raises sqlalchemy.exc.IntegrityError: when a row breaks a key or constraint."""
     if not rows:
         return
     sqlite = connection.dialect.name == "sqlite"
@@ -41,10 +44,14 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
             params)
         return
     raw = connection.connection.dbapi_connection
-    with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
-            f"COPY {quote(table.name)} ({columns}) FROM STDIN") as copy:
-        for values in params:
-            copy.write_row(values)
+    statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for values in params:
+                copy.write_row(values)
+    except connection.dialect.loaded_dbapi.IntegrityError as exc:
+        # As SQLAlchemy raises it for any other statement, on either database.
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def _tuples(table: Table, rows: Sequence[Mapping[str, Any]], shared: Mapping[str, Any],

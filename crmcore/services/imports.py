@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore import jsoncodec
 from crmcore.auth.roles import can
 from crmcore.db import any_of, emit, transaction, utcnow
-from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crmcore.errors import Conflict, CrmError, Forbidden, NotFound, ValidationFailed
 from crmcore.models import (
     EmailKey,
     ImportChange,
@@ -592,8 +593,12 @@ def import_checked(session: Session, actor: User | None, job_id: int, *,
                  checked.filename, options)
 
 
-def get_job(session: Session, actor: User | None, job_id: int) -> ImportJob:
-    job = session.get(ImportJob, job_id)
+def get_job(session: Session, actor: User | None, job_id: int, *,
+            lock: bool = False) -> ImportJob:
+    """The job ``actor`` may see; ``lock``: locked until the transaction ends,
+    and read afresh, for a change that depends on its status."""
+    job = session.get(ImportJob, job_id, with_for_update=lock,
+                      populate_existing=lock)
     if job is None or not (actor is None or job.created_by == actor.id
                            or can(session, actor, "records.view_all")):
         raise NotFound("No such import.")
@@ -630,24 +635,36 @@ def run(sessions: sessionmaker[Session], job_id: int,
         if claimed and (ended := _validate(sessions, job_id, options, scratch)):
             return ended
         _write(sessions, job_id, progress, scratch)
-    except Exception as exc:
+    except BaseException as exc:
+        # Also when the process is asked to stop (Ctrl-C, a worker's SIGTERM):
+        # the batch in flight rolled back, and the job may go on at once
+        # rather than once it looks stalled.
         with transaction(sessions) as session:
             job = session.get(ImportJob, job_id)
             if job.status == "validating":  # nothing written: nothing to resume or revert
                 _refused(job, ValidationFailed(
-                    f"The check stopped: {type(exc).__name__}: {getattr(exc, 'detail', exc)}."
-                    " Import the file again."))
+                    f"The check stopped: {stopped_by(exc)}. Import the file again."))
             else:
                 job.status = "failed"
-                job.message = (f"Stopped after {job.rows_done} rows: "
-                               f"{type(exc).__name__}: {getattr(exc, 'detail', exc)}. "
-                               "Resume it or revert it.")
+                job.message = (f"Stopped after {job.rows_done} rows: {stopped_by(exc)}. "
+                               + ("Resume it or revert it." if Path(job.path).exists()
+                                  else "Its file is gone: revert it."))
         raise
     finally:
         if scratch:
             scratch.close()
     with sessions() as session:
         return session.get(ImportJob, job_id)  # type: ignore[return-value]
+
+
+def stopped_by(exc: BaseException) -> str:
+    """Why work stopped, for a job's message: a refusal's own words, else the
+    error's type and text."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return "its process was stopped"
+    if isinstance(exc, CrmError):
+        return exc.detail.rstrip(".")
+    return f"{type(exc).__name__}: {exc}".rstrip(".")
 
 
 HEARTBEAT_SECONDS = 5.0
@@ -814,12 +831,23 @@ def _write(sessions: sessionmaker[Session], job_id: int,
     for last_row, rows_through, values in batches:
         if last_row <= done_rows:
             continue  # committed before an interruption
-        with transaction(sessions) as session:
-            job = session.get(ImportJob, job_id, with_for_update=True)
-            actor = session.get(User, actor_id) if actor_id else None
-            _write_batch(session, actor, kind, job, values, options)
-            job.processed_rows, job.rows_done = last_row, rows_through
-            job.progress_at = utcnow()
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with transaction(sessions) as session:
+                    job = session.get(ImportJob, job_id, with_for_update=True)
+                    actor = session.get(User, actor_id) if actor_id else None
+                    # A copy: writing a batch fills in its rows.
+                    _write_batch(session, actor, kind, job, [dict(v) for v in values], options)
+                    job.processed_rows, job.rows_done = last_row, rows_through
+                    job.progress_at = utcnow()
+                break
+            except IntegrityError:
+                # Another import or a user saved a record with one of the
+                # batch's emails after the batch looked them up (PostgreSQL
+                # lets writers overlap). Written again, the batch finds it,
+                # and skips, updates or reports those rows as asked.
+                if attempt == WRITE_ATTEMPTS:
+                    raise
         if progress:
             progress(job)
     with transaction(sessions) as session:
@@ -835,6 +863,10 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         if job.error_count > checked_errors:
             job.message += (f" {job.error_count - checked_errors} of them were good when "
                             "checked: records with their emails were added meanwhile.")
+
+
+# Tries of a batch that collided with records written meanwhile.
+WRITE_ATTEMPTS = 3
 
 
 def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
@@ -997,7 +1029,7 @@ def queue_resume(session: Session, actor: User | None, job_id: int) -> ImportJob
     writing, for its file to be checked again. The caller commits, then
     dispatches it. Only one process ever continues a job: a job still moving
     is refused."""
-    job = get_job(session, actor, job_id)
+    job = get_job(session, actor, job_id, lock=True)
     if not resumable(job):
         if job.status in IN_FLIGHT:
             raise Conflict(f"Import #{job.id} is {job.status} and still moving; "
@@ -1041,7 +1073,7 @@ def revertible(job: ImportJob) -> bool:
 def queue_revert(session: Session, actor: User | None, job_id: int) -> ImportJob:
     """Ask for an import to be reverted by background work
     (:func:`run_revert`); the caller commits, then dispatches it."""
-    job = get_job(session, actor, job_id)
+    job = get_job(session, actor, job_id, lock=True)
     if not revertible(job):
         raise Conflict(_why_not_revertible(job))
     job.status, job.message = "revert_queued", "Waiting to be reverted."
@@ -1100,13 +1132,12 @@ def run_revert(sessions: sessionmaker[Session], job_id: int,
     try:
         removed, kept = _remove_created(sessions, actor, kind, job_id, progress)
         restored, left = _restore_updated(sessions, actor, kind, job_id, progress, rekey)
-    except Exception as exc:
+    except BaseException as exc:
         with transaction(sessions) as session:
             job = _advance(session, job_id, 0)
             job.progress_at = None  # stopped: it may be reverted again at once
             job.message = (f"The revert stopped after {job.reverted_count} record(s): "
-                           f"{type(exc).__name__}: {getattr(exc, 'detail', exc)}. "
-                           "Revert again to finish it.")
+                           f"{stopped_by(exc)}. Revert again to finish it.")
         raise
     with transaction(sessions) as session:
         job = _advance(session, job_id, 0)
@@ -1147,6 +1178,11 @@ def _remove_created(sessions: sessionmaker[Session], actor: User | None, kind: r
     with sessions() as session:
         untouched = rec.visible(session, actor, kind, deleted=None).with_only_columns(
             model.id).where(model.import_id == job_id, model.version == 1).order_by(model.id)
+    # Locked as they are read: an edit saved meanwhile is waited for and its
+    # record kept (PostgreSQL reads the row again once the lock is free); an
+    # edit started after waits, then finds the record gone. SQLite's write
+    # transaction holds the database's lock already.
+    untouched = untouched.with_for_update(of=model)
     removed, last = 0, 0
     while True:
         with transaction(sessions) as session:

@@ -432,9 +432,10 @@ def test_a_utf16_file_read_as_utf8_is_refused_with_a_hint(app, tmp_path, make_us
 
 
 
-def cut_power_in_the_second_batch(monkeypatch):
+def cut_power_in_the_second_batch(monkeypatch, cut: BaseException | None = None):
     """The next import's second batch fails after its writes, before its
-    commit; returns the real batch writer, to put back."""
+    commit (with ``cut``, a RuntimeError unless given); returns the real batch
+    writer, to put back."""
     real = imports._write_batch
     calls = []
 
@@ -442,7 +443,7 @@ def cut_power_in_the_second_batch(monkeypatch):
         calls.append(1)
         real(*args, **kwargs)
         if len(calls) == 2:
-            raise RuntimeError("power cut")
+            raise cut or RuntimeError("power cut")
 
     monkeypatch.setattr(imports, "_write_batch", dying)
     return real
@@ -544,6 +545,37 @@ def test_rows_written_counts_data_rows_when_the_file_has_blank_lines(
     done = imports.resume(sessions, admin, job.id,
                           progress=lambda j: seen.append(imports.rows_written(j)))
     assert seen == [20, 30] and done.created_count == 30
+
+
+@pytest.mark.parametrize("file_kept", [True, False])
+def test_an_import_stopped_by_its_process_may_go_on_at_once(app, tmp_path, make_user,
+                                                           run_import, monkeypatch, file_kept):
+    """Ctrl-C, or the SIGTERM a service manager sends a worker (which raises
+    it), marks the job stopped: it looked busy for ten minutes before."""
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "big.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+    real = cut_power_in_the_second_batch(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        run_import(path, admin, batch_size=10)
+    monkeypatch.setattr(imports, "_write_batch", real)
+    sessions = app.extensions["crm"].sessions
+    with sessions() as s:
+        job = imports.list_jobs(s, admin)[0]
+    if file_kept:
+        assert job.message == ("Stopped after 10 rows: its process was stopped. Resume it or "
+                               "revert it.")
+        assert imports.resume(sessions, admin, job.id).created_count == 30
+        return
+    path.unlink()
+    with transaction(sessions) as s:  # the next stop finds the file gone
+        s.get(imports.ImportJob, job.id).status = "resume_queued"
+    with pytest.raises(ValidationFailed):
+        imports.run(sessions, job.id)
+    with sessions() as s:
+        assert s.get(imports.ImportJob, job.id).message == (
+            "Stopped after 10 rows: Cannot read big.csv: No such file or directory. Its file "
+            "is gone: revert it.")
 
 
 def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, make_user):
