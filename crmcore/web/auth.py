@@ -51,7 +51,9 @@ def throttle_keys(email: str) -> dict[str, int]:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     next_url = safe_next(request.values.get("next"))
-    if request.method == "GET":
+    # Only a POST signs in: Flask also routes HEAD here, and Flask-WTF lets
+    # HEAD past its CSRF and Referer checks as a safe method.
+    if request.method != "POST":
         if current_user.is_authenticated:
             return redirect(home_url(current_user) if next_url == "/" else next_url)
         return render("web/login.html", next=next_url, email="")
@@ -88,7 +90,7 @@ def logout() -> Any:
 
 @bp.route("/account/password", methods=["GET", "POST"])
 def account_password() -> Any:
-    if request.method == "GET":
+    if request.method != "POST":
         return render("web/password.html", errors={})
     new = request.form.get("new_password", "")
     if new != request.form.get("confirm_password", ""):

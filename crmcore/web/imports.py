@@ -275,7 +275,7 @@ def mapping_page(ui: Ui, token: str, filename: str, head: Head,
 
 
 def upload_view(ui: Ui) -> Any:
-    if request.method == "GET":
+    if request.method != "POST":
         return upload_page(ui)
     # Refuse an oversize body before it is read, when the import limit is the smaller.
     request.max_content_length = max_bytes()

@@ -44,7 +44,7 @@ def merge_view(ui: Ui, record_id: int, other_id: int) -> Any:
         return redirect(url_for(f"web.{ui.name}", record_id=record_id), 303)
     fields = merge_svc.MERGEABLE[ui.kind.record_type]
     custom = custom_fields(ui, survivor, other)
-    if request.method == "GET":
+    if request.method != "POST":
         # A custom field's value fills the survivor's gap unless picked otherwise.
         return merge_page(ui, survivor, other, {
             **{f: survivor.id for f in fields},

@@ -229,7 +229,7 @@ def export_xlsx_view(ui: Ui) -> Any:
 
 def new_view(ui: Ui) -> Any:
     custom = definitions(ui)
-    if request.method == "GET":
+    if request.method != "POST":
         return form_page(ui, None, form_values(ui, None, custom), custom=custom)
     values = submitted_values(ui, custom)
     session = db()
@@ -281,7 +281,7 @@ def edit_view(ui: Ui, record_id: int) -> Any:
     session = db()
     record = svc.get(session, actor(), ui.kind, record_id)
     custom = definitions(ui)
-    if request.method == "GET":
+    if request.method != "POST":
         return form_page(ui, record, form_values(ui, record, custom), custom=custom)
     values = submitted_values(ui, custom)
     try:

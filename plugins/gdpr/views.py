@@ -137,7 +137,7 @@ def age_bulk() -> Any:
 
 def anonymize_page(record_type: str, record_id: int) -> Any:
     session = db()
-    if request.method == "GET":
+    if request.method != "POST":
         record, fields = describe(session, actor(), record_type, record_id)
         return render("gdpr/anonymize.html", record_type=record_type, record=record,
                       fields=fields)
@@ -160,7 +160,7 @@ def anonymize_page(record_type: str, record_id: int) -> Any:
 
 def export_page(record_type: str, record_id: int) -> Any:
     session = db()
-    if request.method == "GET":
+    if request.method != "POST":
         record, _ = describe(session, actor(), record_type, record_id)
         return render("gdpr/export.html", record_type=record_type, record=record)
     as_zip = request.form.get("format") == "zip"
@@ -203,7 +203,7 @@ for _type in RECORD_TYPES:
 @blueprint.route("/settings", methods=["GET", "POST"])
 def settings() -> Any:
     session = db()
-    if request.method == "GET":
+    if request.method != "POST":
         current = get_settings(session, actor())
         return render("gdpr/settings.html", settings=current, errors={}, values=None)
     values = {"erase": request.form.getlist("erase"),

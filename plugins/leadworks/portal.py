@@ -150,7 +150,7 @@ def new_lead() -> Any:
     session = db()
     custom = fields.custom_fields(session)
     values = blank_values(custom)
-    if request.method == "GET":
+    if request.method != "POST":
         return form_page(values, custom)
     request.max_content_length = upload_limit()
     values = {name: request.form.get(name, "") for name in values}
@@ -195,7 +195,7 @@ def upload_page(form: dict[str, Any], message: str | None = None,
 @blueprint.route("/upload", methods=["GET", "POST"])
 def upload() -> Any:
     form = {"campaign": "", "encoding": "utf-8-sig", "sheet": "", "all_or_nothing": False}
-    if request.method == "GET":
+    if request.method != "POST":
         return upload_page(form)
     request.max_content_length = upload_limit()
     form = {"campaign": request.form.get("campaign", ""),
@@ -251,7 +251,7 @@ def upload_job(upload_id: int) -> Any:
 def invitation(token: str) -> Any:
     session = db()
     found = access.open_invitation(session, token)  # 404 page when unknown or spent
-    if request.method == "GET":
+    if request.method != "POST":
         return render("leadworks/invitation.html", invitation=found, errors={})
     try:
         access.accept_invitation(session, token, request.form.get("password", "")[:1024],

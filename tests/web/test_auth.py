@@ -159,6 +159,18 @@ def test_throttling_after_five_failures(client, make_user):
     assert response.status_code == 303  # another account from the same address still works
 
 
+def test_head_with_credentials_neither_signs_in_nor_counts_as_a_failure(client, make_user):
+    # Flask-WTF lets HEAD past CSRF: were it handled as a POST, it would sign in.
+    user = make_user("sales")
+    form = {"email": user.email, "password": DEFAULT_PASSWORD}
+    response = client.open("/login", method="HEAD", data=form)
+    assert response.status_code == 200
+    assert client.get("/").status_code == 302
+    for _ in range(5):
+        client.open("/login", method="HEAD", data={**form, "password": "wrong-password"})
+    assert client.post("/login", data=form).status_code == 303  # not throttled
+
+
 class TestIpThrottle:
     @pytest.fixture
     def crm_config(self, crm_config: dict[str, Any]) -> dict[str, Any]:

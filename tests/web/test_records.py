@@ -250,6 +250,20 @@ def test_no_state_change_on_get(client, sales, make_lead):
     assert client.get(f"/leads/{lead.id}").status_code == 200
 
 
+def test_head_shows_the_form_and_changes_nothing(client, sales, make_lead, db_session):
+    # Flask routes HEAD to the GET-and-POST views, and Flask-WTF lets it past CSRF.
+    lead, other = make_lead(sales), make_lead(sales, full_name="Ada Lovelace")
+    for url, form in (("/leads/new", {"full_name": "Via Head"}),
+                      (f"/leads/{lead.id}/edit", {"full_name": "Via Head", "version": "1"}),
+                      (f"/leads/{lead.id}/merge/{other.id}", {}),
+                      ("/account/password", {"current_password": "x", "new_password": "y" * 12,
+                                             "confirm_password": "y" * 12})):
+        assert client.open(url, method="HEAD", data=form).status_code == 200, url
+    assert db_session.scalars(select(Lead.full_name).order_by(Lead.id)).all() == [
+        "Ada Lovelace", "Ada Lovelace"]
+    assert db_session.scalar(select(Lead.deleted_at).where(Lead.id == other.id)) is None
+
+
 def test_lead_list_query_count_is_fixed(page_queries, client, sales, make_lead, make_user):
     other = make_user("sales")
     for i in range(5):
