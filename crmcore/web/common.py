@@ -197,6 +197,23 @@ def format_when(value: datetime | str | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
+@bp.app_template_filter("change_lines")
+def change_lines(changes: Mapping[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """A timeline entry's changes as ``(field, old, new)`` lines by field name.
+    A column of named values (custom fields, plugin fields) is stored whole,
+    before and after: it gives a line per name whose value changed, so that
+    the values show rather than the names."""
+    lines: list[tuple[str, Any, Any]] = []
+    for field, (old, new) in sorted((changes or {}).items()):
+        if isinstance(old, Mapping) or isinstance(new, Mapping):
+            old, new = old or {}, new or {}
+            lines += sorted((name, old.get(name), new.get(name)) for name in {*old, *new}
+                            if old.get(name) != new.get(name))
+        else:
+            lines.append((field, old, new))
+    return lines
+
+
 @bp.app_context_processor
 def inject() -> dict[str, Any]:
     return {"nav_items": nav_items, "allowed": allowed, "home_url": home_url,

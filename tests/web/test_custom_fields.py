@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -191,3 +192,33 @@ def test_list_query_count_stays_fixed_with_custom_fields(page_queries, sales, de
     many = page_queries("/leads?custom.plan=pro")
     assert few == many
     assert page_queries("/leads") == before  # definitions: one query either way
+
+
+
+def change_lines(page: str) -> list[str]:
+    """The timeline's change lines, newest first, as text: ``field: old → new``."""
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", line)).split())
+            for line in re.findall(r'<li><span class="field-name">.*?</li>', page, re.S)]
+
+
+def test_the_timeline_shows_the_custom_values_that_changed(client, sales, define, make_lead):
+    define(name="budget", field_type="number")
+    define(name="notes_x", field_type="text")
+    define(name="plan", field_type="text")
+    define(name="vip", field_type="boolean")
+    lead = make_lead(sales, full_name="Custom Lead", custom={"budget": 100, "notes_x": "same"})
+    response = client.post(f"/leads/{lead.id}/edit", data={
+        "version": "1", "full_name": "Custom Lead", "custom.budget": "150",
+        "custom.notes_x": "same", "custom.vip": "true"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert change_lines(client.get(f"/leads/{lead.id}").get_data(as_text=True)) == [
+        "budget: 100 → 150", "vip: empty → yes"]
+
+    # Merged: the survivor keeps its notes_x and gains the other's plan.
+    other = make_lead(sales, full_name="Custom Lead",
+                      custom={"notes_x": "other", "plan": "<i>pro</i>"})
+    assert client.post(f"/leads/{lead.id}/merge/{other.id}").status_code == 303
+    page = client.get(f"/leads/{lead.id}").get_data(as_text=True)
+    assert change_lines(page) == ["plan: empty → <i>pro</i>",
+                                  "budget: 100 → 150", "vip: empty → yes"]
+    assert '<span class="new">&lt;i&gt;pro&lt;/i&gt;</span>' in page
