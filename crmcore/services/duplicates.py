@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations, groupby
 from typing import Any
 
-from marshmallow import ValidationError
 from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -35,9 +34,7 @@ from sqlalchemy.orm import Session, aliased
 from crmcore.db import any_of
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, OtherKey, User
-from crmcore.schemas.records import normalize_phone
-from crmcore.schemas.users import normalize_email
-from crmcore.services.records import Kind, get, log, name_keys, visible
+from crmcore.services.records import Kind, get, log, name_keys, validated, visible
 from crmcore.textkeys import company_key, similar_companies, similar_names, sound_keys
 
 BY = ("name", "phone", "email")
@@ -175,8 +172,11 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
     """Likely duplicates of a record not saved yet, from its raw input, so that a
     form can warn before saving; for an edit of ``record``, those the edit
     would add: not those it has already (:func:`merge_candidates`), nor those
-    it is kept apart from. Input the service would refuse matches nothing."""
-    names = {k: str(data.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
+    it is kept apart from. Input the save would refuse (invalid, or a first
+    email another record holds) raises that error instead: no warning is
+    worth confirming for a save that cannot succeed."""
+    values = validated(session, actor, kind, data, record=record)
+    names = {k: str(values.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
     known: set[int] = set()
     if record is not None:
         # Only the ids of those it has already: their records are not read.
@@ -185,21 +185,10 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
                               emails=record.emails, name_key=record.name_key,
                               company=record.company, exclude=known, limit=MAX_CANDIDATES))
     return likely_duplicates(session, actor, kind, exclude=known,
-                             phones=_valid(normalize_phone, data.get("phones")),
-                             emails=_valid(normalize_email, data.get("emails")),
+                             phones=values.get("phones") or [],
+                             emails=values.get("emails") or [],
                              name_key=name_keys(kind, names)["name_key"],
-                             company=str(data.get("company") or "").strip(), limit=limit)
-
-
-def _valid(normalize: Callable[[str], str], values: Sequence[Any] | None) -> list[str]:
-    """The normalized forms of those ``values`` that ``normalize`` takes."""
-    valid = []
-    for value in values or ():
-        try:
-            valid.append(normalize(str(value)))
-        except ValidationError:
-            continue
-    return valid
+                             company=str(values.get("company") or "").strip(), limit=limit)
 
 
 # -- every record ---------------------------------------------------------------------

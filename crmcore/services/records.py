@@ -122,8 +122,12 @@ def _claim_email(session: Session, email: str, kind: Kind, record_id: int) -> No
         with session.begin_nested():
             session.add(EmailKey(email=email, record_type=kind.record_type, record_id=record_id))
     except IntegrityError:
-        raise Conflict(f"The email {email} already belongs to another lead or contact.",
-                       {"emails": ["This email is already known."]}) from None
+        raise _email_taken(email) from None
+
+
+def _email_taken(email: str) -> Conflict:
+    return Conflict(f"The email {email} already belongs to another lead or contact.",
+                    {"emails": ["This email is already known."]})
 
 
 def _release_email(session: Session, email: str | None) -> None:
@@ -291,6 +295,26 @@ def rescore(session: Session, leads: Sequence[Lead]) -> None:
     for lead in leads:
         if lead.score != totals[lead.id]:
             lead.score = totals[lead.id]
+
+
+def validated(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any], *,
+              record: Any | None = None) -> dict[str, Any]:
+    """``data`` as saving it (:func:`create`, or :func:`update` of ``record``)
+    would take it, or the error saving it would raise: invalid input, a
+    reference ``actor`` may not use, a first email another record holds.
+    Nothing is written, so a form may warn of what is only likely (a
+    duplicate) once it knows that nothing certain stands in the way; the email
+    may still be taken before the save, which the key's constraint refuses."""
+    schema = input_schema(session.info["crm"].hook, kind.record_type, partial=record is not None,
+                          custom_fields=definitions(session, kind.record_type))
+    values = load(schema, data)
+    _check_refs(session, actor, values)
+    key = values["emails"][0] if values.get("emails") else None
+    holder = session.get(EmailKey, key) if key else None
+    if holder is not None and (record is None or (holder.record_type, holder.record_id)
+                               != (kind.record_type, record.id)):
+        raise _email_taken(holder.email)
+    return values
 
 
 def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, Any], *,

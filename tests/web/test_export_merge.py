@@ -104,6 +104,32 @@ def test_duplicate_warning_then_confirmed_create(client, sales, make_lead, make_
     assert db_session.scalar(select(Lead).where(Lead.full_name == "ADA LOVELACE")) is not None
 
 
+def test_a_taken_email_or_invalid_input_is_refused_before_any_duplicate_warning(
+        client, sales, make_lead):
+    make_lead(sales, full_name="Ada Lovelace", company="Engines", emails=["ada@engines.org"])
+    lead = make_lead(sales, full_name="Ada Byron", company="Engines")
+    for url, data in (
+            ("/leads/new", {"full_name": "ada lovelace", "company": "Engines",
+                            "emails": "ADA@engines.org"}),
+            (f"/leads/{lead.id}/edit", {"version": "1", "full_name": "Ada Lovelace",
+                                        "company": "Engines", "emails": "ada@engines.org"}),
+            ("/contacts/new", {"first_name": "Ada", "last_name": "Lovelace",
+                               "company": "Engines", "lifecycle_stage": "lead",
+                               "emails": "ada@engines.org"})):
+        response = client.post(url, data=data)
+        assert response.status_code == 409, url
+        text = response.get_data(as_text=True)
+        assert "The email ada@engines.org already belongs to another lead or contact." in text
+        assert "may already exist" not in text and "may be the same person" not in text
+    response = client.post("/leads/new", data={"full_name": "Ada Lovelace",
+                                               "company": "Engines", "phones": "12"})
+    assert response.status_code == 422 and b"may already exist" not in response.data
+    # An email after the first is no key: taken by another, it is only a warning.
+    response = client.post("/leads/new", data={"full_name": "ada lovelace", "company": "Engines",
+                                               "emails": "new@engines.org, ada@engines.org"})
+    assert response.status_code == 200 and b"may already exist" in response.data
+
+
 def test_duplicate_warning_for_contacts(client, sales, make_contact):
     make_contact(sales, first_name="Marie", last_name="Curie", company="Radium")
     response = client.post("/contacts/new", data={"first_name": "marie", "last_name": "curie",
