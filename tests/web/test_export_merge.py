@@ -308,6 +308,18 @@ def test_duplicate_warning_for_anothers_second_phone_or_address(client, sales, m
         assert f'<span class="why">{why}</span>' in text
 
 
+def test_several_phones_or_addresses_in_common_are_named_once_each(client, sales, make_lead):
+    existing = make_lead(sales, full_name="Grace Hopper",
+                         emails=["grace@navy.mil", "amazing@navy.mil", "gh@navy.mil"],
+                         phones=["+1 202 555 0199", "+1 202 555 0100"])
+    text = client.post("/leads/new", data={
+        "full_name": "G. Murray", "phones": "(202) 555-0100, (202) 555-0199",
+        "emails": "murray@navy.mil, gh@navy.mil, amazing@navy.mil"}).get_data(as_text=True)
+    assert f'href="/leads/{existing.id}"' in text
+    assert ('<span class="why">same phones +12025550100, +12025550199; '
+            "same emails amazing@navy.mil, gh@navy.mil</span>") in text
+
+
 def test_an_edit_that_makes_a_likely_duplicate_is_warned_before_saving(client, sales,
                                                                          make_lead):
     existing = make_lead(sales, full_name="Grace Hopper", phones=["+1 202 555 0199"])

@@ -496,7 +496,9 @@ def test_a_utf16_file_is_refused_at_upload_with_a_hint(client, sales):
 def test_header_without_name_column_shows_the_problem(app, client, sales):
     html = upload(client, csv_bytes("email,company", "ada@example.com,Acme")).get_data(
         as_text=True)
-    assert "header-problem" in html and "no column gives full_name" in html
+    assert ("<p>The header does not fit: no column gives full_name (a column of first_name "
+            "or full_name or last_name would). Fields: company, emails, first_name, full_name, "
+            "last_name, location, login, owner, partner, phones, source, stage, tags.</p>") in html
     for intent in ("import", "check"):
         response = submit(client, html, intent)
         page = response.get_data(as_text=True)
