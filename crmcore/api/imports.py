@@ -38,6 +38,7 @@ JOB = ImportJobOutput()
 
 def job_data(job: ImportJob) -> dict[str, Any]:
     options = job.options or {}
+    started = svc.started_import(db(), job)
     return JOB.dump({  # type: ignore[no-any-return]
         **{c: getattr(job, c) for c in (
             "id", "record_type", "filename", "status", "total_rows", "created_count",
@@ -55,7 +56,9 @@ def job_data(job: ImportJob) -> dict[str, Any]:
                   "resume": url_for("api.import_resume", job_id=job.id)
                   if svc.resumable(job) else None,
                   "import_": url_for("api.import_checked", job_id=job.id)
-                  if job.status == "checked" else None},
+                  if job.status == "checked" and started is None else None,
+                  "started_import": url_for("api.import_get", job_id=started.id)
+                  if started is not None else None},
     })
 
 
@@ -173,7 +176,10 @@ def import_checked(job_id: int) -> Response:
 
     A new job is queued with the dry run's options; skip_bad_rows true leaves
     out the rows it found bad. The body may be left out. Answers 202 with the
-    new job, 409 when the job is not a finished dry run or its file is gone.
+    new job, 409 when the job is not a finished dry run, its file is gone, or
+    it was imported already (once only, unless that import was refused as
+    invalid, having written nothing: the detail names it, links.started_import
+    links it).
     """
     query_args(())
     data = load(ImportCheckedInput(), json_body() if request.content_length else {})

@@ -286,7 +286,10 @@ class ImportLinks(Schema):
     resume = fields.String(allow_none=True, metadata={
         "description": "Where to POST to continue an import that stopped half-way."})
     import_ = fields.String(data_key="import", allow_none=True, metadata={
-        "description": "For a finished dry run: where to POST to import the file it checked."})
+        "description": "For a finished dry run: where to POST to import the file it checked "
+                       "(once)."})
+    started_import = fields.String(allow_none=True, metadata={
+        "description": "For a dry run imported already: that import."})
 
 
 class ImportJobOutput(Schema):

@@ -295,6 +295,9 @@ class ImportJob(Base):
     reverted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Records deleted or given back so far by the revert.
     reverted_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Of a dry run: the import of its file it started, so that it starts no
+    # second one (which would create every new record twice).
+    started_import_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id"))
 
 
 class ImportChange(Base):

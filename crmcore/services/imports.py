@@ -581,16 +581,34 @@ def import_checked(session: Session, actor: User | None, job_id: int, *,
                    skip_bad_rows: bool = False) -> ImportJob:
     """A new import job for the file a dry run checked, with its options (and
     ``skip_bad_rows``, to leave out the rows it found bad), so that a large
-    file need not be uploaded again. The caller commits, then dispatches it."""
-    checked = get_job(session, actor, job_id)
+    file need not be uploaded again. The caller commits, then dispatches it.
+
+    A dry run starts one import: a second would create its records again.
+    Its row stays locked until the caller commits, so that of two requests at
+    once the second waits, then finds the first one's import."""
+    checked = get_job(session, actor, job_id, lock=True)
     if checked.status != "checked":
         raise Conflict(f"Import #{checked.id} is not a finished dry run.")
+    if (started := started_import(session, checked)) is not None:
+        raise Conflict(f"Dry run #{checked.id} was imported already, as import #{started.id} "
+                       f"({started.status}); importing it again would add its rows twice.")
     if not Path(checked.path).is_file():
         raise Conflict(f"The file of dry run #{checked.id} is gone; upload it again.")
     options = ImportOptions(**{**checked.options, "dry_run": False})
     options.skip_bad_rows = options.skip_bad_rows or skip_bad_rows
-    return start(session, actor, rec.KINDS[checked.record_type], Path(checked.path),
-                 checked.filename, options)
+    job = start(session, actor, rec.KINDS[checked.record_type], Path(checked.path),
+                checked.filename, options)
+    checked.started_import_id = job.id
+    return job
+
+
+def started_import(session: Session, checked: ImportJob) -> ImportJob | None:
+    """The import a dry run started, unless it was refused (``invalid``: it
+    wrote nothing, so the file may be imported again, skipping bad rows)."""
+    if checked.started_import_id is None:
+        return None
+    started = session.get(ImportJob, checked.started_import_id)
+    return started if started is not None and started.status != "invalid" else None
 
 
 def get_job(session: Session, actor: User | None, job_id: int, *,

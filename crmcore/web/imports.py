@@ -403,9 +403,11 @@ def imports() -> Any:
 
 @bp.get("/imports/<int:job_id>")
 def import_job(job_id: int) -> Any:
-    job = import_svc.get_job(db(), actor(), job_id)
+    session = db()
+    job = import_svc.get_job(session, actor(), job_id)
     stalled = import_svc.stalled(job)
     return render("web/import_job.html", job=job, active=job.status in ACTIVE and not stalled,
+                  started=import_svc.started_import(session, job),
                   stalled=stalled, revertible=import_svc.revertible(job),
                   resumable=import_svc.resumable(job),
                   progress_done=import_svc.rows_written(job),

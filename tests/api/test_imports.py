@@ -141,11 +141,19 @@ def test_a_checked_file_is_imported_without_uploading_it_again(app, admin_api, a
     assert job["filename"] == checked["filename"] and job["links"]["import"] is None
     assert leads_count(app) == 2
     assert_problem(admin_api.post(job["links"]["revert"].replace("revert", "import")), 409)
+    # Imported once (the refused import wrote nothing): never again.
+    again = assert_problem(admin_api.post(checked["links"]["import"],
+                                          json={"skip_bad_rows": True}), 409)
+    assert f"imported already, as import #{job['id']} (done)" in again["detail"]
+    links = admin_api.get(checked["links"]["self"]).get_json()["links"]
+    assert links["import"] is None and links["started_import"] == job["links"]["self"]
+    assert leads_count(app) == 2
 
     # The imports read the dry run's own file; once it is cleaned away:
+    other = imported(admin_api, csv_file("Full name", "Cy"), dry_run="true")
     for stored in import_svc.uploads_dir(Path(app.instance_path)).glob("*.csv"):
         stored.unlink()
-    gone = assert_problem(admin_api.post(checked["links"]["import"]), 409)
+    gone = assert_problem(admin_api.post(other["links"]["import"]), 409)
     assert "upload it again" in gone["detail"]
 
 

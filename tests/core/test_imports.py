@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -607,6 +608,47 @@ def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, mak
         job = s.get(imports.ImportJob, job_id)
         assert (job.status, job.created_count) == ("done", 2)
     assert count(app) == 2
+
+
+def test_a_dry_run_starts_one_import_even_asked_twice_at_once(app, tmp_path, make_user,
+                                                               monkeypatch):
+    """Each ask made an import of the checked file: every person twice."""
+    import time
+
+    from tests.core.test_concurrency import at_once
+
+    sessions, user = app.extensions["crm"].sessions, make_user("sales")
+    path = write_csv(tmp_path / "a.csv", ["Full name"], [["Ada"], ["Bob"]])
+    with transaction(sessions) as s:
+        dry_run = imports.start(s, s.merge(user), svc.LEADS, path, path.name,
+                                imports.ImportOptions(dry_run=True)).id
+    assert imports.run(sessions, dry_run).status == "checked"
+    start = imports.start
+
+    def slow_start(*args, **kwargs):
+        time.sleep(0.3)  # both asks inside, had the first not locked the dry run
+        return start(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "start", slow_start)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def ask() -> None:
+        barrier.wait()
+        try:
+            with transaction(sessions) as s:
+                outcomes.append(f"#{imports.import_checked(s, s.merge(user), dry_run).id}")
+        except Conflict as exc:
+            outcomes.append(exc.detail)
+
+    at_once(ask, (), ())
+    started = sorted(outcomes)[0]
+    assert sorted(outcomes) == [started, (
+        f"Dry run #{dry_run} was imported already, as import {started} (queued); "
+        "importing it again would add its rows twice.")], outcomes
+    with sessions() as s:
+        assert f"#{s.get(imports.ImportJob, dry_run).started_import_id}" == started
+        assert s.scalar(select(func.count()).select_from(imports.ImportJob)) == 2
 
 
 def test_contacts_import(app, tmp_path, make_user, run_import):

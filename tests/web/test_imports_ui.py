@@ -180,6 +180,29 @@ def test_a_large_files_dry_run_runs_in_the_background_then_imports(app, client, 
     assert "is not a finished dry run" in again and count(app) == 2
 
 
+def test_a_checked_file_is_imported_once_whatever_is_clicked(app, client, sales, monkeypatch):
+    """The job page's button imported the dry run's file again at every click,
+    every person once more each time."""
+    monkeypatch.setattr("crmcore.web.imports.INLINE_CHECK_MAX_BYTES", 10)
+    data = csv_bytes("name", "Ada", "Bob")
+    response = submit(client, upload(client, data).get_data(as_text=True), "check")
+    dry_run = response.headers["Location"]
+    page = client.get(dry_run).get_data(as_text=True)
+    action = re.search(r'<form method="post" action="(/imports/\d+/import)"', page).group(1)
+    first = client.post(action)
+    assert first.status_code == 303 and count(app) == 2
+    imported = first.headers["Location"]
+    again = client.post(action, follow_redirects=True).get_data(as_text=True)
+    import_id = imported.rsplit("/", 1)[1]
+    assert (f"Dry run #{jobs(app)[0].id} was imported already, as import #{import_id} "
+            "(done); importing it again would add its rows twice.") in again
+    assert count(app) == 2 and len(jobs(app)) == 2
+    page = client.get(dry_run).get_data(as_text=True)
+    assert action not in page and "Import this file" not in page
+    assert re.search(rf'imported as\s+<a href="{imported}">import #{import_id}</a> \(done\)',
+                     page)
+
+
 def test_a_leads_name_in_parts_and_several_email_columns_are_guessed_and_join(app, client,
                                                                             sales):
     data = csv_bytes("First Name,Last Name,Email,Email 2", "Ada,Lovelace,ada@x.org,ada@home.org")
