@@ -126,23 +126,33 @@ def required_from(record_type: str) -> list[str]:
 
 
 def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, str],
-               custom_names: Sequence[str], by_id: bool = False) -> list[Column]:
+               custom_names: Sequence[str], by_id: bool = False,
+               chosen: Sequence[str] | None = None) -> list[Column]:
     """Which field each CSV column fills. ``mapping`` (CSV header -> field) wins
     over the aliases; a column mapped to ``-`` is ignored, and so are the
     columns the CRM keeps itself (``id``, ``score``, dates), which an export of
     the CRM carries. Raises ValueError with a message naming the bad columns.
 
+    ``chosen``: instead of ``mapping`` and the aliases, the field of each
+    column by position (``-`` ignores it), as the import page's mapping step
+    gives it, which tells apart columns of the same name. ``mapping``, by
+    name, cannot: naming a header the file repeats is refused.
+
     ``by_id``: rows are matched to records by their id, read from the column
     named ``id`` (whatever the mapping says of it; ignoring it is what the
     mapping step proposes) or from the column mapped to ``id``."""
     known = set(ALIASES[record_type].values()) | {f"custom.{n}" for n in custom_names}
+    if chosen is not None and len(chosen) != len(header):
+        raise ValueError(f"the mapping gives {len(chosen)} column(s), the file has "
+                         f"{len(header)}")
     columns: list[Column] = []
     problems: list[str] = []
     for index, name in enumerate(header):
         if not name.strip():
             problems.append(f"column {index + 1} has no name")
             continue
-        target = mapping.get(name) or mapping.get(name.strip())
+        target = (chosen[index] if chosen is not None
+                  else mapping.get(name) or mapping.get(name.strip()))
         key = header_key(name)
         if by_id and (target == RECORD_ID or (key == RECORD_ID and target in (None, "-"))):
             columns.append(Column(index, name, RECORD_ID))
@@ -163,9 +173,8 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     if by_id and not any(c.field == RECORD_ID for c in columns):
         problems.append("rows are matched by id, but no column is named id (as in an export "
                         "of this list) or mapped to it")
-    names = {name.strip() for name in header}
-    problems += [f"the mapping names column {name!r}, which the file does not have"
-                 for name in mapping if name.strip() not in names]
+    if chosen is None:
+        problems += _unmatched(header, mapping)
     fields_seen = [c.field for c in columns]
     for field in sorted({f for f in fields_seen if fields_seen.count(f) > 1} - LIST_FIELDS):
         problems.append(f"several columns fill {field}: "
@@ -181,6 +190,26 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     if problems:
         raise ValueError("; ".join(problems) + ". Fields: " + ", ".join(sorted(known)) + ".")
     return columns
+
+
+def _unmatched(header: Sequence[str], mapping: Mapping[str, str]) -> list[str]:
+    """What a mapping by name names that is not one column of the file: a
+    header the file repeats would map its columns alike, one of them (a
+    column ignored, the other not) silently left out."""
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(header, start=1):
+        positions.setdefault(name.strip(), []).append(index)
+    problems = []
+    for name in mapping:
+        found = positions.get(name.strip(), [])
+        if not found:
+            problems.append(f"the mapping names column {name!r}, which the file does not have")
+        elif len(found) > 1:
+            problems.append(f"the mapping names column {name!r}, which the file has "
+                            f"{len(found)} of (columns {', '.join(map(str, found))}): a "
+                            "mapping by name cannot tell them apart; rename them in the "
+                            "file's header")
+    return problems
 
 
 def _validate_all(validators: Sequence[Callable[[Any], Any]], value: Any) -> None:

@@ -81,6 +81,9 @@ class ImportOptions:
     """How to read and apply a file.
 
     :param mapping: CSV header -> field name (``-`` ignores the column).
+    :param columns: instead of ``mapping``, the field of each column by
+        position (``-`` ignores it), as the import page's mapping step gives
+        it: columns of the same name may go to different fields.
     :param on_duplicate: for rows whose email is already in the CRM: ``skip``
         them, ``update`` the existing record (one the importing user may edit:
         a row naming another user's, or a binned one, is a problem), or
@@ -109,6 +112,7 @@ class ImportOptions:
     """
 
     mapping: dict[str, str] = field(default_factory=dict)
+    columns: list[str] | None = None
     on_duplicate: str = "report"
     match_by: str = "email"
     skip_bad_rows: bool = False
@@ -371,7 +375,7 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
     custom = definitions(session, kind.record_type)
     try:
         columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom],
-                             by_id=options.match_by == "id")
+                             by_id=options.match_by == "id", chosen=options.columns)
     except ValueError as exc:
         raise ValidationFailed(f"The header does not fit: {exc}", {"file": [str(exc)]}) from None
     if options.fields is not None:

@@ -210,18 +210,18 @@ def guessed(ui: Ui, header: Sequence[str], choices: Sequence[tuple[str, str]]) -
     return out
 
 
-def header_problem(ui: Ui, header: Sequence[str], mapping: Mapping[str, str],
+def header_problem(ui: Ui, header: Sequence[str], selected: Sequence[str],
                    known: set[str], options: Mapping[str, Any]) -> str | None:
     custom = [name.removeprefix("custom.") for name in known if name.startswith("custom.")]
     try:
-        map_header(ui.kind.record_type, header, mapping, custom,
-                   by_id=options.get("match_by") == "id")
+        map_header(ui.kind.record_type, header, {}, custom,
+                   by_id=options.get("match_by") == "id", chosen=selected)
     except ValueError as exc:
         return str(exc)
     return None
 
 
-def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
+def options_from_form() -> dict[str, Any]:
     encoding = request.form.get("encoding", "utf-8-sig")
     delimiter = request.form.get("delimiter", "auto")
     policy = request.form.get("on_duplicate", "report")
@@ -233,7 +233,7 @@ def options_from_form(mapping: dict[str, str] | None = None) -> dict[str, Any]:
     return {"encoding": encoding, "delimiter": delimiter, "on_duplicate": policy,
             "match_by": match_by,
             "skip_bad_rows": request.form.get("skip_bad_rows") == "1",
-            "sheet": request.form.get("sheet") or None, "mapping": mapping or {}}
+            "sheet": request.form.get("sheet") or None}
 
 
 def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
@@ -252,8 +252,7 @@ def mapping_page(ui: Ui, token: str, filename: str, head: Head,
     choices = field_choices(ui)
     known = {name for name, _ in choices}
     header = head.header
-    problem = header_problem(ui, header, dict(zip(header, selected, strict=True)), known,
-                             options)
+    problem = header_problem(ui, header, selected, known, options)
     columns = [(name, chosen, [row[index] for row in head.samples if index < len(row)])
                for index, (name, chosen) in enumerate(zip(header, selected, strict=True))]
     return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
@@ -342,8 +341,9 @@ def mapping_view(ui: Ui) -> Any:
     selected = _selected(ui, header)
     if request.form.get("action") == "read":  # read as it already was
         return mapping_page(ui, token, filename, head, selected, options, "check")
-    options["mapping"] = dict(zip(header, selected, strict=True))
-    if header_problem(ui, header, options["mapping"], set(dict(field_choices(ui))), options):
+    # By position: columns of the same name may go to different fields.
+    options["columns"] = selected
+    if header_problem(ui, header, selected, set(dict(field_choices(ui))), options):
         # Refused here rather than left to fail as an "invalid" job: the page
         # says why, once.
         return mapping_page(ui, token, filename, head, selected, options, intent, status=422)

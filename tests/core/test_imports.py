@@ -376,6 +376,19 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
     assert typo.status == "invalid"
     assert "the mapping names column 'Whom', which the file does not have" in typo.message
     assert count(app) == 3
+    # Mapped by name, both columns of a repeated name would go alike: one left out unsaid.
+    twice = write_csv(tmp_path / "t.csv", ["Full Name", "Company", "Company"],
+                      [["Twin", "RealCo", "old"]])
+    for mapping in ({"Company": "-"}, {"Company ": "company"}):
+        refused = run_import(twice, admin, mapping=mapping)
+        assert refused.status == "invalid"
+        assert (f"the mapping names column {next(iter(mapping))!r}, which the file has 2 of "
+                "(columns 2, 3): a mapping by name cannot tell them apart; rename them "
+                "in the file's header") in refused.message
+    by_position = run_import(twice, admin, columns=["full_name", "company", "-"])
+    assert (by_position.status, by_position.created_count) == ("done", 1)
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.company).where(Lead.full_name == "Twin")) == "RealCo"
 
 
 @pytest.mark.parametrize(("tail", "line", "problem"), [

@@ -218,6 +218,27 @@ def test_a_leads_name_in_parts_and_several_email_columns_are_guessed_and_join(ap
         assert (lead.full_name, lead.emails) == ("Ada Lovelace", ["ada@x.org", "ada@home.org"])
 
 
+def test_columns_of_the_same_name_are_mapped_each_on_its_own(app, client, sales):
+    """The mapping was keyed by the header's names: the second Company column,
+    ignored, ignored the first too, and the lead came without its company."""
+    data = csv_bytes("Full Name,Email,Company,Company", "Twin Col,twin@example.com,RealCo,old")
+    html = upload(client, data).get_data(as_text=True)
+    checked = submit(client, html, "check", **{"map-2": "company", "map-3": "-"})
+    assert re.search(r'id="count-create">1<', checked.get_data(as_text=True))
+    done = submit(client, html, "import", **{"map-2": "company", "map-3": "-"})
+    assert done.status_code == 303
+    with app.extensions["crm"].sessions() as s:
+        assert s.execute(select(Lead.full_name, Lead.company)).one() == ("Twin Col", "RealCo")
+    names = upload(client, csv_bytes("Full Name,Full Name,Email", "Ann,Other,ann@example.com"))
+    html = names.get_data(as_text=True)
+    assert "several columns fill full_name" in html
+    page = submit(client, html, "import", **{"map-1": "-"})
+    assert page.status_code == 303, page.get_data(as_text=True)
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.full_name).where(Lead.email_key == "ann@example.com")
+                        ) == "Ann"
+
+
 def test_a_file_separated_by_semicolons_is_detected_and_said_so(app, client, sales):
     data = b"Name;Email;Company\r\nAnn;ann@x.org;Acme, Inc\r\n"
     html = upload(client, data).get_data(as_text=True)
