@@ -149,8 +149,9 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     problems: list[str] = []
     for index, name in enumerate(header):
         if not name.strip():
-            problems.append(f"column {index + 1} has no name")
-            continue
+            if chosen is None:
+                continue  # no name to map it by: a cell it fills is its row's problem
+            name = f"#{index + 1}"
         target = (chosen[index] if chosen is not None
                   else mapping.get(name) or mapping.get(name.strip()))
         key = header_key(name)
@@ -198,7 +199,8 @@ def _unmatched(header: Sequence[str], mapping: Mapping[str, str]) -> list[str]:
     column ignored, the other not) silently left out."""
     positions: dict[str, list[int]] = {}
     for index, name in enumerate(header, start=1):
-        positions.setdefault(name.strip(), []).append(index)
+        if name.strip():
+            positions.setdefault(name.strip(), []).append(index)
     problems = []
     for name in mapping:
         found = positions.get(name.strip(), [])
@@ -314,10 +316,14 @@ class RowValidator:
 
     def __init__(self, record_type: str, columns: Sequence[Column], custom: Sequence[Any],
                  owners: Mapping[str, int], stages: Mapping[str, int],
-                 may_set_owner: bool, header_width: int | None = None) -> None:
+                 may_set_owner: bool, header_width: int | None = None,
+                 unnamed: Sequence[int] = ()) -> None:
         schema: Schema = BASE_INPUTS[record_type]()
         self.columns = columns
         self.header_width = header_width
+        # Columns with no name that nothing reads: a value under one would be
+        # lost unsaid.
+        self.unnamed = unnamed
         self.required = REQUIRED[record_type]
         self.converters: dict[str, Callable[[str], Any]] = {}
         bounds: dict[str, tuple[int, int] | None] = {}
@@ -398,6 +404,8 @@ class RowValidator:
         width = len(row)
         if self.header_width is not None and width > self.header_width:
             problems.extend(_beyond_header(row, self.header_width))
+        if self.unnamed:
+            problems.extend(_under_no_name(row, self.unnamed))
         for index, header, convert, key, custom_name, bounds in self.plan:
             if index >= width:
                 continue
@@ -470,6 +478,14 @@ def _beyond_header(row: Sequence[str], header_width: int) -> list[tuple[str, str
                      "name its column in the header (in a CSV: is a separator inside a "
                      "cell not quoted?).")]
     return []
+
+
+def _under_no_name(row: Sequence[str], unnamed: Sequence[int]) -> list[tuple[str, str]]:
+    """A filled cell under a column whose header is blank. An empty one is
+    fine: a spreadsheet's trailing separator (``Name,Email,``) makes one."""
+    return [(f"#{index + 1}", "A cell under a column with no name: name its column in the "
+             "header, or choose to ignore the column on the import page.")
+            for index in unnamed if index < len(row) and row[index].strip()]
 
 
 def _target(field: str) -> tuple[str, str | None]:

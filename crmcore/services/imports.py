@@ -390,8 +390,12 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
         select(User.id, User.email).where(User.is_active.is_(True)))
         if may_set_owner or (actor is not None and user_id == actor.id)}
     stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
+    # A mapping by name cannot reach a column with no name; one by position
+    # (the import page's) maps it or ignores it, as asked.
+    unnamed = ([i for i, name in enumerate(header) if not name.strip()]
+               if options.columns is None else [])
     return RowValidator(kind.record_type, columns, custom, owners, stages, may_set_owner,
-                        header_width=len(header))
+                        header_width=len(header), unnamed=unnamed)
 
 
 def _refuse_external(session: Session, actor: User | None) -> None:

@@ -362,7 +362,6 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
                                           "its parts (first_name and last_name), not both: "
                                           "'First name', 'Name'"),
         (["Last name", "Surname"], "several columns fill last_name"),
-        (["", "name"], "column 1 has no name"),
     ]:
         bad = run_import(write_csv(tmp_path / "h.csv", header, []), admin)
         assert bad.status == "invalid" and message in bad.message
@@ -424,6 +423,31 @@ def test_a_filled_cell_beyond_the_header_is_a_row_problem(app, tmp_path, make_us
                                     "quoted?)."],
                           [3, "email", "An email address must have an @-sign."]]
     assert run_import(path, admin, skip_bad_rows=True).created_count == 2
+
+
+def test_a_column_with_no_name_blocks_only_rows_that_fill_it(app, tmp_path, make_user,
+                                                             run_import):
+    """A spreadsheet's trailing separator (Name,Email,) refused the file whole:
+    "column 3 has no name"."""
+    admin = make_user("admin")
+    path = tmp_path / "trailing.csv"
+    path.write_text("Full Name,Email,\r\nTrail Comma,trail@x.org,\r\nFilled,f@x.org,lost?\r\n",
+                    newline="")
+    job = run_import(path, admin)
+    assert job.status == "invalid" and count(app) == 0
+    assert job.errors == [[3, "#3", "A cell under a column with no name: name its column in "
+                                    "the header, or choose to ignore the column on the import "
+                                    "page."]]
+    assert run_import(path, admin, skip_bad_rows=True).created_count == 1
+    # Mapped by position, as the import page does, it is ignored or read as asked.
+    ignored = run_import(path, admin, columns=["full_name", "emails", "-"], on_duplicate="skip")
+    assert (ignored.status, ignored.created_count, ignored.skipped_count) == ("done", 1, 1)
+    read = run_import(path, admin, columns=["full_name", "emails", "company"],
+                      on_duplicate="update")
+    assert (read.status, read.error_count) == ("done", 0)
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.company).where(Lead.email_key == "f@x.org")) == "lost?"
+    assert count(app) == 2
 
 
 def test_a_utf16_file_read_as_utf8_is_refused_with_a_hint(app, tmp_path, make_user,

@@ -239,6 +239,22 @@ def test_columns_of_the_same_name_are_mapped_each_on_its_own(app, client, sales)
                         ) == "Ann"
 
 
+def test_a_column_with_no_name_can_be_ignored_or_imported(app, client, sales):
+    """A trailing comma from Excel blocked Check and Import alike: "column 3
+    has no name", even with the column on ignore."""
+    html = upload(client, csv_bytes("Full Name,Email,", "Trail Comma,trail@example.com,")
+                  ).get_data(as_text=True)
+    assert "(no name)" in html and mapping_form(html)["map-2"] == "-"
+    assert "header-problem" not in html
+    checked = submit(client, html, "check").get_data(as_text=True)
+    assert re.search(r'id="count-create">1<', checked) and "No problems found" in checked
+    assert submit(client, html, "import").status_code == 303 and count(app) == 1
+    filled = upload(client, csv_bytes("Full Name,", "Named Co,Acme")).get_data(as_text=True)
+    assert submit(client, filled, "import", **{"map-1": "company"}).status_code == 303
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(Lead.company).where(Lead.full_name == "Named Co")) == "Acme"
+
+
 def test_a_file_separated_by_semicolons_is_detected_and_said_so(app, client, sales):
     data = b"Name;Email;Company\r\nAnn;ann@x.org;Acme, Inc\r\n"
     html = upload(client, data).get_data(as_text=True)
