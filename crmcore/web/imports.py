@@ -295,13 +295,20 @@ def upload_view(ui: Ui) -> Any:
                         options, intent)
 
 
-def _selected(ui: Ui, header: Sequence[str]) -> list[str]:
-    """The field chosen for each column on the mapping form."""
+def _selected(ui: Ui, header: Sequence[str]) -> tuple[list[str], str | None]:
+    """The field chosen for each column on the mapping form, and what says
+    which columns' fields no longer exist (a custom field deleted since the
+    page was shown): those columns are set to ignore, the others keep theirs."""
     choices = {name for name, _ in field_choices(ui)}
     selected = [request.form.get(f"map-{index}", "-") for index in range(len(header))]
-    if any(value != "-" and value not in choices for value in selected):
-        abort(400)
-    return selected
+    gone = [index for index, value in enumerate(selected) if value != "-" and value not in choices]
+    if not gone:
+        return selected, None
+    problems = [f"Column “{header[index].strip() or index + 1}”: the field {selected[index]} "
+                "no longer exists (deleted since this page was shown)." for index in gone]
+    for index in gone:
+        selected[index] = "-"
+    return selected, " ".join([*problems, "Those columns are set to ignore: choose again."])
 
 
 def mapping_view(ui: Ui) -> Any:
@@ -327,8 +334,9 @@ def mapping_view(ui: Ui) -> Any:
             with suppress(UploadProblem):
                 options.update(encoding=read_as["encoding"], delimiter=read_as["delimiter"])
                 head = read_header(path, options["encoding"], options["delimiter"])
-                return mapping_page(ui, token, filename, head, _selected(ui, head.header),
-                                    options, "check", str(exc), status=422)
+                selected, gone = _selected(ui, head.header)
+                return mapping_page(ui, token, filename, head, selected, options, "check",
+                                    " ".join(filter(None, [str(exc), gone])), status=422)
         return upload_page(ui, options, str(exc), 422)
     header = head.header
     options["delimiter"], options["sheet"] = head.delimiter, head.sheet
@@ -338,7 +346,10 @@ def mapping_view(ui: Ui) -> Any:
         # Read otherwise, other columns: map them before anything is checked.
         return mapping_page(ui, token, filename, head, guessed(ui, header, field_choices(ui)),
                             options, "check")
-    selected = _selected(ui, header)
+    selected, gone = _selected(ui, header)
+    if gone:
+        return mapping_page(ui, token, filename, head, selected, options, intent, gone,
+                            status=422)
     if request.form.get("action") == "read":  # read as it already was
         return mapping_page(ui, token, filename, head, selected, options, "check")
     # By position: columns of the same name may go to different fields.

@@ -124,6 +124,32 @@ def test_custom_fields_can_be_mapped_and_imported(app, client, sales):
         assert float(s.scalar(select(Lead)).custom["budget"]) == 1200
 
 
+def test_a_custom_field_deleted_while_mapping_is_said_and_its_column_ignored(app, client,
+                                                                            sales):
+    """Checking after an admin deleted the field answered a bare 400 Bad
+    Request, and the mapping was lost."""
+    from crmcore.services import custom_fields as custom_svc
+
+    with transaction(app.extensions["crm"].sessions) as s:
+        field_id = custom_svc.create_field(s, None, {
+            "record_type": "lead", "name": "budget", "label": "Budget",
+            "field_type": "number"}).id
+    html = upload(client, csv_bytes("Full name,Mail,Budget", "Ada,ada@example.com,1200")
+                  ).get_data(as_text=True)
+    assert mapping_form(html)["map-2"] == "custom.budget"
+    with transaction(app.extensions["crm"].sessions) as s:
+        custom_svc.delete_field(s, None, field_id)
+    for action in ("check", "import"):
+        response = submit(client, html, action, **{"map-1": "emails"})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422 and "<form" in page
+        assert ("Column “Budget”: the field custom.budget no longer exists (deleted since "
+                "this page was shown). Those columns are set to ignore: choose again.") in page
+        form = mapping_form(page)
+        assert [form[f"map-{i}"] for i in range(3)] == ["full_name", "emails", "-"]
+    assert jobs(app) == [] and count(app) == 0
+
+
 def test_contact_upload_guesses_contact_fields(client, sales):
     html = upload(client, csv_bytes("First name,Surname,Zip", "Grace,Hopper,12345"),
                   kind="contacts").get_data(as_text=True)
