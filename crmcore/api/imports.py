@@ -42,8 +42,9 @@ def job_data(job: ImportJob) -> dict[str, Any]:
     return JOB.dump({  # type: ignore[no-any-return]
         **{c: getattr(job, c) for c in (
             "id", "record_type", "filename", "status", "total_rows", "created_count",
-            "updated_count", "skipped_count", "error_count", "reverted_count", "message",
-            "created_by", "reverted_by", "created_at", "finished_at")},
+            "updated_count", "unchanged_count", "skipped_count", "error_count",
+            "reverted_count", "message", "created_by", "reverted_by", "created_at",
+            "finished_at")},
         "stalled": svc.stalled(job), "rows_done": svc.rows_written(job),
         "dry_run": bool(options.get("dry_run")),
         "on_duplicate": options.get("on_duplicate", "report"),

@@ -307,6 +307,8 @@ class ImportJobOutput(Schema):
     rows_done = fields.Integer(metadata={"description": "Rows written so far."})
     created_count = fields.Integer()
     updated_count = fields.Integer()
+    unchanged_count = fields.Integer(metadata={
+        "description": "Rows whose record held their values already: nothing written."})
     skipped_count = fields.Integer()
     error_count = fields.Integer()
     errors = fields.List(fields.Nested(ImportProblem), metadata={

@@ -281,6 +281,8 @@ class ImportJob(Base):
     rows_done: Mapped[int] = mapped_column(default=0, server_default="0")
     created_count: Mapped[int] = mapped_column(default=0)
     updated_count: Mapped[int] = mapped_column(default=0)
+    # Rows matching a record that already held their values: nothing written.
+    unchanged_count: Mapped[int] = mapped_column(default=0, server_default="0")
     skipped_count: Mapped[int] = mapped_column(default=0)
     error_count: Mapped[int] = mapped_column(default=0)
     # The first problems found, as [row, column, message]; error_count has them all.

@@ -881,11 +881,13 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         session.execute(text(f"ANALYZE {kind.model.__tablename__}"))
         job = session.get(ImportJob, job_id)
         job.status, job.finished_at = "done", utcnow()
-        # Every row was either written, skipped as a duplicate or bad; a bad
-        # row may hold several problems.
-        bad = job.total_rows - job.created_count - job.updated_count - job.skipped_count
+        # Every row was either written, found unchanged, skipped as a
+        # duplicate or bad; a bad row may hold several problems.
+        bad = (job.total_rows - job.created_count - job.updated_count - job.unchanged_count
+               - job.skipped_count)
+        unchanged = f"unchanged {job.unchanged_count}, " if job.unchanged_count else ""
         job.message = (f"Created {job.created_count}, updated {job.updated_count}, "
-                       f"skipped {job.skipped_count}, left out {bad} bad row(s).")
+                       f"{unchanged}skipped {job.skipped_count}, left out {bad} bad row(s).")
         if job.error_count > checked_errors:
             job.message += (f" {job.error_count - checked_errors} of them were good when "
                             "checked: records with their emails were added meanwhile.")
@@ -956,9 +958,10 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         job.created_count += len(ids)
         emit(session, kind.created, actor=actor, **kind.event_ids(ids))
     if updates:
-        _apply_updates(session, actor, kind, job, list(updates.items()),
-                       rekey=options.match_by == "id")
-        job.updated_count += len(updates)
+        changed = _apply_updates(session, actor, kind, job, list(updates.items()),
+                                 rekey=options.match_by == "id")
+        job.updated_count += changed
+        job.unchanged_count += len(updates) - changed
 
 
 def _insert(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
@@ -1007,7 +1010,10 @@ def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -
 
 
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
-                   updates: list[tuple[int, dict[str, Any]]], rekey: bool) -> None:
+                   updates: list[tuple[int, dict[str, Any]]], rekey: bool) -> int:
+    """Write the updates; returns how many records they changed (a row whose
+    values its record holds already writes nothing, and a revert has nothing
+    of it to give back)."""
     held = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}",
                           rekey=rekey)
     # What each record held in the fields the import gave, and what the import
@@ -1016,6 +1022,7 @@ def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: Im
         {"record_id": record_id, "before": _jsonable(before), "after": _jsonable(after)}
         for record_id, (before, after) in held.items()],
         {"import_id": job.id})
+    return len(held)
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -1269,7 +1276,7 @@ def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: 
             return restored, left
         if progress:
             progress(job)
-        restored += len(held)  # records purged since are left out
+        restored += len(held)  # records purged since, or holding those values, are left out
         last = batch[-1].id
 
 

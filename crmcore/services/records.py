@@ -440,8 +440,9 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         that matched records by id, and its revert).
     :raises Conflict: with ``rekey``, when a new key email belongs to another
         record; the caller rolls its transaction back (keys were released).
-    :return: for each record found, ``(before, after)``: what it held in the
-        fields its values gave before and after (ids not found are left out).
+    :return: for each record the values change, ``(before, after)``: what it
+        held in the fields its values gave before and after (records whose
+        values they hold already, and ids not found, are left out).
     """
     if not updates:
         return {}
@@ -471,8 +472,8 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
                     if old[k] != v}
         diff = {k: (old[k], v) for k, v in assigned.items() if k not in UNTRACKED}
         new = {**old, **assigned}
-        held[record_id] = ({k: old[k] for k in given}, {k: new[k] for k in given})
         if diff:
+            held[record_id] = ({k: old[k] for k in given}, {k: new[k] for k in given})
             changes[record_id] = diff
             rows.append(new)
             written.update(assigned)

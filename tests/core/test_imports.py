@@ -145,6 +145,38 @@ def test_update_policy_changes_existing_records_and_revert_brings_values_back(
     assert (skip.created_count, skip.skipped_count) == (1, 1)
 
 
+def test_rows_a_record_holds_already_count_unchanged_and_are_not_reverted(
+        app, tmp_path, make_user, run_import):
+    """Re-importing an unchanged export with update said "updated 3", and its
+    revert "restored 3", though one row changed."""
+    admin = make_user("admin")
+    rows = [[f"Person {i}", f"p{i}@x.org", "Co"] for i in range(3)]
+    with transaction(app.extensions["crm"].sessions) as s:
+        ids = [svc.create(s, admin, svc.LEADS, {"full_name": name, "emails": [email],
+                                                "company": company}).id
+               for name, email, company in rows]
+    rows[1][2] = "New Co"
+    path = write_csv(tmp_path / "again.csv", ["Name", "Email", "Company"],
+                     [*rows, ["Fresh", "fresh@x.org", ""], ["Bad", "bad@", ""]])
+    with app.extensions["crm"].sessions() as s:
+        versions = s.scalars(select(Lead.version).order_by(Lead.id)).all()
+    alpha.calls.clear()
+    job = run_import(path, admin, on_duplicate="update", skip_bad_rows=True, batch_size=2)
+    assert (job.created_count, job.updated_count, job.unchanged_count) == (1, 1, 2)
+    assert job.message == ("Created 1, updated 1, unchanged 2, skipped 0, left out 1 bad "
+                           "row(s).")
+    assert [list(changes) for name, changes in alpha.calls
+            if name == "crm_leads_updated"] == [[ids[1]]]
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(func.count()).select_from(imports.ImportChange)) == 1
+        assert s.scalars(select(Lead.version).order_by(Lead.id)).all() == [
+            versions[0], versions[1] + 1, versions[2], 1]
+    reverted = imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    assert reverted.message == "Reverted: deleted 1 record(s), restored 1."
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalars(select(Lead.company).order_by(Lead.id)).all() == ["Co"] * 3
+
+
 def test_a_revert_goes_in_batches_and_tells_plugins_once_per_batch(
         app, tmp_path, make_user, run_import, monkeypatch):
     admin = make_user("admin")
