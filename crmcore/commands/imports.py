@@ -94,7 +94,9 @@ def import_command(kind: rec.Kind) -> click.Command:
             job_id = imports.start(session, actor, kind, file.resolve(), file.name, options).id
 
         def progress(job: ImportJob) -> None:
-            click.echo(f"import #{job.id}: {imports.rows_written(job)} rows written", err=True)
+            done = (f"checked {job.total_rows} rows" if job.status == "validating"
+                    else f"{imports.rows_written(job)} rows written")
+            click.echo(f"import #{job.id}: {done}", err=True)
 
         job = imports.run(runtime.sessions, job_id, progress)
         _finish(job)

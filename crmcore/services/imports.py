@@ -329,9 +329,13 @@ class _Scratch:
     does not validate them again."""
 
     def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(suffix=".sqlite3", prefix="crm-import-")
+        fd, path = tempfile.mkstemp(suffix=".sqlite3", prefix="crm-import-")
         os.close(fd)
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(path)
+        # Gone from the directory at once: SQLite keeps working on the open
+        # file (it has no journal to open beside it), and a killed process
+        # leaves nothing in the temporary directory.
+        os.unlink(path)
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
@@ -366,7 +370,6 @@ class _Scratch:
     def close(self) -> None:
         self.db.close()
         self.spool.close()
-        os.unlink(self.path)
 
 
 def _validator(session: Session, actor: User | None, kind: rec.Kind,
@@ -651,15 +654,17 @@ def run(sessions: sessionmaker[Session], job_id: int,
     database), so the CRM stays usable while a large file is checked, and the
     job shows ``validating`` with the rows read so far."""
     with transaction(sessions) as session:
-        claimed, job = _claim(session, job_id, "queued", "validating")
-        resuming = not claimed and _claim(session, job_id, "resume_queued", "running")[0]
+        claimed, job = _claim(session, job_id, "queued", "validating", "Checking the file.")
+        resuming = not claimed and _claim(session, job_id, "resume_queued", "running",
+                                          "Resuming: checking the file again.")[0]
         if not (claimed or resuming):
             raise Conflict(f"Import #{job.id} is {job.status}; nothing to run.")
         options = ImportOptions(**job.options)
     scratch = _Scratch() if claimed and not options.dry_run else None
     try:
-        if claimed and (ended := _validate(sessions, job_id, options, scratch)):
+        if claimed and (ended := _validate(sessions, job_id, options, scratch, progress)):
             return ended
+        scratch = scratch or _recheck(sessions, job_id, options)
         _write(sessions, job_id, progress, scratch)
     except BaseException as exc:
         # Also when the process is asked to stop (Ctrl-C, a worker's SIGTERM):
@@ -697,10 +702,12 @@ HEARTBEAT_SECONDS = 5.0
 
 
 def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptions,
-              scratch: _Scratch | None) -> ImportJob | None:
+              scratch: _Scratch | None, progress: Callable[[ImportJob], None] | None
+              ) -> ImportJob | None:
     """The check of a claimed job, in a session that only reads. Returns the job
     if it ended there (invalid, or checked for a dry run), else ``None`` with
-    the job ``running`` and the good rows kept in ``scratch``."""
+    the job ``running`` and the good rows kept in ``scratch``. ``progress``
+    hears of the rows read every few seconds."""
     refused = None
     with sessions() as session:
         job = session.get(ImportJob, job_id)
@@ -709,7 +716,7 @@ def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptio
         kind, path = rec.KINDS[job.record_type], Path(job.path)
         try:
             report = check(session, actor, kind, path, options,
-                           progress=_heartbeat(sessions, job_id), scratch=scratch)
+                           progress=_heartbeat(sessions, job_id, progress), scratch=scratch)
         except ValidationFailed as exc:
             refused = exc
     with transaction(sessions) as session:
@@ -730,9 +737,12 @@ def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptio
         return None
 
 
-def _heartbeat(sessions: sessionmaker[Session], job_id: int) -> Callable[[int], None]:
-    """A check's progress callback: every few seconds, the rows read so far and
-    a sign of life (so that a check whose process died is seen as stalled)."""
+def _heartbeat(sessions: sessionmaker[Session], job_id: int,
+               progress: Callable[[ImportJob], None] | None = None, *, counting: bool = True
+               ) -> Callable[[int], None]:
+    """A check's progress callback: every few seconds a sign of life (so that
+    a check whose process died is seen as stalled) and, ``counting``, the rows
+    read so far as the job's total, which ``progress`` then hears of."""
     last = time.monotonic()
 
     def beat(rows: int) -> None:
@@ -740,11 +750,35 @@ def _heartbeat(sessions: sessionmaker[Session], job_id: int) -> Callable[[int], 
         if time.monotonic() - last < HEARTBEAT_SECONDS:
             return
         with transaction(sessions) as session:
-            session.execute(update(ImportJob).where(ImportJob.id == job_id)
-                            .values(total_rows=rows, progress_at=utcnow()))
+            session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
+                progress_at=utcnow(), **({"total_rows": rows} if counting else {})))
+            job = session.get(ImportJob, job_id)
+        if progress and counting:
+            progress(job)
         last = time.monotonic()
 
     return beat
+
+
+def _recheck(sessions: sessionmaker[Session], job_id: int, options: ImportOptions
+             ) -> _Scratch:
+    """A resume's good rows: the file checked again as the first check did it
+    (whose rows went with its process), so that the rows it left out (a bad
+    one, one repeating an earlier row's email) stay out, and the rows written
+    before the stop are found again, as the file's own, not as records in the
+    CRM. The job's problems stay as the first check reported them."""
+    scratch = _Scratch()
+    try:
+        with sessions() as session:
+            job = session.get(ImportJob, job_id)
+            assert job is not None
+            actor = session.get(User, job.created_by) if job.created_by else None
+            check(session, actor, rec.KINDS[job.record_type], Path(job.path), options,
+                  progress=_heartbeat(sessions, job_id, counting=False), scratch=scratch)
+    except BaseException:
+        scratch.close()
+        raise
+    return scratch
 
 
 def _refused(job: ImportJob, exc: ValidationFailed) -> ImportJob:
@@ -775,14 +809,14 @@ def check_file(session: Session, actor: User | None, kind: rec.Kind, path: Path,
         _validator(session, actor, kind, header, options)
 
 
-def _claim(session: Session, job_id: int, waiting: str, working: str
+def _claim(session: Session, job_id: int, waiting: str, working: str, message: str
            ) -> tuple[bool, ImportJob]:
     """Move a job from ``waiting`` to ``working`` with one conditional UPDATE,
     so that two workers (or a worker and a web process) never run the same
     work. Returns whether this call claimed it, and the job."""
     claimed = session.execute(update(ImportJob).where(
         ImportJob.id == job_id, ImportJob.status == waiting)
-        .values(status=working, progress_at=utcnow())).rowcount == 1
+        .values(status=working, message=message, progress_at=utcnow())).rowcount == 1
     job = session.get(ImportJob, job_id)
     if job is None:
         raise NotFound("No such import.")
@@ -843,7 +877,7 @@ def next_queued(sessions: sessionmaker[Session]) -> tuple[int, str] | None:
 
 
 def _write(sessions: sessionmaker[Session], job_id: int,
-           progress: Callable[[ImportJob], None] | None, scratch: _Scratch | None) -> None:
+           progress: Callable[[ImportJob], None] | None, scratch: _Scratch) -> None:
     with sessions() as session:
         job = session.get(ImportJob, job_id)
         assert job is not None
@@ -852,9 +886,7 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         actor_id, done_rows = job.created_by, job.processed_rows
         actor = session.get(User, actor_id) if actor_id else None
         checked_errors = job.error_count
-    batches = (scratch.good_batches() if scratch
-               else _revalidated(sessions, actor, kind, Path(job.path), options))
-    for last_row, rows_through, values in batches:
+    for last_row, rows_through, values in scratch.good_batches():
         if last_row <= done_rows:
             continue  # committed before an interruption
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -895,23 +927,6 @@ def _write(sessions: sessionmaker[Session], job_id: int,
 
 # Tries of a batch that collided with records written meanwhile.
 WRITE_ATTEMPTS = 3
-
-
-def _revalidated(sessions: sessionmaker[Session], actor: User | None, kind: rec.Kind,
-                 path: Path, options: ImportOptions
-                 ) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
-    """Batches of good rows read again from the file, for resuming an import
-    whose process stopped (its scratch file went with it), as
-    :meth:`_Scratch.good_batches` gives them."""
-    rows_through = 0
-    with _open_rows(path, options) as (header, rows), sessions() as session:
-        validator = _validator(session, actor, kind, header, options)
-        for batch in _batches(rows, options.batch_size):
-            converted = [(number, *validator.convert(row)) for number, row in batch]
-            rows_through += len(batch)
-            yield (batch[-1][0], rows_through,
-                   [{**values, ROW: number} for number, values, problems in converted
-                    if not problems])
 
 
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
@@ -1154,7 +1169,7 @@ def run_revert(sessions: sessionmaker[Session], job_id: int,
     (``crm_leads_purged``, ``crm_leads_updated``). A revert that stopped half
     way leaves the import ``reverting``; reverting it again finishes the work."""
     with transaction(sessions) as session:
-        claimed, job = _claim(session, job_id, "revert_queued", "reverting")
+        claimed, job = _claim(session, job_id, "revert_queued", "reverting", "Reverting.")
         if not claimed:
             raise Conflict(f"Import #{job_id} is {job.status}; nothing to revert.")
         resumed = job.reverted_count > 0

@@ -269,6 +269,19 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     assert "already reverted" in crm("imports", "revert", "2", CRM_PLUGINS="none").output
 
 
+def test_leads_import_says_how_far_its_check_has_read(crm, tmp_path, monkeypatch):
+    """QA: 15 seconds of silence while 900,000 rows were checked."""
+    from crmcore.services import imports
+
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    monkeypatch.setattr(imports, "HEARTBEAT_SECONDS", 0)
+    path = tmp_path / "many.csv"
+    path.write_text("Full name\n" + "".join(f"P{i}\n" for i in range(4500)))
+    done = crm("leads", "import", str(path), CRM_PLUGINS="none")
+    assert "import #1: checked 2000 rows\nimport #1: checked 4000 rows\n" in done.stderr
+    assert "import #1: 2000 rows written" in done.stderr
+
+
 def test_leads_import_of_another_tools_export_joins_names_and_list_columns(crm, tmp_path):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     export = tmp_path / "export.csv"
