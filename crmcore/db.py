@@ -236,6 +236,16 @@ def writing(session: Session) -> Session:
     return session
 
 
+def snapshot(session: Session) -> Session:
+    """Make ``session``, before its first statement, read the database as it
+    stood at that statement, whatever others commit meanwhile: for a read of
+    many statements that must add up, such as an export page after page.
+    PostgreSQL's REPEATABLE READ; a SQLite read transaction is one already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    return session
+
+
 def writer(engine: Engine) -> Engine:
     """``engine`` for sessions whose every transaction may write: on SQLite each
     takes the write lock when it begins, as :func:`writing` makes one do."""

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, current_app, request, stream_with_context
 from werkzeug.wsgi import wrap_file
 
+from crmcore.db import snapshot
 from crmcore.models import User
 from crmcore.services.exports import export_csv, export_xlsx
 from crmcore.services.records import Kind
@@ -26,7 +27,9 @@ def csv_download(kind: Kind, actor: User, filters: Mapping[str, Any], sort: str,
     an idle transaction holding locks. ``export_csv`` checks the filters before
     it returns, so bad ones answer an error, not a broken download.
     """
-    session = current_app.extensions["crm"].sessions()
+    # One snapshot: records edited while the pages are read (an import
+    # updating them, say) would move between pages, there twice or missing.
+    session = snapshot(current_app.extensions["crm"].sessions())
     try:
         chunks = export_csv(session, session.get(User, actor.id), kind, filters, sort=sort,
                             delimiter=delimiter, byte_order_mark=byte_order_mark)
@@ -48,7 +51,7 @@ def xlsx_download(kind: Kind, actor: User, filters: Mapping[str, Any], sort: str
     worksheet, answer an error instead."""
     handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the response
     try:
-        with current_app.extensions["crm"].sessions() as session:
+        with snapshot(current_app.extensions["crm"].sessions()) as session:
             export_xlsx(session, session.get(User, actor.id), kind, handle, filters, sort=sort)
         size = handle.tell()
         handle.seek(0)

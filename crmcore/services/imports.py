@@ -223,7 +223,7 @@ def _open_rows(path: Path, options: ImportOptions
         # Strict: a stray or unclosed quote is reported with its line, instead
         # of being read as text that swallows the columns (or rows) after it.
         try:
-            reader = csv_rows(_without_nul(handle), options.delimiter)
+            reader = csv_rows(_readable(handle, encoding), options.delimiter)
             header = next(reader, None)
         except csv.Error as exc:
             raise _file_error(exc, 1, encoding) from None
@@ -249,13 +249,31 @@ def _open_rows(path: Path, options: ImportOptions
         yield header, rows()
 
 
-def _without_nul(lines: Iterable[str]) -> Iterator[str]:
-    """The lines, refusing the file at the first holding NUL."""
+def _readable(lines: Iterable[str], encoding: str) -> Iterator[str]:
+    """The lines, refusing the file at the first holding NUL or, read as
+    Latin-1, a control character (:func:`misread_as_latin1`)."""
     for number, line in enumerate(lines, start=1):
-        if "\x00" in line:
-            message = nul_in_file(number)
+        message = (nul_in_file(number) if "\x00" in line
+                   else misread_as_latin1(line, number, encoding))
+        if message:
             raise ValidationFailed(message, {"file": [message]})
         yield line
+
+
+# Latin-1 reads any byte; Windows-1252 text read so gives these control
+# characters (U+0080 to U+009F) for its quotes, dashes and euro sign.
+_C1_CONTROL = re.compile("[\x80-\x9f]")
+
+
+def misread_as_latin1(line: str, number: int, encoding: str) -> str | None:
+    """Why ``line`` (the file's line ``number``) cannot be Latin-1 text, if
+    read so, or ``None``."""
+    found = _C1_CONTROL.search(line) if encoding == "latin-1" else None
+    if found is None:
+        return None
+    return (f"The file is not Latin-1 text (line {number}): it holds the control character "
+            f"U+{ord(found.group()):04X} where Windows-1252 text has its quotes, dashes or "
+            "euro sign; choose Windows-1252.")
 
 
 def nul_in_file(line: int) -> str:
@@ -342,6 +360,9 @@ class _Scratch:
         # Written and read once, in order: a plain file without a name, which
         # lives as long as this object (close() closes it).
         self.spool = tempfile.TemporaryFile(prefix="crm-import-")  # noqa: SIM115
+        # The file's column of each field a problem found by the write is
+        # about (the check knows the header).
+        self.columns: dict[str, str] = {}
 
     def keep(self, last_row: int, rows_through: int, values: list[dict[str, Any]]) -> None:
         """Spool a batch of good rows; ``last_row`` is the file row the batch
@@ -498,6 +519,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
     try:
         with _open_rows(path, options) as (header, rows):
             validator = _validator(session, actor, kind, header, options)
+            seen.columns = {field: _column(validator, field) for field in ("emails", RECORD_ID)}
             for batch in _batches(rows, options.batch_size):
                 converted = [(n, *validator.convert(row)) for n, row in batch]
                 emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
@@ -895,7 +917,8 @@ def _write(sessions: sessionmaker[Session], job_id: int,
                     job = session.get(ImportJob, job_id, with_for_update=True)
                     actor = session.get(User, actor_id) if actor_id else None
                     # A copy: writing a batch fills in its rows.
-                    _write_batch(session, actor, kind, job, [dict(v) for v in values], options)
+                    _write_batch(session, actor, kind, job, [dict(v) for v in values], options,
+                                 scratch.columns)
                     job.processed_rows, job.rows_done = last_row, rows_through
                     job.progress_at = utcnow()
                 break
@@ -922,7 +945,8 @@ def _write(sessions: sessionmaker[Session], job_id: int,
                        f"{unchanged}skipped {job.skipped_count}, left out {bad} bad row(s).")
         if job.error_count > checked_errors:
             job.message += (f" {job.error_count - checked_errors} of them were good when "
-                            "checked: records with their emails were added meanwhile.")
+                            "checked, not when written: records were added or deleted "
+                            "meanwhile (their problems say which).")
 
 
 # Tries of a batch that collided with records written meanwhile.
@@ -930,7 +954,11 @@ WRITE_ATTEMPTS = 3
 
 
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
-                 converted: list[dict[str, Any]], options: ImportOptions) -> None:
+                 converted: list[dict[str, Any]], options: ImportOptions,
+                 columns: Mapping[str, str]) -> None:
+    """Write a batch of good rows as the check classified them, again against
+    what the database holds now: rows whose email another record took since,
+    or whose record went since, become problems with their row and column."""
     emails = [v["emails"][0] for v in converted if v.get("emails")]
     existing = _existing(session, actor, kind, options, emails)
     editable = _editable(session, actor, kind, [v[RECORD_ID] for v in converted
@@ -938,6 +966,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
     moving = _moving(converted, editable)
     creates: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
+    update_rows: dict[int, tuple[int, str]] = {}
     batch_seen: set[str] = set()
     late: list[list[Any]] = []
     for values in converted:
@@ -955,12 +984,26 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         elif action == "update" and record_id not in updates:  # else reported by the check
             updates[record_id] = {k: v for k, v in values.items()  # type: ignore[index]
                                   if k != RECORD_ID}
+            # The row and the field it found its record by.
+            update_rows[record_id] = (row, RECORD_ID if RECORD_ID in values  # type: ignore[index]
+                                      else "emails")
         elif action == "error":
             # Good when checked; since then another import or user took its email.
-            late.append([row, about,
+            late.append([row, columns.get(about, about),
                          f"{message.removesuffix('.')} (since this file was checked)."])
         else:
             job.skipped_count += 1
+    if updates:
+        # Locked as they are found: a record deleted since (a revert, the
+        # recycle bin emptied) is a problem of its row, not an update.
+        model = kind.model
+        found = set(session.scalars(select(model.id).where(
+            any_of(session, model.id, list(updates))).with_for_update()))
+        for record_id in [i for i in updates if i not in found]:
+            del updates[record_id]
+            row, about = update_rows[record_id]
+            late.append([row, columns.get(about, about), f"The {kind.record_type} "
+                         f"#{record_id} was deleted since this file was checked."])
     if late:
         job.error_count += len(late)
         job.errors = [*(job.errors or []), *late][:MAX_KEPT_ERRORS]

@@ -842,13 +842,7 @@ def list_records(session: Session, actor: User | None, kind: Kind,
         out (an export)."""
     model = kind.model
     filters = dict(filters or {})
-    errors: dict[str, list[str]] = {}
-    # Custom field definitions are one more query: only a custom filter needs them.
-    custom = ({f"custom.{d.name}": d for d in definitions(session, kind.record_type)}
-              if any(key.startswith("custom.") for key in filters) else {})
-    for key in filters:
-        if key not in FILTERABLE[kind.record_type] and key not in custom:
-            errors[key] = ["Unknown filter."]
+    custom, errors = _filter_fields(session, kind, filters)
     name = sort.lstrip("-")
     if name not in SORTABLE[kind.record_type]:
         errors["sort"] = [f"Sort by one of: {', '.join(SORTABLE[kind.record_type])}."]
@@ -861,6 +855,57 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     if columns is not None:
         query = query.with_only_columns(
             *(getattr(model, name) for name in dict.fromkeys((*columns, field, "id"))))
+    query = _filtered(session, actor, kind, query, filters, custom)
+    column = getattr(model, field)
+    descending = sort.startswith("-")
+    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
+    if cursor:
+        last_value, last_id, ties = _decode_cursor(cursor)
+        last_value = _cursor_value(column, last_value)
+        rows = _after(session, query, column, order, literal(last_value, column.type),
+                      last_id, bool(ties), descending, limit + 1)
+    else:
+        rows = _fetch(session, query.order_by(*order).limit(limit + 1))
+    next_cursor = None
+    if len(rows) > limit:
+        # The row after the page says whether the next page starts among ties.
+        last, following = rows[limit - 1], rows[limit]
+        rows = rows[:limit]
+        value = getattr(last, field)
+        next_cursor = _encode_cursor([value, last.id, getattr(following, field) == value])
+    return Page(rows, next_cursor)
+
+
+def count_records(session: Session, actor: User | None, kind: Kind,
+                  filters: Mapping[str, Any] | None = None, *, at_most: int) -> int:
+    """How many visible records match ``filters`` (as :func:`list_records`
+    takes them), counting no further than ``at_most``: enough to know that a
+    list is too long, without reading all of a long one."""
+    filters = dict(filters or {})
+    custom, errors = _filter_fields(session, kind, filters)
+    if errors:
+        raise ValidationFailed("Unknown filter.", errors)
+    query = _filtered(session, actor, kind, visible(session, actor, kind)
+                      .with_only_columns(kind.model.id), filters, custom)
+    return session.scalar(select(func.count()).select_from(query.limit(at_most).subquery()))
+
+
+def _filter_fields(session: Session, kind: Kind, filters: Mapping[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The custom fields ``filters`` may name, by ``custom.<name>``, and the
+    filters that name nothing a list filters by."""
+    # Custom field definitions are one more query: only a custom filter needs them.
+    custom = ({f"custom.{d.name}": d for d in definitions(session, kind.record_type)}
+              if any(key.startswith("custom.") for key in filters) else {})
+    return custom, {key: ["Unknown filter."] for key in filters
+                    if key not in FILTERABLE[kind.record_type] and key not in custom}
+
+
+def _filtered(session: Session, actor: User | None, kind: Kind, query: Select,
+              filters: Mapping[str, Any], custom: Mapping[str, Any]) -> Select:
+    """``query`` narrowed by ``filters``, whose names :func:`_filter_fields`
+    has checked; a bad value raises :class:`ValidationFailed`."""
+    model = kind.model
     for key, value in filters.items():
         if value in (None, ""):
             continue
@@ -896,21 +941,4 @@ def list_records(session: Session, actor: User | None, kind: Kind,
                                    {key: [f"One of: {', '.join(LIFECYCLE_STAGES)}."]})
         else:
             query = query.where(getattr(model, key) == value)
-    column = getattr(model, field)
-    descending = sort.startswith("-")
-    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
-    if cursor:
-        last_value, last_id, ties = _decode_cursor(cursor)
-        last_value = _cursor_value(column, last_value)
-        rows = _after(session, query, column, order, literal(last_value, column.type),
-                      last_id, bool(ties), descending, limit + 1)
-    else:
-        rows = _fetch(session, query.order_by(*order).limit(limit + 1))
-    next_cursor = None
-    if len(rows) > limit:
-        # The row after the page says whether the next page starts among ties.
-        last, following = rows[limit - 1], rows[limit]
-        rows = rows[:limit]
-        value = getattr(last, field)
-        next_cursor = _encode_cursor([value, last.id, getattr(following, field) == value])
-    return Page(rows, next_cursor)
+    return query

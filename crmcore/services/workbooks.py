@@ -219,7 +219,12 @@ def write_sheet(target: IO[bytes], title: str, header: Sequence[str],
         # Also when the rows fail: saving removes the sheet's temporary file.
         workbook.save(target)
     if too_long:
-        raise ValidationFailed(
-            "The list has more rows than a worksheet holds.",
-            {"format": [f"At most {MAX_SHEET_ROWS - 1:,} rows fit in a worksheet: "
-                        "narrow the list or export CSV."]})
+        raise too_many_rows()
+
+
+def too_many_rows() -> ValidationFailed:
+    """The refusal of a list longer than a worksheet holds."""
+    return ValidationFailed(
+        "The list has more rows than a worksheet holds.",
+        {"format": [f"At most {MAX_SHEET_ROWS - 1:,} rows fit in a worksheet: "
+                    "narrow the list or export CSV."]})

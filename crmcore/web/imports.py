@@ -120,6 +120,8 @@ def _lines(handle: Any, encoding: str) -> Iterator[str]:
                                 ) from None
         if "\x00" in line:
             raise UploadProblem(import_svc.nul_in_file(number))
+        if misread := import_svc.misread_as_latin1(line, number, encoding):
+            raise NotInEncoding(misread)
         yield line
     raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
 

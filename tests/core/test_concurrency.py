@@ -259,3 +259,72 @@ def test_two_imports_of_the_same_people_at_once_skip_what_the_other_wrote(
         other = s.get(imports.ImportJob, second)
         assert (other.status, other.created_count) == ("done", 10)
         assert s.scalar(select(func.count()).select_from(Lead)) == 10
+
+
+def test_an_export_reads_one_snapshot_while_its_records_change(app, make_user, api_client):
+    """QA: an export sorted by updated_at, read while an import updated the
+    leads, held 27,976 of them twice (those updated after their page was read
+    came again at the end)."""
+    import csv
+    import io
+
+    from sqlalchemy import update
+
+    from crmcore.db import utcnow
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    with transaction(sessions) as s:
+        for i in range(450):
+            svc.create(s, s.merge(admin), svc.LEADS, {"full_name": f"P{i}"})
+    response = api_client(admin).get("/api/v1/leads/export.csv?sort=updated_at",
+                                     buffered=False)
+    chunks = response.iter_encoded()
+    first = next(chunks) + next(chunks)  # the header, then the first page of 200
+    with transaction(sessions) as s:  # every lead updated: all sort after the others
+        s.execute(update(Lead).values(updated_at=utcnow()))
+    text = (first + b"".join(chunks)).decode()
+    response.close()
+    ids = [row["id"] for row in csv.DictReader(io.StringIO(text))]
+    assert len(ids) == len(set(ids)) == 450
+
+
+def test_a_row_whose_record_is_deleted_while_its_batch_is_written_is_a_problem(
+        app, make_user, tmp_path, monkeypatch):
+    """QA: an update import counted rows whose records a revert deleted
+    meanwhile as updated (60,000 updated, 18,000 records left). The batch
+    locks its records before it writes them; one gone is its row's problem."""
+    from crmcore.services import imports
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    with transaction(sessions) as s:
+        gone = svc.create(s, s.merge(admin), svc.LEADS, {"full_name": "Bo",
+                                                          "emails": ["bo@x.org"]}).id
+        svc.create(s, s.merge(admin), svc.LEADS, {"full_name": "Ann", "emails": ["ann@x.org"]})
+    path = tmp_path / "late.csv"
+    path.write_text("name,email,company\nAnn,ann@x.org,New\nBo,bo@x.org,New\n")
+    with transaction(sessions) as s:
+        job_id = imports.start(s, s.merge(admin), svc.LEADS, path, path.name,
+                               imports.ImportOptions(on_duplicate="update")).id
+    found = imports._existing
+
+    def deleted_once_found(*args: Any) -> Any:
+        holders = found(*args)
+        if "bo@x.org" in holders:
+            monkeypatch.setattr(imports, "_existing", found)
+            with transaction(sessions) as s:  # a revert, the bin emptied
+                svc.remove(s, None, svc.LEADS, [gone])
+        return holders
+
+    real_write = imports._write
+
+    def write(*args: Any) -> None:  # after the check, which uses _existing too
+        monkeypatch.setattr(imports, "_existing", deleted_once_found)
+        real_write(*args)
+
+    monkeypatch.setattr(imports, "_write", write)
+    job = imports.run(sessions, job_id)
+    assert (job.updated_count, job.created_count, job.error_count) == (1, 0, 1), job.message
+    assert job.errors == [[3, "email", f"The lead #{gone} was deleted since this file was "
+                                       "checked."]]

@@ -352,12 +352,13 @@ def test_a_row_whose_email_was_taken_after_the_check_is_a_problem_not_a_skip(
                      [["Ann", "ann@x.org"], ["Bo", "bo@x.org"]])
     job = run_import(path, admin)
     assert (job.status, job.created_count, job.skipped_count) == ("done", 1, 0)
-    assert job.error_count == 1 and job.errors == [[3, "emails", (
+    assert job.error_count == 1 and job.errors == [[3, "email", (
         "The email bo@x.org already belongs to a lead in the CRM (since this file was "
         "checked).")]]
     assert job.message == ("Created 1, updated 0, skipped 0, left out 1 bad row(s). 1 of them "
-                           "were good when checked: records with their emails were added "
-                           "meanwhile.")
+                           "were good when checked, not when written: records were added or "
+                           "deleted meanwhile (their problems say which).")
+
 
 
 def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,

@@ -551,6 +551,19 @@ def test_another_separator_chosen_on_the_mapping_step_is_mapped_before_anything_
     assert not jobs(app)
 
 
+def test_windows_1252_text_read_as_latin_1_is_said_on_the_mapping_step(app, client, sales):
+    """QA: its quotes, dashes and euro signs were stored as control characters."""
+    data = csv_bytes("name,company", "Ann,Acme", "Bo,“Quote” – 5 €", encoding="cp1252")
+    html = upload(client, data, encoding="latin-1").get_data(as_text=True)
+    assert ("The file is not Latin-1 text (line 3): it holds the control character U+0093 "
+            "where Windows-1252 text has its quotes, dashes or euro sign; choose "
+            "Windows-1252.") in html
+    checked = submit(client, html, "check").get_data(as_text=True)
+    assert "Dry run" not in checked and "it holds the control character U+0093" in checked
+    html = submit(client, html, "read", encoding="cp1252").get_data(as_text=True)
+    assert "“Quote” – 5 €" in html and "sample-problem" not in html
+
+
 def test_an_encoding_that_does_not_read_the_file_keeps_the_columns_read(app, client, sales):
     data = csv_bytes("Prénom,email", "Zoë,zoe@x.org", encoding="latin-1")
     html = upload(client, data, encoding="latin-1").get_data(as_text=True)
