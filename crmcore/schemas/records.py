@@ -49,8 +49,12 @@ MAX_EMAILS = MAX_PHONES = 10
 MAX_TAGS = 50
 
 Text = fields.String
-Tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
-                   validate=validate.Length(max=MAX_TAGS, error="At most {max} tags."))
+Tags = fields.List(fields.String(validate=[
+    validate.Length(min=1, max=50),
+    # An export lists a record's tags separated by ";", and an import splits
+    # them there: a tag holding one would come back as two.
+    validate.ContainsNoneOf(";", error="A tag cannot hold “;” (it separates tags in a file).")]),
+    validate=validate.Length(max=MAX_TAGS, error="At most {max} tags."))
 
 
 class RecordInput(StrictSchema):

@@ -415,6 +415,15 @@ def test_merging_contacts_joins_opt_outs_and_moves_converted_leads(admin_api, ne
         "converted_contact_id"] == keep["id"]
 
 
+def test_a_tag_cannot_hold_the_separator_its_export_uses(admin_api, new_lead):
+    """QA: the tag "R&D;EMEA" exported as "R&D;EMEA; plain" and came back as
+    three tags."""
+    refused = admin_api.post("/api/v1/leads", json={"full_name": "T", "tags": ["R&D;EMEA"]})
+    assert_problem(refused, 422, "tags")
+    assert refused.get_json()["errors"]["tags"] == {
+        "0": ["A tag cannot hold “;” (it separates tags in a file)."]}
+
+
 def test_a_merge_picks_custom_field_values_per_field(admin_api, new_lead, plan_field):
     admin_api.post("/api/v1/custom-fields", json={
         "record_type": "lead", "name": "seats", "label": "Seats", "field_type": "number"})
