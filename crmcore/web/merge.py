@@ -11,7 +11,7 @@ from flask import flash, redirect, request, url_for
 
 from crmcore.app import db
 from crmcore.db import MAX_INT
-from crmcore.errors import CrmError
+from crmcore.errors import CrmError, NotFound
 from crmcore.services import merge as merge_svc
 from crmcore.services import records as svc
 from crmcore.services.custom_fields import definitions
@@ -37,8 +37,11 @@ LABELS = {
 def merge_view(ui: Ui, record_id: int, other_id: int) -> Any:
     session = db()
     user = actor()
-    survivor = svc.get(session, user, ui.kind, record_id)
-    other = svc.get(session, user, ui.kind, other_id)
+    try:
+        survivor = svc.get(session, user, ui.kind, record_id)
+        other = svc.get(session, user, ui.kind, other_id)
+    except NotFound:
+        return binned_meanwhile(ui, record_id, other_id)
     if survivor.id == other.id:
         flash(f"Pick another {ui.name} to merge with.", "error")
         return redirect(url_for(f"web.{ui.name}", record_id=record_id), 303)
@@ -74,6 +77,23 @@ def merge_view(ui: Ui, record_id: int, other_id: int) -> Any:
     if back_to() is not None:
         return redirect(url_for(f"web.{ui.plural}_duplicates", by=back_to()), 303)
     return redirect(url_for(f"web.{ui.name}", record_id=survivor.id), 303)
+
+
+def binned_meanwhile(ui: Ui, record_id: int, other_id: int) -> Any:
+    """Where to go when one of the two records went to the recycle bin (a
+    merge of them done in another tab, or by a colleague): to the other,
+    saying so. Otherwise, neither being one the user may see, 404."""
+    session, user = db(), actor()
+    for gone, kept in ((record_id, other_id), (other_id, record_id)):
+        try:
+            svc.get(session, user, ui.kind, gone, deleted=True)
+            svc.get(session, user, ui.kind, kept)
+        except NotFound:
+            continue
+        flash(f"#{gone} is in the recycle bin already (merged, or deleted, meanwhile); "
+              "nothing was merged.", "error")
+        return redirect(url_for(f"web.{ui.name}", record_id=kept), 303)
+    raise NotFound(f"No such {ui.name}.")
 
 
 def back_to() -> str | None:

@@ -208,6 +208,18 @@ def test_merge_refuses_records_the_user_cannot_see(client, sales, make_lead, mak
     assert "Possible duplicates" not in client.get(f"/leads/{mine.id}").get_data(as_text=True)
 
 
+def test_a_merge_of_records_merged_meanwhile_says_so(client, sales, make_lead):
+    """QA: the same two leads merged from two tabs, each into the other: the
+    second answered a bare 404."""
+    a = make_lead(sales, full_name="Twin", company="X")
+    b = make_lead(sales, full_name="Twin", company="X")
+    assert client.post(f"/leads/{a.id}/merge/{b.id}", data={}).status_code == 303
+    second = client.post(f"/leads/{b.id}/merge/{a.id}", data={})
+    assert second.status_code == 303 and second.location.endswith(f"/leads/{a.id}")
+    assert (f"#{b.id} is in the recycle bin already (merged, or deleted, meanwhile); nothing "
+            "was merged.") in client.get(second.location).get_data(as_text=True)
+
+
 def test_merge_with_a_bad_choice_is_reported(client, sales, make_lead):
     a = make_lead(sales, full_name="Same", phones=["+1 202 555 0143"])
     b = make_lead(sales, full_name="Other", phones=["+1 202 555 0143"])
