@@ -66,6 +66,10 @@ class Conflict(CrmError):
     title = "Conflict"
 
 
+class StaleVersion(Conflict):
+    """Someone else saved the record since the version the change was made to."""
+
+
 class PreconditionFailed(CrmError):
     """An If-Match version did not match the stored one."""
 

@@ -453,11 +453,14 @@ def _existing(session: Session, actor: User | None, kind: rec.Kind, options: Imp
 def _editable(session: Session, actor: User | None, kind: rec.Kind,
               ids: Sequence[int]) -> set[int]:
     """The ``ids`` of records an import by ``actor`` may update: by the records'
-    own rule, live ones, and only one's own without records.view_all."""
+    own rule, live ones, not anonymized (:func:`records.update`'s rule), and
+    only one's own without records.view_all."""
     if not ids:
         return set()
-    return set(session.scalars(rec.visible(session, actor, kind).with_only_columns(
-        kind.model.id).where(any_of(session, kind.model.id, ids))))
+    model = kind.model
+    return set(session.scalars(rec.visible(session, actor, kind).with_only_columns(model.id)
+                               .where(any_of(session, model.id, ids),
+                                      model.anonymized_at.is_(None))))
 
 
 def _moving(rows: Iterable[Mapping[str, Any]], editable: set[int]) -> dict[int, str]:
@@ -482,8 +485,8 @@ def _classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
         if record_id not in editable:
             return "error", None, (
                 f"No {kind.record_type} #{record_id} that you may update (another user's, "
-                f"one in the recycle bin, or none at all): leave the id empty to add the row "
-                f"as a new {kind.record_type}."), RECORD_ID
+                f"one in the recycle bin, an anonymized one, or none at all): leave the id "
+                f"empty to add the row as a new {kind.record_type}."), RECORD_ID
         released = (holder is not None and holder.record_type == kind.record_type
                     and moving.get(holder.record_id, email) != email)
         if holder and (holder.record_type, holder.record_id) != (kind.record_type, record_id) \

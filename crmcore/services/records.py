@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import can, registry, require
 from crmcore.db import MAX_INT, any_of, emit, utcnow
-from crmcore.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crmcore.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
 from crmcore.models import (
     Contact,
     DistinctPair,
@@ -351,9 +351,15 @@ def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, 
 def update(session: Session, actor: User | None, kind: Kind, record: Any,
            data: Mapping[str, Any], expected_version: int | None = None) -> Any:
     """Change a record. ``expected_version`` is the version the editor saw; a
-    different stored version means someone else saved first: :class:`Conflict`."""
+    different stored version means someone else saved first: :class:`Conflict`.
+    An anonymized record takes no edit (:class:`Conflict`): it stands for
+    nobody, and data typed into it would escape every rule about personal
+    data (retention sweeps and exports pass anonymized records by)."""
+    if record.anonymized_at is not None:
+        raise Conflict(f"This {kind.record_type} was anonymized: it stands for nobody and "
+                       f"takes no one's data. Add a new {kind.record_type} instead.")
     if expected_version is not None and expected_version != record.version:
-        raise Conflict(
+        raise StaleVersion(
             f"This {kind.record_type} was changed by someone else "
             f"(version {record.version}, you edited {expected_version}); reload and retry.")
     schema = input_schema(session.info["crm"].hook, kind.record_type, partial=True,

@@ -18,7 +18,7 @@ from flask import session as web_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from crmcore.app import db
-from crmcore.errors import Conflict, CrmError, NotFound
+from crmcore.errors import Conflict, CrmError, NotFound, StaleVersion
 from crmcore.models import CustomField
 from crmcore.models.records import LIFECYCLE_STAGES, OPT_OUT_CHANNELS
 from crmcore.responses import csv_download, xlsx_download
@@ -302,7 +302,7 @@ def edit_view(ui: Ui, record_id: int) -> Any:
     except CrmError as exc:
         session.rollback()
         message = exc.detail
-        if isinstance(exc, Conflict) and not exc.errors:
+        if isinstance(exc, StaleVersion):
             message = stale_message(ui)
         return form_page(ui, record, values, error_messages(exc), message, exc.status,
                          custom=custom)

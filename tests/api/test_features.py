@@ -470,6 +470,13 @@ def test_a_merge_refuses_changed_anonymized_and_overfull_records(app, admin_api,
     assert_problem(anonymized, 409)
     assert f"#{keep['id']} was anonymized" in anonymized.get_json()["detail"]
     assert admin_api.get(f"/api/v1/leads/{dup['id']}").status_code == 200  # nothing merged
+    # Nor does an edit bring a person's data back into it.
+    version = admin_api.get(f"/api/v1/leads/{keep['id']}").get_json()["version"]
+    edit = admin_api.patch(f"/api/v1/leads/{keep['id']}", json={"emails": ["gina@x.example"]},
+                           headers={"If-Match": f'"{version}"'})
+    assert_problem(edit, 409)
+    assert edit.get_json()["detail"] == ("This lead was anonymized: it stands for nobody and "
+                                         "takes no one's data. Add a new lead instead.")
 
 
 def test_duplicates(api_client, make_user, admin_api, new_lead):

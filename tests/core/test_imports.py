@@ -1093,7 +1093,8 @@ def test_rows_matched_by_id_may_change_the_first_email_and_revert_it(app, tmp_pa
     assert refused.status == "invalid"
     assert refused.errors == [
         [5, "id", "No lead #9999 that you may update (another user's, one in the recycle "
-                  "bin, or none at all): leave the id empty to add the row as a new lead."],
+                  "bin, an anonymized one, or none at all): leave the id empty to add the row "
+                  "as a new lead."],
         [6, "id", f"Row 2 updates this lead (#{ada}) already."],
         [7, "emails", "The email ada@new.org repeats row 2."],
         [8, "id", "Not a record's id: a whole number, as the export gives it."]]
@@ -1138,8 +1139,8 @@ def test_matching_by_id_keeps_to_editable_records_and_free_addresses(app, tmp_pa
     job = run_import(path, sales, on_duplicate="update", match_by="id")
     assert job.errors == [
         [2, "ID", f"No lead #{theirs} that you may update (another user's, one in the "
-                  "recycle bin, or none at all): leave the id empty to add the row as a new "
-                  "lead."],
+                  "recycle bin, an anonymized one, or none at all): leave the id empty to add "
+                  "the row as a new lead."],
         [3, "Email", "The email t@x.org repeats row 2."]]
     path = write_csv(tmp_path / "ids.csv", ["ID", "Name", "Email"], [[mine, "Mine", "t@x.org"]])
     assert run_import(path, sales, on_duplicate="update", match_by="id").errors == [
@@ -1150,6 +1151,11 @@ def test_matching_by_id_keeps_to_editable_records_and_free_addresses(app, tmp_pa
     assert run_import(path, sales, on_duplicate="report", match_by="id").errors == [
         [2, "ID", f"The lead #{mine} is already in the CRM."]]
     assert run_import(path, sales, on_duplicate="skip", match_by="id").skipped_count == 1
+    # QA: an update by id wrote a person's data into an anonymized record.
+    with transaction(app.extensions["crm"].sessions) as s:
+        s.get(Lead, mine).anonymized_at = utcnow()
+    job = run_import(path, sales, on_duplicate="update", match_by="id")
+    assert job.updated_count == 0 and "an anonymized one" in job.errors[0][2]
     no_id = write_csv(tmp_path / "no-id.csv", ["Name", "Email"], [["Mine", "n@x.org"]])
     refused = run_import(no_id, sales, on_duplicate="update", match_by="id")
     assert "rows are matched by id, but no column is named id" in refused.message

@@ -9,7 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from crmcore.db import transaction
+from crmcore.db import transaction, utcnow
 from crmcore.models import Contact, Lead, LeadStage
 from crmcore.services import custom_fields as custom_svc
 
@@ -220,6 +220,18 @@ def test_a_merge_of_records_merged_meanwhile_says_so(client, sales, make_lead):
     assert second.status_code == 303 and second.location.endswith(f"/leads/{a.id}")
     assert (f"#{b.id} is in the recycle bin already (merged, or deleted, meanwhile); nothing "
             "was merged.") in client.get(second.location).get_data(as_text=True)
+
+
+def test_an_anonymized_lead_takes_no_edit_and_says_why(app, client, sales, make_lead):
+    lead = make_lead(sales, full_name="Anonymized lead #1")
+    with transaction(app.extensions["crm"].sessions) as s:
+        s.get(Lead, lead.id).anonymized_at = utcnow()
+    refused = client.post(f"/leads/{lead.id}/edit", data={
+        "version": str(lead.version), "full_name": "Gina Gdpr", "emails": "gina@x.example"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert ("This lead was anonymized: it stands for nobody and takes no one&#39;s data. Add "
+            "a new lead instead.") in page and "changed by someone else" not in page
 
 
 def test_merge_with_a_bad_choice_is_reported(client, sales, make_lead):
