@@ -303,8 +303,11 @@ class ImportJobOutput(Schema):
     on_duplicate = fields.String()
     match_by = fields.String(metadata={"description": "email or id."})
     skip_bad_rows = fields.Boolean()
-    total_rows = fields.Integer(metadata={"description": "Data rows in the file, once checked."})
-    rows_done = fields.Integer(metadata={"description": "Rows written so far."})
+    total_rows = fields.Integer(metadata={
+        "description": "Data rows in the file once checked; while it is checked (validating), "
+                       "the rows read so far."})
+    rows_done = fields.Integer(metadata={
+        "description": "Rows gone through so far: written, unchanged, skipped or left out."})
     created_count = fields.Integer()
     updated_count = fields.Integer()
     unchanged_count = fields.Integer(metadata={
