@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from crmcore import jsoncodec
@@ -697,7 +697,11 @@ def run(sessions: sessionmaker[Session], job_id: int,
         # rather than once it looks stalled.
         with transaction(sessions) as session:
             job = session.get(ImportJob, job_id)
-            if job.status == "validating":  # nothing written: nothing to resume or revert
+            if job.status == "validating" and isinstance(exc, KeyboardInterrupt | SystemExit):
+                # Nothing written: a resume checks the file again, at once.
+                job.progress_at = None
+                job.message = "The check stopped: its process was stopped. Resume it."
+            elif job.status == "validating":  # nothing written: nothing to resume or revert
                 _refused(job, ValidationFailed(
                     f"The check stopped: {stopped_by(exc)}. Import the file again."))
             else:
@@ -720,7 +724,10 @@ def stopped_by(exc: BaseException) -> str:
         return "its process was stopped"
     if isinstance(exc, CrmError):
         return exc.detail.rstrip(".")
-    return f"{type(exc).__name__}: {exc}".rstrip(".")
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        # The driver's words, without the statement SQLAlchemy adds.
+        exc = exc.orig
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}".rstrip(".")
 
 
 HEARTBEAT_SECONDS = 5.0
@@ -917,6 +924,7 @@ def _write(sessions: sessionmaker[Session], job_id: int,
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with transaction(sessions) as session:
+                    _one_batch_at_a_time(session)
                     job = session.get(ImportJob, job_id, with_for_update=True)
                     actor = session.get(User, actor_id) if actor_id else None
                     # A copy: writing a batch fills in its rows.
@@ -926,10 +934,10 @@ def _write(sessions: sessionmaker[Session], job_id: int,
                     job.progress_at = utcnow()
                 break
             except IntegrityError:
-                # Another import or a user saved a record with one of the
-                # batch's emails after the batch looked them up (PostgreSQL
-                # lets writers overlap). Written again, the batch finds it,
-                # and skips, updates or reports those rows as asked.
+                # A user saved a record with one of the batch's emails after
+                # the batch looked them up (PostgreSQL lets writers overlap).
+                # Written again, the batch finds it, and skips, updates or
+                # reports that row as asked.
                 if attempt == WRITE_ATTEMPTS:
                     raise
         if progress:
@@ -954,6 +962,18 @@ def _write(sessions: sessionmaker[Session], job_id: int,
 
 # Tries of a batch that collided with records written meanwhile.
 WRITE_ATTEMPTS = 3
+# The PostgreSQL advisory lock an import's batch holds while it is written.
+BATCH_LOCK = 0x63726D01  # "crm" and 1
+
+
+def _one_batch_at_a_time(session: Session) -> None:
+    """Wait until no other import's batch is being written (PostgreSQL: an
+    advisory lock until this transaction ends; SQLite's write lock does it
+    already). Two imports of the same people would otherwise claim the same
+    email keys at once, each batch looking them up before the other's commit:
+    a unique violation, or a deadlock between the two."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK)))
 
 
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
@@ -1343,10 +1363,13 @@ def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: 
 
 def _editable_values(session: Session, actor: User | None, kind: rec.Kind,
                      ids: Sequence[int]) -> dict[int, Any]:
-    """The rows of the records ``ids`` that ``actor`` may edit, live or binned."""
+    """The rows of the records ``ids`` that ``actor`` may edit, live or binned,
+    locked (PostgreSQL) until the transaction ends: what is compared with
+    what the import wrote must be what the revert then changes, not a value
+    an edit saves in between (QA: 6 of 2,372 such edits were overwritten)."""
     if not ids:
         return {}
     model = kind.model
     query = rec.visible(session, actor, kind, deleted=None).with_only_columns(
-        *model.__table__.columns).where(any_of(session, model.id, ids))
+        *model.__table__.columns).where(any_of(session, model.id, ids)).with_for_update(of=model)
     return {row.id: row._mapping for row in session.execute(query)}

@@ -671,6 +671,43 @@ def test_an_import_stopped_by_its_process_may_go_on_at_once(app, tmp_path, make_
             "is gone: revert it.")
 
 
+def test_a_jobs_message_gives_the_drivers_words_not_the_statement():
+    """QA: a stopped job's message quoted the whole COPY statement."""
+    from sqlalchemy.exc import IntegrityError
+
+    class UniqueViolation(Exception):
+        pass
+
+    driver = UniqueViolation('duplicate key value violates unique constraint "pk_email_keys"\n'
+                             "DETAIL:  Key (email)=(a@x.org) already exists.")
+    assert imports.stopped_by(IntegrityError("COPY email_keys (email) FROM STDIN", None,
+                                             driver)) == (
+        'UniqueViolation: duplicate key value violates unique constraint "pk_email_keys"')
+
+
+def test_an_import_stopped_while_checking_is_checked_again_on_resume(
+        app, tmp_path, make_user, run_import, monkeypatch):
+    """QA: Ctrl-C during the check left the job invalid, which no resume takes."""
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "big.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+    check = imports.check
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(imports, "check", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_import(path, admin)
+    monkeypatch.setattr(imports, "check", check)
+    sessions = app.extensions["crm"].sessions
+    with sessions() as s:
+        job = imports.list_jobs(s, admin)[0]
+    assert (job.status, job.message) == (
+        "validating", "The check stopped: its process was stopped. Resume it.")
+    assert imports.resume(sessions, admin, job.id).created_count == 30
+
+
 def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, make_user):
     """A running import whose process is alive is refused; once it has not
     moved for STALLED_AFTER it is resumed, by a worker too (resume_queued)."""
