@@ -123,6 +123,52 @@ def test_two_records_merged_into_each_other_at_once_leave_one(app, make_user, ad
                                           if addresses else [])
 
 
+def reverted_with_an_edit_midway(app: Any, admin: Any, job_id: int, lead_id: int,
+                                 monkeypatch: Any, target: Any, name: str, *,
+                                 after: bool) -> str:
+    """Revert import ``job_id`` while a colleague saves company "Edited" on
+    ``lead_id``: the edit runs in a thread, given two seconds, when the
+    revert first calls ``target.name`` with records (before the call, or
+    ``after`` it), then the revert goes on. Returns how the edit ended:
+    ``saved``, or ``refused`` (it found the record changed or gone)."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from crmcore.services import imports
+
+    sessions = app.extensions["crm"].sessions
+    outcome: dict[str, Any] = {}
+
+    def edit() -> None:
+        try:
+            with transaction(sessions) as s:
+                lead = svc.get(s, s.merge(admin), svc.LEADS, lead_id)
+                svc.update(s, s.merge(admin), svc.LEADS, lead, {"company": "Edited"},
+                           expected_version=lead.version)
+            outcome["edit"] = "saved"
+        except (StaleDataError, Conflict):
+            outcome["edit"] = "refused"
+        except Exception as exc:  # pragma: no cover - the caller's assertion shows it
+            outcome["edit"] = f"error: {exc!r}"
+
+    real = getattr(target, name)
+
+    def midway(*args: Any) -> Any:
+        result = real(*args) if after else None
+        if "thread" not in outcome and (result if after else args[-1]):
+            # The edit runs in full here unless the revert holds the row.
+            outcome["thread"] = thread = threading.Thread(target=edit)
+            thread.start()
+            thread.join(2)
+        return result if after else real(*args)
+
+    monkeypatch.setattr(target, name, midway)
+    with transaction(sessions) as s:
+        imports.queue_revert(s, s.merge(admin), job_id)
+    imports.run_revert(sessions, job_id)
+    outcome["thread"].join(30)
+    return outcome["edit"]
+
+
 @pytest.fixture
 def finished_import(app, make_user, tmp_path):
     """``(admin, job id, lead ids)``: an import of five leads, done."""
@@ -146,44 +192,12 @@ def test_a_lead_edited_while_its_import_is_reverted_keeps_its_edit_or_refuses_it
     """The revert locks the rows it deletes: an edit already saved keeps its
     record, an edit that comes after waits and finds the record gone. QA saw
     52 of 89 leads whose edits were answered 200 deleted by the revert."""
-    from sqlalchemy.orm.exc import StaleDataError
-
-    from crmcore.services import imports
-
     admin, job_id, ids = finished_import
-    sessions = app.extensions["crm"].sessions
-    outcome: dict[str, Any] = {}
-
-    def edit() -> None:
-        try:
-            with transaction(sessions) as s:
-                lead = svc.get(s, s.merge(admin), svc.LEADS, ids[0])
-                svc.update(s, s.merge(admin), svc.LEADS, lead, {"company": "Edited"},
-                           expected_version=1)
-            outcome["edit"] = "saved"
-        except (StaleDataError, Conflict):
-            outcome["edit"] = "refused"
-        except Exception as exc:  # pragma: no cover - the assertion below shows it
-            outcome["edit"] = f"error: {exc!r}"
-
-    real_remove = svc.remove
-
-    def remove_while_edited(session: Any, actor: Any, kind: Any, batch: list[int]) -> None:
-        if batch and "thread" not in outcome:
-            # The edit runs in full here unless the revert holds the row.
-            outcome["thread"] = thread = threading.Thread(target=edit)
-            thread.start()
-            thread.join(2)
-        real_remove(session, actor, kind, batch)
-
-    monkeypatch.setattr(svc, "remove", remove_while_edited)
-    with transaction(sessions) as s:
-        imports.queue_revert(s, s.merge(admin), job_id)
-    imports.run_revert(sessions, job_id)
-    outcome["thread"].join(30)
-    with sessions() as s:
+    edit = reverted_with_an_edit_midway(app, admin, job_id, ids[0], monkeypatch, svc, "remove",
+                                        after=False)
+    with app.extensions["crm"].sessions() as s:
         kept = s.get(Lead, ids[0])
-    assert (outcome["edit"], kept is not None) in {("refused", False), ("saved", True)}, outcome
+    assert (edit, kept is not None) in {("refused", False), ("saved", True)}
 
 
 def test_a_resume_and_a_revert_asked_at_once_leave_one_asked(app, finished_import,
@@ -295,8 +309,6 @@ def test_an_update_revert_leaves_an_edit_saved_while_it_runs(app, make_user, tmp
                                                              monkeypatch):
     """The revert locks the records it compares with what the import wrote:
     QA saw 6 of 2,372 edits answered 200 overwritten by a revert."""
-    from sqlalchemy.orm.exc import StaleDataError
-
     from crmcore.services import imports
 
     admin = make_user("admin")
@@ -310,36 +322,11 @@ def test_an_update_revert_leaves_an_edit_saved_while_it_runs(app, make_user, tmp
         job_id = imports.start(s, s.merge(admin), svc.LEADS, path, path.name,
                                imports.ImportOptions(on_duplicate="update")).id
     imports.run(sessions, job_id)
-    outcome: dict[str, Any] = {}
-
-    def edit() -> None:
-        try:
-            with transaction(sessions) as s:
-                lead = svc.get(s, s.merge(admin), svc.LEADS, lead_id)
-                svc.update(s, s.merge(admin), svc.LEADS, lead, {"company": "Edited"},
-                           expected_version=lead.version)
-            outcome["edit"] = "saved"
-        except (StaleDataError, Conflict):
-            outcome["edit"] = "refused"
-
-    real_values = imports._editable_values
-
-    def values_while_edited(*args: Any) -> Any:
-        found = real_values(*args)
-        if found and "thread" not in outcome:
-            outcome["thread"] = thread = threading.Thread(target=edit)
-            thread.start()
-            thread.join(2)
-        return found
-
-    monkeypatch.setattr(imports, "_editable_values", values_while_edited)
-    with transaction(sessions) as s:
-        imports.queue_revert(s, s.merge(admin), job_id)
-    imports.run_revert(sessions, job_id)
-    outcome["thread"].join(30)
+    edit = reverted_with_an_edit_midway(app, admin, job_id, lead_id, monkeypatch, imports,
+                                        "_editable_values", after=True)
     with sessions() as s:
         company = s.get(Lead, lead_id).company
-    assert (outcome["edit"], company) in {("saved", "Edited"), ("refused", "Before")}, outcome
+    assert (edit, company) in {("saved", "Edited"), ("refused", "Before")}
 
 
 def test_an_export_reads_one_snapshot_while_its_records_change(app, make_user, api_client):
