@@ -81,8 +81,10 @@ def work(sessions: sessionmaker[Session], once: bool = False, poll: float = 2.0,
         try:
             job = (imports.run_revert if reverting else imports.run)(sessions, job_id)
             echo(f"import #{job_id}: {job.status}. {job.message}")
-        except Conflict:
-            continue  # another worker claimed it first
+        except Conflict as exc:
+            # Another worker claimed it between our look at the queue and our claim.
+            echo(f"import #{job_id}: left to another worker ({exc.detail})")
+            continue
         except Exception as exc:
             echo(f"import #{job_id}: stopped: {exc}")
         done += 1

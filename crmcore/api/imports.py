@@ -149,13 +149,12 @@ def import_list() -> Response:
     args = query_args({"cursor", "limit"})
     limit = int_arg(args, "limit", 50)
     before = int_arg(args, "cursor", 0, low=0, high=2**62) or None
-    found = svc.list_jobs(db(), actor(), limit + 1, before)
-    following = str(found[limit - 1].id) if len(found) > limit else None
+    page = svc.list_jobs(db(), actor(), limit, before)
     return json_response({
-        "items": [job_data(job) for job in found[:limit]],
+        "items": [job_data(job) for job in page.jobs],
         "links": {"self": url_for("api.import_list", **args),
-                  "next": url_for("api.import_list", **{**args, "cursor": following})
-                  if following else None}})
+                  "next": url_for("api.import_list", **{**args, "cursor": str(page.older)})
+                  if page.older else None}})
 
 
 @bp.get("/imports/<int:job_id>")

@@ -141,18 +141,24 @@ def imports_group() -> None:
 
 
 @imports_group.command("list")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True,
+              help="How many imports to list.")
+@click.option("--before", type=click.IntRange(1), help="List the imports older than this one.")
 @clear_errors
-def list_imports() -> None:
-    """The latest imports with their state and counts."""
+def list_imports(limit: int, before: int | None) -> None:
+    """The latest imports with their state and counts, newest first."""
     runtime = build_runtime()
     with runtime.sessions() as session:
-        for job in imports.list_jobs(session, None):
+        page = imports.list_jobs(session, None, limit, before)
+        for job in page.jobs:
             stopped = ", stopped" if imports.stalled(job) else ""
             would = "would be " if job.status == "checked" else ""  # a dry run's counts
             click.echo(f"#{job.id} {job.record_type}s {job.filename} [{job.status}{stopped}] "
                        f"rows {job.total_rows}, {would}created {job.created_count}, "
                        f"updated {job.updated_count}, skipped {job.skipped_count}, "
                        f"problems {job.error_count}")
+        if page.older:
+            click.echo(f"Older imports: crm imports list --before {page.older}")
 
 
 @imports_group.command("resume")

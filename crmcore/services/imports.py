@@ -659,15 +659,25 @@ def get_job(session: Session, actor: User | None, job_id: int, *,
     return job
 
 
+@dataclass(frozen=True)
+class JobPage:
+    """A page of imports, newest first; ``older`` is the ``before`` of the next
+    page, None on the last."""
+
+    jobs: list[ImportJob]
+    older: int | None
+
+
 def list_jobs(session: Session, actor: User | None, limit: int = 50,
-              before: int | None = None) -> list[ImportJob]:
+              before: int | None = None) -> JobPage:
     """The jobs ``actor`` may see, newest first; ``before`` an id, for the next page."""
-    query = select(ImportJob).order_by(ImportJob.id.desc()).limit(limit)
+    query = select(ImportJob).order_by(ImportJob.id.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(ImportJob.id < before)
     if actor is not None and not can(session, actor, "records.view_all"):
         query = query.where(ImportJob.created_by == actor.id)
-    return list(session.scalars(query))
+    found = list(session.scalars(query))
+    return JobPage(found[:limit], found[limit - 1].id if len(found) > limit else None)
 
 
 def run(sessions: sessionmaker[Session], job_id: int,

@@ -408,10 +408,11 @@ register_routes(CONTACT_UI)
 
 @bp.get("/imports")
 def imports() -> Any:
-    jobs_list = import_svc.list_jobs(db(), actor())
-    return render("web/imports.html", jobs=jobs_list,
-                  stalled={j.id for j in jobs_list if import_svc.stalled(j)},
-                  people=users_by_id(j.created_by for j in jobs_list))
+    page = import_svc.list_jobs(db(), actor(), before=request.args.get("before", type=int))
+    return render("web/imports.html", jobs=page.jobs,
+                  stalled={j.id for j in page.jobs if import_svc.stalled(j)},
+                  people=users_by_id(j.created_by for j in page.jobs),
+                  next_url=url_for("web.imports", before=page.older) if page.older else None)
 
 
 @bp.get("/imports/<int:job_id>")

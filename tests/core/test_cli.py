@@ -259,6 +259,13 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     again = crm("leads", "import", "--on-duplicate", "skip", str(good), CRM_PLUGINS="none")
     assert "Created 0, updated 0, skipped 2" in again.output
     assert "#2 leads good.csv [done]" in crm("imports", "list", CRM_PLUGINS="none").output
+    newest, older = crm("imports", "list", "--limit", "1", CRM_PLUGINS="none").output.splitlines()
+    assert newest.startswith("#3 leads good.csv [done]")
+    assert older == "Older imports: crm imports list --before 3"
+    assert crm("imports", "list", "--limit", "1", "--before", "3", CRM_PLUGINS="none"
+               ).output.startswith("#2 leads good.csv [done]")
+    assert "Invalid value for '--limit'" in crm("imports", "list", "--limit", "0",
+                                                 CRM_PLUGINS="none").output
     with sqlite3.connect(crm.db_file) as db:  # as a killed import leaves it
         db.execute("UPDATE import_jobs SET status = 'running', progress_at = NULL WHERE id = 2")
     assert "#2 leads good.csv [running, stopped]" in crm("imports", "list",

@@ -532,7 +532,7 @@ def interrupted(app, tmp_path, make_user, run_import, monkeypatch):
         run_import(path, admin, batch_size=10)
     monkeypatch.setattr(imports, "_write_batch", real)
     with app.extensions["crm"].sessions() as s:
-        return admin, path, imports.list_jobs(s, admin)[0]
+        return admin, path, imports.list_jobs(s, admin).jobs[0]
 
 
 def test_an_interrupted_import_keeps_whole_batches_and_resumes(app, interrupted):
@@ -585,7 +585,7 @@ def test_resuming_an_import_that_leaves_out_bad_rows_writes_each_good_row_once(
     monkeypatch.setattr(imports, "_write_batch", real)
     sessions = app.extensions["crm"].sessions
     with app.extensions["crm"].sessions() as s:
-        job_id = imports.list_jobs(s, admin)[0].id
+        job_id = imports.list_jobs(s, admin).jobs[0].id
     done = imports.resume(sessions, admin, job_id)
     assert (done.status, done.created_count, done.skipped_count) == ("done", 28, 0)
     with app.extensions["crm"].sessions() as s:
@@ -607,7 +607,7 @@ def test_rows_written_counts_data_rows_when_the_file_has_blank_lines(
         run_import(path, admin, batch_size=10)
     sessions = app.extensions["crm"].sessions
     with sessions() as s:
-        job = imports.list_jobs(s, admin)[0]
+        job = imports.list_jobs(s, admin).jobs[0]
         # The first batch: the file's rows 2 to 16, five of them blank.
         assert (job.total_rows, job.processed_rows, imports.rows_written(job)) == (30, 16, 10)
         assert job.message.startswith("Stopped after 10 rows:")
@@ -632,7 +632,7 @@ def test_a_resume_leaves_out_what_the_check_left_out(app, tmp_path, make_user, r
     monkeypatch.setattr(imports, "_write_batch", real)
     sessions = app.extensions["crm"].sessions
     with sessions() as s:
-        job = imports.list_jobs(s, admin)[0]
+        job = imports.list_jobs(s, admin).jobs[0]
     done = imports.resume(sessions, admin, job.id)
     assert (done.created_count, done.updated_count, done.error_count) == (29, 0, 1), done.message
     assert done.errors == [[26, "email", "The email p0@x.org repeats row 2."]]
@@ -654,7 +654,7 @@ def test_an_import_stopped_by_its_process_may_go_on_at_once(app, tmp_path, make_
     monkeypatch.setattr(imports, "_write_batch", real)
     sessions = app.extensions["crm"].sessions
     with sessions() as s:
-        job = imports.list_jobs(s, admin)[0]
+        job = imports.list_jobs(s, admin).jobs[0]
     if file_kept:
         assert job.message == ("Stopped after 10 rows: its process was stopped. Resume it or "
                                "revert it.")
@@ -702,7 +702,7 @@ def test_an_import_stopped_while_checking_is_checked_again_on_resume(
     monkeypatch.setattr(imports, "check", check)
     sessions = app.extensions["crm"].sessions
     with sessions() as s:
-        job = imports.list_jobs(s, admin)[0]
+        job = imports.list_jobs(s, admin).jobs[0]
     assert (job.status, job.message) == (
         "validating", "The check stopped: its process was stopped. Resume it.")
     assert imports.resume(sessions, admin, job.id).created_count == 30
@@ -872,6 +872,15 @@ def test_queued_imports_run_once_in_a_thread_or_a_worker(app, tmp_path, make_use
                         "left out 0 bad row(s).")
     with pytest.raises(Conflict):
         imports.run(sessions, second)  # finished: nobody may run it again
+    # A worker that saw the job queued just before another claimed it says so.
+    seen = iter([(first, "queued"), None])
+    lines.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(imports, "next_queued", lambda _sessions: next(seen))
+        assert jobs.work(sessions, once=True, echo=lines.append) == 0
+    assert lines == [f"import #{first}: starting",
+                     f"import #{first}: left to another worker (Import #{first} is done; "
+                     "nothing to run.)"]
     queue_revert(first)
     jobs.dispatch_revert(sessions, first)  # left in the queue too
     assert imports.next_queued(sessions) == (first, "revert_queued")

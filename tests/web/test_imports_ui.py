@@ -311,6 +311,18 @@ def test_import_creates_leads_and_the_job_page_shows_done(app, client, sales):
     assert "people.csv" in listing and "done" in listing
 
 
+def test_the_imports_page_lists_fifty_and_links_to_older_ones(app, client, sales):
+    with transaction(app.extensions["crm"].sessions) as s:
+        s.add_all(ImportJob(record_type="lead", filename=f"file-{n}.csv", path="", status="done",
+                            created_by=sales.id) for n in range(1, 53))
+    newest = client.get("/imports").get_data(as_text=True)
+    assert "file-52.csv" in newest and "file-3.csv" in newest and "file-2.csv" not in newest
+    assert '<a href="/imports?before=3" rel="next">Older imports' in newest
+    older = client.get("/imports?before=3").get_data(as_text=True)
+    assert "file-2.csv" in older and "file-1.csv" in older and "file-3.csv" not in older
+    assert 'rel="next"' not in older
+
+
 def test_contacts_import(app, client, sales):
     page = import_file(client, csv_bytes("first_name,last_name,email",
                                          "Grace,Hopper,grace@example.com"),
