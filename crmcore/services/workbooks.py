@@ -6,7 +6,9 @@ with its rows, but a workbook keeps its text in one shared table that is read
 whole: :data:`MAX_SHARED_TEXT` bounds it, and a file beyond is refused with the
 advice to save it as CSV. Values come as spreadsheets show them: formulas as
 the value the file last saved for them, dates as ISO dates, whole numbers
-without a decimal point.
+without a decimal point. A sheet holding a formula without a saved value (as
+programs that do not work formulas out write them) is refused, naming the
+cell, before anything is read.
 
 An export writes every text cell as text, never as a formula. A cell starting
 like a formula gets Excel's quote prefix, the style a ``'`` typed before it
@@ -41,6 +43,14 @@ MAX_SHEET_ROWS = 1_048_576
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Characters XML 1.0, and so a workbook, cannot hold (control characters).
 _UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# A cell holding a formula and then no value, or an empty one (how programs
+# that do not work formulas out write them). Names may carry a namespace prefix.
+_FORMULA_WITHOUT_VALUE = re.compile(
+    rb"<(?:\w+:)?c\b([^>]*)>\s*<(?:\w+:)?f\b[^>]*(?:/>|>[^<]*</(?:\w+:)?f>)\s*"
+    rb"(?P<empty><(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>")
+_REFERENCE = re.compile(rb'\sr="([A-Z]{1,3}[0-9]{1,7})"')
+_TEXT_TYPE = re.compile(rb'\st="str"')
+_CELL_END = b"c>"
 
 
 def is_workbook(path: Path) -> bool:
@@ -118,6 +128,12 @@ def sheet_rows(path: Path, sheet: str | None = None
             read = _chosen(names, sheet, workbook.sheetnames)
             worksheet = workbook[read] if read else None
             if worksheet:
+                unsaved = _formula_without_result(worksheet)
+                if unsaved is not None:
+                    raise _refused(
+                        f"The cell {unsaved} holds a formula whose result the file does not "
+                        "hold (a program wrote the formula without working it out): open the "
+                        "workbook in a spreadsheet and save it, or save it as CSV.")
                 # Rows as long as their cells, not padded to the size the file
                 # claims (some tools claim all 16,384 columns).
                 worksheet.reset_dimensions()
@@ -130,6 +146,46 @@ def sheet_rows(path: Path, sheet: str | None = None
             yield names, read, header, _rows(values)
         finally:
             workbook.close()
+
+
+def _formula_without_result(worksheet: Any) -> str | None:
+    """The first cell of ``worksheet`` (read-only) holding a formula with no
+    saved result, by its reference (``"a cell"`` if the file gives none), or None.
+
+    openpyxl reads such a cell as empty, and an import would store nothing
+    where the sheet shows a value. The sheet's XML is searched as bytes, by
+    chunks, so this costs one decompression of the sheet; a sheet without
+    formulas is passed over by a plain search for their element."""
+    # The worksheet's part in the archive: openpyxl keeps no public name for it.
+    with worksheet.parent._archive.open(worksheet._worksheet_path) as source:
+        carried = b""
+        while chunk := _read(source):
+            text = carried + chunk
+            # Searched up to the last cell's end; the rest goes with the next chunk.
+            end = text.rfind(_CELL_END)
+            if end < 0:
+                carried = text
+                continue
+            text, carried = text[:end + len(_CELL_END)], text[end + len(_CELL_END):]
+            if b"<f" not in text and b":f" not in text:
+                continue
+            for found in _FORMULA_WITHOUT_VALUE.finditer(text):
+                attributes = found.group(1)
+                # An empty value saved as text is a formula's empty result.
+                if found.group("empty") and _TEXT_TYPE.search(attributes):
+                    continue
+                reference = _REFERENCE.search(attributes)
+                return reference.group(1).decode() if reference else "a cell"
+    return None
+
+
+def _read(source: IO[bytes]) -> bytes:
+    """The next chunk of a sheet's XML; none where the archive is damaged,
+    which reading its rows then reports with the last row read."""
+    try:
+        return source.read(1 << 20)
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile):
+        return b""
 
 
 def _chosen(names: Sequence[str], wanted: str | None, every: Sequence[str]) -> str | None:

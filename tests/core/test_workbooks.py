@@ -184,7 +184,11 @@ def excel_saved(path, rows):
     for number, row in enumerate(rows, start=1):
         row_cells = []
         for column, value in zip("ABCDEFGH", row, strict=False):
-            if isinstance(value, str):
+            if isinstance(value, tuple):  # a formula and its result
+                formula, result = value
+                row_cells.append(f'<c r="{column}{number}" t="str"><f>{escape(formula)}</f>'
+                                 f'<v>{escape(result)}</v></c>')
+            elif isinstance(value, str):
                 index = shared.setdefault(escape(value), len(shared))
                 row_cells.append(f'<c r="{column}{number}" t="s"><v>{index}</v></c>')
             else:
@@ -346,3 +350,27 @@ def test_characters_a_workbook_cannot_hold_are_replaced_not_refused():
     sheet = sheet_of(target.getvalue())
     assert [c.value for c in sheet["A"]] == ["a", "bell\ufffd in the middle", "\ufffd=1+2"]
     assert sheet["A3"].data_type == "s"
+
+
+def test_formulas_import_their_saved_results_and_unsaved_ones_are_refused(app, tmp_path,
+                                                                         make_user, run_import):
+    admin = make_user("admin")
+    # As Excel saves a formula: the formula, then its result.
+    saved = excel_saved(tmp_path / "saved.xlsx", [["Name", "Email", "Company"],
+                                                  ["Ada", "ada@x.org", ("A2&\" Ltd\"", "Ada Ltd")],
+                                                  ["Al", "al@x.org", ('IF(1,"","x")', "")]])
+    job = run_import(saved, admin)
+    assert job.status == "done" and job.created_count == 2, job.message
+    assert [row[3] for row in stored(app)] == ["Ada Ltd", ""]
+    # As a program writes one (openpyxl here): the formula alone.
+    book = openpyxl.Workbook()
+    book.active.append(["Name", "Email", "Company"])
+    book.active.append(["Bob", "bob@x.org", "Beta"])
+    book.active.append(["Cy", "cy@x.org", '=A3&" Ltd"'])
+    book.save(tmp_path / "unsaved.xlsx")
+    job = run_import(tmp_path / "unsaved.xlsx", admin)
+    message = ("The cell C3 holds a formula whose result the file does not hold (a program "
+               "wrote the formula without working it out): open the workbook in a "
+               "spreadsheet and save it, or save it as CSV.")
+    assert (job.status, job.message, job.errors) == ("invalid", message, [[0, "file", message]])
+    assert len(stored(app)) == 2
