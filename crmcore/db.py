@@ -17,14 +17,18 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    JSON,
     ColumnElement,
     DateTime,
     Engine,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     any_,
     bindparam,
+    case,
+    cast,
     create_engine,
     event,
     func,
@@ -205,6 +209,19 @@ def any_of(session: Session, column: ColumnElement[Any],
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     each = func.json_each(bindparam(None, jsoncodec.dumps(list(values)), type_=String))
     return column.in_(select(each.table_valued("value").c.value))
+
+
+def json_text(session: Session, column: Any, key: str) -> ColumnElement[str]:
+    """The JSON text of the value under ``key`` in the JSON object ``column``,
+    its type kept: ``5`` is not ``"5"``, nor ``true`` ``1``. A missing key
+    reads as NULL on PostgreSQL, as ``null`` on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(column[key], Text)
+    # SQLite's JSON_EXTRACT reads true and false as 1 and 0: their type tells
+    # them apart. A simple CASE asks it once a row; each call parses the JSON.
+    kind = func.json_type(column, bindparam(None, key, type_=JSON.JSONIndexType))
+    return case({"true": "true", "false": "false"}, value=kind,
+                else_=cast(column[key], Text))
 
 
 # The largest integer every integer column stores on both databases: the

@@ -57,6 +57,9 @@ def custom_fields_create() -> Response:
     """Add a custom field.
 
     Needs settings.manage. A name already used for the record type answers 409.
+    So does a type that would refuse values an earlier field of the same name
+    left in records (the recycle bin's too), under errors.field_type: how many
+    records hold them and one of them.
     """
     session = db()
     field = svc.create_field(session, actor(), json_body())
@@ -85,7 +88,8 @@ def custom_fields_delete(field_id: int) -> Response:
     """Remove a custom field.
 
     Needs settings.manage. Values already stored stay in the records' custom
-    objects, but the API no longer accepts, filters or exports them.
+    objects, but the API no longer accepts, filters or exports them. A field
+    added again under the same name brings them back, and must fit them.
     """
     session = db()
     svc.delete_field(session, actor(), field_id)

@@ -223,6 +223,6 @@ def admin_custom_fields_delete(field_id: int) -> Any:
     session = db()
     custom_fields.delete_field(session, actor(), field_id)  # NotFound: the 404 page
     session.commit()
-    flash("The field was removed from forms; values already stored stay in the records.",
-          "info")
+    flash("The field was removed from forms; values already stored stay in the records, "
+          "and a field added again under its name must fit them.", "info")
     return redirect(url_for("web.admin_custom_fields"), 303)

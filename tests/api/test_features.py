@@ -207,6 +207,25 @@ def test_custom_field_validation_and_duplicates(admin_api, plan_field):
         assert_problem(admin_api.post("/api/v1/custom-fields", json=payload), 422, field)
 
 
+def test_a_custom_field_must_fit_the_values_records_hold(admin_api, new_lead, plan_field):
+    """Added again under its name, a field must read the values its earlier
+    self left (the recycle bin's too)."""
+    kept = new_lead(full_name="Kept", custom={"plan": "pro"})
+    binned = new_lead(full_name="Binned", custom={"plan": "free"})
+    assert admin_api.delete(f"/api/v1/leads/{binned['id']}").status_code == 204
+    assert admin_api.delete(f"/api/v1/custom-fields/{plan_field['id']}").status_code == 204
+    plan = {"record_type": "lead", "name": "plan", "label": "Plan"}
+    body = assert_problem(admin_api.post("/api/v1/custom-fields", json={
+        **plan, "field_type": "boolean"}), 409, "field_type")
+    assert body["errors"]["field_type"][0].startswith(
+        "2 leads (1 of them in the recycle bin) hold a value of an earlier “plan” field that "
+        "is not yes or no (e.g. “")
+    assert admin_api.get("/api/v1/custom-fields?record_type=lead").get_json()["items"] == []
+    assert admin_api.post("/api/v1/custom-fields", json={
+        **plan, "field_type": "choice", "choices": ["free", "pro"]}).status_code == 201
+    assert admin_api.get(f"/api/v1/leads/{kept['id']}").get_json()["custom"] == {"plan": "pro"}
+
+
 def test_records_carry_custom_values_validated_and_filterable(admin_api, new_lead,
                                                                plan_field):
     assert admin_api.post("/api/v1/custom-fields", json={

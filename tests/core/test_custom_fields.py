@@ -86,3 +86,90 @@ def test_deleting_a_definition_keeps_stored_values(tx, admin):
     with tx() as s:
         assert svc.get(s, admin, LEADS, lead.id).custom == {"plan": "pro"}
         assert "plan" not in [d.name for d in cf.definitions(s, "lead")]
+
+
+def recreate(tx, admin, name, field_type, **more):
+    """Delete the lead field ``name`` and add it again as ``field_type``."""
+    with tx() as s:
+        old = next(d for d in cf.definitions(s, "lead") if d.name == name)
+        cf.delete_field(s, admin, old.id)
+    add(tx, admin, name, field_type, **more)
+
+
+def add(tx, admin, name, field_type, **more):
+    with tx() as s:
+        return cf.create_field(s, admin, {"record_type": "lead", "name": name, "label": "X",
+                                          "field_type": field_type, **more})
+
+
+@pytest.fixture
+def notes(tx, admin):
+    """A text field ``notes`` that two leads fill, one with a number's text."""
+    with tx() as s:
+        cf.create_field(s, admin, {"record_type": "lead", "name": "notes", "label": "Notes",
+                                   "field_type": "text"})
+        svc.create(s, admin, LEADS, {"full_name": "A", "custom": {"notes": "about 5k"}})
+        svc.create(s, admin, LEADS, {"full_name": "B", "custom": {"notes": "5000"}})
+
+
+def lead_values(tx, admin, name):
+    with tx() as s:
+        return sorted(str(r.custom.get(name)) for r in svc.list_records(s, admin, LEADS).items)
+
+
+def test_a_field_added_again_must_fit_the_values_records_hold(tx, admin, notes):
+    with pytest.raises(Conflict) as err:
+        recreate(tx, admin, "notes", "number")
+    assert err.value.errors == {"field_type": [
+        "1 lead holds a value of an earlier “notes” field that is not a number "
+        "(e.g. “about 5k”): re-create it as text, or pick another name."]}
+    # nothing changed: no field, the values as they were
+    with tx() as s:
+        assert "notes" not in [d.name for d in cf.definitions(s, "lead")]
+    assert lead_values(tx, admin, "notes") == ["5000", "about 5k"]
+
+    # once every value is a number's text, a number field takes them back
+    add(tx, admin, "notes", "text")
+    with tx() as s:
+        lead = svc.list_records(s, admin, LEADS, {"custom.notes": "about 5k"}).items[0]
+        svc.update(s, admin, LEADS, lead, {"custom": {"notes": "12.5"}})
+    recreate(tx, admin, "notes", "number")
+    assert lead_values(tx, admin, "notes") == ["12.5", "5000"]
+    with tx() as s:  # sent back as they are, they save
+        for lead in svc.list_records(s, admin, LEADS).items:
+            svc.update(s, admin, LEADS, lead, {"custom": lead.custom})
+    assert lead_values(tx, admin, "notes") == ["12.5", "5000.0"]
+
+
+def test_values_in_the_recycle_bin_count_too(tx, admin, notes):
+    with tx() as s:
+        lead = svc.list_records(s, admin, LEADS, {"custom.notes": "about 5k"}).items[0]
+        svc.soft_delete(s, admin, LEADS, [lead.id])
+    with pytest.raises(Conflict) as err:
+        recreate(tx, admin, "notes", "number")
+    assert err.value.errors["field_type"][0].startswith(
+        "1 lead (in the recycle bin) holds a value of an earlier “notes” field")
+
+
+@pytest.mark.parametrize(("name", "stored", "refused_as", "refusal", "accepted_as"), [
+    ("vip", True, "number", "is not a number (e.g. “true”): re-create it as boolean",
+     "boolean"),
+    ("vip", False, "text", "is not text of at most 1000 characters (e.g. “false”): "
+                           "re-create it as boolean", "boolean"),
+    ("budget", 1200.5, "text", "(e.g. “1200.5”): re-create it as number", "number"),
+    ("budget", 1200.5, "boolean", "is not yes or no (e.g. “1200.5”): re-create it as number",
+     "number"),
+    ("renewal", "2027-01-31", "number", "(e.g. “2027-01-31”): re-create it as text", "date"),
+    ("plan", "pro", "choice", "is not one of its choices (e.g. “pro”): re-create it as text",
+     "text"),
+])
+def test_stored_values_are_read_with_their_json_type(tx, admin, name, stored, refused_as,
+                                                     refusal, accepted_as):
+    """Numbers, booleans and text stay apart, as the API sends them back."""
+    with tx() as s:
+        svc.create(s, admin, LEADS, {"full_name": "A", "custom": {name: stored}})
+    with pytest.raises(Conflict) as err:
+        recreate(tx, admin, name, refused_as,
+                 choices=["free"] if refused_as == "choice" else [])
+    assert refusal in err.value.errors["field_type"][0]
+    add(tx, admin, name, accepted_as)

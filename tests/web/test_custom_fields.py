@@ -86,6 +86,39 @@ def test_admin_creates_edits_and_deletes_custom_fields(client, make_user, login,
         .status_code == 404
 
 
+def test_a_field_added_again_must_fit_the_values_records_hold(client, make_user, login,
+                                                              define, make_lead, db_session):
+    admin = make_user("admin")
+    login(client, admin)
+    notes = define(name="notes", field_type="text")
+    budget = define(name="budget", field_type="text")
+    make_lead(admin, full_name="Vague", custom={"notes": "about 5k", "budget": "5000"})
+    for field in (notes, budget):
+        assert client.post(f"/admin/custom-fields/{field.id}/delete").status_code == 303
+
+    refused = client.post("/admin/custom-fields", data={
+        "record_type": "lead", "name": "notes", "label": "Notes", "field_type": "number"})
+    assert refused.status_code == 409
+    assert ('id="field_type-error">1 lead holds a value of an earlier “notes” field that is '
+            'not a number (e.g. “about 5k”): re-create it as text, or pick another name.') \
+        in refused.get_data(as_text=True)
+    assert db_session.scalar(select(CustomField).where(CustomField.name == "notes")) is None
+
+    # Every stored budget is a number: the field comes back with them, and
+    # the form that shows one saves it.
+    assert client.post("/admin/custom-fields", data={
+        "record_type": "lead", "name": "budget", "label": "Budget",
+        "field_type": "number"}).status_code == 303
+    lead = db_session.scalar(select(Lead).where(Lead.full_name == "Vague"))
+    assert 'name="custom.budget" value="5000"' in client.get(f"/leads/{lead.id}/edit") \
+        .get_data(as_text=True)
+    saved = client.post(f"/leads/{lead.id}/edit", data={
+        "version": "1", "full_name": "Vague", "custom.budget": "5000"})
+    assert saved.status_code == 303, saved.get_data(as_text=True)
+    db_session.rollback()
+    assert db_session.get(Lead, lead.id).custom == {"notes": "about 5k", "budget": 5000}
+
+
 def test_custom_fields_in_the_lead_form(client, sales, define, db_session):
     define(name="budget", field_type="number", label="Budget")
     define(name="plan", field_type="choice", choices=["free", "pro"], label="Plan")
