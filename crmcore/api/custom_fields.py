@@ -74,7 +74,8 @@ def custom_fields_update(field_id: int) -> Response:
     """Change a custom field's label, choices, requirement or position.
 
     Needs settings.manage. Name, type and record type stay, so that stored values
-    keep their meaning.
+    keep their meaning. Leaving out a choice that records hold (the recycle
+    bin's too) answers 409, naming it under errors.choices.
     """
     session = db()
     field = svc.update_field(session, actor(), field_id, json_body())

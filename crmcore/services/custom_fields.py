@@ -45,13 +45,17 @@ class _Unfit:
 
     held: int = 0
     binned: int = 0  # of ``held``, the records in the recycle bin
-    example: Any = None  # the first of them
+    # The first few values, each with its ``held`` and ``binned``.
+    values: list[tuple[Any, int, int]] = dataclasses.field(default_factory=list)
 
 
-def _unfit_values(session: Session, definition: CustomField) -> _Unfit:
+def _unfit_values(session: Session, definition: CustomField,
+                  before: CustomField | None = None, keep: int = 1) -> _Unfit:
     """The values stored under ``definition``'s name in every record of its
     type (the recycle bin's too: a restore brings them back) that it refuses,
-    read as the API would send them.
+    read as the API would send them, and that ``before``, the field as it was,
+    accepted (what it refused already, the change does not strand); the first
+    ``keep`` of them listed.
 
     Each distinct value is read once, streamed: a million records holding a
     few hundred budgets cost one scan and a few hundred checks."""
@@ -60,18 +64,19 @@ def _unfit_values(session: Session, definition: CustomField) -> _Unfit:
                     model.deleted_at).subquery()
     query = (select(stored.c.value, func.count(), func.count(stored.c.deleted_at))
              .where(stored.c.value.is_not(None)).group_by(stored.c.value))
-    field = custom_field(definition, partial=True)
+    new = custom_field(definition, partial=True)
+    old = custom_field(before, partial=True) if before is not None else None
     unfit = _Unfit()
     # Every value is checked, even past the first refusals: the answer says how
     # many records hold one, and a field that fits costs the same whole read.
     for text, held, binned in session.execute(query, execution_options={"yield_per": 500}):
         value = jsoncodec.loads(text)
-        if value is None or _fits(field, value):
+        if value is None or _fits(new, value) or (old is not None and not _fits(old, value)):
             continue
-        if not unfit.held:
-            unfit.example = value
         unfit.held += held
         unfit.binned += binned
+        if len(unfit.values) < keep:
+            unfit.values.append((value, held, binned))
     return unfit
 
 
@@ -122,7 +127,7 @@ def _refuse_unfit(session: Session, field: CustomField) -> None:
     unfit = _unfit_values(session, field)
     if not unfit.held:
         return
-    example = unfit.example
+    example = unfit.values[0][0]
     remedy = "pick another name"
     held_as = HELD_AS.get(type(example))
     if held_as is not None and held_as != field.field_type:
@@ -139,19 +144,38 @@ def _refuse_unfit(session: Session, field: CustomField) -> None:
 def update_field(session: Session, actor: User | None, field_id: int,
                  data: Mapping[str, Any]) -> CustomField:
     """Change a field's label, choices, requirement or position; its name, type
-    and record type stay, so that stored values keep their meaning."""
+    and record type stay, so that stored values keep their meaning. Choices
+    that records hold stay too."""
     require(session, actor, "settings.manage")
     field = session.get(CustomField, field_id)
     if field is None:
         raise NotFound("No such custom field.")
     values = load(CustomFieldInput(partial=True, only=("label", "choices", "required",
                                                        "position")), data)
-    _check_choices({"field_type": field.field_type, "choices": values.get("choices",
-                                                                           field.choices)})
+    choices = values.get("choices", field.choices)
+    _check_choices({"field_type": field.field_type, "choices": choices})
+    if field.field_type == "choice" and set(field.choices) - set(choices):
+        _refuse_removed_choices(session, field, choices)
     for key, value in values.items():
         setattr(field, key, value)
     session.flush()
     return field
+
+
+def _refuse_removed_choices(session: Session, field: CustomField, choices: list[str]) -> None:
+    narrowed = CustomField(record_type=field.record_type, name=field.name,
+                           field_type=field.field_type, choices=choices, required=False)
+    # Each removed choice that records hold is named: at most all of them.
+    unfit = _unfit_values(session, narrowed, before=field, keep=len(field.choices))
+    if not unfit.held:
+        return
+    in_order = sorted(unfit.values, key=lambda item: field.choices.index(item[0]))
+    held = ", ".join(f"{_quoted(value)} by {_records(field.record_type, count, binned)}"
+                     for value, count, binned in in_order)
+    raise Conflict(f"Records hold choices of “{field.name}” that the change removes.",
+                   {"choices": [f"Still held: {held}. Keep "
+                                f"{'it' if len(unfit.values) == 1 else 'them'} among the "
+                                f"choices, or change those {field.record_type}s first."]})
 
 
 def delete_field(session: Session, actor: User | None, field_id: int) -> None:

@@ -209,11 +209,18 @@ def test_custom_field_validation_and_duplicates(admin_api, plan_field):
 
 def test_a_custom_field_must_fit_the_values_records_hold(admin_api, new_lead, plan_field):
     """Added again under its name, a field must read the values its earlier
-    self left (the recycle bin's too)."""
+    self left (the recycle bin's too); choices that records hold stay."""
     kept = new_lead(full_name="Kept", custom={"plan": "pro"})
     binned = new_lead(full_name="Binned", custom={"plan": "free"})
     assert admin_api.delete(f"/api/v1/leads/{binned['id']}").status_code == 204
-    assert admin_api.delete(f"/api/v1/custom-fields/{plan_field['id']}").status_code == 204
+    url = f"/api/v1/custom-fields/{plan_field['id']}"
+    body = assert_problem(admin_api.patch(url, json={"choices": ["pro"]}), 409, "choices")
+    assert body["errors"] == {"choices": [
+        "Still held: “free” by 1 lead (in the recycle bin). Keep it among the choices, or "
+        "change those leads first."]}
+    assert admin_api.patch(url, json={"choices": ["free", "pro", "team"]}).status_code == 200
+
+    assert admin_api.delete(url).status_code == 204
     plan = {"record_type": "lead", "name": "plan", "label": "Plan"}
     body = assert_problem(admin_api.post("/api/v1/custom-fields", json={
         **plan, "field_type": "boolean"}), 409, "field_type")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crmcore.errors import Conflict, Forbidden, ValidationFailed
+from crmcore.models import CustomField
 from crmcore.services import custom_fields as cf
 from crmcore.services import records as svc
 from crmcore.services.records import CONTACTS, LEADS
@@ -173,3 +174,29 @@ def test_stored_values_are_read_with_their_json_type(tx, admin, name, stored, re
                  choices=["free"] if refused_as == "choice" else [])
     assert refusal in err.value.errors["field_type"][0]
     add(tx, admin, name, accepted_as)
+
+
+def test_choices_that_records_hold_stay(tx, admin):
+    with tx() as s:
+        plan = next(d for d in cf.definitions(s, "lead") if d.name == "plan")
+        cf.update_field(s, admin, plan.id, {"choices": ["basic", "pro", "team", "gold"]})
+        svc.create(s, admin, LEADS, {"full_name": "A", "custom": {"plan": "pro"}})
+        svc.create(s, admin, LEADS, {"full_name": "B", "custom": {"plan": "pro"}})
+        gold = svc.create(s, admin, LEADS, {"full_name": "C", "custom": {"plan": "gold"}})
+        svc.soft_delete(s, admin, LEADS, [gold.id])
+    with pytest.raises(Conflict) as err, tx() as s:
+        cf.update_field(s, admin, plan.id, {"label": "Tier", "choices": ["basic"]})
+    assert err.value.errors["choices"] == [
+        "Still held: “pro” by 2 leads, “gold” by 1 lead (in the recycle bin). Keep them among "
+        "the choices, or change those leads first."]
+    with pytest.raises(Conflict) as err, tx() as s:
+        cf.update_field(s, admin, plan.id, {"choices": ["basic", "gold", "team"]})
+    assert err.value.errors["choices"] == [
+        "Still held: “pro” by 2 leads. Keep it among the choices, or change those leads first."]
+    with tx() as s:
+        field = s.get(CustomField, plan.id)
+        assert (field.label, field.choices) == ("Plan", ["basic", "pro", "team", "gold"])
+        # a choice no record holds may go
+        cf.update_field(s, admin, plan.id, {"choices": ["pro", "gold"]})
+    with tx() as s:
+        assert s.get(CustomField, plan.id).choices == ["pro", "gold"]

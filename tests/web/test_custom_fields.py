@@ -119,6 +119,24 @@ def test_a_field_added_again_must_fit_the_values_records_hold(client, make_user,
     assert db_session.get(Lead, lead.id).custom == {"notes": "about 5k", "budget": 5000}
 
 
+def test_a_choice_that_records_hold_cannot_be_removed(client, make_user, login, define,
+                                                      make_lead, db_session):
+    admin = make_user("admin")
+    login(client, admin)
+    plan = define(name="plan", field_type="choice", choices=["free", "pro", "team"])
+    make_lead(admin, custom={"plan": "pro"})
+    refused = client.post(f"/admin/custom-fields/{plan.id}", data={
+        "label": "Plan", "choices": "free, team", "position": "0"})
+    assert refused.status_code == 409
+    assert ('id="choices-error">Still held: “pro” by 1 lead. Keep it among the choices, or '
+            'change those leads first.') in refused.get_data(as_text=True)
+    assert db_session.get(CustomField, plan.id).choices == ["free", "pro", "team"]
+    assert client.post(f"/admin/custom-fields/{plan.id}", data={
+        "label": "Plan", "choices": "free, pro", "position": "0"}).status_code == 303
+    db_session.rollback()
+    assert db_session.get(CustomField, plan.id).choices == ["free", "pro"]
+
+
 def test_custom_fields_in_the_lead_form(client, sales, define, db_session):
     define(name="budget", field_type="number", label="Budget")
     define(name="plan", field_type="choice", choices=["free", "pro"], label="Plan")
