@@ -224,6 +224,24 @@ def json_text(session: Session, column: Any, key: str) -> ColumnElement[str]:
                 else_=cast(column[key], Text))
 
 
+# JSON types as each database names them (PostgreSQL's json_typeof, SQLite's json_type).
+_JSON_TYPES = {"postgresql": {"number": ("number",), "boolean": ("boolean",),
+                              "string": ("string",)},
+               "sqlite": {"number": ("integer", "real"), "boolean": ("true", "false"),
+                          "string": ("text",)}}
+
+
+def json_is(session: Session, column: Any, key: str, json_type: str) -> ColumnElement[bool]:
+    """Whether the value under ``key`` in the JSON object ``column`` is a JSON
+    ``json_type``: ``"number"``, ``"boolean"`` or ``"string"``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        kind = func.json_typeof(column[key])
+    else:
+        kind = func.json_type(column, bindparam(None, key, type_=JSON.JSONIndexType))
+    return kind.in_(_JSON_TYPES[dialect][json_type])
+
+
 # The largest integer every integer column stores on both databases: the
 # models' ``int`` columns are PostgreSQL INTEGERs (SQLite's reach 2**63 - 1).
 # Ids beyond it name nothing, and PostgreSQL refuses to bind one.

@@ -63,7 +63,9 @@ def _unfit_values(session: Session, definition: CustomField,
     stored = select(json_text(session, model.custom, definition.name).label("value"),
                     model.deleted_at).subquery()
     query = (select(stored.c.value, func.count(), func.count(stored.c.deleted_at))
-             .where(stored.c.value.is_not(None)).group_by(stored.c.value))
+             .where(stored.c.value.is_not(None)).group_by(stored.c.value)
+             # The commonest first, as the example a refusal gives.
+             .order_by(func.count().desc(), stored.c.value))
     new = custom_field(definition, partial=True)
     old = custom_field(before, partial=True) if before is not None else None
     unfit = _Unfit()
@@ -81,11 +83,13 @@ def _unfit_values(session: Session, definition: CustomField,
 
 
 def _fits(field: fields.Field, value: Any) -> bool:
+    """Whether ``field`` stores ``value`` as it is: the text "5" a number field
+    would accept, but store as 5, is not what its other values are (a filter
+    compares numbers)."""
     try:
-        field.deserialize(value)
+        return bool(field.deserialize(value) == value)
     except ValidationError:
         return False
-    return True
 
 
 def _records(record_type: str, held: int, binned: int) -> str:

@@ -18,14 +18,26 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields
-from sqlalchemy import Select, and_, bindparam, delete, false, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crmcore.auth.roles import can, registry, require
-from crmcore.db import MAX_INT, any_of, emit, utcnow
+from crmcore.db import MAX_INT, any_of, emit, json_is, utcnow
 from crmcore.errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationFailed
 from crmcore.models import (
     Contact,
@@ -820,7 +832,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _custom_filter(model: Any, definition: Any, key: str, value: Any) -> Any:
+def _custom_filter(session: Session, model: Any, definition: Any, key: str, value: Any
+                   ) -> Any:
     """Compare a custom field's stored JSON value with a filter value given as text."""
     element = model.custom[definition.name]
     # Read by the field that validates the input: a value the field can never
@@ -830,10 +843,16 @@ def _custom_filter(model: Any, definition: Any, key: str, value: Any) -> Any:
     except ValidationError as exc:
         raise ValidationFailed("Bad filter.", {key: exc.messages}) from None
     if definition.field_type == "number":
-        return element.as_float() == wanted
-    if definition.field_type == "boolean":
-        return element.as_boolean() == wanted
-    return element.as_string() == wanted
+        stored_as, matches = "number", element.as_float() == wanted
+    elif definition.field_type == "boolean":
+        stored_as, matches = "boolean", element.as_boolean() == wanted
+    else:
+        stored_as, matches = "string", element.as_string() == wanted
+    # Only values of the field's JSON type compare: one an earlier field of the
+    # same name left (text under a number field) matches nothing, rather than
+    # PostgreSQL failing to read it as a number.
+    return case((json_is(session, model.custom, definition.name, stored_as), matches),
+                else_=false())
 
 
 def list_records(session: Session, actor: User | None, kind: Kind,
@@ -916,7 +935,7 @@ def _filtered(session: Session, actor: User | None, kind: Kind, query: Select,
         if value in (None, ""):
             continue
         if key in custom:
-            query = query.where(_custom_filter(model, custom[key], key, value))
+            query = query.where(_custom_filter(session, model, custom[key], key, value))
         elif key == "q":
             query = query.where(_prefix_search(session, model, str(value)))
         elif key == "tag":

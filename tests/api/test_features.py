@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import update
 
 from crmcore.db import transaction, utcnow
 from crmcore.models import Lead
@@ -267,6 +268,28 @@ def test_records_carry_custom_values_validated_and_filterable(admin_api, new_lea
     assert_problem(admin_api.get("/api/v1/leads?custom.seats=many"), 422, "custom.seats")
     assert_problem(admin_api.get("/api/v1/contacts?custom.plan=pro"), 422, "custom.plan")
     assert_problem(admin_api.get("/api/v1/leads?customer=1"), 422, "customer")
+
+
+def test_a_custom_filter_passes_over_values_of_another_type(app, admin_api, new_lead):
+    """Values an earlier field of the same name left, of another type (as an
+    install keeps from before fields were checked against them), match nothing;
+    PostgreSQL answered 500 reading "about 5k" as a number."""
+    assert admin_api.post("/api/v1/custom-fields", json={
+        "record_type": "lead", "name": "budget", "label": "Budget",
+        "field_type": "number"}).status_code == 201
+    new_lead(full_name="Five", custom={"budget": 5})
+    vague = new_lead(full_name="Vague")
+    with transaction(app.extensions["crm"].sessions) as s:
+        s.execute(update(Lead).where(Lead.id == vague["id"]).values(
+            custom={"budget": "about 5k"}))
+
+    def names(query):
+        response = admin_api.get(f"/api/v1/leads?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [i["full_name"] for i in response.get_json()["items"]]
+
+    assert names("custom.budget=5") == ["Five"]
+    assert names("custom.budget=0") == []
 
 
 def rows_of(response):

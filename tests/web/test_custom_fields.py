@@ -91,8 +91,8 @@ def test_a_field_added_again_must_fit_the_values_records_hold(client, make_user,
     admin = make_user("admin")
     login(client, admin)
     notes = define(name="notes", field_type="text")
-    budget = define(name="budget", field_type="text")
-    make_lead(admin, full_name="Vague", custom={"notes": "about 5k", "budget": "5000"})
+    budget = define(name="budget", field_type="number")
+    make_lead(admin, full_name="Vague", custom={"notes": "about 5k", "budget": 5000})
     for field in (notes, budget):
         assert client.post(f"/admin/custom-fields/{field.id}/delete").status_code == 303
 
@@ -104,8 +104,8 @@ def test_a_field_added_again_must_fit_the_values_records_hold(client, make_user,
         in refused.get_data(as_text=True)
     assert db_session.scalar(select(CustomField).where(CustomField.name == "notes")) is None
 
-    # Every stored budget is a number: the field comes back with them, and
-    # the form that shows one saves it.
+    # Every stored budget is a number: a number field comes back with them,
+    # and the form that shows one saves it.
     assert client.post("/admin/custom-fields", data={
         "record_type": "lead", "name": "budget", "label": "Budget",
         "field_type": "number"}).status_code == 303
