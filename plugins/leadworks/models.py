@@ -92,6 +92,10 @@ class Submission(Base):
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("leadworks_api_keys.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The core import the lead came in with (an upload's job), kept with the
+    # submission itself: erasing the person deletes the file each submission
+    # came in, even once it belongs to a lead that came otherwise.
+    import_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     __table_args__ = (Index("ix_leadworks_submissions_adv_at", "advertiser_id", "created_at"),)

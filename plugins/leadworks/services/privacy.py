@@ -13,17 +13,16 @@ from crmcore.models import Lead
 from crmcore.types import Person, PersonExport
 
 
-def _person_submissions(session: Session, person: Person) -> list[tuple[Submission, str,
-                                                                        int | None]]:
-    """The person's submissions with the advertiser's name and the lead's import."""
-    query = (select(Submission, Advertiser.name, Lead.import_id)
+def _person_submissions(session: Session, person: Person) -> list[tuple[Submission, str]]:
+    """The person's submissions with the advertiser's name."""
+    query = (select(Submission, Advertiser.name)
              .join(Advertiser, Advertiser.id == Submission.advertiser_id)
              .join(Lead, Lead.id == Submission.lead_id))
     if person.record_type == "lead":
         query = query.where(Lead.id == person.record_id)
     else:  # a contact converted from a lead an advertiser handed over
         query = query.where(Lead.converted_contact_id == person.record_id)
-    return [(s, n, i) for s, n, i in session.execute(query.order_by(Submission.id))]
+    return [(s, n) for s, n in session.execute(query.order_by(Submission.id))]
 
 
 def export_person(session: Session, person: Person) -> list[PersonExport]:
@@ -33,15 +32,15 @@ def export_person(session: Session, person: Person) -> list[PersonExport]:
         return []
     return [PersonExport(PLUGIN, {"submissions": [
         {"advertiser": name, "campaign": s.campaign, "channel": s.channel,
-         "submitted_at": s.created_at.isoformat()} for s, name, _ in found]})]
+         "submitted_at": s.created_at.isoformat()} for s, name in found]})]
 
 
 def erase_person(session: Session, person: Person) -> None:
-    """Delete the uploaded CSV files the person's row came in (the import is
+    """Delete the uploaded CSV files the person's rows came in (the import is
     finished with them); keep advertiser, campaign and time for the statistics.
     Idempotent: a file already gone is skipped."""
-    job_ids = [job_id for _, _, job_id in _person_submissions(session, person)
-               if job_id is not None]
+    job_ids = [s.import_id for s, _ in _person_submissions(session, person)
+               if s.import_id is not None]
     if not job_ids:
         return
     for upload in session.scalars(select(Upload).where(Upload.job_id.in_(job_ids),

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import count
+from pathlib import Path
 from typing import Any
 
 import pytest
-from crmcore_plugins.leadworks.models import Member
-from crmcore_plugins.leadworks.services import access, advertisers
+from crmcore_plugins.leadworks.models import Member, Upload
+from crmcore_plugins.leadworks.services import access, advertisers, uploads
+from crmcore_plugins.leadworks.services.intake import Submitter
 from flask import Flask
 
 from crmcore.db import transaction
+from crmcore.services import imports
 from crmcore.services import records as svc
 from crmcore.services.users import create_user
 from crmcore.testing import DEFAULT_PASSWORD
@@ -88,3 +92,21 @@ def make_lead(sessions: Any) -> Callable[..., Any]:
             return svc.create(session, session.merge(owner), kind, data)
 
     return make
+
+
+@pytest.fixture
+def upload_csv(sessions: Any, tmp_path: Path) -> Callable[..., Upload]:
+    """``upload_csv(advertiser, text)``: the advertiser's CSV upload, imported
+    at once (as the portal's upload, without its background thread)."""
+    numbers = count(1)
+
+    def upload(advertiser: Any, text: str, campaign: str = "Spring") -> Upload:
+        path = tmp_path / f"upload-{next(numbers)}.csv"
+        path.write_text(text, encoding="utf-8")
+        checked = uploads.upload_csv(sessions, Submitter(advertiser.id, advertiser.name, "csv"),
+                                     campaign, path, path.name, all_or_nothing=False)
+        assert checked.upload is not None, checked.report
+        imports.run(sessions, checked.upload.job_id)
+        return checked.upload
+
+    return upload

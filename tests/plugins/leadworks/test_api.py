@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
-from crmcore_plugins.leadworks.models import ApiKey, IdempotentRequest, Refusal, Submission
+from crmcore_plugins.leadworks.models import (
+    ApiKey,
+    IdempotentRequest,
+    Refusal,
+    Submission,
+    Upload,
+)
 from crmcore_plugins.leadworks.services import access, advertisers, stats
 from crmcore_plugins.leadworks.services.owners import set_owner_rule
 from sqlalchemy import func, select
@@ -331,3 +338,18 @@ def test_privacy_export_and_erase_and_the_recycle_bin(sessions, make_user, make_
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Submission)) == 0
         assert s.get(Lead, lead_id) is not None  # the lead itself stays in the CRM
+
+
+def test_erasing_a_person_deletes_the_upload_their_row_came_in(sessions, make_user,
+                                                              make_advertiser, upload_csv):
+    admin = make_user("admin")
+    upload = upload_csv(make_advertiser("Acme"), "name,email\nAda,ada@example.com\n")
+    with sessions() as s:
+        lead_id, import_id = s.execute(select(Submission.lead_id, Submission.import_id)).one()
+    assert import_id == upload.job_id and Path(upload.path).exists()
+    with transaction(sessions) as s:
+        _, person = privacy.find_person(s, s.merge(admin), "lead", lead_id)
+        privacy.erase(s, s.merge(admin), person, [])
+    with sessions() as s:
+        assert s.get(Upload, upload.id).path == ""
+    assert not Path(upload.path).exists()

@@ -1,11 +1,16 @@
-"""Leadworks' migrations build exactly the tables and indexes its models declare."""
+"""Leadworks' migrations build exactly the tables and indexes its models
+declare, and those after the first go down and up again with the data in
+place."""
 
 from __future__ import annotations
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
+from crmcore import alembic_branches
 from crmcore.db import Base
 
 pytestmark = pytest.mark.plugins("mail", "leadworks")
@@ -19,3 +24,35 @@ def test_migration_matches_the_models(app):
     with app.extensions["crm"].engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": _ours})
         assert compare_metadata(context, Base.metadata) == []
+
+
+def downgrade(engine, branch: alembic_branches.Branch, target: str) -> None:
+    """Alembic's downgrade of one branch, set up as ``alembic_branches.upgrade``
+    sets up an upgrade (the CRM itself only ever migrates up)."""
+    cfg, script = branch.script()
+    env = EnvironmentContext(cfg, script, destination_rev=target,
+                             fn=lambda rev, _context: script._downgrade_revs(target, rev))
+    with engine.connect() as conn:
+        env.configure(connection=conn, version_table=branch.version_table,
+                      transaction_per_migration=True, render_as_batch=True)
+        env.run_migrations()
+        conn.commit()
+
+
+@pytest.fixture
+def branch(app) -> alembic_branches.Branch:
+    [leadworks] = alembic_branches.branches(app.extensions["crm"].hook, "leadworks")
+    return leadworks
+
+
+def test_0002_gives_each_submission_the_import_its_lead_came_in(
+        app, branch, make_advertiser, make_key, key_client, upload_csv):
+    upload = upload_csv(make_advertiser("Acme"), "name,email\nAda,ada@example.com\n")
+    key_client(make_key(make_advertiser("Beta"))).post(
+        "/api/v1/leadworks/leads", json={"campaign": "c", "full_name": "Bob"})
+    engine = app.extensions["crm"].engine
+    downgrade(engine, branch, "leadworks_0001")
+    assert alembic_branches.upgrade(engine, branch, "leadworks_0002") == ["leadworks_0002"]
+    with engine.connect() as conn:
+        assert list(conn.scalars(text(
+            "SELECT import_id FROM leadworks_submissions ORDER BY id"))) == [upload.job_id, None]
