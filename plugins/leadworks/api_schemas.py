@@ -53,9 +53,11 @@ class BatchAnswer(Schema):
 
 class Submission(Schema):
     submission_id = fields.Integer()
-    lead_id = fields.Integer(allow_none=True)
+    lead_id = fields.Integer(allow_none=True, metadata={
+        "description": "After a merge, the lead it was merged into."})
     full_name = fields.String(metadata={"description": "Empty once the lead is gone."})
-    email = fields.String(metadata={"description": "Empty once the lead is gone."})
+    email = fields.String(metadata={
+        "description": "Empty once the lead is gone or was merged with another."})
     campaign = fields.String()
     channel = fields.String(metadata={"description": "api, batch or upload."})
     stage = fields.String(metadata={"description": "By name; removed once the lead is gone."})

@@ -70,6 +70,13 @@ def crm_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
 
 
 @hookimpl
+def crm_leads_merged(session: Session, survivor_id: int, merged_ids: Sequence[int]) -> None:
+    from crmcore_plugins.leadworks.services.submissions import move_to_survivor
+
+    move_to_survivor(session, survivor_id, merged_ids)
+
+
+@hookimpl
 def crm_recycle_bin_types() -> list[BinType]:
     from crmcore_plugins.leadworks.services import advertisers
 

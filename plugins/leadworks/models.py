@@ -77,13 +77,16 @@ class Invitation(Base):
 
 class Submission(Base):
     """A lead an advertiser handed over. It outlives the lead (``lead_id`` goes
-    NULL when the lead is purged) so that the statistics stay true."""
+    NULL when the lead is purged) so that the statistics stay true. A merge
+    moves it to the surviving lead, so one lead may hold several submissions:
+    the same person handed over twice under different addresses, by one
+    advertiser or two."""
 
     __tablename__ = "leadworks_submissions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int | None] = mapped_column(
-        ForeignKey("leads.id", ondelete="SET NULL"), unique=True)
+        ForeignKey("leads.id", ondelete="SET NULL"), index=True)
     advertiser_id: Mapped[int] = mapped_column(
         ForeignKey("leadworks_advertisers.id", ondelete="CASCADE"))
     campaign: Mapped[str] = mapped_column(String(100))
@@ -97,6 +100,10 @@ class Submission(Base):
     # came in, even once it belongs to a lead that came otherwise.
     import_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # When a merge last joined its lead with others (``lead_id`` is then the
+    # survivor): the advertiser sees the survivor's name and stage but not its
+    # address, which may be one this advertiser never handed over.
+    merged_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_leadworks_submissions_adv_at", "advertiser_id", "created_at"),)
 

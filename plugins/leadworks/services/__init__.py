@@ -4,7 +4,8 @@ keys), :mod:`.owners` (the owner rule), :mod:`.fields` (the lead form's fields
 an advertiser fills), :mod:`.email_history` (email handed over with a lead),
 :mod:`.intake` (submitting one lead or a batch), :mod:`.handover` (what
 follows every lead handed over), :mod:`.idempotency` (the API's retries),
-:mod:`.uploads` (CSV files), :mod:`.submissions` (what advertisers see),
+:mod:`.uploads` (CSV files), :mod:`.submissions` (what advertisers see,
+and where a merge of leads takes it),
 :mod:`.stats` and :mod:`.privacy`.
 
 Every function takes the caller's session and never commits, except
