@@ -37,7 +37,7 @@ class EmailKey(Base):
     record_id: Mapped[int]
 
 
-def key_type(length: int) -> String:
+def key_type(length: int | None) -> String:
     """Text compared byte by byte on every database: SQLite's default, the "C"
     collation on PostgreSQL whatever the database's locale. A b-tree on such a
     column gives its order (the name sort, the duplicate list) and serves LIKE
@@ -71,8 +71,11 @@ class RecordMixin:
     # The first email, normalized; the duplicate rule and email search use it.
     email_key: Mapped[str | None] = mapped_column(key_type(254))
     phones: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The first phone in E.164, for prefix search and the duplicate list.
-    phone_key: Mapped[str | None] = mapped_column(key_type(20))
+    # The first phone as stored (E.164, and ";ext=" with its extension if it has
+    # one), for prefix search and the duplicate list. No length of its own: the
+    # schema bounds a phone, and an extension of up to 20 digits no longer fits
+    # E.164's 20 characters.
+    phone_key: Mapped[str | None] = mapped_column(key_type(None))
     company: Mapped[str] = mapped_column(String(200), default="")
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -20,7 +20,8 @@ def phone_region() -> str:
 
 
 def normalize_phone(value: str) -> str:
-    """A phone number in E.164, or :class:`ValidationError`."""
+    """A phone number in E.164, followed by ``;ext=`` and its extension if it has
+    one (``+16502530000;ext=42``, as RFC 3966 writes it), or :class:`ValidationError`."""
     # Imported on first use, like the email validator, to keep start-up short.
     import phonenumbers
 
@@ -30,7 +31,16 @@ def normalize_phone(value: str) -> str:
         raise ValidationError("Not a phone number.") from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationError("Not a valid phone number.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if not number.extension:
+        return e164
+    # E.164 has no room for an extension, and without one a call reaches the
+    # switchboard, not the person. Not format_number's RFC3966 form
+    # ("tel:+1-650-253-0000;ext=42"): the number stays the E.164 that search
+    # and the duplicate checks compare. phonenumbers keeps an extension's
+    # digits as written (Arabic-Indic ones too); in ASCII they dial, and
+    # compare as the same extension.
+    return f"{e164};ext={phonenumbers.normalize_digits_only(number.extension)}"
 
 
 class PhoneField(fields.String):

@@ -15,6 +15,10 @@ those alike that sound alike too (the list walks one sound key at a time:
 the list), or of those holding one phone, or one address, whichever of
 theirs it is. Records a user says are different people are kept apart
 (:func:`mark_distinct`) and no longer offered.
+
+A phone is the same with the same extension, compared as stored: the number
+with another extension, or none, is someone else at the same switchboard (or
+the switchboard itself), not the same person.
 """
 
 from __future__ import annotations
@@ -371,9 +375,9 @@ def _other_values(kind: Kind, by: str, after: str | None) -> Select:
     primary key's index serves the order and the distinct values; two index
     probes a value tell whether another holds it, in the database, so that
     walking many values no one else holds costs one read, not one each.
-    Every address holds an "@" and no phone does; phones (E.164) lie between
-    "+" and "," (the character after it), so that their read skips the
-    addresses."""
+    Every address holds an "@" and no phone does; phones (E.164, an extension
+    after it) lie between "+" and "," (the character after it), so that their
+    read skips the addresses."""
     model = kind.model
     mine, theirs = aliased(OtherKey), aliased(OtherKey)
     first = model.phone_key if by == "phone" else model.email_key

@@ -118,6 +118,24 @@ def test_sets_share_a_phone_whichever_of_theirs_it_is(admin_api, new_lead):
         ([first["id"], no_phone["id"]], None)]
 
 
+def test_the_same_phone_is_the_same_number_with_the_same_extension(admin_api, new_lead):
+    """The number with another extension, or with none, is someone else at the
+    same switchboard, or the switchboard: not a likely duplicate."""
+    ada = new_lead(full_name="Ada", phones=["(650) 253-0000 ext. 42"])
+    ada_again = new_lead(full_name="Bea", phones=["+12025550101", "+16502530000;ext=42"])
+    new_lead(full_name="Cy", phones=["650 253 0000 x43"])  # a colleague
+    board = new_lead(full_name="Di", phones=["+16502530000"])
+    board_again = new_lead(full_name="Ed", phones=["+12025550102", "(650) 253-0000"])
+
+    items = admin_api.get(f"/api/v1/leads/{ada['id']}/duplicates").get_json()["items"]
+
+    assert [(r["id"], r["matched"]["phones"]) for r in items] == [
+        (ada_again["id"], ["+16502530000;ext=42"])]
+    sets, body = sets_of(admin_api, "/api/v1/leads/duplicates?by=phone")
+    assert sets == [[board["id"], board_again["id"]], [ada["id"], ada_again["id"]]]
+    assert [s["shared"] for s in body["items"]] == ["+16502530000", "+16502530000;ext=42"]
+
+
 def test_sets_share_an_address_whichever_of_theirs_it_is(admin_api, new_lead):
     work = new_lead(full_name="Ann", emails=["ann@acme.example"])
     home = new_lead(full_name="Annie", emails=["ann@home.example", "Ann@ACME.example"])

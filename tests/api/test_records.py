@@ -44,6 +44,30 @@ def test_lead_crud(admin_api):
     assert admin_api.get("/api/v1/leads").get_json()["items"] == []
 
 
+def test_a_phone_keeps_its_extension_and_is_found_by_its_numbers_prefix(admin_api):
+    """QA: "(650) 253-0000 ext. 42" was stored as +16502530000, so a call
+    reached the switchboard, not the person."""
+    created = admin_api.post("/api/v1/leads", json={
+        "full_name": "Ada Lovelace", "phones": ["(650) 253-0000 ext. 42", "+1 202 555 0143"]})
+    assert created.status_code == 201, created.get_json()
+    lead = created.get_json()
+    assert lead["phones"] == ["+16502530000;ext=42", "+12025550143"]
+    assert admin_api.get(created.headers["Location"]).get_json()["phones"] == lead["phones"]
+    for query in ("+1650253", "+16502530000;EXT=42"):
+        found = admin_api.get("/api/v1/leads", query_string={"q": query}).get_json()
+        assert [item["id"] for item in found["items"]] == [lead["id"]]
+    # The stored form reads back as itself; digits other than ASCII are stored in ASCII.
+    for spelling in ("+16502530000;ext=42", "tel:+1-650-253-0000;EXT=42", "650-253-0000 x٤٢"):
+        again = admin_api.post("/api/v1/leads", json={"full_name": "Again", "phones": [spelling]})
+        assert again.get_json()["phones"] == ["+16502530000;ext=42"]
+    # The longest extension phonenumbers reads (20 digits), on a long number:
+    # the first phone's key holds it on PostgreSQL too.
+    longest = admin_api.post("/api/v1/leads", json={
+        "full_name": "Wei", "phones": ["+86 10 1234 5678 ext. " + "9" * 20]})
+    assert longest.status_code == 201, longest.get_json()
+    assert longest.get_json()["phones"] == ["+861012345678;ext=" + "9" * 20]
+
+
 def test_contact_crud(admin_api):
     created = admin_api.post("/api/v1/contacts", json={
         "first_name": "Grace", "last_name": "Hopper", "emails": ["grace@example.com"],

@@ -33,6 +33,25 @@ def test_create_lead_through_the_form(client, sales, db_session):
     assert "Grace Hopper" in page and "grace@example.com" in page and "created" in page
 
 
+def test_a_phone_with_an_extension_shows_and_saves_again_with_it(client, sales, db_session):
+    response = client.post("/leads/new", data={
+        "full_name": "Ada", "phones": "(650) 253-0000 ext. 42, +1 202 555 0143"})
+    assert response.status_code == 303
+    lead = db_session.get(Lead, lead_id_from(response))
+    assert lead.phones == ["+16502530000;ext=42", "+12025550143"]
+    page = client.get(response.location).get_data(as_text=True)
+    assert "<dt>Phones</dt><dd>+16502530000;ext=42, +12025550143</dd>" in page
+    form = client.get(f"/leads/{lead.id}/edit").get_data(as_text=True)
+    shown = re.search(r'name="phones" type="text" value="([^"]*)"', form)
+    assert shown and shown[1] == "+16502530000;ext=42, +12025550143"
+    version = re.search(r'name="version" value="(\d+)"', form)[1]
+    saved = client.post(f"/leads/{lead.id}/edit", data={
+        "version": version, "full_name": "Ada", "phones": html.unescape(shown[1])})
+    assert saved.status_code == 303
+    db_session.refresh(lead)
+    assert lead.phones == ["+16502530000;ext=42", "+12025550143"]
+
+
 def test_create_lead_shows_field_errors(client, sales):
     response = client.post("/leads/new", data={
         "full_name": "", "emails": "not-an-email", "phones": "12"})
