@@ -28,6 +28,11 @@ from crmcore.services.records import split_name
 # Columns whose cell holds several values, separated by ";". Several columns
 # may fill one (Email, Email 2): their values join in column order.
 LIST_FIELDS = {"emails", "phones", "tags", "opt_outs"}
+# What separates a list cell's items. In a phone cell, not a ";" before
+# "ext=": it starts the number's extension, as the CRM stores and exports it
+# (RFC 3966: "+16502530000;ext=42; +12025550143").
+_ITEM_SEPARATOR = re.compile(";")
+_PHONE_SEPARATOR = re.compile(";(?!ext=)", re.IGNORECASE)
 # A person's name, whole or in parts, as other tools export it. A lead keeps
 # it whole (its parts join, first name first), a contact in parts (a whole name
 # splits before its last word, as converting a lead does).
@@ -271,10 +276,11 @@ def _passes_one_item(check: Callable[[Any], Any]) -> bool:
             and (check.min or 0) <= 1 and (check.max is None or check.max >= 1))
 
 
-def _listing(field: fields.List, item: Callable[[str], Any],
-             whole: bool = True) -> Callable[[str], list[Any]]:
+def _listing(field: fields.List, item: Callable[[str], Any], whole: bool = True,
+             separator: re.Pattern[str] = _ITEM_SEPARATOR) -> Callable[[str], list[Any]]:
     """A list cell's converter; with ``whole`` false, for one of several columns
-    filling the list, its items only (the list's rules apply once they join)."""
+    filling the list, its items only (the list's rules apply once they join).
+    ``separator`` matches where one item ends and the next begins."""
     validators = list(field.validators) if whole else []
     one_passes = all(_passes_one_item(v) for v in validators)
 
@@ -289,7 +295,7 @@ def _listing(field: fields.List, item: Callable[[str], Any],
                     raise ValidationError({0: exc.messages}) from None  # type: ignore[dict-item]
             items = [value]
         else:
-            items = [v.strip() for v in value.split(";") if v.strip()]
+            items = [v.strip() for v in separator.split(value) if v.strip()]
         errors: dict[int, list[str]] = {}
         out = []
         for i, raw in enumerate(items):
@@ -360,7 +366,7 @@ class RowValidator:
                                 whole)
             elif name == "phones":
                 conv = _listing(schema.fields["phones"], normalize_phone,  # type: ignore[arg-type]
-                                whole)
+                                whole, _PHONE_SEPARATOR)
             elif name in ("tags", "opt_outs"):
                 inner = _text(schema.fields[name].inner)  # type: ignore[attr-defined]
                 conv = _listing(schema.fields[name], inner, whole)  # type: ignore[arg-type]

@@ -312,6 +312,27 @@ def test_leads_import_of_another_tools_export_joins_names_and_list_columns(crm, 
             ("Hopper", "Navy", '["grace@x.org"]', '["+12025550144"]', "web")]
 
 
+def test_leads_import_keeps_a_phones_extension(crm, tmp_path):
+    """QA: "(650) 253-0000 ext. 42" was imported as +16502530000."""
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    path = tmp_path / "leads.csv"
+    path.write_text("Name,Phone,Mobile phone\n"
+                    "Ada,(650) 253-0000 ext. 42,\n"
+                    # As the CRM exports it: ";" separates numbers, ";ext=" starts an extension.
+                    "Bob,+16502530000;ext=43; +1 202 555 0143,\n"
+                    "Cy,+16502530000,ext=44\n")
+    refused = crm("leads", "import", str(path), CRM_PLUGINS="none")
+    assert refused.exit_code == 1
+    assert "row 4, column Mobile phone: Not a valid phone number." in refused.output
+    done = crm("leads", "import", "--skip-bad-rows", str(path), CRM_PLUGINS="none")
+    assert "Created 2, updated 0, skipped 0, left out 1 bad row(s)." in done.output
+    with sqlite3.connect(crm.db_file) as db:
+        assert db.execute("SELECT full_name, phones, phone_key FROM leads ORDER BY id"
+                          ).fetchall() == [
+            ("Ada", '["+16502530000;ext=42"]', "+16502530000;ext=42"),
+            ("Bob", '["+16502530000;ext=43","+12025550143"]', "+16502530000;ext=43")]
+
+
 def test_leads_import_reads_the_separator_the_file_uses_or_the_one_given(crm, tmp_path):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     semicolons = tmp_path / "excel.csv"

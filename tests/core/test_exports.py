@@ -88,7 +88,8 @@ def snapshot(app, kind, fields):
 @pytest.mark.parametrize("kind,fields,records", [
     (svc.LEADS, LEAD_FIELDS, [
         {"full_name": "-Dash Person", "emails": ["ada@x.org", "ada.work@x.org"],
-         "phones": ["+12025550123", "+442079460000"], "company": "=Formula Co",
+         "phones": ["+12025550123", "(650) 253-0000 ext. 42", "+442079460000"],
+         "company": "=Formula Co",
          "login": "@ada", "partner": "'quoted", "location": "+Plus", "source": "fair",
          "tags": ["vip", "=bad"], "stage": "Qualified",
          "custom": {"plan": "=cmd|' /C calc'!A0", "seats": -5.0, "renewal": "2027-01-31",
@@ -129,6 +130,9 @@ def test_an_export_imports_back_as_it_was(app, tmp_path, make_user, kind, fields
     assert {r["owner"] for r in exported} == {owner.email}
     if kind is svc.LEADS:
         assert [r["stage"] for r in exported] == ["New", "Qualified"]  # newest first
+        # A number keeps its extension, and ";" still separates numbers (the
+        # ' keeps a spreadsheet from reading a formula).
+        assert exported[1]["phones"] == "'+12025550123; +16502530000;ext=42; +442079460000"
 
     def run(**options):
         with transaction(sessions) as s:

@@ -33,7 +33,9 @@ texts = st.one_of(st.text(max_size=30), st.sampled_from(["", "  ", "x" * 50, "x"
 emails = st.one_of(st.emails().map(str), st.sampled_from(
     ["a@x.org", "A@X.org", "bad", "a@", "@x.org", "a..b@x.org", "zoë@exämple.org"]))
 phones = st.sampled_from(["+12025550123", "(202) 555-0143", "202 555 0143", "123", "phone",
-                          "+44 20 7946 0958", "+1202555012345678"])
+                          "+44 20 7946 0958", "+1202555012345678", "+12025550123;ext=42",
+                          "(202) 555-0123 ext. 42", "202 555 0123 x7", "ext=42", "EXT=7",
+                          "ext=", "+12025550123;ext=42;ext=43"])
 rows = st.tuples(texts, cells(emails), cells(phones), texts,
                  cells(st.sampled_from(["vip", "", "t" * 50, "t" * 51]), st.text(max_size=8)),
                  texts, texts).map(list)
@@ -47,14 +49,26 @@ def lead_answer(data: dict) -> tuple[dict, dict[str, str]]:
         return {}, {field: _flatten(messages) for field, messages in exc.messages.items()}
 
 
+def items(field: str, cell: str) -> list[str]:
+    """A list cell's items as the import documents them: separated by ";",
+    except that in a phone cell ";ext=" (any case) goes on with the number
+    before it, as its extension."""
+    out: list[str] = []
+    for i, piece in enumerate(cell.split(";")):
+        if i and field == "phones" and piece.lower().startswith("ext="):
+            out[-1] += ";" + piece
+        else:
+            out.append(piece)
+    return [v.strip() for v in out if v.strip()]
+
+
 def full_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
     data = {}
     for header, raw in zip(HEADER, row, strict=True):
         # A cell exported with a ' before a formula character imports without it.
         field, cell = FIELD_OF[header], restore(raw.strip())
         if cell:
-            data[field] = ([v.strip() for v in cell.split(";") if v.strip()]
-                           if field in LIST_FIELDS else cell)
+            data[field] = items(field, cell) if field in LIST_FIELDS else cell
     return lead_answer(data)
 
 
@@ -65,6 +79,9 @@ def full_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
 @example(["Ann", ";".join(f"a{i}@x.org" for i in range(11)), "", "", "", "", ""])
 @example(["Ann", "", "+12025550123;(202) 555-0123", "", "a;;b; ;c", "", ""])
 @example(["", "'@A.ac", "'+12025550123", "''", "'=1", "", ""])
+@example(["Ann", "", "+12025550123;ext=42; (202) 555-0123 x42;+12025550123", "", "", "", ""])
+@example(["Ann", "", "+12025550123;ext=42; +12025550123 ext. 42", "", "", "", ""])
+@example(["Ann", "", "ext=42;+12025550123;;ext=42", "", "", "", ""])
 def test_the_fast_validator_answers_as_the_full_schema(row):
     values, problems = VALIDATOR.convert(row)
     expected_values, expected_errors = full_answer(row)
@@ -85,10 +102,11 @@ split_rows = st.tuples(texts, texts, cells(emails), cells(emails), cells(phones)
 
 def joined_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
     first, last, *rest = (restore(cell.strip()) for cell in row)
-    lists = {"emails": ";".join(c for c in rest[0:2] if c),
-             "phones": ";".join(c for c in rest[2:4] if c)}
-    data = {k: [v.strip() for v in cell.split(";") if v.strip()]
-            for k, cell in lists.items() if cell}
+    # Each column's items, in column order: a column's "ext=" is no extension
+    # of the column before it.
+    lists = {"emails": [v for c in rest[0:2] for v in items("emails", c)],
+             "phones": [v for c in rest[2:4] for v in items("phones", c)]}
+    data = {k: values for k, values in lists.items() if values}
     if first or last:
         data["full_name"] = " ".join(p for p in (first, last) if p)
     if rest[4]:
@@ -104,6 +122,8 @@ def joined_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
           ";".join(f"b{i}@x.org" for i in range(5)), "", "", ""])
 @example(["x" * 100, "y" * 100, "", "", "+12025550123", "(202) 555-0143", ""])
 @example(["Ann", "", "bad", "a@", "123", "+12025550123", ""])
+@example(["Ann", "", "", "", "+12025550123;ext=42", "(202) 555-0123 x42", ""])
+@example(["Ann", "", "", "", "+12025550123", "ext=42", ""])
 def test_columns_that_join_answer_as_the_full_schema_on_the_joined_values(row):
     values, problems = SPLIT_VALIDATOR.convert(row)
     expected_values, expected_errors = joined_answer(row)

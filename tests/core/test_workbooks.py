@@ -288,7 +288,8 @@ def test_an_export_holds_what_the_csv_holds_and_no_formula(app, make_user):
                                    "field_type": "number"})
         svc.create(s, actor, svc.LEADS, {"full_name": "=HYPERLINK(\"http://x\")",
                                          "company": "-2+3", "emails": ["a@x.org"],
-                                         "phones": ["+1 202 555 0143"], "tags": ["a", "b"],
+                                         "phones": ["+1 202 555 0143", "650 253 0000 x42"],
+                                         "tags": ["a", "b"],
                                          "custom": {"seats": 2.5}, "source": "web"})
         svc.create(s, actor, svc.LEADS, {"full_name": "Other", "source": "fair"})
     sheet = sheet_of(exported(app, admin, source="web"))
@@ -298,7 +299,7 @@ def test_an_export_holds_what_the_csv_holds_and_no_formula(app, make_user):
     assert rows[0] == header.split(",") and len(rows) == 2
     values = dict(zip(rows[0], rows[1], strict=True))
     assert values["full_name"] == "=HYPERLINK(\"http://x\")" and values["company"] == "-2+3"
-    assert values["phones"] == "+12025550143" and values["tags"] == "a; b"
+    assert values["phones"] == "+12025550143; +16502530000;ext=42" and values["tags"] == "a; b"
     assert values["custom.seats"] == 2.5 and isinstance(values["id"], int)
     assert values["stage"] == "New" and values["last_contacted_at"] is None
     assert sheet.freeze_panes == "A2"
