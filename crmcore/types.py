@@ -178,7 +178,8 @@ class Person:
     :param record_type: ``"lead"`` or ``"contact"``.
     :param record_id: that record's id.
     :param emails: the person's email addresses, lower-cased.
-    :param phones: the person's phone numbers (E.164).
+    :param phones: the person's phone numbers (E.164, followed by ``;ext=`` and
+        the extension if it has one).
     :param names: the person's names as written on the record.
     """
 

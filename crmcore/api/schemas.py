@@ -121,7 +121,8 @@ class ContactList(Schema):
 
 class Matched(Schema):
     phones = fields.List(fields.String(), metadata={
-        "description": "Phones both records hold (E.164)."})
+        "description": "Phones both records hold, as stored: the same number with "
+                       "another extension, or none, is another phone."})
     emails = fields.List(fields.String(), metadata={
         "description": "Addresses both records hold."})
     similar_name = fields.Boolean(metadata={
@@ -164,7 +165,8 @@ class LeadDuplicateSet(Schema):
                                                 "or email (a phone or address all hold, "
                                                 "first or not)."})
     shared = fields.String(allow_none=True, metadata={
-        "description": "The phone (E.164) or address all hold, normalized; null by name."})
+        "description": "The phone (with its extension if it has one) or address all "
+                       "hold, as stored; null by name."})
     total = fields.Integer(metadata={"description": "How many records the set holds."})
     ids = fields.List(fields.Integer(), metadata={
         "description": f"All of them, oldest first (at most {MAX_CANDIDATES}): for merge "

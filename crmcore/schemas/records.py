@@ -43,6 +43,11 @@ def normalize_phone(value: str) -> str:
     return f"{e164};ext={phonenumbers.normalize_digits_only(number.extension)}"
 
 
+# How a phone is stored and answered, for the API's descriptions.
+STORED_PHONE = ("E.164, followed by ;ext= and the extension if it has one "
+                "(+16502530000;ext=42, as RFC 3966 writes it)")
+
+
 class PhoneField(fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return normalize_phone(super()._deserialize(value, attr, data, **kwargs))
@@ -71,7 +76,10 @@ class RecordInput(StrictSchema):
     emails = fields.List(EmailField(), validate=[
         validate.Length(max=MAX_EMAILS, error="At most {max} addresses."), distinct_items])
     phones = fields.List(PhoneField(), validate=[
-        validate.Length(max=MAX_PHONES, error="At most {max} numbers."), distinct_items])
+        validate.Length(max=MAX_PHONES, error="At most {max} numbers."), distinct_items],
+        metadata={"description": "Phone numbers as people write them (\"(650) 253-0000 ext. "
+                                 "42\"), those without a country code in the region "
+                                 f"CRM_PHONE_REGION names; stored in {STORED_PHONE}."})
     company = Text(validate=validate.Length(max=200))
     owner_id = Id(allow_none=True)
     tags = Tags
@@ -183,7 +191,7 @@ class RecordOutput(Schema):
     id = fields.Integer()
     custom = fields.Dict()
     emails = fields.List(fields.String())
-    phones = fields.List(fields.String())
+    phones = fields.List(fields.String(), metadata={"description": f"In {STORED_PHONE}."})
     company = fields.String()
     owner_id = fields.Integer(allow_none=True)
     tags = fields.List(fields.String())
