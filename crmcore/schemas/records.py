@@ -43,6 +43,17 @@ def normalize_phone(value: str) -> str:
     return f"{e164};ext={phonenumbers.normalize_digits_only(number.extension)}"
 
 
+def phone_text(stored: str) -> str:
+    """A stored phone as people read it: ``+1 650-253-0000 ext. 42``."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(stored)
+    except phonenumbers.NumberParseException:
+        return stored  # stored before numbers were checked: shown as it is
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 # How a phone is stored and answered, for the API's descriptions.
 STORED_PHONE = ("E.164, followed by ;ext= and the extension if it has one "
                 "(+16502530000;ext=42, as RFC 3966 writes it)")

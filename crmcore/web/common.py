@@ -16,6 +16,7 @@ from crmcore.app import db
 from crmcore.auth.roles import can
 from crmcore.errors import CrmError
 from crmcore.models import LeadStage, User
+from crmcore.schemas.records import phone_text
 from crmcore.services import users as user_service
 from crmcore.types import Action, NavItem, Role
 
@@ -195,6 +196,9 @@ def format_when(value: datetime | str | None) -> str:
         except ValueError:
             return value
     return value.strftime("%Y-%m-%d %H:%M")
+
+
+bp.add_app_template_filter(phone_text)
 
 
 @bp.app_template_filter("change_lines")

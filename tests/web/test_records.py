@@ -40,7 +40,8 @@ def test_a_phone_with_an_extension_shows_and_saves_again_with_it(client, sales, 
     lead = db_session.get(Lead, lead_id_from(response))
     assert lead.phones == ["+16502530000;ext=42", "+12025550143"]
     page = client.get(response.location).get_data(as_text=True)
-    assert "<dt>Phones</dt><dd>+16502530000;ext=42, +12025550143</dd>" in page
+    assert ('<dt>Phones</dt><dd><a href="tel:+16502530000;ext=42">+1 650-253-0000 ext. 42</a>, '
+            '<a href="tel:+12025550143">+1 202-555-0143</a></dd>') in page
     form = client.get(f"/leads/{lead.id}/edit").get_data(as_text=True)
     shown = re.search(r'name="phones" type="text" value="([^"]*)"', form)
     assert shown and shown[1] == "+16502530000;ext=42, +12025550143"
