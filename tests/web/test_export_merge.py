@@ -326,7 +326,7 @@ def test_duplicate_warning_for_anothers_second_phone_or_address(client, sales, m
     existing = make_lead(sales, full_name="Grace Hopper", emails=["grace@navy.mil",
                                                                   "amazing@navy.mil"],
                          phones=["+1 202 555 0199", "+1 202 555 0100"])
-    for data, why in (({"phones": "(202) 555-0100"}, "same phone +12025550100"),
+    for data, why in (({"phones": "(202) 555-0100"}, "same phone +1 202-555-0100"),
                       ({"emails": "AMAZING@navy.mil"}, "same email amazing@navy.mil")):
         text = client.post("/leads/new", data={"full_name": "G. Murray", **data}
                            ).get_data(as_text=True)
@@ -342,7 +342,7 @@ def test_several_phones_or_addresses_in_common_are_named_once_each(client, sales
         "full_name": "G. Murray", "phones": "(202) 555-0100, (202) 555-0199",
         "emails": "murray@navy.mil, gh@navy.mil, amazing@navy.mil"}).get_data(as_text=True)
     assert f'href="/leads/{existing.id}"' in text
-    assert ('<span class="why">same phones +12025550100, +12025550199; '
+    assert ('<span class="why">same phones +1 202-555-0100, +1 202-555-0199; '
             "same emails amazing@navy.mil, gh@navy.mil</span>") in text
 
 
@@ -357,7 +357,7 @@ def test_an_edit_that_makes_a_likely_duplicate_is_warned_before_saving(client, s
 
     assert "This lead may be the same person as:" in text and "Save anyway" in text
     assert f'href="/leads/{existing.id}"' in text
-    assert '<span class="why">same phone +12025550199</span>' in text
+    assert '<span class="why">same phone +1 202-555-0199</span>' in text
     with client.application.extensions["crm"].sessions() as session:
         assert session.get(Lead, lead.id).phones == ["+12025550100"]  # nothing saved yet
     saved = client.post(f"/leads/{lead.id}/edit", data={**edit, "confirm_duplicate": "1"})
