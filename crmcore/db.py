@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,6 +116,16 @@ def _configure_sqlite(engine: Engine) -> None:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+
+    @event.listens_for(engine, "invalidate")
+    def on_invalidate(dbapi_conn: sqlite3.Connection, _record: Any, _error: Any) -> None:
+        # Ctrl-C inside a statement invalidates its connection, which is then
+        # closed: SQLite finishes closing it, and releases the write lock, only
+        # once the interrupted statement is freed, which its traceback delays.
+        # Every writer waited out busy_timeout meanwhile, the stopped job's own
+        # bookkeeping too. A rollback first releases the lock at once.
+        with suppress(sqlite3.Error):
+            dbapi_conn.rollback()
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:

@@ -671,6 +671,50 @@ def test_an_import_stopped_by_its_process_may_go_on_at_once(app, tmp_path, make_
             "is gone: revert it.")
 
 
+def test_ctrl_c_inside_the_drivers_write_marks_the_job_stopped_at_once(
+        app, tmp_path, make_user, run_import, monkeypatch):
+    """QA: Ctrl-C while SQLite wrote a batch's rows held its write lock until
+    the interrupted statement was freed: the job's bookkeeping waited 30 s
+    for it, failed ("database is locked"), and left the job running."""
+    import time
+
+    from crmcore.services import bulk
+
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "big.csv", ["name", "email"],
+                     [[f"P{i}", f"p{i}@x.org"] for i in range(30)])
+    real, batches = bulk._tuples, []
+
+    class Interrupted(list):
+        """Rows whose reading is interrupted after a few, inside the driver."""
+
+        def __iter__(self):
+            yield from list.__iter__(self[:3])
+            raise KeyboardInterrupt
+
+    def tuples(table, rows, shared, sqlite):
+        names, params = real(table, rows, shared, sqlite)
+        if table.name == "leads":
+            batches.append(1)
+            if len(batches) == 2:
+                return names, Interrupted(params)
+        return names, params
+
+    monkeypatch.setattr(bulk, "_tuples", tuples)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_import(path, admin, batch_size=10)
+    assert time.monotonic() - started < 10
+    monkeypatch.setattr(bulk, "_tuples", real)
+    sessions = app.extensions["crm"].sessions
+    with sessions() as s:
+        job = imports.list_jobs(s, admin).jobs[0]
+    assert (job.status, job.message) == (
+        "failed", "Stopped after 10 rows: its process was stopped. Resume it or revert it.")
+    assert count(app) == 10
+    assert imports.resume(sessions, admin, job.id).created_count == 30
+
+
 def test_a_jobs_message_gives_the_drivers_words_not_the_statement():
     """QA: a stopped job's message quoted the whole COPY statement."""
     from sqlalchemy.exc import IntegrityError
