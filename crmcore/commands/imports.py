@@ -82,8 +82,7 @@ def import_command(kind: rec.Kind) -> click.Command:
                 report = imports.check(session, actor, kind, file, options,
                                        progress=lambda n: click.echo(f"checked {n} rows",
                                                                      err=True))
-                click.echo(f"{report.total_rows} rows: would create {report.to_create}, "
-                           f"update {report.to_update}, skip {report.to_skip}; "
+                click.echo(f"{report.total_rows} rows: would {imports.would_do(report)}; "
                            f"{report.error_count} problem(s)")
                 _show_problems(report.errors, report.error_count)
                 if report.error_count:

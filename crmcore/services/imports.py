@@ -152,6 +152,7 @@ class Report:
     total_rows: int = 0
     to_create: int = 0
     to_update: int = 0
+    to_leave: int = 0  # of ``to_update``, rows whose records hold their values already
     to_skip: int = 0
     error_count: int = 0
     errors: list[tuple[int, str, str]] = field(default_factory=list)
@@ -514,7 +515,9 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
           options: ImportOptions, progress: Callable[[int], None] | None = None,
           scratch: _Scratch | None = None) -> Report:
     """Read the whole file and report what an import would do and every problem.
-    With ``scratch``, the good rows are kept there for the write."""
+    With ``scratch``, the good rows are kept there for the write; without (a
+    dry run), the rows that would update records are compared with them too,
+    to say how many would change nothing."""
     options.check()
     report = Report()
     seen = scratch or _Scratch()
@@ -536,6 +539,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 earlier = seen.first_rows([*emails, *records])
                 fresh: list[tuple[str, int]] = []
                 good: list[dict[str, Any]] = []
+                updates: list[tuple[int, dict[str, Any]]] = []
                 actions = dict.fromkeys(("create", "update", "skip"), 0)
                 for number, values, problems in converted:
                     for column, message in problems:
@@ -565,11 +569,15 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                         earlier[key] = number
                         fresh.append((key, number))
                     actions[action] += 1
+                    if action == "update" and scratch is None:
+                        updates.append((record_id, {k: v for k, v in values.items()  # type: ignore[arg-type]
+                                                    if k != RECORD_ID}))
                     values[ROW] = number
                     good.append(values)
                 report.total_rows += len(converted)
                 report.to_create += actions["create"]
                 report.to_update += actions["update"]
+                report.to_leave += rec.count_unchanged(session, kind, updates, rekey=by_id)
                 report.to_skip += actions["skip"]
                 seen.add(fresh)
                 if scratch:
@@ -833,12 +841,20 @@ def _refused(job: ImportJob, exc: ValidationFailed) -> ImportJob:
 def _checked(job: ImportJob, report: Report) -> ImportJob:
     """End a dry run: its counts say what an import would do."""
     job.status, job.finished_at = "checked", utcnow()
-    job.created_count, job.updated_count = report.to_create, report.to_update
-    job.skipped_count = report.to_skip
-    job.message = (f"Checked {report.total_rows} row(s): an import would create "
-                   f"{report.to_create}, update {report.to_update} and skip "
-                   f"{report.to_skip}; {report.error_count} problem(s). Nothing was written.")
+    job.created_count, job.skipped_count = report.to_create, report.to_skip
+    job.updated_count = report.to_update - report.to_leave
+    job.unchanged_count = report.to_leave
+    job.message = (f"Checked {report.total_rows} row(s): an import would "
+                   f"{would_do(report)}; {report.error_count} problem(s). Nothing was written.")
     return job
+
+
+def would_do(report: Report) -> str:
+    """What a dry run found an import would do: "create 2, update 1, leave 3
+    unchanged and skip 0"."""
+    unchanged = f", leave {report.to_leave} unchanged" if report.to_leave else ""
+    return (f"create {report.to_create}, update {report.to_update - report.to_leave}"
+            f"{unchanged} and skip {report.to_skip}")
 
 
 def check_file(session: Session, actor: User | None, kind: rec.Kind, path: Path,

@@ -465,36 +465,11 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
     if not updates:
         return {}
     table = kind.model.__table__
-    read = select(table).where(any_of(session, table.c.id, [i for i, _ in updates]))
-    if session.get_bind().dialect.name == "postgresql":
-        # SQLite's write transactions hold the database's lock already.
-        read = read.with_for_update()
-    result = session.execute(read)
-    keys = list(result.keys())
-    current = {columns["id"]: columns
-               for columns in (dict(zip(keys, row, strict=True)) for row in result)}
-    held: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-    changes: dict[int, dict[str, tuple[Any, Any]]] = {}
-    rows: list[dict[str, Any]] = []
-    written = {"updated_at", "touched_at"}
-    for record_id, values in updates:
-        old = current.get(record_id)
-        if old is None:
-            continue
-        given = [k for k in values if k in old]
-        if "emails" in values and old["email_key"] and not rekey:
-            values = {**values, "emails": list(dict.fromkeys([old["email_key"],
-                                                               *values["emails"]]))}
-        base = {**old, "custom": {}} if restoring and "custom" in values else old
-        assigned = {k: v for k, v in _assigned(base, kind, values, set()).items()
-                    if old[k] != v}
-        diff = {k: (old[k], v) for k, v in assigned.items() if k not in UNTRACKED}
-        new = {**old, **assigned}
-        if diff:
-            held[record_id] = ({k: old[k] for k in given}, {k: new[k] for k in given})
-            changes[record_id] = diff
-            rows.append(new)
-            written.update(assigned)
+    # SQLite's write transactions hold the database's lock already.
+    work = _worked_out(session, kind, updates, restoring, rekey,
+                       lock=session.get_bind().dialect.name == "postgresql")
+    held, changes, rows, written = work.held, work.changes, work.rows, work.written
+    current = work.current
     if not rows:
         return held
     if rekey:
@@ -519,6 +494,60 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
          "actor_id": actor.id if actor else None, "created_at": now})
     _announce_changes(session, actor, kind, changes)
     return held
+
+
+def count_unchanged(session: Session, kind: Kind,
+                    updates: Sequence[tuple[int, Mapping[str, Any]]], *,
+                    rekey: bool = False) -> int:
+    """How many of ``updates`` (as :func:`apply_many` takes them) would change
+    nothing in their records, worked out by its rules, without writing: what
+    a dry run of an import says it would leave unchanged."""
+    if not updates:
+        return 0
+    work = _worked_out(session, kind, updates, False, rekey, lock=False)
+    return sum(1 for record_id, _ in updates
+               if record_id in work.current and record_id not in work.held)
+
+
+@dataclass
+class _Work:
+    """What :func:`apply_many` reads and works out before it writes."""
+
+    current: dict[int, dict[str, Any]]  # each record's columns, by id
+    held: dict[int, tuple[dict[str, Any], dict[str, Any]]]  # its return value
+    changes: dict[int, dict[str, tuple[Any, Any]]]  # the timeline's diffs
+    rows: list[dict[str, Any]]  # the changed records' new columns
+    written: set[str]  # the columns some row changes, and the timestamps
+
+
+def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mapping[str, Any]]],
+                restoring: bool, rekey: bool, lock: bool) -> _Work:
+    table = kind.model.__table__
+    read = select(table).where(any_of(session, table.c.id, [i for i, _ in updates]))
+    result = session.execute(read.with_for_update() if lock else read)
+    keys = list(result.keys())
+    work = _Work({columns["id"]: columns
+                  for columns in (dict(zip(keys, row, strict=True)) for row in result)},
+                 {}, {}, [], {"updated_at", "touched_at"})
+    for record_id, values in updates:
+        old = work.current.get(record_id)
+        if old is None:
+            continue
+        given = [k for k in values if k in old]
+        if "emails" in values and old["email_key"] and not rekey:
+            values = {**values, "emails": list(dict.fromkeys([old["email_key"],
+                                                               *values["emails"]]))}
+        base = {**old, "custom": {}} if restoring and "custom" in values else old
+        assigned = {k: v for k, v in _assigned(base, kind, values, set()).items()
+                    if old[k] != v}
+        diff = {k: (old[k], v) for k, v in assigned.items() if k not in UNTRACKED}
+        new = {**old, **assigned}
+        if diff:
+            work.held[record_id] = ({k: old[k] for k in given}, {k: new[k] for k in given})
+            work.changes[record_id] = diff
+            work.rows.append(new)
+            work.written.update(assigned)
+    return work
 
 
 def _move_keys(session: Session, kind: Kind,

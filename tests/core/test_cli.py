@@ -249,7 +249,7 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("Full name,Email\n,nope\n")
     dry = crm("leads", "import", "--dry-run", str(good), CRM_PLUGINS="none")
-    assert "2 rows: would create 2, update 0, skip 0; 0 problem(s)" in dry.output
+    assert "2 rows: would create 2, update 0 and skip 0; 0 problem(s)" in dry.output
     refused = crm("leads", "import", str(bad), CRM_PLUGINS="none")
     assert refused.exit_code == 1
     assert "row 2, column Email: An email address must have an @-sign." in refused.output

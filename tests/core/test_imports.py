@@ -783,6 +783,30 @@ def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, mak
     assert count(app) == 2
 
 
+@pytest.mark.parametrize("match_by", ["email", "id"])
+def test_a_dry_run_counts_the_rows_that_would_change_nothing(app, tmp_path, make_user,
+                                                              run_import, match_by):
+    """QA: an unedited export's dry run said "would update 192"; its import
+    then updated none (unchanged 192)."""
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        ids = [svc.create(s, s.merge(admin), svc.LEADS, {
+            "full_name": name, "emails": [f"{name.lower()}@x.org"], "company": "Acme"}).id
+            for name in ("Ada", "Bob", "Cy")]
+    path = write_csv(tmp_path / "export.csv", ["id", "name", "email", "company"],
+                     [[ids[0], "Ada", "ada@x.org", "Acme"],
+                      [ids[1], "Bob", "bob@x.org", "Beta"],  # the one edit
+                      [ids[2], "Cy", "cy@x.org", "Acme"],
+                      ["", "Dee", "dee@x.org", "Acme"]])
+    options = {"on_duplicate": "update", "match_by": match_by}
+    dry = run_import(path, admin, dry_run=True, **options)
+    assert (dry.created_count, dry.updated_count, dry.unchanged_count) == (1, 1, 2)
+    assert dry.message == ("Checked 4 row(s): an import would create 1, update 1, leave 2 "
+                           "unchanged and skip 0; 0 problem(s). Nothing was written.")
+    done = run_import(path, admin, **options)
+    assert (done.created_count, done.updated_count, done.unchanged_count) == (1, 1, 2)
+
+
 def test_a_dry_run_starts_one_import_even_asked_twice_at_once(app, tmp_path, make_user,
                                                                monkeypatch):
     """Each ask made an import of the checked file: every person twice."""
