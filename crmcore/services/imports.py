@@ -957,7 +957,7 @@ def _write(sessions: sessionmaker[Session], job_id: int,
                     _write_batch(session, actor, kind, job, [dict(v) for v in values], options,
                                  scratch.columns)
                     job.processed_rows, job.rows_done = last_row, rows_through
-                    job.progress_at = utcnow()
+                    job.progress_at, job.message = utcnow(), "Writing the checked rows."
                 break
             except IntegrityError:
                 # A user saved a record with one of the batch's emails after
@@ -1205,8 +1205,10 @@ def rows_written(job: ImportJob) -> int:
 
 
 def revertible(job: ImportJob) -> bool:
-    """Whether a revert may start (or, for a stopped one, finish) now."""
-    return job.status in ("done", "failed") or (
+    """Whether a revert may start (or, for a stopped one, finish) now: not for
+    an import that wrote nothing."""
+    wrote = bool(job.created_count or job.updated_count)
+    return (job.status in ("done", "failed") and wrote) or (
         stalled(job) and job.status in ("running", "resume_queued", "revert_queued", "reverting"))
 
 

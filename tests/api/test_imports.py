@@ -82,6 +82,19 @@ def test_an_import_is_queued_followed_and_reverted(app, admin_api, new_lead):
 
 
 @pytest.mark.usefixtures("synchronous_jobs")
+def test_an_import_that_wrote_nothing_offers_no_revert(admin_api):
+    """QA: a header-only file, or one whose every row was bad and left out,
+    offered "Revert" and answered 202 to it."""
+    for rows in (["name,email"], ["name,email", ",not an email"]):
+        job = imported(admin_api, csv_file(*rows), skip_bad_rows="true")
+        assert job["status"] == "done" and job["links"]["revert"] is None, job
+        refused = admin_api.post(f"/api/v1/imports/{job['id']}/revert")
+        assert refused.status_code == 409
+        assert refused.get_json()["detail"] == (f"Import #{job['id']} wrote nothing; there is "
+                                                "nothing to revert.")
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
 def test_bad_rows_are_all_reported_and_nothing_is_written(app, admin_api):
     job = imported(admin_api, csv_file(
         "Full name,Email", "Good One,good@example.com", ",nobody@example.com",

@@ -614,8 +614,10 @@ def test_rows_written_counts_data_rows_when_the_file_has_blank_lines(
     monkeypatch.setattr(imports, "_write_batch", real)
     seen = []
     done = imports.resume(sessions, admin, job.id,
-                          progress=lambda j: seen.append(imports.rows_written(j)))
-    assert seen == [20, 30] and done.created_count == 30
+                          progress=lambda j: seen.append((imports.rows_written(j), j.message)))
+    # QA: the message said "Checking the file." until the end.
+    assert seen == [(20, "Writing the checked rows."), (30, "Writing the checked rows.")]
+    assert done.created_count == 30
 
 
 def test_a_resume_leaves_out_what_the_check_left_out(app, tmp_path, make_user, run_import,
