@@ -74,8 +74,16 @@ def distinct_items(values: list[str]) -> None:
 MAX_EMAILS = MAX_PHONES = 10
 MAX_TAGS = 50
 
-Text = fields.String
-Tags = fields.List(fields.String(validate=[
+class Text(fields.String):
+    """Text without the spaces and line breaks around it, as an import reads a
+    cell: a record typed in and the same record imported from its export hold
+    the same values."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+Tags = fields.List(Text(validate=[
     validate.Length(min=1, max=50),
     # An export lists a record's tags separated by ";", and an import splits
     # them there: a tag holding one would come back as two.
@@ -114,7 +122,7 @@ class ContactInput(RecordInput):
                                                 error="Letters, digits, spaces and dashes only."))
     country = Text(validate=validate.Regexp(r"^([A-Za-z]{2})?$", error="Two-letter ISO code."))
     lifecycle_stage = Text(validate=validate.OneOf(LIFECYCLE_STAGES))
-    opt_outs = fields.List(fields.String(validate=validate.OneOf(OPT_OUT_CHANNELS)),
+    opt_outs = fields.List(Text(validate=validate.OneOf(OPT_OUT_CHANNELS)),
                            validate=distinct_items)
 
 
@@ -134,8 +142,8 @@ def custom_field(definition: Any, partial: bool) -> fields.Field:
     if kind == "boolean":
         return fields.Boolean(**kwargs)
     if kind == "choice":
-        return fields.String(validate=validate.OneOf(definition.choices), **kwargs)
-    return fields.String(validate=validate.Length(max=1000), **kwargs)
+        return Text(validate=validate.OneOf(definition.choices), **kwargs)
+    return Text(validate=validate.Length(max=1000), **kwargs)
 
 
 class IsoDate(fields.Date):

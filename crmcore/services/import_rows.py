@@ -419,7 +419,11 @@ class RowValidator:
             if not raw:
                 continue
             if raw[0] == "'":
-                raw = restore(raw)  # never empty: it takes a ' off only before another character
+                # What the quote kept ("'\r=1" from an export) is trimmed too,
+                # as the schemas trim text typed in.
+                raw = restore(raw).strip()
+                if not raw:
+                    continue
             if bounds is not None and bounds[0] <= len(raw) <= bounds[1]:
                 values[key] = raw  # plain text within its limits: the common case, inline
                 continue

@@ -209,7 +209,7 @@ def name_keys(kind: Kind, columns: Mapping[str, Any]) -> dict[str, str]:
 def split_name(full_name: str) -> tuple[str, str]:
     """``(first name, last name)`` of a whole name: the last word is the last name."""
     first, _, last = full_name.strip().rpartition(" ")
-    return first.strip(), last
+    return first.strip(), last.strip()
 
 
 def _assigned(current: Mapping[str, Any], kind: Kind, values: Mapping[str, Any],
