@@ -11,7 +11,8 @@ from werkzeug.wsgi import wrap_file
 
 from crmcore.db import snapshot
 from crmcore.models import User
-from crmcore.services.exports import export_csv, export_xlsx
+from crmcore.services.exports import export_csv, export_xlsx, problems_csv
+from crmcore.services.imports import problems
 from crmcore.services.records import Kind
 from crmcore.services.workbooks import MEDIA_TYPE
 
@@ -39,6 +40,24 @@ def csv_download(kind: Kind, actor: User, filters: Mapping[str, Any], sort: str,
     response = Response(stream_with_context(chunks), mimetype="text/csv")
     response.call_on_close(session.close)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def problems_download(actor: User | None, job_id: int) -> Response:
+    """Every problem of an import as a streamed CSV, read through a session of
+    its own (see :func:`csv_download`); one the actor may not see is a 404."""
+    session = current_app.extensions["crm"].sessions()
+    try:
+        chunks = problems_csv(problems(session, session.get(User, actor.id) if actor else None,
+                                       job_id))
+    except BaseException:
+        session.close()
+        raise
+    response = Response(stream_with_context(chunks), mimetype="text/csv")
+    response.call_on_close(session.close)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="import-{job_id}-problems.csv"')
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -28,6 +28,7 @@ from crmcore.api.schemas import ImportCheckedInput, ImportInput, ImportJobOutput
 from crmcore.app import db
 from crmcore.errors import ValidationFailed
 from crmcore.models import ImportJob
+from crmcore.responses import problems_download
 from crmcore.schemas.base import load
 from crmcore.services import imports as svc
 from crmcore.services.records import KINDS
@@ -59,7 +60,9 @@ def job_data(job: ImportJob) -> dict[str, Any]:
                   "import_": url_for("api.import_checked", job_id=job.id)
                   if job.status == "checked" and started is None else None,
                   "started_import": url_for("api.import_get", job_id=started.id)
-                  if started is not None else None},
+                  if started is not None else None,
+                  "problems": url_for("api.import_problems", job_id=job.id)
+                  if job.error_count else None},
     })
 
 
@@ -198,6 +201,17 @@ def _queued(queue: svc.QueueWork, dispatch: jobs.Dispatch, job_id: int) -> Respo
     session.commit()
     dispatch(current_app.extensions["crm"].sessions, job_id)
     return job_response(job, 202)
+
+
+@bp.get("/imports/<int:job_id>/problems.csv")
+@doc("imports", media_type="text/csv",
+     headers={"Content-Disposition": "attachment; filename=import-ID-problems.csv"})
+def import_problems(job_id: int) -> Response:
+    """Every problem an import found, as CSV: row (0 for the file as a whole),
+    column and problem, in the order found. The job's errors hold the first
+    1000 of them."""
+    query_args(())
+    return problems_download(actor(), job_id)
 
 
 @bp.post("/imports/<int:job_id>/revert")

@@ -292,6 +292,9 @@ class ImportLinks(Schema):
                        "(once)."})
     started_import = fields.String(allow_none=True, metadata={
         "description": "For a dry run imported already: that import."})
+    problems = fields.String(allow_none=True, metadata={
+        "description": "Every problem found, as CSV (row, column, problem), when there are "
+                       "any."})
 
 
 class ImportJobOutput(Schema):
@@ -317,7 +320,8 @@ class ImportJobOutput(Schema):
     skipped_count = fields.Integer()
     error_count = fields.Integer()
     errors = fields.List(fields.Nested(ImportProblem), metadata={
-        "description": "The first 1000 problems; error_count counts them all."})
+        "description": "The first 1000 problems; error_count counts them all, and "
+                       "links.problems lists them all."})
     reverted_count = fields.Integer()
     message = fields.String()
     created_by = fields.Integer(allow_none=True)

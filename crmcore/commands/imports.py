@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from crmcore.models import ImportJob
 from crmcore.services import imports
 from crmcore.services import records as rec
 from crmcore.services.cells import DELIMITERS
+from crmcore.services.exports import problems_csv
 from crmcore.services.users import user_by_email
 
 
@@ -29,11 +31,17 @@ def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-def _show_problems(errors: list, total: int) -> None:
+def _show_problems(errors: Iterable[Sequence[Any]], total: int = 0,
+                   job_id: int | None = None) -> None:
+    """Print problems; with ``total`` beyond them, say how many more there are
+    and, for a job, how to list them all."""
+    shown = 0
     for row, column, message in errors:
         click.echo(f"  row {row}, column {column}: {message}", err=True)
-    if total > len(errors):
-        click.echo(f"  ... and {total - len(errors)} more", err=True)
+        shown += 1
+    if total > shown:
+        where = f": `crm imports problems {job_id}` lists them all" if job_id else ""
+        click.echo(f"  ... and {total - shown} more{where}", err=True)
 
 
 def import_command(kind: rec.Kind) -> click.Command:
@@ -79,12 +87,13 @@ def import_command(kind: rec.Kind) -> click.Command:
         with runtime.sessions() as session:
             actor = user_by_email(session, as_email) if as_email else None
             if dry_run:
+                # Every problem, as each batch is checked.
                 report = imports.check(session, actor, kind, file, options,
                                        progress=lambda n: click.echo(f"checked {n} rows",
-                                                                     err=True))
+                                                                     err=True),
+                                       store=_show_problems)
                 click.echo(f"{report.total_rows} rows: would {imports.would_do(report)}; "
                            f"{report.error_count} problem(s)")
-                _show_problems(report.errors, report.error_count)
                 if report.error_count:
                     raise SystemExit(1)
                 return
@@ -113,11 +122,11 @@ def _finish(job: ImportJob) -> None:
         # A file refused whole has that one problem, listed as row 0, whose
         # message is the job's, just shown.
         rows = [e for e in job.errors if e[0] != 0]
-        _show_problems(rows, job.error_count - (len(job.errors) - len(rows)))
+        _show_problems(rows, job.error_count - (len(job.errors) - len(rows)), job.id)
         raise SystemExit(1)
     click.echo(f"import #{job.id} {job.status}: {job.message}")
     if job.error_count:
-        _show_problems(job.errors, job.error_count)
+        _show_problems(job.errors, job.error_count, job.id)
 
 
 @click.group("leads")
@@ -158,6 +167,18 @@ def list_imports(limit: int, before: int | None) -> None:
                        f"problems {job.error_count}")
         if page.older:
             click.echo(f"Older imports: crm imports list --before {page.older}")
+
+
+@imports_group.command("problems")
+@click.argument("job_id", type=int)
+@clear_errors
+def list_problems(job_id: int) -> None:
+    """Every problem an import found, as CSV (row, column, problem) on
+    standard output: `crm imports problems 12 > problems.csv`."""
+    runtime = build_runtime()
+    with runtime.sessions() as session:
+        for chunk in problems_csv(imports.problems(session, None, job_id)):
+            click.echo(chunk, nl=False)
 
 
 @imports_group.command("resume")

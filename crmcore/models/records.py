@@ -318,3 +318,19 @@ class ImportChange(Base):
     before: Mapped[dict[str, Any]] = mapped_column(JSON)
     # None for changes recorded before core_0019.
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ImportProblem(Base):
+    """A problem an import found: its file row, column and message. Every one
+    is kept here; the job keeps the first few hundred to show with it."""
+
+    __tablename__ = "import_problems"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    row: Mapped[int]
+    column_name: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+
+    # A job's problems are read in the order found, page by page.
+    __table_args__ = (Index("ix_import_problems_import_id_id", "import_id", "id"),)

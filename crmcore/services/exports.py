@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import IO, Any
 
@@ -136,6 +136,20 @@ def _pages(session: Session, actor: User | None, kind: Kind,
                                 page_size, attributes(kind))
 
     return pages(page)
+
+
+def problems_csv(problems: Iterable[Sequence[Any]], page_size: int = 1000) -> Iterator[str]:
+    """An import's problems, ``(row, column, message)`` each, as CSV chunks
+    (a header, then a chunk a page), cells safe for spreadsheets: a message
+    quotes the cell it is about."""
+    rows = iter(problems)
+
+    def page() -> list[Sequence[Any]]:
+        return list(itertools.islice(rows, page_size))
+
+    # The first page even when empty: it carries the header out.
+    pages = itertools.chain([["row", "column", "problem"], page()], iter(page, []))
+    return _csv_chunks(pages, ",")
 
 
 def _csv_chunks(pages: Iterator[list[Any]], delimiter: str) -> Iterator[str]:

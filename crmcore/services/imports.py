@@ -38,7 +38,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +50,7 @@ from crmcore.models import (
     EmailKey,
     ImportChange,
     ImportJob,
+    ImportProblem,
     LeadStage,
     User,
 )
@@ -156,11 +157,23 @@ class Report:
     to_skip: int = 0
     error_count: int = 0
     errors: list[tuple[int, str, str]] = field(default_factory=list)
+    # Where every problem goes, a batch at a time (a job's table), beside the
+    # first MAX_KEPT_ERRORS kept in ``errors``.
+    store: Callable[[list[tuple[int, str, str]]], None] | None = None
+    unstored: list[tuple[int, str, str]] = field(default_factory=list)
 
     def add_error(self, row: int, column: str, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_KEPT_ERRORS:
             self.errors.append((row, column, message))
+        if self.store is not None:
+            self.unstored.append((row, column, message))
+
+    def flush(self) -> None:
+        """Give ``store`` the problems found since it last had them."""
+        if self.store is not None and self.unstored:
+            self.store(self.unstored)
+            self.unstored = []
 
 
 # -- reading -----------------------------------------------------------------------
@@ -513,13 +526,15 @@ def _classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
 
 def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
           options: ImportOptions, progress: Callable[[int], None] | None = None,
-          scratch: _Scratch | None = None) -> Report:
+          scratch: _Scratch | None = None,
+          store: Callable[[list[tuple[int, str, str]]], None] | None = None) -> Report:
     """Read the whole file and report what an import would do and every problem.
     With ``scratch``, the good rows are kept there for the write; without (a
     dry run), the rows that would update records are compared with them too,
-    to say how many would change nothing."""
+    to say how many would change nothing. ``store`` is given every problem
+    found, batch by batch."""
     options.check()
-    report = Report()
+    report = Report(store=store)
     seen = scratch or _Scratch()
     by_id = options.match_by == "id"
     try:
@@ -580,6 +595,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 report.to_leave += rec.count_unchanged(session, kind, updates, rekey=by_id)
                 report.to_skip += actions["skip"]
                 seen.add(fresh)
+                report.flush()
                 if scratch:
                     scratch.keep(batch[-1][0], report.total_rows, good)
                 if progress:
@@ -759,6 +775,9 @@ def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptio
     the job ``running`` and the good rows kept in ``scratch``. ``progress``
     hears of the rows read every few seconds."""
     refused = None
+    with transaction(sessions) as session:
+        # What a check stopped half-way found; this one finds it again.
+        session.execute(delete(ImportProblem).where(ImportProblem.import_id == job_id))
     with sessions() as session:
         job = session.get(ImportJob, job_id)
         assert job is not None
@@ -766,7 +785,8 @@ def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptio
         kind, path = rec.KINDS[job.record_type], Path(job.path)
         try:
             report = check(session, actor, kind, path, options,
-                           progress=_heartbeat(sessions, job_id, progress), scratch=scratch)
+                           progress=_heartbeat(sessions, job_id, progress), scratch=scratch,
+                           store=_problem_store(sessions, job_id))
         except ValidationFailed as exc:
             refused = exc
     with transaction(sessions) as session:
@@ -785,6 +805,49 @@ def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptio
             return job
         job.status, job.progress_at = "running", utcnow()
         return None
+
+
+def _problem_store(sessions: sessionmaker[Session], job_id: int
+                   ) -> Callable[[list[tuple[int, str, str]]], None]:
+    """Keep a check's problems with its job, each batch's in a short write
+    transaction of its own (the check itself only reads)."""
+    def store(problems: list[tuple[int, str, str]]) -> None:
+        with transaction(sessions) as session:
+            _keep_problems(session, job_id, problems)
+
+    return store
+
+
+def _keep_problems(session: Session, job_id: int, problems: Sequence[Sequence[Any]]) -> None:
+    insert_rows(session.connection(), ImportProblem.__table__,
+                [{"row": row, "column_name": column, "message": message}
+                 for row, column, message in problems], {"import_id": job_id})
+
+
+def problems(session: Session, actor: User | None, job_id: int,
+             page_size: int = 5000) -> Iterator[tuple[int, str, str]]:
+    """Every problem of an import ``actor`` may see, in the order found:
+    ``(row, column, message)``. A file refused whole has its one problem (row
+    0); jobs from before every problem was kept give the ones they kept.
+
+    :raises NotFound: before anything is read, like :func:`get_job`."""
+    job = get_job(session, actor, job_id)
+    kept = [tuple(e) for e in job.errors or []]
+    page = (select(ImportProblem.id, ImportProblem.row, ImportProblem.column_name,
+                   ImportProblem.message)
+            .where(ImportProblem.import_id == job_id).order_by(ImportProblem.id)
+            .limit(page_size))
+
+    def read() -> Iterator[tuple[int, str, str]]:
+        last, found = 0, False
+        while rows := session.execute(page.where(ImportProblem.id > last)).all():
+            found = True
+            yield from ((row, column, message) for _, row, column, message in rows)
+            last = rows[-1][0]
+        if not found:
+            yield from kept  # type: ignore[misc]
+
+    return read()
 
 
 def _heartbeat(sessions: sessionmaker[Session], job_id: int,
@@ -1056,6 +1119,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
     if late:
         job.error_count += len(late)
         job.errors = [*(job.errors or []), *late][:MAX_KEPT_ERRORS]
+        _keep_problems(session, job.id, late)
     if creates:
         ids = _insert(session, actor, kind, job, creates)
         keyed = [{"email": r["email_key"], "record_id": i}

@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from crmcore import jobs
 from crmcore.app import db
 from crmcore.errors import Conflict, CrmError, ValidationFailed
+from crmcore.responses import problems_download
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
 from crmcore.services import workbooks
@@ -413,6 +414,11 @@ def imports() -> Any:
                   stalled={j.id for j in page.jobs if import_svc.stalled(j)},
                   people=users_by_id(j.created_by for j in page.jobs),
                   next_url=url_for("web.imports", before=page.older) if page.older else None)
+
+
+@bp.get("/imports/<int:job_id>/problems.csv")
+def import_problems(job_id: int) -> Any:
+    return problems_download(actor(), job_id)
 
 
 @bp.get("/imports/<int:job_id>")

@@ -270,6 +270,13 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
         db.execute("UPDATE import_jobs SET status = 'running', progress_at = NULL WHERE id = 2")
     assert "#2 leads good.csv [running, stopped]" in crm("imports", "list",
                                                          CRM_PLUGINS="none").output
+    listed = crm("imports", "problems", "1", CRM_PLUGINS="none")  # the refused one
+    assert listed.exit_code == 0 and listed.output.splitlines() == [
+        "row,column,problem", "2,Email,An email address must have an @-sign.",
+        "2,Full name,Missing data for required field."]
+    assert crm("imports", "problems", "2", CRM_PLUGINS="none").output.splitlines() == [
+        "row,column,problem"]
+    assert "No such import." in crm("imports", "problems", "99", CRM_PLUGINS="none").output
     reverted = crm("imports", "revert", "2", CRM_PLUGINS="none")
     assert "2 of 2 records reverted" in reverted.stderr
     assert "deleted 2 record(s)" in reverted.stdout

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from crmcore.db import transaction, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
-from crmcore.models import Contact, EmailKey, Lead
+from crmcore.models import Contact, EmailKey, ImportProblem, Lead
 from crmcore.schemas.users import normalize_email
 from crmcore.services import imports
 from crmcore.services import records as svc
@@ -358,7 +358,9 @@ def test_a_row_whose_email_was_taken_after_the_check_is_a_problem_not_a_skip(
     assert job.message == ("Created 1, updated 0, skipped 0, left out 1 bad row(s). 1 of them "
                            "were good when checked, not when written: records were added or "
                            "deleted meanwhile (their problems say which).")
-
+    with sessions() as s:  # kept with every other problem of the job
+        assert s.execute(select(ImportProblem.row, ImportProblem.column_name,
+                                ImportProblem.message)).all() == [tuple(e) for e in job.errors]
 
 
 def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_path,

@@ -350,6 +350,13 @@ def test_skip_bad_rows_imports_the_good_ones(app, client, sales):
     assert re.search(r'id="count-created">1<', page)
     assert re.search(r'id="count-errors">1<', page)
     assert count(app) == 1
+    link = re.search(r'<a id="problems-download" href="([^"]+)" download>Download the problem '
+                     r'\(CSV\)</a>', page)
+    assert link, page
+    download = client.get(link[1])
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert download.get_data(as_text=True).splitlines() == [
+        "row,column,problem", "3,email,An email address must have an @-sign."]
 
 
 def test_update_duplicates_then_revert_restores_old_values(app, client, sales, make_lead):
