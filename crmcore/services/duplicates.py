@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
+from crmcore.auth.roles import can
 from crmcore.db import any_of
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, OtherKey, User
@@ -170,29 +171,58 @@ def merge_candidates(session: Session, actor: User | None, kind: Kind, record: A
                              limit=limit)
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    """What a form warns of before saving: the likely duplicates the user may
+    see, and how many more there are among records they may not (another
+    user's), which they learn only the number of."""
+
+    candidates: list[Candidate]
+    unseen: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.candidates or self.unseen)
+
+
 def find_duplicates(session: Session, actor: User | None, kind: Kind,
                     data: Mapping[str, Any], limit: int = 10, *,
-                    record: Any | None = None) -> list[Candidate]:
+                    record: Any | None = None) -> Duplicates:
     """Likely duplicates of a record not saved yet, from its raw input, so that a
     form can warn before saving; for an edit of ``record``, those the edit
     would add: not those it has already (:func:`merge_candidates`), nor those
     it is kept apart from. Input the save would refuse (invalid, or a first
     email another record holds) raises that error instead: no warning is
-    worth confirming for a save that cannot succeed."""
+    worth confirming for a save that cannot succeed.
+
+    A user who sees only their own records learns how many other likely
+    duplicates there are, not whose or which: a person twice in the CRM
+    under two owners is what a team most needs to hear of."""
     values = validated(session, actor, kind, data, record=record)
     names = {k: str(values.get(k) or "").strip() for k in ("full_name", "first_name", "last_name")}
-    known: set[int] = set()
-    if record is not None:
-        # Only the ids of those it has already: their records are not read.
-        known = {record.id, *distinct_ids(session, kind, record.id)}
-        known |= set(_matches(session, actor, kind, phones=record.phones,
-                              emails=record.emails, name_key=record.name_key,
-                              company=record.company, exclude=known, limit=MAX_CANDIDATES))
-    return likely_duplicates(session, actor, kind, exclude=known,
-                             phones=values.get("phones") or [],
-                             emails=values.get("emails") or [],
-                             name_key=name_keys(kind, names)["name_key"],
-                             company=str(values.get("company") or "").strip(), limit=limit)
+    keys = {"phones": values.get("phones") or [], "emails": values.get("emails") or [],
+            "name_key": name_keys(kind, names)["name_key"],
+            "company": str(values.get("company") or "").strip()}
+    held = ({"phones": record.phones, "emails": record.emails, "name_key": record.name_key,
+             "company": record.company} if record is not None else None)
+    seeing_all = can(session, actor, "records.view_all")
+
+    def known_to(who: User | None) -> set[int]:
+        """The ids an edit's warning leaves out: the record, those it is kept
+        apart from, and the duplicates it has already (only their ids read)."""
+        if held is None:
+            return set()
+        apart = {record.id, *distinct_ids(session, kind, record.id)}
+        return apart | set(_matches(session, who, kind, **held, exclude=apart,
+                                    limit=MAX_CANDIDATES))
+
+    known = known_to(actor)
+    candidates = likely_duplicates(session, actor, kind, exclude=known, limit=limit, **keys)
+    if seeing_all:
+        return Duplicates(candidates)
+    everyone = set(_matches(session, None, kind, exclude=known_to(None),
+                            limit=MAX_CANDIDATES, **keys))
+    seen = set(_matches(session, actor, kind, exclude=known, limit=MAX_CANDIDATES, **keys))
+    return Duplicates(candidates, len(everyone - seen))
 
 
 # -- every record ---------------------------------------------------------------------

@@ -334,6 +334,31 @@ def test_duplicate_warning_for_anothers_second_phone_or_address(client, sales, m
         assert f'<span class="why">{why}</span>' in text
 
 
+def test_a_likely_duplicate_another_user_owns_is_told_by_its_number_only(
+        client, sales, make_user, make_lead):
+    """QA: a sales user who sees only their own leads was not warned of the
+    same person under a colleague: the team had them twice."""
+    colleague = make_user("sales")
+    theirs = make_lead(colleague, full_name="Guido McCarthy", company="Umbrella ISP",
+                       phones=["+1 303 555 0499"])
+    mine = make_lead(sales, full_name="Guido M.", phones=["+1 303 555 0100"])
+    for data in ({"full_name": "Guido McCarthy", "company": "Umbrella ISP"},
+                 {"full_name": "G. Mc", "phones": "(303) 555-0499"}):
+        text = client.post("/leads/new", data=data).get_data(as_text=True)
+        assert ('<p id="unseen-duplicates"><strong>Another lead that another user owns looks '
+                "like the same person</strong>") in text, data
+        assert "may already exist" not in text and f"/leads/{theirs.id}" not in text
+        assert "Umbrella ISP</a>" not in text and "Create anyway" in text
+    # An edit to the same phone is warned too, and saves once confirmed.
+    edit = {"version": str(mine.version), "full_name": "Guido M.", "phones": "(303) 555-0499"}
+    text = client.post(f"/leads/{mine.id}/edit", data=edit).get_data(as_text=True)
+    assert 'id="unseen-duplicates"' in text and "ask a manager before saving this" in text
+    assert client.post(f"/leads/{mine.id}/edit",
+                       data={**edit, "confirm_duplicate": "1"}).status_code == 303
+    assert client.post("/leads/new", data={
+        "full_name": "Someone Else", "company": "Acme"}).status_code == 303
+
+
 def test_several_phones_or_addresses_in_common_are_named_once_each(client, sales, make_lead):
     existing = make_lead(sales, full_name="Grace Hopper",
                          emails=["grace@navy.mil", "amazing@navy.mil", "gh@navy.mil"],
