@@ -129,7 +129,9 @@ def register(record_type: str) -> None:
     workbook, whose first sheet is read) in ``file``, the options (ImportInput)
     as form fields. Options that do not hold, and a file whose start does not
     fit (its header: an encoding it is not in, broken CSV, a workbook that
-    cannot be read, columns that match no field), are answered 422 at once;
+    cannot be read, columns that match no field), are answered 422 at once,
+    each problem under the form field to change: ``mapping`` (a field that
+    does not exist, a column the file does not have) or ``file`` (its header);
     otherwise the job is queued and answered 202 with a Location to follow:
     queued, validating, then invalid (every problem listed, a problem further
     in the file such as a line that does not decode included; nothing

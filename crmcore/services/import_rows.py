@@ -130,13 +130,44 @@ def required_from(record_type: str) -> list[str]:
                   if REQUIRED[record_type] in Column(0, "", f).fills(record_type))
 
 
+class HeaderProblems(ValueError):
+    """Why :func:`map_header` refuses a header. Its message says every problem,
+    ``; ``-separated, then the fields a column may fill. ``by_cause`` has the
+    problems apart, each in the message's words:
+
+    - ``mapping``: what the mapping given is wrong about whatever the file
+      holds: a field that does not exist, a column the file does not have (or,
+      by name, has several of), a count of columns not the file's, the file's
+      ``id`` column mapped to another field when rows are matched by id;
+    - ``file``: the file's header, as mapped: a column that matches no field
+      and was not mapped, no column giving the required field (or the id, the
+      file having no ``id`` column), several columns filling one field.
+
+    A list holding a column that matches no field ends with the fields
+    (``unknown``: the cause of each such column)."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]], fields: Sequence[str] | None = None,
+                 unknown: Sequence[str] = ()) -> None:
+        message = "; ".join(text for _, text in problems)
+        listed = "Fields: " + ", ".join(fields) + "." if fields is not None else None
+        super().__init__(message + (". " + listed if listed else ""))
+        self.by_cause: dict[str, list[str]] = {}
+        for cause, text in problems:
+            self.by_cause.setdefault(cause, []).append(text)
+        if listed:
+            for cause in dict.fromkeys(unknown):
+                self.by_cause[cause].append(listed)
+
+
 def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, str],
                custom_names: Sequence[str], by_id: bool = False,
                chosen: Sequence[str] | None = None) -> list[Column]:
     """Which field each CSV column fills. ``mapping`` (CSV header -> field) wins
     over the aliases; a column mapped to ``-`` is ignored, and so are the
     columns the CRM keeps itself (``id``, ``score``, dates), which an export of
-    the CRM carries. Raises ValueError with a message naming the bad columns.
+    the CRM carries. Raises :class:`HeaderProblems` (a ValueError) with a
+    message naming the bad columns, telling the mapping's problems from the
+    file's.
 
     ``chosen``: instead of ``mapping`` and the aliases, the field of each
     column by position (``-`` ignores it), as the import page's mapping step
@@ -148,10 +179,11 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     mapping step proposes) or from the column mapped to ``id``."""
     known = set(ALIASES[record_type].values()) | {f"custom.{n}" for n in custom_names}
     if chosen is not None and len(chosen) != len(header):
-        raise ValueError(f"the mapping gives {len(chosen)} column(s), the file has "
-                         f"{len(header)}")
+        raise HeaderProblems([("mapping", f"the mapping gives {len(chosen)} column(s), the "
+                                          f"file has {len(header)}")])
     columns: list[Column] = []
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []  # (cause, message): HeaderProblems.by_cause
+    unknown: list[str] = []  # the causes of columns that match no field
     for index, name in enumerate(header):
         if not name.strip():
             if chosen is None:
@@ -170,31 +202,35 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
         field = target or field_of(record_type, key) or (key if key in known else None)
         if field is None or field not in known:
             separators = [c for c in ",;\t" if c in name]
-            problems.append(f"column {name!r} matches no field"
-                            + (f" (mapped to unknown field {target!r})" if target else "")
-                            + (f" (it holds {separators[0]!r}: are the cells separated by "
-                               "another character?)" if separators and not target else ""))
+            cause = "mapping" if target else "file"
+            unknown.append(cause)
+            problems.append((cause, f"column {name!r} matches no field"
+                             + (f" (mapped to unknown field {target!r})" if target else "")
+                             + (f" (it holds {separators[0]!r}: are the cells separated by "
+                                "another character?)" if separators and not target else "")))
             continue
         columns.append(Column(index, name, field))
     if by_id and not any(c.field == RECORD_ID for c in columns):
-        problems.append("rows are matched by id, but no column is named id (as in an export "
-                        "of this list) or mapped to it")
+        # The file's own id column, mapped to another field, is the mapping's doing.
+        problems.append(("mapping" if any(header_key(n) == RECORD_ID for n in header) else "file",
+                         "rows are matched by id, but no column is named id (as in an export "
+                         "of this list) or mapped to it"))
     if chosen is None:
-        problems += _unmatched(header, mapping)
+        problems += [("mapping", problem) for problem in _unmatched(header, mapping)]
     fields_seen = [c.field for c in columns]
     for field in sorted({f for f in fields_seen if fields_seen.count(f) > 1} - LIST_FIELDS):
-        problems.append(f"several columns fill {field}: "
-                        + ", ".join(repr(c.header) for c in columns if c.field == field))
+        problems.append(("file", f"several columns fill {field}: "
+                         + ", ".join(repr(c.header) for c in columns if c.field == field)))
     if WHOLE_NAME in fields_seen and set(NAME_PARTS) & set(fields_seen):
-        problems.append(f"the name comes from one column ({WHOLE_NAME}) or from its parts "
-                        f"({' and '.join(NAME_PARTS)}), not both: "
-                        + ", ".join(repr(c.header) for c in columns
-                                    if c.field in (WHOLE_NAME, *NAME_PARTS)))
+        problems.append(("file", f"the name comes from one column ({WHOLE_NAME}) or from its "
+                         f"parts ({' and '.join(NAME_PARTS)}), not both: "
+                         + ", ".join(repr(c.header) for c in columns
+                                     if c.field in (WHOLE_NAME, *NAME_PARTS))))
     elif not any(REQUIRED[record_type] in c.fills(record_type) for c in columns):
-        problems.append(f"no column gives {REQUIRED[record_type]} (a column of "
-                        f"{' or '.join(required_from(record_type))} would)")
+        problems.append(("file", f"no column gives {REQUIRED[record_type]} (a column of "
+                         f"{' or '.join(required_from(record_type))} would)"))
     if problems:
-        raise ValueError("; ".join(problems) + ". Fields: " + ", ".join(sorted(known)) + ".")
+        raise HeaderProblems(problems, sorted(known), unknown)
     return columns
 
 

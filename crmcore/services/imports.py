@@ -58,7 +58,7 @@ from crmcore.services import records as rec
 from crmcore.services.bulk import insert_rows
 from crmcore.services.cells import DELIMITERS
 from crmcore.services.custom_fields import definitions
-from crmcore.services.import_rows import RECORD_ID, RowValidator, map_header
+from crmcore.services.import_rows import RECORD_ID, HeaderProblems, RowValidator, map_header
 from crmcore.services.workbooks import is_workbook, sheet_rows
 
 POLICIES = ("skip", "update", "report")
@@ -414,8 +414,12 @@ def _validator(session: Session, actor: User | None, kind: rec.Kind,
     try:
         columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom],
                              by_id=options.match_by == "id", chosen=options.columns)
-    except ValueError as exc:
-        raise ValidationFailed(f"The header does not fit: {exc}", {"file": [str(exc)]}) from None
+    except HeaderProblems as exc:
+        # The mapping's problems under the option that gave it: by name or by position.
+        given = "mapping" if options.columns is None else "columns"
+        raise ValidationFailed(f"The header does not fit: {exc}", {
+            given if cause == "mapping" else cause: problems
+            for cause, problems in exc.by_cause.items()}) from None
     if options.fields is not None:
         refused = [c.header for c in columns
                    if not set(c.fills(kind.record_type)) <= set(options.fields)]
@@ -924,7 +928,9 @@ def check_file(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                options: ImportOptions) -> None:
     """Refuse, before any job is made, options that do not hold and a file whose
     encoding, CSV or header does not fit (:class:`ValidationFailed` names the
-    problem under ``file`` or the option). Reads only the start of the file."""
+    problem under ``file`` or the option: a header's problems that the mapping
+    makes under ``mapping``, or ``columns`` if given). Reads only the start of
+    the file."""
     options.check()
     with _open_rows(path, options) as (header, _rows):
         _validator(session, actor, kind, header, options)

@@ -381,8 +381,10 @@ def mapping_view(ui: Ui) -> Any:
         session.commit()
     except CrmError as exc:
         session.rollback()
+        # What the detail says already (a header's problems, by cause) is not repeated.
         details = [m for field, messages in exc.errors.items() if field != "file"
-                   for m in (messages if isinstance(messages, list) else [messages])]
+                   for m in (messages if isinstance(messages, list) else [messages])
+                   if str(m) not in exc.detail]
         return mapping_page(ui, token, filename, head, selected, options, intent,
                             " ".join([exc.detail, *map(str, details)]), status=422)
     web_session["import_uploads"] = [t for t in web_session.get("import_uploads", [])

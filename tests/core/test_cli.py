@@ -340,6 +340,22 @@ def test_leads_import_keeps_a_phones_extension(crm, tmp_path):
             ("Bob", '["+16502530000;ext=43","+12025550143"]', "+16502530000;ext=43")]
 
 
+def test_leads_import_says_a_header_that_does_not_fit_once(crm, tmp_path):
+    """The mapping's problems and the header's own, told apart to the API,
+    are the same one message here: none is repeated under its option."""
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    path = tmp_path / "leads.csv"
+    path.write_text("Full name,emails,Shoe size\nAda,ada@x.org,44\n")
+    refused = crm("leads", "import", "--dry-run", "--map", "emails=nonexistent",
+                  "--map", "Mobile=phones", str(path), CRM_PLUGINS="none")
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "Error: The header does not fit: column 'emails' matches no field (mapped to unknown "
+        "field 'nonexistent'); column 'Shoe size' matches no field; the mapping names column "
+        "'Mobile', which the file does not have. Fields: company, emails, first_name, "
+        "full_name, last_name, location, login, owner, partner, phones, source, stage, tags.\n")
+
+
 def test_leads_import_reads_the_separator_the_file_uses_or_the_one_given(crm, tmp_path):
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     semicolons = tmp_path / "excel.csv"

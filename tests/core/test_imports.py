@@ -425,6 +425,33 @@ def test_wrong_encoding_and_broken_headers_are_refused_before_writing(app, tmp_p
         assert s.scalar(select(Lead.company).where(Lead.full_name == "Twin")) == "RealCo"
 
 
+def test_a_header_refused_keys_the_mappings_problems_by_the_option_that_gave_it(app, tmp_path):
+    """``mapping`` by name, ``columns`` by position (the import page's); the
+    header's own problems under ``file``."""
+    def refused(path, **options) -> dict:
+        with pytest.raises(ValidationFailed) as err, app.extensions["crm"].sessions() as s:
+            imports.check(s, None, svc.LEADS, path, imports.ImportOptions(**options))
+        assert err.value.detail.startswith("The header does not fit: ")
+        return err.value.errors
+
+    path = write_csv(tmp_path / "p.csv", ["Full name", "Email"], [["Ada", "ada@x.org"]])
+    assert refused(path, columns=["full_name"]) == {
+        "columns": ["the mapping gives 1 column(s), the file has 2"]}
+    assert refused(path, columns=["full_name", "mail"])["columns"][0] == (
+        "column 'Email' matches no field (mapped to unknown field 'mail')")
+    assert refused(path, columns=["company", "emails"]) == {"file": [
+        "no column gives full_name (a column of first_name or full_name or last_name would)"]}
+    # Matched by id: the file with no id column is the file's problem; its id
+    # column mapped to another field, the mapping's.
+    assert list(refused(path, match_by="id")) == ["file"]
+    exported = write_csv(tmp_path / "e.csv", ["id", "Full name"], [["1", "Ada"]])
+    assert refused(exported, match_by="id", mapping={"id": "company"}) == {"mapping": [
+        "rows are matched by id, but no column is named id (as in an export of this list) "
+        "or mapped to it"]}
+    # Not matched by id, a column mapped to id maps to a field there is not.
+    assert list(refused(exported, mapping={"Full name": "id"})) == ["mapping", "file"]
+
+
 @pytest.mark.parametrize(("tail", "line", "problem"), [
     ('"Unclosed,u@x.org\r\nNext,n@x.org\r\n', 3, "a quoted cell is never closed"),
     ('"Quoted" name,q@x.org\r\n', 3, "',' expected after '\"'"),

@@ -629,6 +629,26 @@ def test_header_without_name_column_shows_the_problem(app, client, sales):
     assert re.search(r'id="count-create">1<', fixed)
 
 
+def test_a_mapping_the_check_refuses_once_the_page_passed_it_is_said_once(app, client, sales,
+                                                                          monkeypatch):
+    """The page checks the mapping first; should the check still refuse it (a
+    custom field deleted in between), its problem, under columns, is not
+    repeated after the header's message."""
+    html = upload(client, csv_bytes("Name,Shoe size", "Ada,44")).get_data(as_text=True)
+    monkeypatch.setattr("crmcore.web.imports.header_problem", lambda *args, **kwargs: None)
+    monkeypatch.setattr("crmcore.web.imports._selected",
+                        lambda ui, header: (["full_name", "custom.shoe_size"], None))
+    response = submit(client, html, "check")  # a small file's, checked in the request
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert ("<p>The header does not fit: column &#39;Shoe size&#39; matches no field "
+            "(mapped to unknown field &#39;custom.shoe_size&#39;). Fields: company, emails, "
+            "first_name, full_name, last_name, location, login, owner, partner, phones, "
+            "source, stage, tags.</p>") in page
+    assert page.count("matches no field") == 1
+    assert count(app) == 0 and jobs(app) == []
+
+
 def test_a_file_neither_csv_nor_xlsx_is_refused(app, client, sales):
     response = upload(client, csv_bytes("name", "Ada"), filename="people.ods")
     assert response.status_code == 422
