@@ -97,3 +97,16 @@ class ErasureFailed(CrmError):
 
     status = 500
     title = "Anonymization failed"
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C (or the SIGTERM a worker turns into it), or
+    was raised while one was handled: a driver asked to roll back a statement
+    cut short may fail ("another command is already in progress"), and that
+    error, not the interrupt, then reaches the caller."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt | SystemExit):
+            return True
+        seen = seen.__context__
+    return False

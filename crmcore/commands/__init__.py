@@ -9,7 +9,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import DBAPIError
 
-from crmcore.errors import CrmError
+from crmcore.errors import CrmError, interrupted
 
 # PostgreSQL's SQLSTATE for a missing table; SQLite says it in words.
 _UNDEFINED_TABLE = "42P01"
@@ -34,6 +34,8 @@ def clear_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             ]
             raise click.ClickException("\n".join(lines)) from None
         except DBAPIError as exc:
+            if interrupted(exc):
+                raise click.Abort from None  # "Aborted!", as for Ctrl-C itself
             if exc.statement is None:  # raised while connecting
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 raise click.ClickException(

@@ -45,7 +45,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from crmcore import jsoncodec
 from crmcore.auth.roles import can
 from crmcore.db import any_of, emit, transaction, utcnow
-from crmcore.errors import Conflict, CrmError, Forbidden, NotFound, ValidationFailed
+from crmcore.errors import (
+    Conflict,
+    CrmError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    interrupted,
+)
 from crmcore.models import (
     EmailKey,
     ImportChange,
@@ -735,7 +742,7 @@ def run(sessions: sessionmaker[Session], job_id: int,
         # rather than once it looks stalled.
         with transaction(sessions) as session:
             job = session.get(ImportJob, job_id)
-            if job.status == "validating" and isinstance(exc, KeyboardInterrupt | SystemExit):
+            if job.status == "validating" and interrupted(exc):
                 # Nothing written: a resume checks the file again, at once.
                 job.progress_at = None
                 job.message = "The check stopped: its process was stopped. Resume it."
@@ -758,7 +765,7 @@ def run(sessions: sessionmaker[Session], job_id: int,
 def stopped_by(exc: BaseException) -> str:
     """Why work stopped, for a job's message: a refusal's own words, else the
     error's type and text."""
-    if isinstance(exc, KeyboardInterrupt | SystemExit):
+    if interrupted(exc):
         return "its process was stopped"
     if isinstance(exc, CrmError):
         return exc.detail.rstrip(".")

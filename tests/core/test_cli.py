@@ -505,3 +505,32 @@ def test_leads_import_matches_rows_by_id_when_asked(crm, tmp_path):
         assert db.execute("SELECT emails, email_key FROM leads").fetchall() == [
             ('["ada@new.org"]', "ada@new.org")]
         assert db.execute("SELECT email FROM email_keys").fetchall() == [("ada@new.org",)]
+
+
+def test_a_driver_error_met_while_stopping_on_ctrl_c_is_no_unreachable_database(
+        crm, tmp_path, monkeypatch):
+    """QA (PostgreSQL): Ctrl-C in a batch's COPY left the driver mid-command;
+    rolling back failed "another command is already in progress", and the
+    CLI blamed CRM_DATABASE_URL."""
+    from sqlalchemy.exc import OperationalError
+
+    from crmcore.services import imports
+
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    good = tmp_path / "good.csv"
+    good.write_text("Full name\nAda\n")
+
+    def cut_short(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise OperationalError(None, None, Exception(
+                "sending query failed: another command is already in progress")) from None
+
+    monkeypatch.setattr(imports, "run", cut_short)
+    result = crm("leads", "import", str(good), CRM_PLUGINS="none")
+    assert result.exit_code == 1 and "Aborted!" in result.output
+    assert "Cannot reach the database" not in result.output
+    with pytest.raises(OperationalError) as caught:
+        cut_short()
+    assert imports.stopped_by(caught.value) == "its process was stopped"
