@@ -87,9 +87,11 @@ def _fits(field: fields.Field, value: Any) -> bool:
     would accept, but store as 5, is not what its other values are (a filter
     compares numbers)."""
     try:
-        return bool(field.deserialize(value) == value)
+        stored = field.deserialize(value)
     except ValidationError:
         return False
+    # Python's == takes True for 1: a boolean is no number, nor a number one.
+    return bool(stored == value) and isinstance(stored, bool) == isinstance(value, bool)
 
 
 def _records(record_type: str, held: int, binned: int) -> str:

@@ -158,6 +158,9 @@ def test_values_in_the_recycle_bin_count_too(tx, admin, notes):
     ("budget", 1200.5, "text", "(e.g. “1200.5”): re-create it as number", "number"),
     ("budget", 1200.5, "boolean", "is not yes or no (e.g. “1200.5”): re-create it as number",
      "number"),
+    # QA: 1 and 0 passed for true and false, and an unchanged form saved false.
+    ("budget", 1.0, "boolean", "is not yes or no (e.g. “1.0”): re-create it as number",
+     "number"),
     ("renewal", "2027-01-31", "number", "(e.g. “2027-01-31”): re-create it as text", "date"),
     ("plan", "pro", "choice", "is not one of its choices (e.g. “pro”): re-create it as text",
      "text"),
