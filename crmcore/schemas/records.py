@@ -74,13 +74,19 @@ def distinct_items(values: list[str]) -> None:
 MAX_EMAILS = MAX_PHONES = 10
 MAX_TAGS = 50
 
+def line_breaks(text: str) -> str:
+    """``text`` with every line break a "\\n": a browser sends a text area's
+    as "\\r\\n", and a workbook reads a "\\r" back as "\\n"."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 class Text(fields.String):
-    """Text without the spaces and line breaks around it, as an import reads a
-    cell: a record typed in and the same record imported from its export hold
-    the same values."""
+    """Text without the spaces and line breaks around it, its line breaks
+    "\\n", as an import reads a cell: a record typed in and the same record
+    imported from its export (CSV or workbook) hold the same values."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        return line_breaks(super()._deserialize(value, attr, data, **kwargs).strip())
 
 
 Tags = fields.List(Text(validate=[

@@ -20,7 +20,13 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from crmcore.schemas.records import BASE_INPUTS, custom_field, distinct_items, normalize_phone
+from crmcore.schemas.records import (
+    BASE_INPUTS,
+    custom_field,
+    distinct_items,
+    line_breaks,
+    normalize_phone,
+)
 from crmcore.schemas.users import normalize_email
 from crmcore.services.cells import restore
 from crmcore.services.records import split_name
@@ -283,6 +289,7 @@ def _text(field: fields.Field) -> Callable[[str], str]:
     bounds = _length_bounds(field)
 
     def checked(value: str) -> str:
+        value = line_breaks(value)
         # Within its length limits a value breaks no rule: the schema's own
         # validators run (and word the error) only when it is out of bounds.
         if bounds is None or not bounds[0] <= len(value) <= bounds[1]:
@@ -460,9 +467,12 @@ class RowValidator:
                 raw = restore(raw).strip()
                 if not raw:
                     continue
-            if bounds is not None and bounds[0] <= len(raw) <= bounds[1]:
-                values[key] = raw  # plain text within its limits: the common case, inline
-                continue
+            if bounds is not None:  # text
+                if "\r" in raw:
+                    raw = line_breaks(raw)
+                if bounds[0] <= len(raw) <= bounds[1]:
+                    values[key] = raw  # plain text within its limits: the common case, inline
+                    continue
             try:
                 value = convert(raw)
             except ValidationError as exc:

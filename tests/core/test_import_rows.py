@@ -29,7 +29,9 @@ def cells(*parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 texts = st.one_of(st.text(max_size=30), st.sampled_from(["", "  ", "x" * 50, "x" * 51,
                                                           "x" * 100, "x" * 101, "x" * 200,
-                                                          "x" * 201]))
+                                                          "x" * 201, "a\r\nb\rc",
+                                                          # 201 long, 200 once "\n"
+                                                          "x" * 99 + "\r\n" + "x" * 100]))
 emails = st.one_of(st.emails().map(str), st.sampled_from(
     ["a@x.org", "A@X.org", "bad", "a@", "@x.org", "a..b@x.org", "zoë@exämple.org"]))
 phones = st.sampled_from(["+12025550123", "(202) 555-0143", "202 555 0143", "123", "phone",
