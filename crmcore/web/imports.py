@@ -374,8 +374,11 @@ def mapping_view(ui: Ui) -> Any:
             session.commit()
             with current_app.extensions["crm"].sessions() as reading:
                 report = import_svc.check(reading, user, ui.kind, path, service_options)
-            return mapping_page(ui, token, filename, head, selected, options, intent,
-                                report=report)
+            if report.error_count <= SHOWN_ERRORS:
+                return mapping_page(ui, token, filename, head, selected, options, intent,
+                                    report=report)
+            # More problems than a page shows: a dry run's job keeps every one,
+            # for its page to offer as a download.
         job = import_svc.start(session, actor(), ui.kind, path, filename, service_options)
         job_id = job.id
         session.commit()

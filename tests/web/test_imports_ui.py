@@ -179,6 +179,23 @@ def test_dry_run_reports_counts_and_bad_rows_and_writes_nothing(app, client, sal
     assert 'name="token"' in page and 'value="import"' in page
 
 
+def test_a_dry_run_with_more_problems_than_a_page_shows_keeps_them_all(app, client, sales,
+                                                                       monkeypatch):
+    """QA: a small file's dry run, checked on the mapping page, listed the
+    first 1000 problems of 3,004, with no way to the rest."""
+    monkeypatch.setattr("crmcore.web.imports.SHOWN_ERRORS", 2)
+    data = csv_bytes("name,email", *(f"P{i},bad{i}" for i in range(3)))
+    response = submit(client, upload(client, data).get_data(as_text=True), "check")
+    assert response.status_code == 303  # to the dry run's job
+    page = client.get(response.location).get_data(as_text=True)
+    assert re.search(r'id="job-status">checked<', page)
+    download = re.search(r'<a id="problems-download" href="([^"]+)" download>Download all 3 '
+                         r'problems \(CSV\)</a>', page)
+    assert download, page
+    assert len(client.get(download[1]).get_data(as_text=True).splitlines()) == 4
+    assert count(app) == 0
+
+
 def test_a_large_files_dry_run_runs_in_the_background_then_imports(app, client, sales,
                                                                    monkeypatch):
     monkeypatch.setattr("crmcore.web.imports.INLINE_CHECK_MAX_BYTES", 10)
