@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,7 +52,7 @@ from crmcore.models import (
 )
 from crmcore.models.records import LIFECYCLE_STAGES
 from crmcore.schemas.base import Id, load
-from crmcore.schemas.records import custom_field, input_schema, plugin_field_names
+from crmcore.schemas.records import custom_field, input_schema, phone_region, plugin_field_names
 from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
 from crmcore.textkeys import fold, sound_key
@@ -847,7 +848,7 @@ def _prefix_search(session: Session, model: Any, text: str) -> Any:
     text = text.strip()
     name = fold(text, 200)
     prefixes = [(model.name_key, name), (model.email_key, text.lower()),
-                (model.phone_key, text.lower())]
+                (model.phone_key, phone_prefix(text))]
     if model is Contact:  # searched by the name they are sorted by
         prefixes.append((model.last_name_key, name[:100]))
     if session.get_bind().dialect.name == "postgresql":
@@ -855,6 +856,25 @@ def _prefix_search(session: Session, model: Any, text: str) -> Any:
                      for column, prefix in prefixes))
     return or_(*(and_(column >= prefix, column < prefix + "\U0010ffff")
                  for column, prefix in prefixes))
+
+
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]*\d[\d\s().\-/]*")
+
+
+def phone_prefix(text: str) -> str:
+    """The start of stored phones that ``text``, typed as people write numbers
+    ("+1 650-253", as a record's page shows one, or "(650) 253" in the
+    region CRM_PHONE_REGION names), stands for: "+1650253"; other text as it is."""
+    if not _PHONE_LIKE.fullmatch(text):
+        return text.lower()
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+"):
+        return "+" + digits
+    import phonenumbers  # on use, as the phone schema does
+
+    # A national number without its trunk prefix ("020 7946" in GB).
+    code = phonenumbers.country_code_for_region(phone_region())
+    return f"+{code}{digits.lstrip('0')}" if code else text.lower()
 
 
 def _escape_like(text: str) -> str:
