@@ -6,13 +6,14 @@ import os
 import signal
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from crmcore.app import build_runtime
 from crmcore.commands import clear_errors, utf8
 from crmcore.db import transaction
+from crmcore.errors import interrupted
 from crmcore.models import ImportJob
 from crmcore.services import imports
 from crmcore.services import records as rec
@@ -106,7 +107,12 @@ def import_command(kind: rec.Kind) -> click.Command:
                     else f"{imports.rows_written(job)} rows written")
             click.echo(f"import #{job.id}: {done}", err=True)
 
-        job = imports.run(runtime.sessions, job_id, progress)
+        try:
+            job = imports.run(runtime.sessions, job_id, progress)
+        except BaseException as exc:
+            if not interrupted(exc):
+                raise
+            _stopped(runtime.sessions, job_id)
         _finish(job)
 
     command.help = (f"Import {plural} from FILE: a CSV (or tab-separated text) or an Excel "
@@ -114,6 +120,18 @@ def import_command(kind: rec.Kind) -> click.Command:
                     "Every row is checked first; by default any problem stops the import "
                     "before anything is written.")
     return command
+
+
+def _stopped(sessions: Any, job_id: int) -> NoReturn:
+    """Say where an import stopped by Ctrl-C stands and how to go on."""
+    with sessions() as session:
+        job = imports.get_job(session, None, job_id)
+    ways = [f"`crm imports {verb} {job_id}`" for verb, may in (
+        ("resume", imports.resumable(job)),
+        ("revert", imports.revertible(job))) if may]
+    click.echo(f"import #{job_id} {job.status}: {job.message}"
+               + (f" ({' or '.join(ways)})" if ways else ""), err=True)
+    raise SystemExit(130)
 
 
 def _finish(job: ImportJob) -> None:

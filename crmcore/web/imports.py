@@ -414,8 +414,9 @@ register_routes(CONTACT_UI)
 
 @bp.get("/imports")
 def imports() -> Any:
-    page = import_svc.list_jobs(db(), actor(), before=request.args.get("before", type=int))
-    return render("web/imports.html", jobs=page.jobs,
+    before = request.args.get("before", type=int)
+    page = import_svc.list_jobs(db(), actor(), before=before)
+    return render("web/imports.html", jobs=page.jobs, older=before is not None,
                   stalled={j.id for j in page.jobs if import_svc.stalled(j)},
                   people=users_by_id(j.created_by for j in page.jobs),
                   next_url=url_for("web.imports", before=page.older) if page.older else None)

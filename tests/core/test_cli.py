@@ -529,8 +529,37 @@ def test_a_driver_error_met_while_stopping_on_ctrl_c_is_no_unreachable_database(
 
     monkeypatch.setattr(imports, "run", cut_short)
     result = crm("leads", "import", str(good), CRM_PLUGINS="none")
+    assert result.exit_code == 130 and "import #1 queued:" in result.output
+    assert "Cannot reach the database" not in result.output
+    monkeypatch.setattr(imports, "resume", cut_short)
+    result = crm("imports", "resume", "1", CRM_PLUGINS="none")  # the same, elsewhere
     assert result.exit_code == 1 and "Aborted!" in result.output
     assert "Cannot reach the database" not in result.output
     with pytest.raises(OperationalError) as caught:
         cut_short()
     assert imports.stopped_by(caught.value) == "its process was stopped"
+
+
+def test_ctrl_c_during_an_import_says_how_to_go_on(crm, tmp_path, monkeypatch):
+    """QA: Ctrl-C printed only "Aborted!", though the job may be resumed or
+    reverted at once."""
+    from crmcore.services import imports
+
+    assert crm("init", CRM_PLUGINS="none").exit_code == 0
+    big = tmp_path / "big.csv"
+    big.write_text("Full name\n" + "".join(f"P{i}\n" for i in range(2500)))
+    real, calls = imports._write_batch, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "_write_batch", interrupted)
+    result = crm("leads", "import", str(big), CRM_PLUGINS="none")
+    assert result.exit_code == 130
+    assert ("import #1 failed: Stopped after 2000 rows: its process was stopped. Resume it "
+            "or revert it. (`crm imports resume 1` or `crm imports revert 1`)") in result.output
+    monkeypatch.setattr(imports, "_write_batch", real)
+    assert "import #1 done" in crm("imports", "resume", "1", CRM_PLUGINS="none").output

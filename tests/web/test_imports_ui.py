@@ -337,7 +337,8 @@ def test_the_imports_page_lists_fifty_and_links_to_older_ones(app, client, sales
     assert '<a href="/imports?before=3" rel="next">Older imports' in newest
     older = client.get("/imports?before=3").get_data(as_text=True)
     assert "file-2.csv" in older and "file-1.csv" in older and "file-3.csv" not in older
-    assert 'rel="next"' not in older
+    assert 'rel="next"' not in older and '<a href="/imports">← Newest imports</a>' in older
+    assert "No older imports." in client.get("/imports?before=1").get_data(as_text=True)
 
 
 def test_contacts_import(app, client, sales):
