@@ -176,6 +176,8 @@ def list_imports(limit: int, before: int | None) -> None:
     runtime = build_runtime()
     with runtime.sessions() as session:
         page = imports.list_jobs(session, None, limit, before)
+        if not page.jobs:
+            click.echo("No older imports." if before else "No imports yet.")
         for job in page.jobs:
             stopped = ", stopped" if imports.stalled(job) else ""
             would = "would be " if job.status == "checked" else ""  # a dry run's counts

@@ -264,6 +264,8 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     assert older == "Older imports: crm imports list --before 3"
     assert crm("imports", "list", "--limit", "1", "--before", "3", CRM_PLUGINS="none"
                ).output.startswith("#2 leads good.csv [done]")
+    assert crm("imports", "list", "--before", "1", CRM_PLUGINS="none").output == (
+        "No older imports.\n")
     assert "Invalid value for '--limit'" in crm("imports", "list", "--limit", "0",
                                                  CRM_PLUGINS="none").output
     with sqlite3.connect(crm.db_file) as db:  # as a killed import leaves it
