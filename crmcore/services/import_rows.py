@@ -187,6 +187,8 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     if chosen is not None and len(chosen) != len(header):
         raise HeaderProblems([("mapping", f"the mapping gives {len(chosen)} column(s), the "
                                           f"file has {len(header)}")])
+    # A mapping names columns whatever their case, as headers match fields.
+    by_name = {key.strip().casefold(): value for key, value in mapping.items()}
     columns: list[Column] = []
     problems: list[tuple[str, str]] = []  # (cause, message): HeaderProblems.by_cause
     unknown: list[str] = []  # the causes of columns that match no field
@@ -196,7 +198,8 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
                 continue  # no name to map it by: a cell it fills is its row's problem
             name = f"#{index + 1}"
         target = (chosen[index] if chosen is not None
-                  else mapping.get(name) or mapping.get(name.strip()))
+                  else mapping.get(name) or mapping.get(name.strip())
+                  or by_name.get(name.strip().casefold()))
         key = header_key(name)
         if by_id and (target == RECORD_ID or (key == RECORD_ID and target in (None, "-"))):
             columns.append(Column(index, name, RECORD_ID))
@@ -247,10 +250,10 @@ def _unmatched(header: Sequence[str], mapping: Mapping[str, str]) -> list[str]:
     positions: dict[str, list[int]] = {}
     for index, name in enumerate(header, start=1):
         if name.strip():
-            positions.setdefault(name.strip(), []).append(index)
+            positions.setdefault(name.strip().casefold(), []).append(index)
     problems = []
     for name in mapping:
-        found = positions.get(name.strip(), [])
+        found = positions.get(name.strip().casefold(), [])
         if not found:
             problems.append(f"the mapping names column {name!r}, which the file does not have")
         elif len(found) > 1:

@@ -4,6 +4,7 @@ bad ones."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
@@ -193,3 +194,14 @@ def test_a_leads_name_parts_join_first_name_first_whatever_the_column_order():
     assert validator.convert(["Lovelace", "", "Ada"]) == ({"full_name": "Ada Lovelace"}, [])
     assert validator.convert(["", "", ""]) == (
         {}, [("Surname + Given name", "Missing data for required field.")])
+
+
+def test_a_mapping_names_columns_whatever_their_case():
+    """QA: --map foo=- against a header "Foo" said the file had no such
+    column, though headers match fields whatever their case."""
+    columns = map_header("lead", ["Name", "Foo", "E-Mail"], {"foo": "-", "e-mail ": "emails"},
+                         [])
+    assert [(c.header, c.field) for c in columns] == [("Name", "full_name"),
+                                                       ("E-Mail", "emails")]
+    with pytest.raises(ValueError, match="which the file has 2 of"):
+        map_header("lead", ["Name", "Email", "email"], {"EMAIL": "emails"}, [])
