@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from crmcore.models import User
 if TYPE_CHECKING:
     import click
     import flask
-
+    from sqlalchemy.orm import Session
 
 
 @hookimpl
@@ -58,3 +59,34 @@ def crm_record_actions(record_type: str, record: Any, user: User) -> list[Action
         return []
     return [Action("Export personal data", f"gdpr.{record_type}_export", permission=PERMISSION),
             Action("Anonymize…", f"gdpr.{record_type}_anonymize", permission=PERMISSION)]
+
+
+# -- merges: the merged-away records are the survivor's person -----------------------------
+
+
+@hookimpl
+def crm_leads_merged(session: Session, survivor_id: int, merged_ids: Sequence[int]) -> None:
+    from crmcore_plugins.gdpr.services.merges import remember
+
+    remember(session, "lead", survivor_id, merged_ids)
+
+
+@hookimpl
+def crm_contacts_merged(session: Session, survivor_id: int, merged_ids: Sequence[int]) -> None:
+    from crmcore_plugins.gdpr.services.merges import remember
+
+    remember(session, "contact", survivor_id, merged_ids)
+
+
+@hookimpl
+def crm_leads_purged(session: Session, lead_ids: Sequence[int]) -> None:
+    from crmcore_plugins.gdpr.services.merges import forget_purged
+
+    forget_purged(session, "lead", lead_ids)
+
+
+@hookimpl
+def crm_contacts_purged(session: Session, contact_ids: Sequence[int]) -> None:
+    from crmcore_plugins.gdpr.services.merges import forget_purged
+
+    forget_purged(session, "contact", contact_ids)

@@ -1,5 +1,5 @@
 """The gdpr plugin's tables: which personal fields are erased, how long untouched
-records are kept, and the audit log.
+records are kept, which records were merged into which, and the audit log.
 
 The audit log records who did what to which record, never the person's data:
 ids, field keys and counts only, so that keeping it does not keep what was erased.
@@ -36,6 +36,22 @@ class GdprRetention(Base):
 
     record_type: Mapped[str] = mapped_column(String(20), primary_key=True)
     months: Mapped[int]
+
+
+class GdprMerge(Base):
+    """Lead (or contact) ``merged_id`` was merged into ``survivor_id``: the same
+    person, so anonymizing the survivor anonymizes the merged-away record too.
+    Written by ``crm_*_merged``; merges made before the plugin was installed (or
+    before gdpr_0002) were read from the core's "Merged into #N" timeline entries.
+    A record restored from the recycle bin keeps its row."""
+
+    __tablename__ = "gdpr_merge"
+
+    record_type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    merged_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    survivor_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+    __table_args__ = (Index("ix_gdpr_merge_survivor", "record_type", "survivor_id"),)
 
 
 class GdprAudit(Base):
