@@ -7,13 +7,18 @@ the ``gdpr.manage`` permission), commit or roll back, render.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from crmcore_plugins.gdpr.models import ACTIONS
 from crmcore_plugins.gdpr.schemas import RECORD_TYPES, BulkInput, load
 from crmcore_plugins.gdpr.services.age import AgePage, age_page, rows_for
-from crmcore_plugins.gdpr.services.anonymize import anonymize, anonymize_many, describe
+from crmcore_plugins.gdpr.services.anonymize import (
+    anonymize,
+    anonymize_many,
+    describe,
+    merged_copies,
+)
 from crmcore_plugins.gdpr.services.audit import AuditPage, audit_page
 from crmcore_plugins.gdpr.services.export import export_record, to_json, to_zip
 from crmcore_plugins.gdpr.services.records import AlreadyAnonymized
@@ -122,14 +127,28 @@ def age_bulk() -> Any:
         if not data["confirm"]:
             return render("gdpr/confirm_bulk.html",
                           rows=rows_for(session, actor(), refs), now=utcnow())
-        count = anonymize_many(session, actor(), refs)
+        done = anonymize_many(session, actor(), refs)
         session.commit()
     except ErasureFailed as exc:
         session.rollback()
         flash(exc.detail, "error")
         return back
-    flash(f"{count} record{'s' if count != 1 else ''} anonymized.", "info")
+    flash(f"{_records(done.anonymized)} anonymized"
+          + (f", and {_records(done.merged)} merged into them." if done.merged else "."), "info")
     return back
+
+
+def _records(count: int) -> str:
+    return f"{count} record{'s' if count != 1 else ''}"
+
+
+def _merged_note(record_type: str, ids: Sequence[int]) -> str:
+    """The sentence that says which merged records went with the one anonymized."""
+    if not ids:
+        return ""
+    numbers = ", ".join(f"#{i}" for i in ids)
+    return (f" {len(ids)} {record_type}{'s' if len(ids) != 1 else ''} merged into it "
+            f"({numbers}) {'were' if len(ids) != 1 else 'was'} anonymized with it.")
 
 
 # -- one record: anonymize and export ------------------------------------------------------
@@ -139,8 +158,10 @@ def anonymize_page(record_type: str, record_id: int) -> Any:
     session = db()
     if request.method != "POST":
         record, fields = describe(session, actor(), record_type, record_id)
+        merged = ([] if record.anonymized_at
+                  else merged_copies(session, actor(), record_type, record_id))
         return render("gdpr/anonymize.html", record_type=record_type, record=record,
-                      fields=fields)
+                      fields=fields, merged=merged)
     try:
         erased = anonymize(session, actor(), record_type, record_id)
         session.commit()
@@ -152,8 +173,9 @@ def anonymize_page(record_type: str, record_id: int) -> Any:
         flash(exc.detail, "error")
         return redirect(url_for(f"gdpr.{record_type}_anonymize", record_id=record_id), 303)
     else:
-        flash(f"The {record_type} was anonymized: {len(erased)} kinds of personal data were "
-              "erased in the CRM and its plugins.", "info")
+        flash(f"The {record_type} was anonymized: {len(erased.fields)} kinds of personal data "
+              "were erased in the CRM and its plugins." + _merged_note(record_type, erased.merged),
+              "info")
     record, _ = describe(session, actor(), record_type, record_id)
     return redirect(_record_url(record_type, record), 303)
 

@@ -44,6 +44,8 @@ class SweepPart:
     cutoff: datetime
     due: list[tuple[int, datetime]] = field(default_factory=list)
     anonymized: int = 0
+    # Records merged into those anonymized, anonymized with them.
+    merged: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
 
@@ -70,8 +72,9 @@ class SweepReport:
                 out += [f"  {part.record_type} #{i} (last touched {t:%Y-%m-%d})"
                         for i, t in part.due]
             else:
-                out.append(f"{head}, {part.anonymized} anonymized, {part.skipped} skipped, "
-                           f"{len(part.failed)} failed")
+                merged = (f" (and {part.merged} merged into them)" if part.merged else "")
+                out.append(f"{head}, {part.anonymized} anonymized{merged}, {part.skipped} "
+                           f"skipped, {len(part.failed)} failed")
                 out += [f"  {message}" for message in part.failed]
         if self.dry_run:
             out.append("Dry run: nothing was changed.")
@@ -105,7 +108,7 @@ def sweep(sessions: sessionmaker[Session], *, dry_run: bool = False,
         return report
     for part in report.parts:
         for record_id, _ in part.due:
-            outcome = _sweep_one(sessions, part.record_type, record_id, part.cutoff)
+            outcome = _sweep_one(sessions, part.record_type, record_id, part.cutoff, part)
             if outcome is True:
                 part.anonymized += 1
             elif outcome is False:
@@ -120,16 +123,19 @@ def sweep(sessions: sessionmaker[Session], *, dry_run: bool = False,
 
 
 def _sweep_one(sessions: sessionmaker[Session], record_type: str, record_id: int,
-               cutoff: datetime) -> bool | str:
-    """Anonymize one record in a transaction of its own: True when done, False when
+               cutoff: datetime, part: SweepPart | None = None) -> bool | str:
+    """Anonymize one record (with the records merged into it, counted in
+    ``part.merged``) in a transaction of its own: True when done, False when
     another sweep (or a touch) got there first, else the error's message."""
     attempt = 0
     while True:
         attempt += 1
         try:
             with transaction(sessions) as session:
-                return try_anonymize(session, None, record_type, record_id, "sweep",
-                                     cutoff) is not None
+                erased = try_anonymize(session, None, record_type, record_id, "sweep", cutoff)
+            if erased is not None and part is not None:
+                part.merged += len(erased.merged)
+            return erased is not None
         except NotFound:
             return False  # purged from the recycle bin since it was listed
         except ErasureFailed as exc:
