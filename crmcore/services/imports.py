@@ -789,6 +789,7 @@ def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptio
     with transaction(sessions) as session:
         # What a check stopped half-way found; this one finds it again.
         session.execute(delete(ImportProblem).where(ImportProblem.import_id == job_id))
+        session.execute(update(ImportJob).where(ImportJob.id == job_id).values(error_count=0))
     with sessions() as session:
         job = session.get(ImportJob, job_id)
         assert job is not None
@@ -821,10 +822,14 @@ def _validate(sessions: sessionmaker[Session], job_id: int, options: ImportOptio
 def _problem_store(sessions: sessionmaker[Session], job_id: int
                    ) -> Callable[[list[tuple[int, str, str]]], None]:
     """Keep a check's problems with its job, each batch's in a short write
-    transaction of its own (the check itself only reads)."""
+    transaction of its own (the check itself only reads), and count them on
+    the job as they are found: a long check, or one stopped half-way, shows
+    how many so far."""
     def store(problems: list[tuple[int, str, str]]) -> None:
         with transaction(sessions) as session:
             _keep_problems(session, job_id, problems)
+            session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
+                error_count=ImportJob.error_count + len(problems)))
 
     return store
 

@@ -783,6 +783,38 @@ def test_an_import_stopped_while_checking_is_checked_again_on_resume(
     assert imports.resume(sessions, admin, job.id).created_count == 30
 
 
+def test_a_check_counts_its_problems_as_it_finds_them(app, tmp_path, make_user, run_import,
+                                                      monkeypatch):
+    """QA: a job stopped during its check said "problems 0" while the
+    problems of its first batches were kept; a resume finds them again,
+    none twice."""
+    admin = make_user("admin")
+    path = write_csv(tmp_path / "bad.csv", ["name", "email"],
+                     [[f"P{i}", "bad" if i % 2 else f"p{i}@x.org"] for i in range(30)])
+    check = imports.check
+
+    def stopped_after_a_batch(*args, store, **kwargs):
+        def once(problems):
+            store(problems)
+            raise KeyboardInterrupt
+
+        return check(*args, store=once, **kwargs)
+
+    monkeypatch.setattr(imports, "check", stopped_after_a_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run_import(path, admin, batch_size=10, skip_bad_rows=True)
+    monkeypatch.setattr(imports, "check", check)
+    sessions = app.extensions["crm"].sessions
+    with sessions() as s:
+        job = imports.list_jobs(s, admin).jobs[0]
+        assert (job.status, job.error_count) == ("validating", 5)
+    done = imports.resume(sessions, admin, job.id)
+    assert (done.created_count, done.error_count) == (15, 15)
+    with sessions() as s:
+        assert [row for row, _, _ in imports.problems(s, admin, job.id)] == list(
+            range(3, 32, 2))
+
+
 def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, make_user):
     """A running import whose process is alive is refused; once it has not
     moved for STALLED_AFTER it is resumed, by a worker too (resume_queued)."""
