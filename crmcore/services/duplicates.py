@@ -205,13 +205,14 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
     held = ({"phones": record.phones, "emails": record.emails, "name_key": record.name_key,
              "company": record.company} if record is not None else None)
     seeing_all = can(session, actor, "records.view_all")
+    # An edit's warning leaves out the record and those it is kept apart from.
+    apart = {record.id, *distinct_ids(session, kind, record.id)} if held is not None else set()
 
     def known_to(who: User | None) -> set[int]:
-        """The ids an edit's warning leaves out: the record, those it is kept
-        apart from, and the duplicates it has already (only their ids read)."""
+        """The ids an edit's warning leaves out: ``apart``, and the duplicates
+        the record has already among those ``who`` sees (only their ids read)."""
         if held is None:
             return set()
-        apart = {record.id, *distinct_ids(session, kind, record.id)}
         return apart | set(_matches(session, who, kind, **held, exclude=apart,
                                     limit=MAX_CANDIDATES))
 
