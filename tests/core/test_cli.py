@@ -545,12 +545,12 @@ def test_a_driver_error_met_while_stopping_on_ctrl_c_is_no_unreachable_database(
 def test_ctrl_c_during_an_import_says_how_to_go_on(crm, tmp_path, monkeypatch):
     """QA: Ctrl-C printed only "Aborted!", though the job may be resumed or
     reverted at once."""
-    from crmcore.services import imports
+    from crmcore.services.imports import writing as import_write
 
     assert crm("init", CRM_PLUGINS="none").exit_code == 0
     big = tmp_path / "big.csv"
     big.write_text("Full name\n" + "".join(f"P{i}\n" for i in range(2500)))
-    real, calls = imports._write_batch, []
+    real, calls = import_write._write_batch, []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -558,10 +558,10 @@ def test_ctrl_c_during_an_import_says_how_to_go_on(crm, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(imports, "_write_batch", interrupted)
+    monkeypatch.setattr(import_write, "_write_batch", interrupted)
     result = crm("leads", "import", str(big), CRM_PLUGINS="none")
     assert result.exit_code == 130
     assert ("import #1 failed: Stopped after 2000 rows: its process was stopped. Resume it "
             "or revert it. (`crm imports resume 1` or `crm imports revert 1`)") in result.output
-    monkeypatch.setattr(imports, "_write_batch", real)
+    monkeypatch.setattr(import_write, "_write_batch", real)
     assert "import #1 done" in crm("imports", "resume", "1", CRM_PLUGINS="none").output

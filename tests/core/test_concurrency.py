@@ -277,6 +277,7 @@ def test_a_batch_that_meets_a_record_saved_meanwhile_is_written_again(
     is written again and skips it, as asked (the driver's UniqueViolation
     failed the job before)."""
     from crmcore.services import imports
+    from crmcore.services.imports import writing as import_write
 
     admin = make_user("admin")
     sessions = app.extensions["crm"].sessions
@@ -285,10 +286,10 @@ def test_a_batch_that_meets_a_record_saved_meanwhile_is_written_again(
     with transaction(sessions) as s:
         job_id = imports.start(s, s.merge(admin), svc.LEADS, path, path.name,
                                imports.ImportOptions(on_duplicate="skip")).id
-    real_insert = imports._insert
+    real_insert = import_write._insert
 
     def insert_after_a_user(*args: Any) -> list[int]:
-        monkeypatch.setattr(imports, "_insert", real_insert)
+        monkeypatch.setattr(import_write, "_insert", real_insert)
 
         def create() -> None:
             with transaction(sessions) as s:
@@ -300,7 +301,7 @@ def test_a_batch_that_meets_a_record_saved_meanwhile_is_written_again(
         user.join(30)
         return real_insert(*args)
 
-    monkeypatch.setattr(imports, "_insert", insert_after_a_user)
+    monkeypatch.setattr(import_write, "_insert", insert_after_a_user)
     done = imports.run(sessions, job_id)
     assert (done.status, done.created_count, done.skipped_count) == ("done", 9, 1), done.message
 
@@ -310,6 +311,7 @@ def test_an_update_revert_leaves_an_edit_saved_while_it_runs(app, make_user, tmp
     """The revert locks the records it compares with what the import wrote:
     QA saw 6 of 2,372 edits answered 200 overwritten by a revert."""
     from crmcore.services import imports
+    from crmcore.services.imports import reverting
 
     admin = make_user("admin")
     sessions = app.extensions["crm"].sessions
@@ -322,7 +324,7 @@ def test_an_update_revert_leaves_an_edit_saved_while_it_runs(app, make_user, tmp
         job_id = imports.start(s, s.merge(admin), svc.LEADS, path, path.name,
                                imports.ImportOptions(on_duplicate="update")).id
     imports.run(sessions, job_id)
-    edit = reverted_with_an_edit_midway(app, admin, job_id, lead_id, monkeypatch, imports,
+    edit = reverted_with_an_edit_midway(app, admin, job_id, lead_id, monkeypatch, reverting,
                                         "_editable_values", after=True)
     with sessions() as s:
         company = s.get(Lead, lead_id).company
@@ -363,6 +365,7 @@ def test_a_row_whose_record_is_deleted_while_its_batch_is_written_is_a_problem(
     meanwhile as updated (60,000 updated, 18,000 records left). The batch
     locks its records before it writes them; one gone is its row's problem."""
     from crmcore.services import imports
+    from crmcore.services.imports import writing as import_write
 
     admin = make_user("admin")
     sessions = app.extensions["crm"].sessions
@@ -375,23 +378,17 @@ def test_a_row_whose_record_is_deleted_while_its_batch_is_written_is_a_problem(
     with transaction(sessions) as s:
         job_id = imports.start(s, s.merge(admin), svc.LEADS, path, path.name,
                                imports.ImportOptions(on_duplicate="update")).id
-    found = imports._existing
+    found = import_write.email_holders
 
-    def deleted_once_found(*args: Any) -> Any:
+    def deleted_once_found(*args: Any) -> Any:  # the write's lookup, not the check's
         holders = found(*args)
         if "bo@x.org" in holders:
-            monkeypatch.setattr(imports, "_existing", found)
+            monkeypatch.setattr(import_write, "email_holders", found)
             with transaction(sessions) as s:  # a revert, the bin emptied
                 svc.remove(s, None, svc.LEADS, [gone])
         return holders
 
-    real_write = imports._write
-
-    def write(*args: Any) -> None:  # after the check, which uses _existing too
-        monkeypatch.setattr(imports, "_existing", deleted_once_found)
-        real_write(*args)
-
-    monkeypatch.setattr(imports, "_write", write)
+    monkeypatch.setattr(import_write, "email_holders", deleted_once_found)
     job = imports.run(sessions, job_id)
     assert (job.updated_count, job.created_count, job.error_count) == (1, 0, 1), job.message
     assert job.errors == [[3, "email", f"The lead #{gone} was deleted since this file was "

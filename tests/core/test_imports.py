@@ -16,11 +16,13 @@ from sqlalchemy import func, select
 
 from crmcore.db import transaction, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
-from crmcore.models import Contact, EmailKey, ImportProblem, Lead
+from crmcore.models import Contact, EmailKey, ImportChange, ImportJob, ImportProblem, Lead
 from crmcore.schemas.users import normalize_email
 from crmcore.services import imports
 from crmcore.services import records as svc
 from crmcore.services.import_rows import fast_email
+from crmcore.services.imports import reverting as import_revert
+from crmcore.services.imports import writing as import_write
 from tests.fake_plugins import _descriptors
 from tests.fake_plugins.alpha import hooks as alpha
 
@@ -168,7 +170,7 @@ def test_rows_a_record_holds_already_count_unchanged_and_are_not_reverted(
     assert [list(changes) for name, changes in alpha.calls
             if name == "crm_leads_updated"] == [[ids[1]]]
     with app.extensions["crm"].sessions() as s:
-        assert s.scalar(select(func.count()).select_from(imports.ImportChange)) == 1
+        assert s.scalar(select(func.count()).select_from(ImportChange)) == 1
         assert s.scalars(select(Lead.version).order_by(Lead.id)).all() == [
             versions[0], versions[1] + 1, versions[2], 1]
     reverted = imports.revert(app.extensions["crm"].sessions, admin, job.id)
@@ -187,7 +189,7 @@ def test_a_revert_goes_in_batches_and_tells_plugins_once_per_batch(
                      + [[f"P{i}", f"p{i}@x.org", "Acme"] for i in range(7)])
     job = run_import(path, admin, on_duplicate="update")
     assert (job.created_count, job.updated_count) == (7, 1)
-    monkeypatch.setattr(imports, "REVERT_BATCH", 3)
+    monkeypatch.setattr(import_revert, "REVERT_BATCH", 3)
     alpha.calls.clear()
 
     imports.revert(app.extensions["crm"].sessions, admin, job.id)
@@ -215,7 +217,7 @@ def test_an_interrupted_revert_keeps_whole_batches_and_finishes_when_run_again(
     path = write_csv(tmp_path / "i.csv", ["name", "email"],
                      [[f"P{i}", f"p{i}@x.org"] for i in range(7)])
     job = run_import(path, admin)
-    monkeypatch.setattr(imports, "REVERT_BATCH", 3)
+    monkeypatch.setattr(import_revert, "REVERT_BATCH", 3)
     remove, calls = svc.remove, []
 
     def crash_on_the_second_batch(session, actor, kind, ids):
@@ -536,7 +538,7 @@ def cut_power_in_the_second_batch(monkeypatch, cut: BaseException | None = None)
     """The next import's second batch fails after its writes, before its
     commit (with ``cut``, a RuntimeError unless given); returns the real batch
     writer, to put back."""
-    real = imports._write_batch
+    real = import_write._write_batch
     calls = []
 
     def dying(*args, **kwargs):
@@ -545,7 +547,7 @@ def cut_power_in_the_second_batch(monkeypatch, cut: BaseException | None = None)
         if len(calls) == 2:
             raise cut or RuntimeError("power cut")
 
-    monkeypatch.setattr(imports, "_write_batch", dying)
+    monkeypatch.setattr(import_write, "_write_batch", dying)
     return real
 
 
@@ -559,7 +561,7 @@ def interrupted(app, tmp_path, make_user, run_import, monkeypatch):
     real = cut_power_in_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run_import(path, admin, batch_size=10)
-    monkeypatch.setattr(imports, "_write_batch", real)
+    monkeypatch.setattr(import_write, "_write_batch", real)
     with app.extensions["crm"].sessions() as s:
         return admin, path, imports.list_jobs(s, admin).jobs[0]
 
@@ -611,7 +613,7 @@ def test_resuming_an_import_that_leaves_out_bad_rows_writes_each_good_row_once(
     with pytest.raises(RuntimeError):
         run_import(path, admin, batch_size=10, skip_bad_rows=True)
     assert count(app) == 8  # the file's first 10 rows, less the 2 bad ones
-    monkeypatch.setattr(imports, "_write_batch", real)
+    monkeypatch.setattr(import_write, "_write_batch", real)
     sessions = app.extensions["crm"].sessions
     with app.extensions["crm"].sessions() as s:
         job_id = imports.list_jobs(s, admin).jobs[0].id
@@ -640,7 +642,7 @@ def test_rows_written_counts_data_rows_when_the_file_has_blank_lines(
         # The first batch: the file's rows 2 to 16, five of them blank.
         assert (job.total_rows, job.processed_rows, imports.rows_written(job)) == (30, 16, 10)
         assert job.message.startswith("Stopped after 10 rows:")
-    monkeypatch.setattr(imports, "_write_batch", real)
+    monkeypatch.setattr(import_write, "_write_batch", real)
     seen = []
     done = imports.resume(sessions, admin, job.id,
                           progress=lambda j: seen.append((imports.rows_written(j), j.message)))
@@ -660,7 +662,7 @@ def test_a_resume_leaves_out_what_the_check_left_out(app, tmp_path, make_user, r
     real = cut_power_in_the_second_batch(monkeypatch)
     with pytest.raises(RuntimeError):
         run_import(path, admin, batch_size=10, on_duplicate="update", skip_bad_rows=True)
-    monkeypatch.setattr(imports, "_write_batch", real)
+    monkeypatch.setattr(import_write, "_write_batch", real)
     sessions = app.extensions["crm"].sessions
     with sessions() as s:
         job = imports.list_jobs(s, admin).jobs[0]
@@ -682,7 +684,7 @@ def test_an_import_stopped_by_its_process_may_go_on_at_once(app, tmp_path, make_
     real = cut_power_in_the_second_batch(monkeypatch, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run_import(path, admin, batch_size=10)
-    monkeypatch.setattr(imports, "_write_batch", real)
+    monkeypatch.setattr(import_write, "_write_batch", real)
     sessions = app.extensions["crm"].sessions
     with sessions() as s:
         job = imports.list_jobs(s, admin).jobs[0]
@@ -693,11 +695,11 @@ def test_an_import_stopped_by_its_process_may_go_on_at_once(app, tmp_path, make_
         return
     path.unlink()
     with transaction(sessions) as s:  # the next stop finds the file gone
-        s.get(imports.ImportJob, job.id).status = "resume_queued"
+        s.get(ImportJob, job.id).status = "resume_queued"
     with pytest.raises(ValidationFailed):
         imports.run(sessions, job.id)
     with sessions() as s:
-        assert s.get(imports.ImportJob, job.id).message == (
+        assert s.get(ImportJob, job.id).message == (
             "Stopped after 10 rows: Cannot read big.csv: No such file or directory. Its file "
             "is gone: revert it.")
 
@@ -833,7 +835,7 @@ def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, mak
     assert (f"If its process has died, it can be taken over from {free:%Y-%m-%d %H:%M:%S} UTC, "
             "10 minutes after it last moved.") in refused.value.detail
     with transaction(sessions) as s:
-        s.get(imports.ImportJob, job_id).progress_at = utcnow() - timedelta(minutes=11)
+        s.get(ImportJob, job_id).progress_at = utcnow() - timedelta(minutes=11)
     with transaction(sessions) as s:
         assert imports.queue_resume(s, s.merge(user), job_id).status == "resume_queued"
     with transaction(sessions) as s, pytest.raises(Conflict, match="still moving"):
@@ -841,7 +843,7 @@ def test_only_an_import_that_stopped_is_resumed_and_only_once(app, tmp_path, mak
     assert imports.next_queued(sessions) == (job_id, "resume_queued")
     assert jobs.work(sessions, once=True, echo=lambda _line: None) == 1
     with sessions() as s:
-        job = s.get(imports.ImportJob, job_id)
+        job = s.get(ImportJob, job_id)
         assert (job.status, job.created_count) == ("done", 2)
     assert count(app) == 2
 
@@ -907,8 +909,8 @@ def test_a_dry_run_starts_one_import_even_asked_twice_at_once(app, tmp_path, mak
         f"Dry run #{dry_run} was imported already, as import {started} (queued); "
         "importing it again would add its rows twice.")], outcomes
     with sessions() as s:
-        assert f"#{s.get(imports.ImportJob, dry_run).started_import_id}" == started
-        assert s.scalar(select(func.count()).select_from(imports.ImportJob)) == 2
+        assert f"#{s.get(ImportJob, dry_run).started_import_id}" == started
+        assert s.scalar(select(func.count()).select_from(ImportJob)) == 2
 
 
 def test_contacts_import(app, tmp_path, make_user, run_import):
@@ -1150,7 +1152,7 @@ def test_the_check_holds_no_write_lock_and_shows_its_progress(app, tmp_path, mak
             svc.create(other, None, svc.LEADS, {"full_name": f"Meanwhile {rows}"})
             other.commit()
         with sessions() as other:
-            job = other.get(imports.ImportJob, job_id)
+            job = other.get(ImportJob, job_id)
             seen.append((job.status, job.total_rows))
 
     real_heartbeat = imports._heartbeat
@@ -1182,7 +1184,7 @@ def test_a_check_whose_process_died_is_seen_stalled_and_runs_again(app, tmp_path
     with pytest.raises(Conflict, match="still moving"):
         imports.resume(sessions, None, job_id)
     with transaction(sessions) as s:
-        job = s.get(imports.ImportJob, job_id)
+        job = s.get(ImportJob, job_id)
         assert not imports.stalled(job)
         job.progress_at = utcnow() - imports.STALLED_AFTER - timedelta(seconds=1)
         assert imports.stalled(job) and imports.resumable(job)
@@ -1208,7 +1210,7 @@ def test_a_check_that_breaks_ends_the_job_and_writes_nothing(app, tmp_path, make
     with pytest.raises(OSError):
         imports.run(sessions, job_id)
     with sessions() as s:
-        job = s.get(imports.ImportJob, job_id)
+        job = s.get(ImportJob, job_id)
         assert job.status == "invalid" and not imports.revertible(job)
         assert job.message == "The check stopped: OSError: disk full. Import the file again."
     assert count(app) == 0

@@ -1,0 +1,291 @@
+"""The check: every row of the file validated and classified (create, update,
+skip, or a problem) against the file's earlier rows and the records in the
+CRM, before anything is written. Its good rows are spooled for the write."""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crmcore import jsoncodec
+from crmcore.auth.roles import can
+from crmcore.db import any_of
+from crmcore.errors import Forbidden, ValidationFailed
+from crmcore.models import EmailKey, LeadStage, User
+from crmcore.services import records as rec
+from crmcore.services.custom_fields import definitions
+from crmcore.services.import_rows import RECORD_ID, HeaderProblems, RowValidator, map_header
+from crmcore.services.imports.options import ROW, ImportOptions, Report
+from crmcore.services.imports.reading import numbered_batches, open_rows
+
+
+class Scratch:
+    """Disk, not memory, for what the check learns: the addresses met so far in
+    the file (and, matching by id, the records, as ``#id``: an address always
+    holds an ``@``), and each batch's good rows, converted, so that the write
+    does not validate them again."""
+
+    def __init__(self) -> None:
+        fd, path = tempfile.mkstemp(suffix=".sqlite3", prefix="crm-import-")
+        os.close(fd)
+        self.db = sqlite3.connect(path)
+        # Gone from the directory at once: SQLite keeps working on the open
+        # file (it has no journal to open beside it), and a killed process
+        # leaves nothing in the temporary directory.
+        os.unlink(path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID")
+        # Written and read once, in order: a plain file without a name, which
+        # lives as long as this object (close() closes it).
+        self.spool = tempfile.TemporaryFile(prefix="crm-import-")  # noqa: SIM115
+        # The file's column of each field a problem found by the write is
+        # about (the check knows the header).
+        self.columns: dict[str, str] = {}
+
+    def keep(self, last_row: int, rows_through: int, values: list[dict[str, Any]]) -> None:
+        """Spool a batch of good rows; ``last_row`` is the file row the batch
+        ends at, as the write records it for a resume, and ``rows_through`` the
+        data rows read up to there, for the progress."""
+        # marshal, several times faster than JSON for these plain values; the
+        # file is this process's own and dies with it. Each batch is one
+        # length-prefixed block: marshal.load() on a file reads item by item.
+        block = marshal.dumps((last_row, rows_through, values))
+        self.spool.write(len(block).to_bytes(8, "little") + block)
+
+    def good_batches(self) -> Iterator[tuple[int, int, list[dict[str, Any]]]]:
+        """``(last row, rows through, values)`` per batch, in file order."""
+        self.spool.seek(0)
+        while size := self.spool.read(8):
+            yield marshal.loads(self.spool.read(int.from_bytes(size, "little")))  # noqa: S302
+
+    def first_rows(self, keys: Sequence[str]) -> dict[str, int]:
+        return dict(self.db.execute(
+            "SELECT email, row FROM seen WHERE email IN (SELECT value FROM json_each(?))",
+            (jsoncodec.dumps(list(keys)),)))
+
+    def add(self, pairs: Sequence[tuple[str, int]]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", pairs)
+
+    def close(self) -> None:
+        self.db.close()
+        self.spool.close()
+
+
+def row_validator(session: Session, actor: User | None, kind: rec.Kind,
+               header: list[str], options: ImportOptions) -> RowValidator:
+    refuse_external(session, actor)
+    custom = definitions(session, kind.record_type)
+    try:
+        columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom],
+                             by_id=options.match_by == "id", chosen=options.columns)
+    except HeaderProblems as exc:
+        # The mapping's problems under the option that gave it: by name or by position.
+        given = "mapping" if options.columns is None else "columns"
+        raise ValidationFailed(f"The header does not fit: {exc}", {
+            given if cause == "mapping" else cause: problems
+            for cause, problems in exc.by_cause.items()}) from None
+    if options.fields is not None:
+        refused = [c.header for c in columns
+                   if not set(c.fills(kind.record_type)) <= set(options.fields)]
+        if refused:
+            message = f"These columns cannot be imported here: {', '.join(refused)}."
+            raise ValidationFailed(f"The header does not fit: {message}", {"file": [message]})
+    may_set_owner = can(session, actor, "records.reassign")
+    # Anyone may name themselves, as the export of their own records does.
+    owners = {email.lower(): user_id for user_id, email in session.execute(
+        select(User.id, User.email).where(User.is_active.is_(True)))
+        if may_set_owner or (actor is not None and user_id == actor.id)}
+    stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
+    # A mapping by name cannot reach a column with no name; one by position
+    # (the import page's) maps it or ignores it, as asked.
+    unnamed = ([i for i, name in enumerate(header) if not name.strip()]
+               if options.columns is None else [])
+    return RowValidator(kind.record_type, columns, custom, owners, stages, may_set_owner,
+                        header_width=len(header), unnamed=unnamed)
+
+
+def refuse_external(session: Session, actor: User | None) -> None:
+    """External users (an advertiser, a partner) create no core record as
+    themselves: their plugin imports on their behalf (as the system)."""
+    if rec.is_external(session, actor):
+        raise Forbidden("External users import through their portal, not as themselves.")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The record an email already belongs to."""
+
+    record_type: str
+    record_id: int
+    editable: bool  # of the kind imported, and one the importing user may update
+
+
+def email_holders(session: Session, actor: User | None, kind: rec.Kind, options: ImportOptions,
+              emails: Sequence[str]) -> dict[str, Holder]:
+    if not emails:
+        return {}
+    found = session.execute(select(EmailKey.email, EmailKey.record_type, EmailKey.record_id)
+                            .where(any_of(session, EmailKey.email, emails))).all()
+    editable = editable_ids(session, actor, kind, [i for _, t, i in found if t == kind.record_type]
+                         if options.on_duplicate == "update" else [])
+    return {email: Holder(t, i, t == kind.record_type and i in editable)
+            for email, t, i in found}
+
+
+def editable_ids(session: Session, actor: User | None, kind: rec.Kind,
+              ids: Sequence[int]) -> set[int]:
+    """The ``ids`` of records an import by ``actor`` may update: by the records'
+    own rule, live ones, not anonymized (:func:`records.update`'s rule), and
+    only one's own without records.view_all."""
+    if not ids:
+        return set()
+    model = kind.model
+    return set(session.scalars(rec.visible(session, actor, kind).with_only_columns(model.id)
+                               .where(any_of(session, model.id, ids),
+                                      model.anonymized_at.is_(None))))
+
+
+def moving_emails(rows: Iterable[Mapping[str, Any]], editable: set[int]) -> dict[int, str]:
+    """The first email each record named by id in a batch's ``rows`` gets:
+    within a batch, records may trade addresses (the write releases every old
+    key of a batch before it claims the new ones)."""
+    return {values[RECORD_ID]: values["emails"][0] for values in rows
+            if values.get(RECORD_ID) in editable and values.get("emails")}
+
+
+def classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
+              existing: Mapping[str, Holder], editable: set[int],
+              moving: Mapping[int, str]) -> tuple[str, int | None, str, str]:
+    """``(action, record_id, message, field)`` of a good row: create, update,
+    skip, or an error about ``field`` (the row's ``emails`` or ``id``).
+    ``editable``: of the ids rows name, those the import may update;
+    ``moving``: the new first emails of the batch's records (:func:`moving_emails`)."""
+    email = values["emails"][0] if values.get("emails") else None
+    holder = existing.get(email) if email else None
+    record_id = values.get(RECORD_ID)
+    if record_id is not None:
+        if record_id not in editable:
+            return "error", None, (
+                f"No {kind.record_type} #{record_id} that you may update (another user's, "
+                f"one in the recycle bin, an anonymized one, or none at all): leave the id "
+                f"empty to add the row as a new {kind.record_type}."), RECORD_ID
+        released = (holder is not None and holder.record_type == kind.record_type
+                    and moving.get(holder.record_id, email) != email)
+        if holder and (holder.record_type, holder.record_id) != (kind.record_type, record_id) \
+                and not released:
+            return "error", None, (f"The email {email} already belongs to another lead or "
+                                   "contact."), "emails"
+        if options.on_duplicate == "report":
+            return "error", None, (f"The {kind.record_type} #{record_id} is already in the "
+                                   "CRM."), RECORD_ID
+        holder = Holder(kind.record_type, record_id, editable=True)
+    if holder is None:
+        return "create", None, "", ""
+    if options.on_duplicate == "skip":
+        return "skip", None, "", ""
+    if options.on_duplicate == "update" and holder.record_type == kind.record_type:
+        if holder.editable:
+            return "update", holder.record_id, "", ""
+        return "error", None, (f"The email {email} belongs to a {holder.record_type} you may "
+                               "not update: another user's, or one in the recycle bin."), "emails"
+    return "error", None, (options.known_email_message or f"The email {email} already "
+                           f"belongs to a {holder.record_type} in the CRM."), "emails"
+
+
+def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
+          options: ImportOptions, progress: Callable[[int], None] | None = None,
+          scratch: Scratch | None = None,
+          store: Callable[[list[tuple[int, str, str]]], None] | None = None) -> Report:
+    """Read the whole file and report what an import would do and every problem.
+    With ``scratch``, the good rows are kept there for the write; without (a
+    dry run), the rows that would update records are compared with them too,
+    to say how many would change nothing. ``store`` is given every problem
+    found, batch by batch."""
+    options.check()
+    report = Report(store=store)
+    seen = scratch or Scratch()
+    by_id = options.match_by == "id"
+    try:
+        with open_rows(path, options) as (header, rows):
+            validator = row_validator(session, actor, kind, header, options)
+            seen.columns = {field: column_of(validator, field) for field in ("emails", RECORD_ID)}
+            for batch in numbered_batches(rows, options.batch_size):
+                converted = [(n, *validator.convert(row)) for n, row in batch]
+                emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
+                existing = email_holders(session, actor, kind, options, emails)
+                editable = editable_ids(session, actor, kind, [
+                    v[RECORD_ID] for _, v, _ in converted if RECORD_ID in v])
+                moving = moving_emails((v for _, v, problems in converted if not problems),
+                                       editable)
+                # Matching by id, a record may be named twice: by id, and by email.
+                records = [f"#{i}" for i in (*editable, *(h.record_id for h in existing.values()
+                                                          if h.editable))] if by_id else []
+                earlier = seen.first_rows([*emails, *records])
+                fresh: list[tuple[str, int]] = []
+                good: list[dict[str, Any]] = []
+                updates: list[tuple[int, dict[str, Any]]] = []
+                actions = dict.fromkeys(("create", "update", "skip"), 0)
+                for number, values, problems in converted:
+                    for column, message in problems:
+                        report.add_error(number, column, message)
+                    email = values["emails"][0] if values.get("emails") else None
+                    if email:
+                        if email in earlier:
+                            report.add_error(number, column_of(validator, "emails"),
+                                             f"The email {email} repeats row {earlier[email]}.")
+                            continue
+                        earlier[email] = number
+                        fresh.append((email, number))
+                    if problems:
+                        continue
+                    action, record_id, message, about = classify(kind, options, values,
+                                                                  existing, editable, moving)
+                    if action == "error":
+                        report.add_error(number, column_of(validator, about), message)
+                        continue
+                    if action == "update" and by_id:
+                        key = f"#{record_id}"
+                        if key in earlier:
+                            report.add_error(number, column_of(validator, RECORD_ID), (
+                                f"Row {earlier[key]} updates this {kind.record_type} "
+                                f"(#{record_id}) already."))
+                            continue
+                        earlier[key] = number
+                        fresh.append((key, number))
+                    actions[action] += 1
+                    if action == "update" and scratch is None:
+                        updates.append((record_id, {k: v for k, v in values.items()  # type: ignore[arg-type]
+                                                    if k != RECORD_ID}))
+                    values[ROW] = number
+                    good.append(values)
+                report.total_rows += len(converted)
+                report.to_create += actions["create"]
+                report.to_update += actions["update"]
+                report.to_leave += rec.count_unchanged(session, kind, updates, rekey=by_id)
+                report.to_skip += actions["skip"]
+                seen.add(fresh)
+                report.flush()
+                if scratch:
+                    scratch.keep(batch[-1][0], report.total_rows, good)
+                if progress:
+                    progress(report.total_rows)
+    finally:
+        if scratch is None:
+            seen.close()
+    return report
+
+
+def column_of(validator: RowValidator, field: str) -> str:
+    """The header of the (first) column filling ``field``, for a problem's column."""
+    return next((c.header for c in validator.columns if c.field == field), field)
+
