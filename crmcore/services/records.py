@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -445,7 +445,8 @@ def bulk_update(session: Session, actor: User | None, kind: Kind, ids: Sequence[
 
 def apply_many(session: Session, actor: User | None, kind: Kind,
                updates: Sequence[tuple[int, Mapping[str, Any]]], note: str, *,
-               restoring: bool = False, rekey: bool = False) -> dict[int, dict[str, Any]]:
+               restoring: bool = False, rekey: bool = False,
+               joining: Collection[int] = ()) -> dict[int, dict[str, Any]]:
     """Apply validated values to many records, ``(record id, values)`` each,
     with a few statements: one read, one executemany UPDATE of the columns
     that change, one insert of timeline entries (``note`` as their text), one
@@ -457,6 +458,9 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         custom fields are put back whole instead of merged with today's.
     :param rekey: the values' first email becomes the record's key (an import
         that matched records by id, and its revert).
+    :param joining: the records (ids) whose emails and phones the values'
+        join rather than replace (:func:`_joined`): those an import found by
+        email, whose file may know only some of a person's addresses.
     :raises Conflict: with ``rekey``, when a new key email belongs to another
         record; the caller rolls its transaction back (keys were released).
     :return: for each record the values change, ``(before, after)``: what it
@@ -467,7 +471,7 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         return {}
     table = kind.model.__table__
     # SQLite's write transactions hold the database's lock already.
-    work = _worked_out(session, kind, updates, restoring, rekey,
+    work = _worked_out(session, kind, updates, restoring, rekey, joining,
                        lock=session.get_bind().dialect.name == "postgresql")
     held, changes, rows, written = work.held, work.changes, work.rows, work.written
     current = work.current
@@ -499,13 +503,13 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
 
 def count_unchanged(session: Session, kind: Kind,
                     updates: Sequence[tuple[int, Mapping[str, Any]]], *,
-                    rekey: bool = False) -> int:
+                    rekey: bool = False, joining: Collection[int] = ()) -> int:
     """How many of ``updates`` (as :func:`apply_many` takes them) would change
     nothing in their records, worked out by its rules, without writing: what
     a dry run of an import says it would leave unchanged."""
     if not updates:
         return 0
-    work = _worked_out(session, kind, updates, False, rekey, lock=False)
+    work = _worked_out(session, kind, updates, False, rekey, joining, lock=False)
     return sum(1 for record_id, _ in updates
                if record_id in work.current and record_id not in work.held)
 
@@ -522,7 +526,7 @@ class _Work:
 
 
 def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mapping[str, Any]]],
-                restoring: bool, rekey: bool, lock: bool) -> _Work:
+                restoring: bool, rekey: bool, joining: Collection[int], lock: bool) -> _Work:
     table = kind.model.__table__
     read = select(table).where(any_of(session, table.c.id, [i for i, _ in updates]))
     result = session.execute(read.with_for_update() if lock else read)
@@ -535,6 +539,8 @@ def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mappi
         if old is None:
             continue
         given = [k for k in values if k in old]
+        if record_id in joining:
+            values = _joined(old, values)
         if "emails" in values and old["email_key"] and not rekey:
             values = {**values, "emails": list(dict.fromkeys([old["email_key"],
                                                                *values["emails"]]))}
@@ -549,6 +555,15 @@ def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mappi
             work.rows.append(new)
             work.written.update(assigned)
     return work
+
+
+def _joined(held: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` whose emails and phones keep those of a record that ``held``
+    them after their own: no address or phone it has is lost. The values'
+    come first: a file from another CRM has one phone column, which holds a
+    person's newer number. Phones compare as stored (normalized)."""
+    return {**values, **{field: list(dict.fromkeys([*values[field], *(held[field] or [])]))
+                         for field in ("emails", "phones") if field in values}}
 
 
 def _move_keys(session: Session, kind: Kind,

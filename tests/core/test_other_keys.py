@@ -111,7 +111,10 @@ def test_an_import_and_its_revert_keep_them(app, sessions, make_user, tmp_path):
     with sessions() as session:
         grace = session.scalar(select(svc.LEADS.model.id).where(
             svc.LEADS.model.email_key == "grace@navy.mil"))
+    # Found by email, Ada keeps the address and phone the file does not name.
     assert other_keys(app) == {("lead", old.id, "ada@lovelace.org"),
+                               ("lead", old.id, "countess@example.com"),
+                               ("lead", old.id, "+12025550102"),
                                ("lead", grace, "+12025550202")}
 
     imports.revert(sessions, admin, job.id)

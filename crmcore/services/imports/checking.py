@@ -234,6 +234,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 fresh: list[tuple[str, int]] = []
                 good: list[dict[str, Any]] = []
                 updates: list[tuple[int, dict[str, Any]]] = []
+                by_email: set[int] = set()
                 actions = dict.fromkeys(("create", "update", "skip"), 0)
                 for number, values, problems in converted:
                     for column, message in problems:
@@ -266,12 +267,15 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     if action == "update" and scratch is None:
                         updates.append((record_id, {k: v for k, v in values.items()  # type: ignore[arg-type]
                                                     if k != RECORD_ID}))
+                        if RECORD_ID not in values:
+                            by_email.add(record_id)  # type: ignore[arg-type]
                     values[ROW] = number
                     good.append(values)
                 report.total_rows += len(converted)
                 report.to_create += actions["create"]
                 report.to_update += actions["update"]
-                report.to_leave += rec.count_unchanged(session, kind, updates, rekey=by_id)
+                report.to_leave += rec.count_unchanged(session, kind, updates, rekey=by_id,
+                                                      joining=by_email)
                 report.to_skip += actions["skip"]
                 seen.add(fresh)
                 report.flush()

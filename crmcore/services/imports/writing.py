@@ -169,8 +169,9 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         job.created_count += len(ids)
         emit(session, kind.created, actor=actor, **kind.event_ids(ids))
     if updates:
+        by_email = {i for i, (_, about) in update_rows.items() if about == "emails"}
         changed = _apply_updates(session, actor, kind, job, list(updates.items()),
-                                 rekey=options.match_by == "id")
+                                 rekey=options.match_by == "id", joining=by_email)
         job.updated_count += changed
         job.unchanged_count += len(updates) - changed
 
@@ -221,12 +222,14 @@ def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -
 
 
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
-                   updates: list[tuple[int, dict[str, Any]]], rekey: bool) -> int:
+                   updates: list[tuple[int, dict[str, Any]]], rekey: bool,
+                   joining: set[int]) -> int:
     """Write the updates; returns how many records they changed (a row whose
     values its record holds already writes nothing, and a revert has nothing
-    of it to give back)."""
+    of it to give back). The records ``joining`` (found by email) keep every
+    email and phone they hold besides the rows'."""
     held = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}",
-                          rekey=rekey)
+                          rekey=rekey, joining=joining)
     # What each record held in the fields the import gave, and what the import
     # wrote there, for a revert.
     insert_rows(session.connection(), ImportChange.__table__, [

@@ -1,0 +1,119 @@
+"""What an import's update keeps of a record, and what its revert gives back:
+a file found by email knows only some of a person's addresses and phones, and
+a revert undoes custom fields one by one."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from crmcore.db import transaction
+from crmcore.models import Contact, ImportChange, Lead, OtherKey
+from crmcore.services import imports
+from crmcore.services import records as svc
+from tests.core import test_imports
+
+# The import tests' fixture (found by its name here) and file writer.
+run_import, write_csv = test_imports.run_import, test_imports.write_csv
+
+KEEPS = [("lead", svc.LEADS, Lead, {"full_name": "Bob Base"}),
+         ("contact", svc.CONTACTS, Contact, {"first_name": "Bob", "last_name": "Base"})]
+
+
+def lists(app, model, record_id):
+    """A record's emails and phones, and its rows in ``other_keys``."""
+    with app.extensions["crm"].sessions() as s:
+        record = s.get(model, record_id)
+        others = set(s.scalars(select(OtherKey.value).where(
+            OtherKey.record_type == record.__tablename__[:-1],
+            OtherKey.record_id == record_id)))
+        return record.emails, record.phones, others
+
+
+@pytest.mark.parametrize(("_", "kind", "model", "name"), KEEPS, ids=[k[0] for k in KEEPS])
+def test_a_row_found_by_email_keeps_every_address_and_phone_and_its_revert_the_lists(
+        app, tmp_path, make_user, run_import, _, kind, model, name):
+    """QA: a file from another CRM, with one Email and one Phone column, took
+    every second address and phone off the records it updated."""
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        bob = svc.create(s, admin, kind, {
+            **name, "emails": ["bob@acme.com", "bob.private@gmail.com"],
+            "phones": ["+1 202 555 0100", "+1 202 555 0101"]}).id
+    before = (["bob@acme.com", "bob.private@gmail.com"], ["+12025550100", "+12025550101"],
+              {"bob.private@gmail.com", "+12025550101"})
+    assert lists(app, model, bob) == before
+    # Its key, another address, and a phone it does not have.
+    path = write_csv(tmp_path / "other-crm.csv", ["Name", "Email", "Phone", "Company"], [
+        ["Bob Base", "BOB@acme.com; bob.work@acme.com", "(202) 555-0102", "Acme"]])
+
+    dry = run_import(path, admin, kind=kind, on_duplicate="update", dry_run=True)
+    assert (dry.updated_count, dry.unchanged_count) == (1, 0), dry.message
+    job = run_import(path, admin, kind=kind, on_duplicate="update")
+
+    assert (job.updated_count, job.unchanged_count) == (1, 0), job.message
+    # The key first, the file's other addresses, then the record's; the
+    # file's phone (the newer one) first, then the record's.
+    assert lists(app, model, bob) == (
+        ["bob@acme.com", "bob.work@acme.com", "bob.private@gmail.com"],
+        ["+12025550102", "+12025550100", "+12025550101"],
+        {"bob.work@acme.com", "bob.private@gmail.com", "+12025550100", "+12025550101"})
+    reverted = imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    assert reverted.message == "Reverted: deleted 0 record(s), restored 1."
+    assert lists(app, model, bob) == before
+
+
+def test_a_phone_the_record_has_moves_first_and_what_it_holds_already_changes_nothing(
+        app, tmp_path, make_user, run_import):
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        bob = svc.create(s, admin, svc.LEADS, {
+            "full_name": "Bob", "emails": ["bob@acme.com", "bob.private@gmail.com"],
+            "phones": ["+1 202 555 0100", "+1 202 555 0101"]}).id
+    # The record's second phone, written as people write it, is its newer one.
+    newer = write_csv(tmp_path / "newer.csv", ["Name", "Email", "Phone"],
+                      [["Bob", "bob@acme.com", "202-555-0101"]])
+    job = run_import(newer, admin, on_duplicate="update")
+    assert job.updated_count == 1, job.message
+    assert lists(app, svc.LEADS.model, bob) == (
+        ["bob@acme.com", "bob.private@gmail.com"], ["+12025550101", "+12025550100"],
+        {"bob.private@gmail.com", "+12025550100"})
+    # Its key and its first phone, no more: nothing to write, as the dry run
+    # says too.
+    held = write_csv(tmp_path / "held.csv", ["Name", "Email", "Phone"],
+                     [["Bob", "bob@acme.com", "+1 202 555 0101"]])
+    for dry_run in (True, False):
+        again = run_import(held, admin, on_duplicate="update", dry_run=dry_run)
+        assert (again.updated_count, again.unchanged_count) == (0, 1), again.message
+    with app.extensions["crm"].sessions() as s:
+        assert s.scalar(select(ImportChange.id).where(ImportChange.import_id == again.id)) \
+            is None
+
+
+def test_an_edited_export_matched_by_id_gives_the_exact_lists(app, tmp_path, make_user,
+                                                              run_import):
+    """An export's cell lists every address and phone: one taken out of it is
+    removed. A row without an id, found by email, keeps the record's."""
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        ada, bob = (svc.create(s, admin, svc.LEADS, {
+            "full_name": n, "emails": [f"{n}@acme.com", f"{n}@home.org"],
+            "phones": ["+1 202 555 0100", "+1 202 555 0101"]}).id for n in ("ada", "bob"))
+    path = write_csv(tmp_path / "export.csv", ["id", "full_name", "emails", "phones"], [
+        [ada, "ada", "ada@acme.com", "+12025550101"],
+        ["", "bob", "bob@acme.com", "+12025550102"]])
+
+    dry = run_import(path, admin, on_duplicate="update", match_by="id", dry_run=True)
+    assert (dry.updated_count, dry.unchanged_count) == (2, 0), dry.message
+    job = run_import(path, admin, on_duplicate="update", match_by="id")
+
+    assert job.updated_count == 2, job.message
+    assert lists(app, Lead, ada) == (["ada@acme.com"], ["+12025550101"], set())
+    assert lists(app, Lead, bob) == (
+        ["bob@acme.com", "bob@home.org"], ["+12025550102", "+12025550100", "+12025550101"],
+        {"bob@home.org", "+12025550100", "+12025550101"})
+    imports.revert(app.extensions["crm"].sessions, admin, job.id)
+    for record_id, name in ((ada, "ada"), (bob, "bob")):
+        assert lists(app, Lead, record_id) == (
+            [f"{name}@acme.com", f"{name}@home.org"], ["+12025550100", "+12025550101"],
+            {f"{name}@home.org", "+12025550101"})
