@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from crmcore.db import transaction
 from crmcore.models import Contact, ImportChange, Lead, OtherKey
-from crmcore.services import imports
+from crmcore.services import custom_fields, imports
 from crmcore.services import records as svc
 from tests.core import test_imports
 
@@ -117,3 +117,53 @@ def test_an_edited_export_matched_by_id_gives_the_exact_lists(app, tmp_path, mak
         assert lists(app, Lead, record_id) == (
             [f"{name}@acme.com", f"{name}@home.org"], ["+12025550100", "+12025550101"],
             {f"{name}@home.org", "+12025550101"})
+
+
+@pytest.fixture
+def rev(app, make_user):
+    """An admin and a lead with custom fields budget 4 and notes "n0"."""
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        for name, field_type, choices in (("budget", "number", []), ("notes", "text", []),
+                                          ("tier", "choice", ["Gold", "Silver"])):
+            custom_fields.create_field(s, admin, {"record_type": "lead", "name": name,
+                                                  "label": name.title(),
+                                                  "field_type": field_type, "choices": choices})
+        lead = svc.create(s, admin, svc.LEADS, {"full_name": "Rev Test", "emails": ["rev@x.com"],
+                                                 "custom": {"budget": 4, "notes": "n0"}})
+    return admin, lead.id
+
+
+def custom_after_revert(app, tmp_path, run_import, rev, edit):
+    """Import budget 5 and tier Gold onto the lead, have a user ``edit`` its
+    custom fields, revert: the revert's message and the lead's custom fields."""
+    admin, lead_id = rev
+    path = write_csv(tmp_path / "custom.csv", ["Name", "Email", "custom.budget", "custom.tier"],
+                     [["Rev Test", "rev@x.com", "5", "Gold"]])
+    job = run_import(path, admin, on_duplicate="update")
+    assert job.updated_count == 1, job.message
+    sessions = app.extensions["crm"].sessions
+    with transaction(sessions) as s:
+        svc.update(s, s.merge(admin), svc.LEADS, s.get(Lead, lead_id), {"custom": edit})
+    reverted = imports.revert(sessions, admin, job.id)
+    with sessions() as s:
+        return reverted.message, s.get(Lead, lead_id).custom
+
+
+def test_a_revert_gives_back_the_custom_fields_no_one_changed_since(app, tmp_path,
+                                                                    run_import, rev):
+    """QA: a user's edit of another custom field kept all of the import's."""
+    message, custom = custom_after_revert(app, tmp_path, run_import, rev,
+                                          {"notes": "edited by user"})
+    assert message == "Reverted: deleted 0 record(s), restored 1."
+    # Budget back to what it was, tier (which the import added) gone again.
+    assert custom == {"budget": 4, "notes": "edited by user"}
+
+
+def test_a_revert_keeps_a_custom_field_changed_since_and_gives_back_the_others(
+        app, tmp_path, run_import, rev):
+    message, custom = custom_after_revert(app, tmp_path, run_import, rev, {"tier": "Silver"})
+    assert message == ("Reverted: deleted 0 record(s), restored 1. Left 1 record(s) it updated "
+                       "as they are, wholly or in the fields changed since, or that you may not "
+                       "edit.")
+    assert custom == {"budget": 4, "notes": "n0", "tier": "Silver"}

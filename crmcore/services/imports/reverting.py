@@ -3,7 +3,7 @@ updated given their earlier values back, in batches, as the user who asked."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -114,10 +114,10 @@ def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: 
                      job_id: int, progress: Callable[[ImportJob], None] | None,
                      rekey: bool) -> tuple[int, int]:
     """Give updated records their earlier values back, in the fields that
-    still hold what the import wrote: a field someone changed since keeps
-    today's value, and a record the reverting user may not edit is left
-    alone. Returns how many records were restored (wholly or partly) and how
-    many left (wholly or partly) as they are.
+    still hold what the import wrote: a field (each custom field on its own)
+    someone changed since keeps today's value, and a record the reverting
+    user may not edit is left alone. Returns how many records were restored
+    (wholly or partly) and how many left (wholly or partly) as they are.
 
     Putting values back is idempotent, so a resumed revert simply goes
     through every batch again (its count starting again after the created
@@ -139,14 +139,15 @@ def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: 
             updates = []
             for change in batch:
                 now = current.get(change.record_id)
-                given = [k for k in change.before if k in REVERTIBLE]
-                fields = [k for k in given if now is not None and (
-                    change.after is None or k not in change.after
-                    or rec._jsonable(now[k]) == change.after[k])]
-                # Purged since: nothing to give back, nothing left as it is.
-                left += change.record_id in existing and len(fields) < len(given)
-                if fields:
-                    updates.append((change.record_id, {k: change.before[k] for k in fields}))
+                if now is None:
+                    # Purged since: nothing to give back, nothing left as it is.
+                    left += change.record_id in existing and any(k in REVERTIBLE
+                                                                 for k in change.before)
+                    continue
+                earlier, kept = _earlier_values(change.before, change.after, now)
+                left += kept
+                if earlier:
+                    updates.append((change.record_id, earlier))
             held = rec.apply_many(session, actor, kind, updates, f"Import #{job_id} reverted",
                                   restoring=True, rekey=rekey)
             job = _advance(session, job_id, len(batch), restoring_from_start=last is None)
@@ -156,6 +157,52 @@ def _restore_updated(sessions: sessionmaker[Session], actor: User | None, kind: 
             progress(job)
         restored += len(held)  # records purged since, or holding those values, are left out
         last = batch[-1].id
+
+
+def _earlier_values(before: Mapping[str, Any], after: Mapping[str, Any] | None,
+                    now: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """What a revert gives back to a record holding ``now``, of what an import
+    changed from ``before`` to ``after``: the fields that still hold what it
+    wrote, their earlier values; and whether some field was changed since
+    (and is left as it is). Custom fields count one by one."""
+    earlier: dict[str, Any] = {}
+    kept = False
+    for field in (k for k in before if k in REVERTIBLE):
+        if field == "custom" and after is not None and field in after:
+            today = now[field] or {}
+            custom, custom_kept = _earlier_custom(before[field] or {}, after[field] or {}, today)
+            kept |= custom_kept
+            if custom != today:
+                earlier[field] = custom
+        # Changes recorded before core_0019 kept only the earlier values.
+        elif after is None or field not in after or rec._jsonable(now[field]) == after[field]:
+            earlier[field] = before[field]
+        else:
+            kept = True
+    return earlier, kept
+
+
+def _earlier_custom(before: Mapping[str, Any], after: Mapping[str, Any],
+                    now: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Today's custom fields ``now``, with each one the import changed (from
+    ``before`` to ``after``) and no one since given its earlier value back, or
+    removed if the import added it; and whether one was changed since."""
+    custom, kept = dict(now), False
+    for key in before.keys() | after.keys():
+        wrote = after.get(key, _ABSENT)
+        if before.get(key, _ABSENT) == wrote:
+            continue  # the import left it as it was
+        if now.get(key, _ABSENT) != wrote:
+            kept = True
+        elif key in before:
+            custom[key] = before[key]
+        else:
+            del custom[key]
+    return custom, kept
+
+
+# A custom field a record does not have, unlike one holding null.
+_ABSENT = object()
 
 
 def _editable_values(session: Session, actor: User | None, kind: rec.Kind,
