@@ -136,7 +136,9 @@ def register(record_type: str) -> None:
     queued, validating, then invalid (every problem listed, a problem further
     in the file such as a line that does not decode included; nothing
     written), checked (a dry run), or running and done. By default any bad row
-    stops the import before anything is written.
+    stops the import before anything is written; a row that turns bad only as
+    it is written (someone saved a record with its email since the check) is
+    left out and listed with the job's problems, and the rest written.
     """
     view = doc(plural, response="ImportJobOutput", status=202, form="ImportInput")(start_view)
     bp.add_url_rule(f"/{plural}/imports", f"{record_type}_import", view, methods=["POST"])

@@ -163,6 +163,12 @@ def write_other_keys(session: Session, kind: Kind,
         {"record_type": kind.record_type})
 
 
+def gave_up_keys(columns: Mapping[str, Any]) -> bool:
+    """Whether a record (its columns) is in the recycle bin without its key
+    email: merged into another, it gave up its keys to the survivor."""
+    return columns["deleted_at"] is not None and columns["email_key"] is None
+
+
 def drop_other_keys(session: Session, kind: Kind, ids: Sequence[int]) -> None:
     session.execute(delete(OtherKey).where(OtherKey.record_type == kind.record_type,
                                            any_of(session, OtherKey.record_id, ids)),
@@ -482,7 +488,8 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
                                    if (old_key := current[row["id"]]["email_key"])
                                    != row["email_key"]])
     write_other_keys(session, kind, [(row["id"], row["phones"], row["emails"]) for row in rows
-                                     if changes[row["id"]].keys() & {"phones", "emails"}])
+                                     if changes[row["id"]].keys() & {"phones", "emails"}
+                                     and not gave_up_keys(row)])
     if kind is LEADS:
         score_rows(session, rows)
         written.add("score")
@@ -547,6 +554,10 @@ def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mappi
         base = {**old, "custom": {}} if restoring and "custom" in values else old
         assigned = {k: v for k, v in _assigned(base, kind, values, set()).items()
                     if old[k] != v}
+        if gave_up_keys(old):
+            # Merged into another record: the address is the survivor's now.
+            # Coming back from the bin claims it again (:func:`restore`).
+            assigned.pop("email_key", None)
         diff = {k: (old[k], v) for k, v in assigned.items() if k not in UNTRACKED}
         new = {**old, **assigned}
         if diff:

@@ -167,3 +167,101 @@ def test_a_revert_keeps_a_custom_field_changed_since_and_gives_back_the_others(
                        "as they are, wholly or in the fields changed since, or that you may not "
                        "edit.")
     assert custom == {"budget": 4, "notes": "n0", "tier": "Silver"}
+
+
+def test_a_revert_gives_no_key_back_to_a_record_merged_away_since(app, tmp_path, make_user,
+                                                                   run_import):
+    """QA: reverting an update after B was merged into A put B's key email back
+    on the binned B without claiming it; restored, B then shared that key
+    with A, two live leads with one key email."""
+    from crmcore.errors import Conflict
+    from crmcore.models import EmailKey
+    from crmcore.services.merge import merge
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    people = [["Ann", "ann@x.org", "Orig"], ["Bob", "bob@x.org", "Orig"]]
+    run_import(write_csv(tmp_path / "new.csv", ["Name", "Email", "Company"], people), admin)
+    update = run_import(write_csv(tmp_path / "upd.csv", ["Name", "Email", "Company"],
+                                  [[n, e, "Updated"] for n, e, _ in people]),
+                        admin, on_duplicate="update")
+    with transaction(sessions) as s:
+        ann, bob = (s.scalar(select(Lead.id).where(Lead.email_key == e)) for e in
+                    ("ann@x.org", "bob@x.org"))
+        merge(s, s.merge(admin), svc.LEADS, ann, [bob], choices={"emails": bob})
+
+    reverted = imports.revert(sessions, admin, update.id)
+
+    # Ann's addresses changed since, by the merge: they stay as they are.
+    assert reverted.message == ("Reverted: deleted 0 record(s), restored 2. Left 1 record(s) "
+                                "it updated as they are, wholly or in the fields changed since, "
+                                "or that you may not edit.")
+    with sessions() as s:
+        merged_away = s.get(Lead, bob)
+        assert (merged_away.company, merged_away.email_key) == ("Orig", None)
+        assert s.scalar(select(EmailKey.record_id).where(EmailKey.email == "bob@x.org")) == ann
+        assert s.scalars(select(OtherKey.value).where(OtherKey.record_id == bob)).all() == []
+    with pytest.raises(Conflict, match="belongs to another lead or contact now"), \
+            transaction(sessions) as s:
+        svc.restore(s, s.merge(admin), svc.LEADS, [bob])
+
+
+def test_a_revert_leaves_a_record_anonymized_since(app, tmp_path, make_user, run_import):
+    """QA: a revert gave an anonymized lead its earlier source back: an
+    anonymized record takes no edit."""
+    from crmcore.services import privacy
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    run_import(write_csv(tmp_path / "new.csv", ["Name", "Email", "Source"],
+                         [["Ann", "ann@x.org", "web"]]), admin)
+    update = run_import(write_csv(tmp_path / "upd.csv", ["Name", "Email", "Source"],
+                                  [["Ann", "ann@x.org", "fair"]]), admin, on_duplicate="update")
+    with transaction(sessions) as s:
+        ann = s.scalar(select(Lead.id).where(Lead.email_key == "ann@x.org"))
+        me = s.merge(admin)
+        _, person = privacy.find_person(s, me, "lead", ann)
+        privacy.erase(s, me, person, [])
+
+    reverted = imports.revert(sessions, admin, update.id)
+
+    assert reverted.message == ("Reverted: deleted 0 record(s), restored 0. Left 1 record(s) "
+                                "it updated as they are, wholly or in the fields changed since, "
+                                "or that you may not edit.")
+    with sessions() as s:
+        assert s.get(Lead, ann).source == "fair"
+
+
+def test_a_revert_resumed_in_its_restores_counts_what_it_did_more(app, tmp_path, make_user,
+                                                                   run_import, monkeypatch):
+    """QA: a resumed revert said "deleted 254000" of 300,000, the records the
+    stopped one deleted left out; records the stopped one gave back counted
+    as changed since."""
+    from crmcore.services.imports import reverting
+
+    admin = make_user("admin")
+    sessions = app.extensions["crm"].sessions
+    people = [[f"P{i}", f"p{i}@x.org", "Orig"] for i in range(5)]
+    run_import(write_csv(tmp_path / "new.csv", ["Name", "Email", "Company"], people), admin)
+    rows = [[n, e, "Updated"] for n, e, _ in people] + [["New", "new@x.org", "Orig"]]
+    update = run_import(write_csv(tmp_path / "upd.csv", ["Name", "Email", "Company"], rows),
+                        admin, on_duplicate="update")
+    monkeypatch.setattr(reverting, "REVERT_BATCH", 2)
+    apply_many, calls = svc.apply_many, []
+
+    def crash_in_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the process died")
+        return apply_many(*args, **kwargs)
+
+    monkeypatch.setattr(svc, "apply_many", crash_in_the_second_batch)
+    with pytest.raises(RuntimeError):
+        imports.revert(sessions, admin, update.id)
+    monkeypatch.setattr(svc, "apply_many", apply_many)
+
+    again = imports.revert(sessions, admin, update.id)
+
+    assert again.message == "Reverted (resumed): deleted 0 more record(s), restored 3 more."
+    with sessions() as s:
+        assert set(s.scalars(select(Lead.company))) == {"Orig"}

@@ -240,7 +240,7 @@ def test_an_interrupted_revert_keeps_whole_batches_and_finishes_when_run_again(
 
     again = imports.revert(sessions, admin, job.id)
 
-    assert again.message == "Reverted (resumed): deleted 4 record(s), restored 0."
+    assert again.message == "Reverted (resumed): deleted 4 more record(s), restored 0 more."
     assert count(app) == 0
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(EmailKey)) == 0

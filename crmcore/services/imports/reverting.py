@@ -53,8 +53,10 @@ def run_revert(sessions: sessionmaker[Session], job_id: int,
     with transaction(sessions) as session:
         job = _advance(session, job_id, 0)
         job.status, job.finished_at = "reverted", utcnow()
-        job.message = (f"Reverted{' (resumed)' if resumed else ''}: deleted {removed} "
-                       f"record(s), restored {restored}.")
+        # A resumed revert counts what this run did: the stopped one did the rest.
+        more = " more" if resumed else ""
+        job.message = (f"Reverted{' (resumed)' if resumed else ''}: deleted {removed}{more} "
+                       f"record(s), restored {restored}{more}.")
         if kept:
             job.message += (f" Kept {kept} record(s) it created that were changed since "
                             "(edited, commented on, merged into) or that you may not edit.")
@@ -174,6 +176,8 @@ def _earlier_values(before: Mapping[str, Any], after: Mapping[str, Any] | None,
             kept |= custom_kept
             if custom != today:
                 earlier[field] = custom
+        elif rec._jsonable(now[field]) == before[field]:
+            continue  # given back already (by a revert that stopped half-way)
         # Changes recorded before core_0019 kept only the earlier values.
         elif after is None or field not in after or rec._jsonable(now[field]) == after[field]:
             earlier[field] = before[field]
@@ -190,8 +194,8 @@ def _earlier_custom(before: Mapping[str, Any], after: Mapping[str, Any],
     custom, kept = dict(now), False
     for key in before.keys() | after.keys():
         wrote = after.get(key, _ABSENT)
-        if before.get(key, _ABSENT) == wrote:
-            continue  # the import left it as it was
+        if before.get(key, _ABSENT) in (wrote, now.get(key, _ABSENT)):
+            continue  # the import left it as it was, or it was given back already
         if now.get(key, _ABSENT) != wrote:
             kept = True
         elif key in before:
@@ -207,14 +211,16 @@ _ABSENT = object()
 
 def _editable_values(session: Session, actor: User | None, kind: rec.Kind,
                      ids: Sequence[int]) -> dict[int, Any]:
-    """The rows of the records ``ids`` that ``actor`` may edit, live or binned,
-    locked (PostgreSQL) until the transaction ends: what is compared with
+    """The rows of the records ``ids`` that ``actor`` may edit, live or binned
+    but not anonymized (which takes no edit, a revert's neither), locked
+    (PostgreSQL) until the transaction ends: what is compared with
     what the import wrote must be what the revert then changes, not a value
     an edit saves in between (QA: 6 of 2,372 such edits were overwritten)."""
     if not ids:
         return {}
     model = kind.model
     query = rec.visible(session, actor, kind, deleted=None).with_only_columns(
-        *model.__table__.columns).where(any_of(session, model.id, ids)).with_for_update(of=model)
+        *model.__table__.columns).where(any_of(session, model.id, ids),
+                                        model.anonymized_at.is_(None)).with_for_update(of=model)
     return {row.id: row._mapping for row in session.execute(query)}
 
