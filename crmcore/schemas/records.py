@@ -4,6 +4,7 @@ through ``crm_schema_fields`` (kept in ``plugin_data``)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -142,7 +143,7 @@ def custom_field(definition: Any, partial: bool) -> fields.Field:
                               "allow_none": not definition.required}
     kind = definition.field_type
     if kind == "number":
-        return fields.Float(allow_nan=False, **kwargs)
+        return Number(allow_nan=False, **kwargs)
     if kind == "date":
         return IsoDate(**kwargs)
     if kind == "boolean":
@@ -150,6 +151,36 @@ def custom_field(definition: Any, partial: bool) -> fields.Field:
     if kind == "choice":
         return Text(validate=validate.OneOf(definition.choices), **kwargs)
     return Text(validate=validate.Length(max=1000), **kwargs)
+
+
+class Number(fields.Float):
+    """A custom number field. Spreadsheets in German, French and other
+    languages write 1.000 for a thousand and 1,5 for one and a half: a text
+    that may be either is refused rather than read a thousand times off, and
+    a refusal says how to write a number."""
+
+    default_error_messages = {
+        "invalid": "Not a valid number: write it with a decimal point and no thousands "
+                   "separator (1234.5).",
+        "ambiguous": "“{value}” could be {thousands} (with a thousands point) or {decimal} "
+                     "(with a decimal point): write {thousands} for the one, {written} for "
+                     "the other.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, str) and (grouped := _POINT_GROUPED.fullmatch(value.strip())):
+            text = grouped.group()
+            decimal = f"{float(text):g}"
+            # Written so, the decimal reading is no longer a grouped thousand.
+            written = f"{decimal}0" if _POINT_GROUPED.fullmatch(decimal) else decimal
+            raise self.make_error("ambiguous", value=text, thousands=text.replace(".", ""),
+                                  decimal=decimal, written=written)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+# One group of three digits after a point, as 1.000 or 12.500 (not 0.125: no
+# thousand starts with a zero).
+_POINT_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}\.\d{3}")
 
 
 class IsoDate(fields.Date):

@@ -222,7 +222,7 @@ def test_lists_filter_by_custom_fields(client, sales, define, make_lead):
     assert "Pro Lead" in by_number and "Free Lead" not in by_number
     # A value the field can never hold is named, as the form names it.
     bad = client.get("/leads?custom.budget=ten")
-    assert bad.status_code == 422 and b"Not a valid number." in bad.data
+    assert bad.status_code == 422 and b"Not a valid number: write it" in bad.data
     for query, message in (("custom.vip=maybe", "Not a valid boolean."),
                            ("custom.budget=nan", "Special numeric values"),
                            ("custom.plan=gold", "Must be one of: free, pro.")):
