@@ -126,7 +126,7 @@ def register(record_type: str) -> None:
     start_view.__doc__ = f"""Upload a file of {plural} to import, or only to check.
 
     Send multipart/form-data: the file (CSV, tab-separated text, or an Excel
-    workbook, whose first sheet is read) in ``file``, the options (ImportInput)
+    workbook, whose first sheet not hidden is read) in ``file``, the options (ImportInput)
     as form fields. Options that do not hold, and a file whose start does not
     fit (its header: an encoding it is not in, broken CSV, a workbook that
     cannot be read, columns that match no field), are answered 422 at once,

@@ -238,7 +238,8 @@ class ImportInput(StrictSchema):
     file = fields.Raw(metadata={"type": "string", "format": "binary",
                                 "description": "The file (required): CSV, tab-separated text, "
                                                "or an Excel workbook (.xlsx), whose first "
-                                               "sheet is read unless sheet names another."})
+                                               "sheet not hidden is read unless sheet names "
+                                               "another."})
     mapping = JsonObject(load_default=dict, metadata={
         "type": "string",
         "description": 'A JSON object: column header -> field ("-" ignores the column); '
@@ -264,7 +265,8 @@ class ImportInput(StrictSchema):
                            "row holds most of (a comma if none)."})
     sheet = fields.String(load_default=None, validate=validate.Length(min=1, max=31), metadata={
         "description": "The name of the workbook's sheet to read (whatever its case); "
-                       "the first if left out. A CSV has none: giving one is refused."})
+                       "the first that is not hidden if left out (a hidden sheet is read "
+                       "only when named). A CSV has none: giving one is refused."})
     dry_run = fields.Boolean(load_default=False, metadata={
         "description": "Only check the file: the job ends checked, its counts saying "
                        "what an import would do."})

@@ -70,7 +70,8 @@ def import_command(kind: rec.Kind) -> click.Command:
                   default="auto", show_default=True,
                   help="What separates a CSV's cells; auto takes what the header row uses.")
     @click.option("--sheet", metavar="NAME",
-                  help="The workbook's sheet to read (by default its first).")
+                  help="The workbook's sheet to read (by default its first that is not "
+                       "hidden; a hidden sheet is read only when named).")
     @click.option("--as", "as_email", metavar="EMAIL",
                   help="Import as this user (owner of new records, checked permissions).")
     @clear_errors
@@ -116,7 +117,8 @@ def import_command(kind: rec.Kind) -> click.Command:
         _finish(job)
 
     command.help = (f"Import {plural} from FILE: a CSV (or tab-separated text) or an Excel "
-                    "workbook (.xlsx), whose first sheet is read unless --sheet names another. "
+                    "workbook (.xlsx), whose first sheet is read unless --sheet names another "
+                    "(hidden sheets are passed over unless named). "
                     "Every row is checked first; by default any problem stops the import "
                     "before anything is written.")
     return command

@@ -1,5 +1,6 @@
-"""Excel workbooks (.xlsx): an import reads one sheet's rows (the first, unless
-it names another) as the text a CSV would hold; an export writes a list as one sheet.
+"""Excel workbooks (.xlsx): an import reads one sheet's rows (the first that is
+not hidden, unless it names another) as the text a CSV would hold; an export
+writes a list as one sheet.
 
 Reading streams the sheet (openpyxl's read-only mode), so memory does not grow
 with its rows, but a workbook keeps its text in one shared table that is read
@@ -86,10 +87,14 @@ def _refused(message: str) -> ValidationFailed:
 
 @contextmanager
 def sheet_rows(path: Path, sheet: str | None = None
-               ) -> Iterator[tuple[list[str], str, list[str], Iterator[list[str]]]]:
-    """``(sheet names, name read, header, data rows)`` of the workbook's sheet
-    named ``sheet`` (whatever its case, as Excel compares them), or of its first
-    when ``None``. The names are the workbook's sheets of rows, in its order.
+               ) -> Iterator[tuple[list[str], str, list[str], Iterator[list[str]], list[str]]]:
+    """``(sheet names, name read, header, data rows, hidden names)`` of the
+    workbook's sheet named ``sheet`` (whatever its case, as Excel compares
+    them), or of its first not hidden when ``None``. The names are the
+    workbook's sheets of rows, in its order, hidden ones too; the hidden names
+    are those of them hidden (or "very hidden") in Excel, which only a name
+    reads: a hidden sheet is most often an old list or a lookup table, not the
+    rows someone sees and means to import.
     Every cell comes as :func:`cell_text` gives it, trailing empty cells left
     off; an empty row comes as ``[]``, so that rows keep the sheet's numbers.
 
@@ -125,7 +130,8 @@ def sheet_rows(path: Path, sheet: str | None = None
                            "as CSV.") from None
         try:
             names = [s.title for s in workbook.worksheets]  # not chart sheets
-            read = _chosen(names, sheet, workbook.sheetnames)
+            hidden = [s.title for s in workbook.worksheets if s.sheet_state != "visible"]
+            read = _chosen(names, sheet, workbook.sheetnames, hidden)
             worksheet = workbook[read] if read else None
             if worksheet:
                 unsaved = _formula_without_result(worksheet)
@@ -140,10 +146,11 @@ def sheet_rows(path: Path, sheet: str | None = None
             values = worksheet.iter_rows(values_only=True) if worksheet else iter(())
             header = _texts(next(values, ()), keep_quote=False)
             if not read or not any(h.strip() for h in header):
-                which = f"sheet “{read}”" if sheet else "first sheet"
+                which = (f"sheet “{read}”" if read and (sheet or read != names[0])
+                         else "first sheet")
                 raise _refused(f"The workbook's {which} is empty or its first row (the "
                                "header) is blank.")
-            yield names, read, header, _rows(values)
+            yield names, read, header, _rows(values), hidden
         finally:
             workbook.close()
 
@@ -188,11 +195,13 @@ def _read(source: IO[bytes]) -> bytes:
         return b""
 
 
-def _chosen(names: Sequence[str], wanted: str | None, every: Sequence[str]) -> str | None:
+def _chosen(names: Sequence[str], wanted: str | None, every: Sequence[str],
+            hidden: Sequence[str]) -> str | None:
     """The sheet of ``names`` to read: the one called ``wanted``, else the first
-    (``None`` if there is none)."""
+    not ``hidden`` (``None`` if there is none). Where every sheet of rows is
+    hidden (the one shown is a chart), the first: it is that or nothing."""
     if wanted is None:
-        return names[0] if names else None
+        return next((name for name in names if name not in hidden), names[0] if names else None)
     key = wanted.strip().casefold()
     found = next((name for name in names if name.casefold() == key), None)
     if found:

@@ -140,16 +140,18 @@ class Head(NamedTuple):
     # Why the samples stop early, when the encoding is why: a header in ASCII
     # reads in any encoding, the names under it may not.
     problem: str | None = None
+    hidden_sheets: Sequence[str] = ()  # of a workbook: those read only when chosen
 
 
 def read_header(path: Path, encoding: str, delimiter: str, sheet: str | None = None) -> Head:
     """The file's first row and up to :data:`SAMPLE_ROWS` rows under it: a
     CSV's read with ``encoding`` and ``delimiter``, a workbook's from the sheet
-    named ``sheet`` (its first if ``None``)."""
+    named ``sheet`` (its first not hidden if ``None``)."""
     if workbooks.is_workbook(path):
         try:
-            with workbooks.sheet_rows(path, sheet) as (sheets, read, header, rows):
-                return Head(header, delimiter, sheets, read, _samples(rows)[0])
+            with workbooks.sheet_rows(path, sheet) as (sheets, read, header, rows, hidden):
+                return Head(header, delimiter, sheets, read, _samples(rows)[0],
+                            hidden_sheets=hidden)
         except ValidationFailed as exc:
             raise UploadProblem(exc.detail) from None
     with open(path, "rb") as handle:
@@ -263,6 +265,7 @@ def mapping_page(ui: Ui, token: str, filename: str, head: Head,
                   id_column=next((i for i, name in enumerate(header)
                                   if header_key(name) == RECORD_ID), None),
                   options=options, policies=POLICIES, matches=MATCHES, sheets=head.sheets,
+                  hidden_sheets=head.hidden_sheets,
                   encodings=import_svc.ENCODINGS, delimiters=DELIMITER_CHOICES[1:],
                   encoding_name=import_svc.encoding_label(options["encoding"]),
                   separated_by=SEPARATED_BY.get(options["delimiter"]),

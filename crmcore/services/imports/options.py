@@ -43,7 +43,7 @@ class ImportOptions:
         matched by email.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: a CSV's text encoding (a workbook has none to give).
-    :param sheet: the name of a workbook's sheet to read (its first if ``None``);
+    :param sheet: the name of a workbook's sheet to read (its first not hidden if ``None``);
         a CSV given one is refused, having no sheets.
     :param delimiter: what separates a CSV's cells: ``comma``, ``semicolon``,
         ``tab``, or ``auto``: the one the header row holds most of (outside

@@ -10,7 +10,7 @@ import csv
 import itertools
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,17 +65,18 @@ def open_rows(path: Path, options: ImportOptions
         raise ValidationFailed(f"Cannot read {path.name}: {exc.strerror}.",
                                {"file": [str(exc.strerror)]}) from None
     if handle is None:
-        with sheet_rows(path, options.sheet) as (names, read, header, rows):
+        with sheet_rows(path, options.sheet) as (names, read, header, rows, hidden):
             try:
                 yield header, rows
             except ValidationFailed as exc:
                 if len(names) == 1 or "file" not in exc.errors:
                     raise
                 # A first sheet of notes or totals is a likely cause: say which was read.
-                others = ", ".join(f"“{name}”" for name in names if name != read)
-                note = f" (Read from the sheet “{read}”; the workbook also has {others}.)"
-                raise ValidationFailed(exc.detail + note, {
-                    "file": [f"{m}{note}" for m in exc.errors["file"]]}) from None
+                note = sheet_note(names, read, hidden, named=options.sheet is not None)
+                # Said once, after the file's problems: the CLI prints those the
+                # detail does not hold, and the note appended to each is not.
+                raise ValidationFailed(f"{exc.detail} ({note})", {
+                    "file": [*exc.errors["file"], note]}) from None
         return
     if options.sheet is not None:
         handle.close()
@@ -111,6 +112,25 @@ def open_rows(path: Path, options: ImportOptions
                 raise _undecodable(path, encoding) from None
 
         yield header, rows()
+
+
+def sheet_note(names: Sequence[str], read: str, hidden: Sequence[str], named: bool) -> str:
+    """What says which of the workbook's sheets ``names`` an import read and
+    which others it has, hidden ones as such: ``read`` was ``named`` by the
+    import, or is the first not hidden."""
+    def listed(sheets: Sequence[str]) -> str:
+        return ", ".join(f"“{name}”" for name in sheets)
+
+    visible = [name for name in names if name != read and name not in hidden]
+    passed = [name for name in names if name != read and name in hidden]
+    kind = "hidden sheet" if read in hidden else "sheet"
+    first = "" if named or names[0] == read else ", the first not hidden"
+    others = [listed(visible)] if visible else []
+    if passed:
+        # Hidden sheets are read only by name: say so, lest their rows be sought in vain.
+        others.append(f"the hidden sheet{'s' if len(passed) > 1 else ''} {listed(passed)}"
+                      + ("" if named else ", read only when named"))
+    return f"Read from the {kind} “{read}”{first}; the workbook also has {' and '.join(others)}."
 
 
 def _readable(lines: Iterable[str], encoding: str) -> Iterator[str]:

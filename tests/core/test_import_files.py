@@ -1,0 +1,163 @@
+"""Reading an import's file as people save it: a workbook's hidden sheets, its
+zero-padded numbers, phones that Excel kept as numbers, and UTF-16 text, through
+the command line, the web page, the API and the service."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from crmcore.cli import cli
+from crmcore.db import transaction
+from crmcore.models import Lead
+from crmcore.services import imports
+from crmcore.services import records as svc
+
+pytestmark = pytest.mark.plugins()
+
+
+def workbook(path: Path, sheets: dict[str, list[list[Any]]], hidden: dict[str, str] | None = None,
+             formats: dict[str, str] | None = None) -> Path:
+    """A workbook of ``sheets`` (title: rows, in order); ``hidden`` gives sheets
+    their state ("hidden" or "veryHidden"), ``formats`` cells their number format."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+        sheet.sheet_state = (hidden or {}).get(title, "visible")
+    for reference, code in (formats or {}).items():
+        title, cell = reference.split("!")
+        book[title][cell].number_format = code
+    book.active = next(i for i, s in enumerate(book.worksheets) if s.sheet_state == "visible")
+    book.save(path)
+    return path
+
+
+def hidden_first(path: Path) -> Path:
+    """QA's workbook: an old list, hidden, before the leads people see."""
+    return workbook(path, {"Old list 2019": [["Name", "Email"], ["Stale Sam", "stale@old.com"]],
+                           "Leads": [["Name", "Email"], ["Fresh Fay", "fresh@new.com"]]},
+                    hidden={"Old list 2019": "hidden"})
+
+
+@pytest.fixture
+def run_import(app):
+    sessions = app.extensions["crm"].sessions
+
+    def run(path, actor=None, kind=svc.LEADS, **options):
+        with transaction(sessions) as s:
+            job = imports.start(s, actor and s.merge(actor), kind, path, path.name,
+                                imports.ImportOptions(**options))
+        return imports.run(sessions, job.id)
+
+    return run
+
+
+@pytest.fixture
+def crm(tmp_path):
+    """``crm(*args, **env)``: the command line on an instance of its own (SQLite)."""
+    env = {"CRM_INSTANCE_PATH": str(tmp_path / "instance"),
+           "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite3'}", "CRM_PLUGINS": "none"}
+
+    def run(*args: str, **extra: str) -> Any:
+        return CliRunner().invoke(cli, list(args), env={**env, **extra}, catch_exceptions=False)
+
+    assert run("init").exit_code == 0
+    return run
+
+
+@pytest.fixture
+def synchronous_jobs(monkeypatch):
+    """Each import runs inside the request that queues it."""
+    monkeypatch.setattr("crmcore.jobs.dispatch_import", imports.run)
+
+
+def names(app, model=Lead) -> list[str]:
+    column = model.full_name if model is Lead else model.last_name
+    with app.extensions["crm"].sessions() as s:
+        return list(s.scalars(select(column).order_by(model.id)))
+
+
+# -- hidden sheets --------------------------------------------------------------------
+
+
+def test_an_import_reads_the_first_sheet_not_hidden_and_a_hidden_one_by_name(
+        app, tmp_path, run_import):
+    path = workbook(tmp_path / "book.xlsx", {
+        "Old list 2019": [["Name", "Email"], ["Stale Sam", "stale@old.com"]],
+        "Lookup": [["Name", "Email"], ["Very Hidden", "very@hidden.com"]],
+        "Leads": [["Name", "Email"], ["Fresh Fay", "fresh@new.com"]]},
+        hidden={"Old list 2019": "hidden", "Lookup": "veryHidden"})
+    assert run_import(path).created_count == 1
+    assert names(app) == ["Fresh Fay"]
+    for wanted, name in (("old list 2019", "Stale Sam"), ("Lookup", "Very Hidden")):
+        job = run_import(path, sheet=wanted)
+        assert (job.status, job.created_count) == ("done", 1), job.message
+        assert names(app)[-1] == name
+
+
+def test_a_refused_sheet_says_it_was_read_and_hidden_ones_passed_over_once(tmp_path,
+                                                                             run_import):
+    path = workbook(tmp_path / "book.xlsx", {
+        "Old": [["Name", "Email"], ["Stale Sam", "stale@old.com"]],
+        "Notes": [["Called them all on Monday"]],
+        "Leads": [["Name", "Email"], ["Fresh Fay", "fresh@new.com"]]}, hidden={"Old": "hidden"})
+    note = ("Read from the sheet “Notes”, the first not hidden; the workbook also has “Leads” "
+            "and the hidden sheet “Old”, read only when named.")
+    job = run_import(path)
+    assert job.status == "invalid" and job.message.endswith(f" ({note})")
+    assert job.message.count("Read from") == 1
+    named = run_import(path, sheet="old", mapping={"Name": "-"})  # no name: refused
+    assert named.status == "invalid" and named.message.endswith(
+        " (Read from the hidden sheet “Old”; the workbook also has “Notes”, “Leads”.)")
+
+
+def test_the_cli_imports_the_visible_sheet_and_says_the_sheet_note_once(crm, tmp_path):
+    path = hidden_first(tmp_path / "leads.xlsx")
+    done = crm("leads", "import", str(path))
+    assert "import #1 done: Created 1," in done.output, done.output
+    # QA's workbook: a hidden sheet of junk first, named here.
+    path = workbook(tmp_path / "contacts.xlsx", {"raw": [["junk"], ["x"]], "Contacts": [
+        ["Name", "Email"], ["Visible Vera", "vera@example.com"]]}, hidden={"raw": "hidden"})
+    refused = crm("contacts", "import", str(path), "--sheet", "raw", "--dry-run")
+    assert refused.exit_code == 1
+    # Both problems, then the note once; nothing repeated, glued, under "file:".
+    assert refused.output.rstrip().endswith(
+        "column 'junk' matches no field; no column gives last_name (a column of full_name or "
+        "last_name would). Fields: city, company, country, emails, first_name, full_name, "
+        "last_name, lifecycle_stage, opt_outs, owner, phones, postal_code, street, tags. "
+        "(Read from the hidden sheet “raw”; the workbook also has “Contacts”.)"), refused.output
+    assert refused.output.count("Read from") == 1 and "  file:" not in refused.output
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_the_api_imports_the_visible_sheet(app, api_client, tmp_path):
+    data = hidden_first(tmp_path / "leads.xlsx").read_bytes()
+    response = api_client().post("/api/v1/leads/imports", data={
+        "file": (io.BytesIO(data), "leads.xlsx")}, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert names(app) == ["Fresh Fay"]
+
+
+def test_the_web_mapping_page_reads_the_visible_sheet_and_marks_hidden_ones(
+        app, client, make_user, login, tmp_path):
+    login(client, make_user("sales"))
+    data = hidden_first(tmp_path / "leads.xlsx").read_bytes()
+    html = client.post("/leads/import", data={
+        "encoding": "utf-8-sig", "on_duplicate": "report", "action": "check",
+        "file": (io.BytesIO(data), "leads.xlsx")},
+        content_type="multipart/form-data").get_data(as_text=True)
+    assert "Read from the sheet “Leads”" in html and "Fresh Fay" in html
+    assert "Stale Sam" not in html
+    choice = re.search(r'<select id="sheet".*?</select>', html, re.S).group(0)
+    assert re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', choice) == [
+        ("Old list 2019", "", "Old list 2019 (hidden)"), ("Leads", " selected", "Leads")]
