@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from crmcore.cli import cli
 from crmcore.db import transaction
-from crmcore.models import Lead
-from crmcore.services import imports
+from crmcore.models import Contact, Lead
+from crmcore.services import imports, workbooks
 from crmcore.services import records as svc
 
 pytestmark = pytest.mark.plugins()
@@ -87,7 +87,7 @@ def names(app, model=Lead) -> list[str]:
         return list(s.scalars(select(column).order_by(model.id)))
 
 
-# -- hidden sheets --------------------------------------------------------------------
+# -- hidden sheets -----------------------------------------------------------------------
 
 
 def test_an_import_reads_the_first_sheet_not_hidden_and_a_hidden_one_by_name(
@@ -161,3 +161,39 @@ def test_the_web_mapping_page_reads_the_visible_sheet_and_marks_hidden_ones(
     choice = re.search(r'<select id="sheet".*?</select>', html, re.S).group(0)
     assert re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', choice) == [
         ("Old list 2019", "", "Old list 2019 (hidden)"), ("Leads", " selected", "Leads")]
+
+
+# -- numbers in a format of zeros --------------------------------------------------------
+
+
+def test_a_number_in_a_format_of_zeros_reads_as_the_sheet_shows_it(tmp_path):
+    rows = [["Name", "Zip", "Zip+4", "Phone", "Code"],
+            ["Zip Zero", 2134, 12345678, 151234567, 7],
+            ["Plz Dresden", 1067, 1067, 0, 12.5],
+            ["Big Zip", 123456, True, -5, 42]]
+    formats = {"People!B2": "00000", "People!B3": "00000", "People!B4": "00000",
+               "People!C2": "00000-0000",  # Excel's Zip Code + 4
+               "People!C3": '"D-"00000', "People!C4": "00000",  # a boolean stays one
+               "People!D2": "0000000000",  # a phone kept as a number
+               "People!D3": '00;-00;"none"',  # zero has a section of its own
+               "People!D4": "00000",  # a negative number is read as it is
+               "People!E2": "[$-407]00", "People!E3": "00", "People!E4": "0"}
+    path = workbook(tmp_path / "zips.xlsx", {"People": rows}, formats=formats)
+    with workbooks.sheet_rows(path) as (_, _, header, rows, _):
+        assert header == ["Name", "Zip", "Zip+4", "Phone", "Code"]
+        assert list(rows) == [["Zip Zero", "02134", "01234-5678", "0151234567", "07"],
+                              ["Plz Dresden", "01067", "D-01067", "0", "12.5"],
+                              # "'" as for any cell starting like a formula
+                              ["Big Zip", "123456", "true", "'-5", "42"]]
+
+
+def test_zip_codes_kept_as_numbers_import_with_their_leading_zero(app, tmp_path, run_import):
+    """QA: 2134 formatted 00000 (Excel shows 02134) was imported as "2134"."""
+    path = workbook(tmp_path / "contacts.xlsx", {"Contacts": [
+        ["First name", "Last name", "Email", "Postal code"],
+        ["Zip", "Zero", "zip@example.com", 2134], ["Plz", "Dresden", "plz@example.de", 1067]]},
+        formats={"Contacts!D2": "00000", "Contacts!D3": "00000"})
+    assert run_import(path, kind=svc.CONTACTS).created_count == 2
+    with app.extensions["crm"].sessions() as s:
+        assert s.execute(select(Contact.last_name, Contact.postal_code).order_by(
+            Contact.id)).all() == [("Zero", "02134"), ("Dresden", "01067")]
