@@ -105,25 +105,31 @@ class NotInEncoding(UploadProblem):
 def _lines(handle: Any, encoding: str) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     read = 0
+    rest = ""  # decoded after the last line break
     for number in range(1, HEADER_MAX_LINES + 1):
         raw = handle.readline(HEADER_MAX_BYTES - read + 1)
-        if not raw:
-            return
         read += len(raw)
         if read > HEADER_MAX_BYTES:
             raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
         try:
-            line = decoder.decode(raw)
+            text = rest + decoder.decode(raw)
         except UnicodeDecodeError:
             name = import_svc.encoding_label(encoding)
             raise NotInEncoding(f"The file is not valid {name} text (line {number}); "
                                 "choose the encoding it was saved in, or save it as UTF-8."
                                 ) from None
+        # A line is read up to the byte "\n": UTF-16's line break has a second
+        # byte, and the line ends with the next read.
+        end = text.rfind("\n") + 1 if raw else len(text)
+        line, rest = text[:end], text[end:]
         if "\x00" in line:
             raise UploadProblem(import_svc.nul_in_file(number))
         if misread := import_svc.misread_as_latin1(line, number, encoding):
             raise NotInEncoding(misread)
-        yield line
+        if line:
+            yield line
+        if not raw:
+            return
     raise UploadProblem("The first row (the header) is too long; is this a CSV file?")
 
 
@@ -290,6 +296,8 @@ def upload_view(ui: Ui) -> Any:
         token, filename = store_upload(request.files.get("file"))
     except UploadProblem as exc:
         return upload_page(ui, options, str(exc), exc.status)
+    # Excel's "Unicode Text" is read as the UTF-16 it is, and the page says so.
+    options["encoding"] = import_svc.file_encoding(upload_path(token), options["encoding"])
     try:
         head = read_header(upload_path(token), options["encoding"], options["delimiter"])
     except UploadProblem as exc:

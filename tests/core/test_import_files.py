@@ -4,8 +4,10 @@ the command line, the web page, the API and the service."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,7 @@ def crm(tmp_path):
         return CliRunner().invoke(cli, list(args), env={**env, **extra}, catch_exceptions=False)
 
     assert run("init").exit_code == 0
+    run.db_file = tmp_path / "crm.sqlite3"
     return run
 
 
@@ -79,6 +82,11 @@ def crm(tmp_path):
 def synchronous_jobs(monkeypatch):
     """Each import runs inside the request that queues it."""
     monkeypatch.setattr("crmcore.jobs.dispatch_import", imports.run)
+
+
+def sqlite(crm) -> contextlib.closing[sqlite3.Connection]:
+    """The command line's database."""
+    return contextlib.closing(sqlite3.connect(crm.db_file))
 
 
 def names(app, model=Lead) -> list[str]:
@@ -197,3 +205,52 @@ def test_zip_codes_kept_as_numbers_import_with_their_leading_zero(app, tmp_path,
     with app.extensions["crm"].sessions() as s:
         assert s.execute(select(Contact.last_name, Contact.postal_code).order_by(
             Contact.id)).all() == [("Zero", "02134"), ("Dresden", "01067")]
+
+
+# -- UTF-16 text -------------------------------------------------------------------------
+
+# As Excel saves "Unicode Text": UTF-16 with its byte order mark, cells separated by tabs.
+UNICODE_TEXT = "Name\tEmail\tCompany\r\nÜnal Yılmaz\tunal@example.tr\tİstanbul A.Ş.\r\n" \
+               "李雷\tlilei@example.cn\t公司, Ltd\r\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])  # with its BOM; big-endian too
+def test_excels_unicode_text_imports_without_naming_its_encoding(app, crm, tmp_path,
+                                                                 encoding):
+    path = tmp_path / "Unicode Text.txt"
+    data = UNICODE_TEXT.encode(encoding)
+    path.write_bytes(data if encoding == "utf-16" else "\ufeff".encode(encoding) + data)
+    done = crm("leads", "import", str(path))
+    assert "import #1 done: Created 2," in done.output, done.output
+    with sqlite(crm) as db:
+        assert db.execute("SELECT full_name, company FROM leads ORDER BY id").fetchall() == [
+            ("Ünal Yılmaz", "İstanbul A.Ş."), ("李雷", "公司, Ltd")]
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_the_api_imports_unicode_text(app, api_client):
+    response = api_client().post("/api/v1/leads/imports", data={
+        "file": (io.BytesIO(UNICODE_TEXT.encode("utf-16")), "people.txt")},
+        content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert names(app) == ["Ünal Yılmaz", "李雷"]
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_the_web_page_reads_unicode_text_as_utf16_and_offers_it(app, client, make_user, login):
+    login(client, make_user("sales"))
+    assert '<option value="utf-16"' in client.get("/leads/import").get_data(as_text=True)
+    page = client.post("/leads/import", data={
+        "encoding": "utf-8-sig", "on_duplicate": "report", "action": "import",
+        "file": (io.BytesIO(UNICODE_TEXT.encode("utf-16")), "people.txt")},
+        content_type="multipart/form-data")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    assert "Read as UTF-16 (Excel&#39;s Unicode Text), cells separated by tabs" in html
+    assert "İstanbul A.Ş." in html and "公司, Ltd" in html
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
+    form.update({f"map-{i}": field for i, field in enumerate(["full_name", "emails", "company"])})
+    form.update(encoding="utf-16", delimiter="tab", on_duplicate="report", action="import")
+    response = client.post("/leads/import/mapping", data=form)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert names(app) == ["Ünal Yılmaz", "李雷"]

@@ -527,9 +527,9 @@ def test_a_utf16_file_read_as_utf8_is_refused_with_a_hint(app, tmp_path, make_us
     # Read as UTF-16, a file without the byte order mark was a traceback.
     job = run_import(path, make_user("manager"), encoding="utf-16")
     assert job.status == "invalid"
-    assert job.message == ("The file is not valid utf-16 text (line 1): UTF-16 stream does not "
-                           "start with BOM; give the encoding it was saved in, or save it as "
-                           "UTF-8.")
+    assert job.message == ("The file is not valid UTF-16 (Excel's Unicode Text) text (line 1): "
+                           "UTF-16 stream does not start with BOM; give the encoding it was "
+                           "saved in, or save it as UTF-8.")
     assert count(app) == 0
 
 

@@ -53,6 +53,7 @@ from crmcore.services.imports.reading import (
     csv_rows,
     detect_delimiter,
     encoding_label,
+    file_encoding,
     file_stamp,
     max_upload_bytes,
     misread_as_latin1,
@@ -78,8 +79,8 @@ from crmcore.services.imports.writing import keep_problems, write_checked
 __all__ = [
     "ENCODINGS", "MATCHES", "MAX_KEPT_ERRORS", "POLICIES", "STALLED_AFTER", "ImportOptions",
     "JobPage", "QueueWork", "Report", "check", "check_file", "clean_uploads", "csv_rows",
-    "detect_delimiter", "encoding_label", "get_job", "import_checked", "list_jobs",
-    "max_upload_bytes", "misread_as_latin1", "next_queued", "nul_in_file", "problems",
+    "detect_delimiter", "encoding_label", "file_encoding", "get_job", "import_checked",
+    "list_jobs", "max_upload_bytes", "misread_as_latin1", "next_queued", "nul_in_file", "problems",
     "queue_resume", "queue_revert", "resumable", "resume", "revert", "revertible",
     "rows_written", "run", "run_revert", "stalled", "start", "started_import", "stopped_by",
     "uploads_dir", "would_do",

@@ -26,7 +26,21 @@ from crmcore.services.workbooks import is_workbook, sheet_rows
 
 # The encodings the import pages offer for a CSV, named as people know them.
 ENCODINGS = (("utf-8-sig", "UTF-8 (also with BOM)"), ("latin-1", "Latin-1 (ISO 8859-1)"),
-             ("cp1252", "Windows-1252"))
+             ("cp1252", "Windows-1252"), ("utf-16", "UTF-16 (Excel's Unicode Text)"))
+# How UTF-16 text starts, as Excel's "Unicode Text" (tab-separated) does:
+# its byte order mark, little- or big-endian.
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def file_encoding(path: Path, encoding: str) -> str:
+    """The encoding to read the file at ``path`` in: UTF-16 where ``encoding``
+    is UTF-8 (the default) and the file starts with UTF-16's byte order mark,
+    bytes that UTF-8 text never holds; else ``encoding``. The other encodings
+    read those bytes as characters, so a choice of one is kept."""
+    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+        return encoding
+    with open(path, "rb") as handle:
+        return "utf-16" if handle.read(2) in _UTF16_BOMS else encoding
 
 
 def detect_delimiter(line: str) -> str:
@@ -54,13 +68,15 @@ def csv_rows(lines: Iterator[str], delimiter: str) -> Iterator[list[str]]:
 def open_rows(path: Path, options: ImportOptions
                ) -> Iterator[tuple[list[str], Iterator[list[str]]]]:
     """The header and an iterator over the data rows of a CSV or of a
-    workbook's sheet (told apart by how the file starts; the encoding and
-    delimiter apply to CSV only, the sheet to workbooks); problems with the file as a whole raise
+    workbook's sheet (told apart by how the file starts; the encoding, which
+    :func:`file_encoding` may correct, and delimiter apply to CSV only, the
+    sheet to workbooks); problems with the file as a whole raise
     :class:`ValidationFailed` with a message naming them."""
     try:
         workbook = is_workbook(path)
+        encoding = options.encoding if workbook else file_encoding(path, options.encoding)
         handle = None if workbook else open(  # noqa: SIM115
-            path, encoding=options.encoding, errors="strict", newline="")
+            path, encoding=encoding, errors="strict", newline="")
     except OSError as exc:
         raise ValidationFailed(f"Cannot read {path.name}: {exc.strerror}.",
                                {"file": [str(exc.strerror)]}) from None
@@ -83,7 +99,6 @@ def open_rows(path: Path, options: ImportOptions
         message = (f"The file is read as CSV, which has no sheets: the sheet "
                    f"“{options.sheet}” can be chosen only in an Excel workbook (.xlsx).")
         raise ValidationFailed(message, {"sheet": [message]})
-    encoding = options.encoding
     with handle:
         # Strict: a stray or unclosed quote is reported with its line, instead
         # of being read as text that swallows the columns (or rows) after it.
