@@ -22,17 +22,27 @@ def phone_region() -> str:
 
 def normalize_phone(value: str) -> str:
     """A phone number in E.164, followed by ``;ext=`` and its extension if it has
-    one (``+16502530000;ext=42``, as RFC 3966 writes it), or :class:`ValidationError`."""
+    one (``+16502530000;ext=42``, as RFC 3966 writes it), or :class:`ValidationError`.
+
+    Digits alone that start with the country code of :func:`phone_region` (no
+    "+", no leading 0: 4915112345678 with the region DE) are what Excel leaves
+    of a number saved as a number, "+" dropped; yet they may be a number of
+    the region too (+49 491 5112345678). When both readings are valid numbers
+    they are refused, naming both, rather than one guessed."""
     # Imported on first use, like the email validator, to keep start-up short.
     import phonenumbers
 
+    region = phone_region()
     try:
-        number = phonenumbers.parse(value, phone_region())
+        number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         raise ValidationError("Not a phone number.") from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationError("Not a valid phone number.")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if (other := _dropped_plus(value.strip(), region)) and other != e164:
+        raise ValidationError(f"Could be {phone_text(other)} or {phone_text(e164)}: "
+                              "write it with + and the country code.")
     if not number.extension:
         return e164
     # E.164 has no room for an extension, and without one a call reaches the
@@ -42,6 +52,26 @@ def normalize_phone(value: str) -> str:
     # digits as written (Arabic-Indic ones too); in ASCII they dial, and
     # compare as the same extension.
     return f"{e164};ext={phonenumbers.normalize_digits_only(number.extension)}"
+
+
+def _dropped_plus(digits: str, region: str) -> str | None:
+    """``digits`` read as an international number (E.164), where they start
+    with ``region``'s country code and so read, or None.
+
+    Only the region's own code: any digits could have lost a "+", but a
+    national number of some regions is often valid read so too (a third of
+    the US's ten digits read as another country's number, half of Germany's
+    mobiles without their 0 as the US's), and refusing those would refuse the
+    numbers most files hold."""
+    import phonenumbers
+
+    code = str(phonenumbers.country_code_for_region(region))
+    if not (digits.isascii() and digits.isdigit() and digits.startswith(code)):
+        return None
+    number = phonenumbers.parse(f"+{digits}")
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def phone_text(stored: str) -> str:

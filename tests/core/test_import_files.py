@@ -14,11 +14,13 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from crmcore.cli import cli
 from crmcore.db import transaction
 from crmcore.models import Contact, Lead
+from crmcore.schemas.records import normalize_phone
 from crmcore.services import imports, workbooks
 from crmcore.services import records as svc
 
@@ -254,3 +256,68 @@ def test_the_web_page_reads_unicode_text_as_utf16_and_offers_it(app, client, mak
     response = client.post("/leads/import/mapping", data=form)
     assert response.status_code == 303, response.get_data(as_text=True)
     assert names(app) == ["Ünal Yılmaz", "李雷"]
+
+
+# -- phones Excel kept as numbers --------------------------------------------------------
+
+AMBIGUOUS = ("Could be +49 1511 2345678 or +49 491 5112345678: write it with + and the "
+             "country code.")
+
+
+@pytest.mark.parametrize(("region", "written", "stored"), [
+    # National numbers as people (and Excel, dropping a leading 0) write them.
+    ("US", "2025550123", "+12025550123"), ("US", "4155552671", "+14155552671"),
+    ("US", "12025550123", "+12025550123"), ("US", "+1 202-555-0123", "+12025550123"),
+    ("CA", "6135550142", "+16135550142"),
+    ("GB", "2079460958", "+442079460958"), ("GB", "7911123456", "+447911123456"),
+    ("GB", "07911 123456", "+447911123456"),
+    ("DE", "015112345678", "+4915112345678"), ("DE", "15112345678", "+4915112345678"),
+    # Read as +1 601 234 5678 too, but not starting with 49: Germany's mobile.
+    ("DE", "16012345678", "+4916012345678"),
+    ("DE", "3012345678", "+493012345678"), ("FR", "612345678", "+33612345678"),
+    ("IT", "3471234567", "+393471234567"),
+    # The region's code, "+" dropped, where only that reading is a number.
+    ("DE", "493012345678", "+493012345678"), ("GB", "447911123456", "+447911123456"),
+    ("FR", "33612345678", "+33612345678"), ("IT", "393471234567", "+393471234567"),
+    ("DE", "+49 491 5112345678", "+494915112345678"),  # written whole, not a guess
+    ("DE", "0491 5112345678", "+494915112345678"),
+])
+def test_phones_written_as_digits_read_as_one_number(monkeypatch, region, written, stored):
+    monkeypatch.setenv("CRM_PHONE_REGION", region)
+    assert normalize_phone(written) == stored
+
+
+def test_digits_that_read_as_two_numbers_are_refused_naming_both(monkeypatch):
+    monkeypatch.setenv("CRM_PHONE_REGION", "DE")
+    for written in ("4915112345678", " 4915112345678 "):
+        with pytest.raises(ValidationError) as refused:
+            normalize_phone(written)
+        assert refused.value.messages == [AMBIGUOUS]
+
+
+def test_a_phone_cell_excel_kept_as_a_number_is_refused_when_it_reads_two_ways(
+        app, crm, tmp_path):
+    """QA: 4915112345678 (+49 151 12345678 without its "+") was stored as
+    +494915112345678."""
+    path = workbook(tmp_path / "contacts.xlsx", {"Contacts": [
+        ["Name", "Email", "Phone"], ["Anna Schmidt", "anna@example.de", 4915112345678],
+        ["Bernd Meier", "bernd@example.de", 15112345678]]})
+    refused = crm("contacts", "import", str(path), CRM_PHONE_REGION="DE")
+    assert refused.exit_code == 1
+    assert f"row 2, column Phone: {AMBIGUOUS}" in refused.output
+    skipped = crm("contacts", "import", str(path), "--skip-bad-rows", CRM_PHONE_REGION="DE")
+    assert "Created 1, updated 0, skipped 0, left out 1 bad row(s)" in skipped.output
+    csv = tmp_path / "contacts.csv"  # Excel's CSV of that sheet: digits alone too
+    csv.write_text("Name,Email,Phone\nCarla Huber,carla@example.de,4915112345678\n")
+    assert AMBIGUOUS in crm("contacts", "import", str(csv), CRM_PHONE_REGION="DE").output
+    with sqlite(crm) as db:
+        assert db.execute("SELECT last_name, phones FROM contacts").fetchall() == [
+            ("Meier", '["+4915112345678"]')]
+
+
+def test_the_api_refuses_a_phone_that_reads_two_ways(api_client, monkeypatch):
+    monkeypatch.setenv("CRM_PHONE_REGION", "DE")
+    response = api_client().post("/api/v1/leads", json={
+        "full_name": "Anna Schmidt", "phones": ["4915112345678"]})
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["phones"] == {"0": [AMBIGUOUS]}
