@@ -105,7 +105,7 @@ def import_command(kind: rec.Kind) -> click.Command:
 
         def progress(job: ImportJob) -> None:
             done = (f"checked {job.total_rows} rows" if job.status == "validating"
-                    else f"{imports.rows_written(job)} rows written")
+                    else _rows_done(job))
             click.echo(f"import #{job.id}: {done}", err=True)
 
         try:
@@ -122,6 +122,12 @@ def import_command(kind: rec.Kind) -> click.Command:
                     "Every row is checked first; by default any problem stops the import "
                     "before anything is written.")
     return command
+
+
+def _rows_done(job: ImportJob) -> str:
+    """How far the writing is: rows gone through, not rows written, which the
+    rows skipped or left out as bad are not (the end says what each became)."""
+    return f"{imports.rows_written(job)} of {job.total_rows} rows done"
 
 
 def _stopped(sessions: Any, job_id: int) -> NoReturn:
@@ -211,8 +217,7 @@ def resume(job_id: int) -> None:
     its file again, if it stopped before writing)."""
     runtime = build_runtime()
     _finish(imports.resume(runtime.sessions, None, job_id,
-                           lambda job: click.echo(f"{imports.rows_written(job)} rows written",
-                                                  err=True)))
+                           lambda job: click.echo(_rows_done(job), err=True)))
 
 
 @imports_group.command("revert")

@@ -295,7 +295,7 @@ def test_leads_import_says_how_far_its_check_has_read(crm, tmp_path, monkeypatch
     path.write_text("Full name\n" + "".join(f"P{i}\n" for i in range(4500)))
     done = crm("leads", "import", str(path), CRM_PLUGINS="none")
     assert "import #1: checked 2000 rows\nimport #1: checked 4000 rows\n" in done.stderr
-    assert "import #1: 2000 rows written" in done.stderr
+    assert "import #1: 2000 of 4500 rows done" in done.stderr
 
 
 def test_leads_import_of_another_tools_export_joins_names_and_list_columns(crm, tmp_path):
@@ -452,7 +452,7 @@ def test_an_import_killed_while_writing_resumes_without_writing_a_row_twice(crm,
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     for line in proc.stderr:  # the check's lines, then one per batch written
-        if "rows written" in line:
+        if "rows done" in line:
             break
     proc.kill()
     proc.wait()

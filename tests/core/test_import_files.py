@@ -321,3 +321,16 @@ def test_the_api_refuses_a_phone_that_reads_two_ways(api_client, monkeypatch):
         "full_name": "Anna Schmidt", "phones": ["4915112345678"]})
     assert response.status_code == 422
     assert response.get_json()["errors"]["phones"] == {"0": [AMBIGUOUS]}
+
+
+# -- the command line's progress ---------------------------------------------------------
+
+
+def test_the_cli_progress_counts_rows_done_not_rows_written(crm, tmp_path):
+    """QA: "5 rows written" when 1 row was written and 4 left out as bad."""
+    path = tmp_path / "leads.csv"
+    path.write_text("Name,Email\nGood Gus,gus@example.com\n"
+                    + "".join(f"Bad {i},not-an-email-{i}\n" for i in range(4)))
+    done = crm("leads", "import", str(path), "--skip-bad-rows")
+    assert "import #1: 5 of 5 rows done" in done.stderr and "written" not in done.stderr
+    assert "Created 1, updated 0, skipped 0, left out 4 bad row(s)" in done.stdout
