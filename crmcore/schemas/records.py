@@ -101,6 +101,15 @@ def distinct_items(values: list[str]) -> None:
         raise ValidationError("Listed twice.")
 
 
+def listing(choices: Sequence[str], shown: int = 10) -> str:
+    """``choices`` as a message lists them: the first ``shown``, and how many
+    more there are, so that a field of a hundred choices gives a readable
+    message."""
+    if len(choices) <= shown:
+        return ", ".join(choices)
+    return f"{', '.join(choices[:shown])}, … ({len(choices)} in all)"
+
+
 # What one record holds at most (a merge checks the lists it joins against them too).
 MAX_EMAILS = MAX_PHONES = 10
 MAX_TAGS = 50
@@ -120,11 +129,57 @@ class Text(fields.String):
         return line_breaks(super()._deserialize(value, attr, data, **kwargs).strip())
 
 
-Tags = fields.List(Text(validate=[
+class Choice(Text):
+    """Text that is one of ``choices``, matched whatever its case ("Lead",
+    "SILVER") and kept as the choice is spelled: a spreadsheet's
+    capitalisation is no reason to refuse a row, and filters compare the
+    stored spelling."""
+
+    def __init__(self, choices: Sequence[str], **kwargs: Any) -> None:
+        # marshmallow formats the message: braces in a choice are text.
+        message = ("Must be one of: " + listing(choices) + ".").replace("{", "{{").replace(
+            "}", "}}")
+        super().__init__(validate=validate.OneOf(choices, error=message), **kwargs)
+        self.choices = frozenset(choices)
+        # Of choices that differ only in case, the first is taken, unless the
+        # value is exactly another.
+        self.spelling: dict[str, str] = {}
+        for choice in choices:
+            self.spelling.setdefault(choice.casefold(), choice)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text if text in self.choices else self.spelling.get(text.casefold(), text)
+
+
+def distinct_tags(tags: list[str]) -> list[str]:
+    """``tags`` without a tag given again in another case ("VIP; vip"): the
+    first spelling stays. Tags are told apart by people, not by case."""
+    seen: set[str] = set()
+    out = []
+    for tag in tags:
+        if tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            out.append(tag)
+    return out
+
+
+class TagList(fields.List):
+    """A record's tags, each once (:func:`distinct_tags`): a list's rules (how
+    many) count the tags kept."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any,
+                     **kwargs: Any) -> list[Any]:
+        return distinct_tags(super()._deserialize(value, attr, data, **kwargs))
+
+
+Tags = TagList(Text(validate=[
     validate.Length(min=1, max=50),
     # An export lists a record's tags separated by ";", and an import splits
-    # them there: a tag holding one would come back as two.
-    validate.ContainsNoneOf(";", error="A tag cannot hold “;” (it separates tags in a file).")]),
+    # them there (and at ","): a tag holding one would come back as two.
+    validate.ContainsNoneOf(";", error="A tag cannot hold “;” (it separates tags in a file)."),
+    validate.ContainsNoneOf(",", error="A tag cannot hold “,” (it separates tags in a file "
+                                       "and in the record form).")]),
     validate=validate.Length(max=MAX_TAGS, error="At most {max} tags."))
 
 
@@ -158,9 +213,8 @@ class ContactInput(RecordInput):
     postal_code = Text(validate=validate.Regexp(r"^[A-Za-z0-9 \-]{0,20}$",
                                                 error="Letters, digits, spaces and dashes only."))
     country = Text(validate=validate.Regexp(r"^([A-Za-z]{2})?$", error="Two-letter ISO code."))
-    lifecycle_stage = Text(validate=validate.OneOf(LIFECYCLE_STAGES))
-    opt_outs = fields.List(Text(validate=validate.OneOf(OPT_OUT_CHANNELS)),
-                           validate=distinct_items)
+    lifecycle_stage = Choice(LIFECYCLE_STAGES)
+    opt_outs = fields.List(Choice(OPT_OUT_CHANNELS), validate=distinct_items)
 
 
 BASE_INPUTS: dict[str, type[Schema]] = {"lead": LeadInput, "contact": ContactInput}
@@ -179,7 +233,7 @@ def custom_field(definition: Any, partial: bool) -> fields.Field:
     if kind == "boolean":
         return fields.Boolean(**kwargs)
     if kind == "choice":
-        return Text(validate=validate.OneOf(definition.choices), **kwargs)
+        return Choice(definition.choices, **kwargs)
     return Text(validate=validate.Length(max=1000), **kwargs)
 
 

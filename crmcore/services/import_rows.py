@@ -22,8 +22,11 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from crmcore.schemas.records import (
     BASE_INPUTS,
+    Choice,
+    TagList,
     custom_field,
     distinct_items,
+    distinct_tags,
     line_breaks,
     normalize_phone,
 )
@@ -31,14 +34,18 @@ from crmcore.schemas.users import normalize_email
 from crmcore.services.cells import restore
 from crmcore.services.records import split_name
 
-# Columns whose cell holds several values, separated by ";". Several columns
-# may fill one (Email, Email 2): their values join in column order.
+# Columns whose cell holds several values, separated by ";" (a tags cell's by
+# "," too). Several columns may fill one (Email, Email 2): their values join
+# in column order.
 LIST_FIELDS = {"emails", "phones", "tags", "opt_outs"}
 # What separates a list cell's items. In a phone cell, not a ";" before
 # "ext=": it starts the number's extension, as the CRM stores and exports it
 # (RFC 3966: "+16502530000;ext=42; +12025550143").
 _ITEM_SEPARATOR = re.compile(";")
 _PHONE_SEPARATOR = re.compile(";(?!ext=)", re.IGNORECASE)
+# Tags are separated by "," too, as the record form and other tools' exports
+# separate them (a tag cannot hold either).
+_TAG_SEPARATOR = re.compile("[;,]")
 # A person's name, whole or in parts, as other tools export it. A lead keeps
 # it whole (its parts join, first name first), a contact in parts (a whole name
 # splits before its last word, as converting a lead does).
@@ -287,6 +294,12 @@ def _length_bounds(field: fields.Field) -> tuple[int, int] | None:
             min((v.max for v in limits if v.max is not None), default=sys.maxsize))
 
 
+def _value(field: fields.Field) -> Callable[[str], Any]:
+    """A text cell's converter: a choice is the field's own (its spelling), any
+    other text the shortcut of :func:`_text`."""
+    return field.deserialize if isinstance(field, Choice) else _text(field)
+
+
 def _text(field: fields.Field) -> Callable[[str], str]:
     validators = list(field.validators)
     bounds = _length_bounds(field)
@@ -302,11 +315,20 @@ def _text(field: fields.Field) -> Callable[[str], str]:
     return checked
 
 
+def _tidied(field: fields.List) -> Callable[[list[Any]], list[Any]] | None:
+    """What the list field does to its items before its rules: tags drop a tag
+    given again (:class:`TagList`)."""
+    return distinct_tags if isinstance(field, TagList) else None
+
+
 def _checked(field: fields.List) -> Callable[[list[Any]], list[Any]]:
     """The list field's own rules (how many, none twice) on items converted already."""
     validators = list(field.validators)
+    tidy = _tidied(field)
 
     def check(items: list[Any]) -> list[Any]:
+        if tidy is not None:
+            items = tidy(items)
         _validate_all(validators, items)
         return items
 
@@ -329,11 +351,12 @@ def _listing(field: fields.List, item: Callable[[str], Any], whole: bool = True,
     ``separator`` matches where one item ends and the next begins."""
     validators = list(field.validators) if whole else []
     one_passes = all(_passes_one_item(v) for v in validators)
+    tidy = _tidied(field) if whole else None
 
     def convert(value: str) -> list[Any]:
         # Cells arrive stripped and not empty, so one value needs no splitting,
         # and passes the list's own rules if they allow any one item.
-        if ";" not in value:
+        if separator.search(value) is None:
             if one_passes:
                 try:
                     return [item(value)]
@@ -351,6 +374,8 @@ def _listing(field: fields.List, item: Callable[[str], Any], whole: bool = True,
                 errors[i] = exc.messages  # type: ignore[assignment]
         if errors:
             raise ValidationError(errors)  # type: ignore[arg-type]
+        if tidy is not None:
+            out = tidy(out)
         _validate_all(validators, out)
         return out
 
@@ -414,8 +439,9 @@ class RowValidator:
                 conv = _listing(schema.fields["phones"], normalize_phone,  # type: ignore[arg-type]
                                 whole, _PHONE_SEPARATOR)
             elif name in ("tags", "opt_outs"):
-                inner = _text(schema.fields[name].inner)  # type: ignore[attr-defined]
-                conv = _listing(schema.fields[name], inner, whole)  # type: ignore[arg-type]
+                inner = _value(schema.fields[name].inner)  # type: ignore[attr-defined]
+                conv = _listing(schema.fields[name], inner, whole,  # type: ignore[arg-type]
+                                _TAG_SEPARATOR if name == "tags" else _ITEM_SEPARATOR)
             elif name == RECORD_ID:
                 conv = _record_id
             elif name == "stage":
@@ -426,7 +452,7 @@ class RowValidator:
             elif name.startswith("custom."):
                 conv = self._custom(custom_field(custom_by_name[name[7:]], partial=False))
             else:
-                conv = _text(schema.fields[name])
+                conv = _value(schema.fields[name])
                 bounds[name] = _length_bounds(schema.fields[name])
             self.converters[name] = conv
         # Per column: where to read, how to convert, which key receives it, and

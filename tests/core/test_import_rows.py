@@ -40,7 +40,8 @@ phones = st.sampled_from(["+12025550123", "(202) 555-0143", "202 555 0143", "123
                           "(202) 555-0123 ext. 42", "202 555 0123 x7", "ext=42", "EXT=7",
                           "ext=", "+12025550123;ext=42;ext=43"])
 rows = st.tuples(texts, cells(emails), cells(phones), texts,
-                 cells(st.sampled_from(["vip", "", "t" * 50, "t" * 51]), st.text(max_size=8)),
+                 cells(st.sampled_from(["vip", "VIP", "Vip", "", "t" * 50, "t" * 51, "a,b",
+                                        "a, B", ",", "T" * 51 + ",x"]), st.text(max_size=8)),
                  texts, texts).map(list)
 
 
@@ -53,9 +54,11 @@ def lead_answer(data: dict) -> tuple[dict, dict[str, str]]:
 
 
 def items(field: str, cell: str) -> list[str]:
-    """A list cell's items as the import documents them: separated by ";",
-    except that in a phone cell ";ext=" (any case) goes on with the number
-    before it, as its extension."""
+    """A list cell's items as the import documents them: separated by ";"
+    (a tags cell's by "," too), except that in a phone cell ";ext=" (any
+    case) goes on with the number before it, as its extension."""
+    if field == "tags":
+        cell = cell.replace(",", ";")
     out: list[str] = []
     for i, piece in enumerate(cell.split(";")):
         if i and field == "phones" and piece.lower().startswith("ext="):
