@@ -243,7 +243,9 @@ class ImportInput(StrictSchema):
     mapping = JsonObject(load_default=dict, metadata={
         "type": "string",
         "description": 'A JSON object: column header -> field ("-" ignores the column); '
-                       "columns not named are matched by their header."})
+                       "columns not named are matched by their header: a field's name "
+                       "or alias, or a custom field's name or label (a header that fits "
+                       "two fields must be named here)."})
     on_duplicate = fields.String(load_default="report", validate=validate.OneOf(
         ("report", "skip", "update")), metadata={
             "description": "Rows whose email the CRM already holds: report them as "

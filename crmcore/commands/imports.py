@@ -52,9 +52,10 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--map", "pairs", multiple=True, metavar="HEADER=FIELD",
                   help="Map a column to a field (- to ignore it). Repeatable. "
-                       "Unmapped columns match by name: several may fill a list "
-                       "(Email, Email 2); a lead's First Name and Last Name join into "
-                       "its full_name, a contact's Name splits before its last word.")
+                       "Unmapped columns match by name, a custom field's label too (a "
+                       "name that fits two fields must be mapped): several may fill a "
+                       "list (Email, Email 2); a lead's First Name and Last Name join "
+                       "into its full_name, a contact's Name splits before its last word.")
     @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
                   show_default=True, help="Rows whose email is already in the CRM.")
     @click.option("--match-by", type=click.Choice(imports.MATCHES), default="email",

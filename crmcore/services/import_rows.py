@@ -66,8 +66,11 @@ _SHARED_ALIASES = {
     "email_address": "emails", "phone": "phones", "phones": "phones", "telephone": "phones",
     "mobile": "phones", "phone_number": "phones", "mobile_phone": "phones",
     "company": "company", "company_name": "company", "organization": "company",
-    "organisation": "company", "owner": "owner", "owner_email": "owner", "tags": "tags",
-    "tag": "tags",
+    "organisation": "company", "owner": "owner", "owner_email": "owner",
+    # As CRMs export their records' owner.
+    "contact_owner": "owner", "lead_owner": "owner", "record_owner": "owner",
+    "account_owner": "owner", "sales_rep": "owner", "sales_representative": "owner",
+    "tags": "tags", "tag": "tags",
 }
 ALIASES = {
     "lead": {
@@ -125,6 +128,24 @@ def field_of(record_type: str, key: str) -> str | None:
     return field
 
 
+def fields_named(record_type: str, name: str, custom: Sequence[Any]) -> list[str]:
+    """The fields a column named ``name`` may fill, unless a mapping says: the
+    one it spells as an export writes it (``full_name``, ``custom.budget``),
+    else every one whose alias, or custom field's name or label, it is
+    (whatever the case, spaces and punctuation, as :func:`header_key` reads
+    them). Several are for the user to choose between: a column of a custom
+    field labelled "Company" could be meant for either."""
+    exact = name.strip()
+    if exact in ALIASES[record_type].values() or any(exact == f"custom.{d.name}"
+                                                     for d in custom):
+        return [exact]
+    key = header_key(name)
+    found = [field] if (field := field_of(record_type, key)) else []
+    found += [f"custom.{d.name}" for d in custom
+              if key in (header_key(d.name), header_key(d.label), f"custom.{d.name}")]
+    return list(dict.fromkeys(found))
+
+
 @dataclass(frozen=True)
 class Column:
     index: int
@@ -152,9 +173,10 @@ class HeaderProblems(ValueError):
       holds: a field that does not exist, a column the file does not have (or,
       by name, has several of), a count of columns not the file's, the file's
       ``id`` column mapped to another field when rows are matched by id;
-    - ``file``: the file's header, as mapped: a column that matches no field
-      and was not mapped, no column giving the required field (or the id, the
-      file having no ``id`` column), several columns filling one field.
+    - ``file``: the file's header, as mapped: a column that was not mapped and
+      matches no field, or several, no column giving the required field (or
+      the id, the file having no ``id`` column), several columns filling one
+      field.
 
     A list holding a column that matches no field ends with the fields
     (``unknown``: the cause of each such column)."""
@@ -173,14 +195,16 @@ class HeaderProblems(ValueError):
 
 
 def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, str],
-               custom_names: Sequence[str], by_id: bool = False,
+               custom: Sequence[Any], by_id: bool = False,
                chosen: Sequence[str] | None = None) -> list[Column]:
     """Which field each CSV column fills. ``mapping`` (CSV header -> field) wins
-    over the aliases; a column mapped to ``-`` is ignored, and so are the
-    columns the CRM keeps itself (``id``, ``score``, dates), which an export of
-    the CRM carries. Raises :class:`HeaderProblems` (a ValueError) with a
-    message naming the bad columns, telling the mapping's problems from the
-    file's.
+    over the names of :func:`fields_named` (the aliases, the custom fields'
+    names and labels: ``custom`` are their definitions); a column mapped to
+    ``-`` is ignored, and so are the columns the CRM keeps itself (``id``,
+    ``score``, dates), which an export of the CRM carries. Raises
+    :class:`HeaderProblems` (a ValueError) with a message naming the bad
+    columns (one that names several fields among them), telling the mapping's
+    problems from the file's.
 
     ``chosen``: instead of ``mapping`` and the aliases, the field of each
     column by position (``-`` ignores it), as the import page's mapping step
@@ -190,7 +214,7 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
     ``by_id``: rows are matched to records by their id, read from the column
     named ``id`` (whatever the mapping says of it; ignoring it is what the
     mapping step proposes) or from the column mapped to ``id``."""
-    known = set(ALIASES[record_type].values()) | {f"custom.{n}" for n in custom_names}
+    known = set(ALIASES[record_type].values()) | {f"custom.{d.name}" for d in custom}
     if chosen is not None and len(chosen) != len(header):
         raise HeaderProblems([("mapping", f"the mapping gives {len(chosen)} column(s), the "
                                           f"file has {len(header)}")])
@@ -215,7 +239,12 @@ def map_header(record_type: str, header: Sequence[str], mapping: Mapping[str, st
             continue
         if not target and key in KEPT_BY_THE_CRM:
             continue
-        field = target or field_of(record_type, key) or (key if key in known else None)
+        named = [target] if target else fields_named(record_type, name, custom)
+        if len(named) > 1:
+            problems.append(("file", f"column {name!r} could fill {' or '.join(named)}: map "
+                                     "it to one (or ignore it)"))
+            continue
+        field = named[0] if named else None
         if field is None or field not in known:
             separators = [c for c in ",;\t" if c in name]
             cause = "mapping" if target else "file"

@@ -29,7 +29,7 @@ from crmcore.services.import_rows import (
     ALIASES,
     RECORD_ID,
     REQUIRED,
-    field_of,
+    fields_named,
     header_key,
     map_header,
     required_from,
@@ -203,29 +203,25 @@ def field_choices(ui: Ui) -> list[tuple[str, str]]:
     return fields
 
 
-def guessed(ui: Ui, header: Sequence[str], choices: Sequence[tuple[str, str]]) -> list[str]:
-    """The field each column likely fills: the import aliases, a field's own name,
-    or a custom field's name or label; ``-`` (ignore) when nothing fits."""
-    known = {name for name, _ in choices}
-    custom: dict[str, str] = {}
-    for name, label in choices:
-        if name.startswith("custom."):
-            custom.setdefault(header_key(name.removeprefix("custom.")), name)
-            custom.setdefault(header_key(label.rsplit(" (", 1)[0]), name)
-    out = []
-    for column in header:
-        key = header_key(column)
-        field = (field_of(ui.kind.record_type, key) or (key if key in known else None)
-                 or custom.get(key))
-        out.append(field or "-")
-    return out
+def named_fields(ui: Ui, header: Sequence[str]) -> list[list[str]]:
+    """The fields each column's name fits, as an import without a mapping
+    reads it (:func:`fields_named`): an alias, a field's own name, a custom
+    field's name or label."""
+    custom = custom_svc.definitions(db(), ui.kind.record_type)
+    return [fields_named(ui.kind.record_type, column, custom) for column in header]
+
+
+def guessed(ui: Ui, header: Sequence[str]) -> list[str]:
+    """The field each column likely fills; ``-`` (ignore) when no field fits,
+    or several do: which one is for the user to choose (the page says so)."""
+    return [named[0] if len(named) == 1 else "-" for named in named_fields(ui, header)]
 
 
 def header_problem(ui: Ui, header: Sequence[str], selected: Sequence[str],
-                   known: set[str], options: Mapping[str, Any]) -> str | None:
-    custom = [name.removeprefix("custom.") for name in known if name.startswith("custom.")]
+                   options: Mapping[str, Any]) -> str | None:
     try:
-        map_header(ui.kind.record_type, header, {}, custom,
+        map_header(ui.kind.record_type, header, {},
+                   custom_svc.definitions(db(), ui.kind.record_type),
                    by_id=options.get("match_by") == "id", chosen=selected)
     except ValueError as exc:
         return str(exc)
@@ -261,11 +257,13 @@ def mapping_page(ui: Ui, token: str, filename: str, head: Head,
                  message: str | None = None, report: import_svc.Report | None = None,
                  status: int = 200) -> Any:
     choices = field_choices(ui)
-    known = {name for name, _ in choices}
     header = head.header
-    problem = header_problem(ui, header, selected, known, options)
-    columns = [(name, chosen, [row[index] for row in head.samples if index < len(row)])
-               for index, (name, chosen) in enumerate(zip(header, selected, strict=True))]
+    problem = header_problem(ui, header, selected, options)
+    # A column left to ignore whose name fits several fields says which.
+    columns = [(name, chosen, [row[index] for row in head.samples if index < len(row)],
+                named if chosen == "-" and len(named) > 1 else [])
+               for index, (name, chosen, named) in enumerate(
+                   zip(header, selected, named_fields(ui, header), strict=True))]
     return render("web/import_mapping.html", status, ui=ui, token=token, filename=filename,
                   columns=columns, choices=choices,
                   id_column=next((i for i, name in enumerate(header)
@@ -305,7 +303,7 @@ def upload_view(ui: Ui) -> Any:
         return upload_page(ui, options, str(exc), 422)
     # What "auto" found, and the sheet read, are shown and kept from here on.
     options["delimiter"], options["sheet"] = head.delimiter, head.sheet
-    return mapping_page(ui, token, filename, head, guessed(ui, head.header, field_choices(ui)),
+    return mapping_page(ui, token, filename, head, guessed(ui, head.header),
                         options, intent)
 
 
@@ -358,7 +356,7 @@ def mapping_view(ui: Ui) -> Any:
             or (head.sheets is None and (options["encoding"], head.delimiter)
                 != (read_as["encoding"], read_as["delimiter"]))):
         # Read otherwise, other columns: map them before anything is checked.
-        return mapping_page(ui, token, filename, head, guessed(ui, header, field_choices(ui)),
+        return mapping_page(ui, token, filename, head, guessed(ui, header),
                             options, "check")
     selected, gone = _selected(ui, header)
     if gone:
@@ -368,7 +366,7 @@ def mapping_view(ui: Ui) -> Any:
         return mapping_page(ui, token, filename, head, selected, options, "check")
     # By position: columns of the same name may go to different fields.
     options["columns"] = selected
-    if header_problem(ui, header, selected, set(dict(field_choices(ui))), options):
+    if header_problem(ui, header, selected, options):
         # Refused here rather than left to fail as an "invalid" job: the page
         # says why, once.
         return mapping_page(ui, token, filename, head, selected, options, intent, status=422)

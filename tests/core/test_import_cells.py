@@ -5,14 +5,33 @@ whole names, and problems that quote the cell they are about."""
 from __future__ import annotations
 
 import io
+import re
+from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import select
 
+from crmcore.cli import cli
 from crmcore.db import transaction
 from crmcore.models import Contact, Lead
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
+from crmcore.services.import_rows import HeaderProblems, map_header
+
+
+@pytest.fixture
+def crm(app):
+    """``crm ARGS`` run in-process on the app's database and instance."""
+    runtime = app.extensions["crm"]
+    env = {"CRM_INSTANCE_PATH": str(runtime.instance),
+           "CRM_DATABASE_URL": runtime.engine.url.render_as_string(hide_password=False),
+           "CRM_PLUGINS": "none"}
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return run
 
 
 @pytest.fixture
@@ -35,6 +54,68 @@ def upload(api, kind: str, text: str, **form: str):
 def records(app, model):
     with app.extensions["crm"].sessions() as s:
         return list(s.scalars(select(model).order_by(model.id)))
+
+
+# -- columns named as a custom field ------------------------------------------------------
+
+
+def test_the_cli_fills_a_custom_field_from_a_column_named_as_it_or_its_label(app, crm,
+                                                                            tmp_path):
+    """QA F10: "Budget" for the custom field budget (label "Budget") was
+    "column 'Budget' matches no field" outside the web page."""
+    add_fields(app, "lead", {"name": "budget", "label": "Budget", "field_type": "number"},
+               {"name": "tier", "label": "Customer tier", "field_type": "choice",
+                "choices": ["Gold", "Silver"]})
+    path = tmp_path / "leads.csv"
+    path.write_text("Name,Email,Budget,Customer Tier\nAda,ada@x.org,5,silver\n")
+    done = crm("leads", "import", str(path))
+    assert done.exit_code == 0, done.output
+    [lead] = records(app, Lead)
+    assert lead.custom == {"budget": 5.0, "tier": "Silver"}
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_a_column_whose_name_fits_two_fields_is_for_the_mapping_to_say(app, api_client):
+    add_fields(app, "lead", {"name": "company_size", "label": "Company", "field_type": "text"},
+               {"name": "region", "label": "Area", "field_type": "text"},
+               {"name": "area", "label": "Zone", "field_type": "text"})
+    api = api_client()
+    text = "Name,Company,Area\nAda,Engines,North\n"
+    refused = upload(api, "leads", text)
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"] == {"file": [
+        "column 'Company' could fill company or custom.company_size: map it to one (or "
+        "ignore it)",
+        "column 'Area' could fill custom.region or custom.area: map it to one (or ignore it)"]}
+    mapped = upload(api, "leads", text, mapping='{"Company": "custom.company_size", '
+                                                '"Area": "custom.area"}')
+    assert mapped.status_code == 202, mapped.get_data(as_text=True)
+    [lead] = records(app, Lead)
+    assert (lead.company, lead.custom) == ("", {"company_size": "Engines", "area": "North"})
+
+
+def test_a_header_spelled_as_the_export_writes_it_is_that_field():
+    """An export's own columns read back, whatever custom fields are labelled."""
+    labelled = [SimpleNamespace(name="remark", label="tags")]
+    assert [c.field for c in map_header("lead", ["full_name", "tags", "custom.remark"], {},
+                                        labelled)] == ["full_name", "tags", "custom.remark"]
+    with pytest.raises(HeaderProblems, match="column 'Tags' could fill tags or custom.remark"):
+        map_header("lead", ["full_name", "Tags"], {}, labelled)
+
+
+def test_the_mapping_page_guesses_owner_columns_and_says_which_fields_a_name_fits(
+        app, client, make_user, login):
+    add_fields(app, "contact", {"name": "area", "label": "City", "field_type": "text"})
+    login(client, make_user("sales"))
+    header = "Name,Contact owner,Lead Owner,Record owner,Sales rep,Owner,City"
+    page = client.post("/contacts/import", content_type="multipart/form-data", data={
+        "encoding": "utf-8-sig", "on_duplicate": "report", "action": "check",
+        "file": (io.BytesIO(f"{header}\r\nAda,a@x.org,,,,,\r\n".encode()), "c.csv")})
+    html = page.get_data(as_text=True)
+    chosen = [re.search(r'<option value="([^"]*)" selected>', body)[1] for body in
+              re.findall(r'<select id="map-\d+" name="map-\d+">(.*?)</select>', html, re.S)]
+    assert chosen == ["full_name", *["owner"] * 5, "-"]
+    assert "The column's name fits several fields (city, custom.area): choose one." in html
 
 
 # -- what a value means, through the API and the import alike ------------------------------

@@ -86,7 +86,7 @@ def row_validator(session: Session, actor: User | None, kind: rec.Kind,
     refuse_external(session, actor)
     custom = definitions(session, kind.record_type)
     try:
-        columns = map_header(kind.record_type, header, options.mapping, [d.name for d in custom],
+        columns = map_header(kind.record_type, header, options.mapping, custom,
                              by_id=options.match_by == "id", chosen=options.columns)
     except HeaderProblems as exc:
         # The mapping's problems under the option that gave it: by name or by position.
