@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -96,9 +97,15 @@ class PhoneField(fields.String):
 
 
 def distinct_items(values: list[str]) -> None:
-    """A list's rule: no value listed twice."""
+    """A list's rule: no value listed twice. The message names the first
+    repeated, as stored (an address lower-cased), which a long list or an
+    import's several columns would otherwise hide."""
     if len(set(values)) != len(values):
-        raise ValidationError("Listed twice.")
+        seen: set[str] = set()
+        for value in values:
+            if value in seen:
+                raise ValidationError(f"Listed twice: {value}.")
+            seen.add(value)
 
 
 def listing(choices: Sequence[str], shown: int = 10) -> str:
@@ -231,7 +238,9 @@ def custom_field(definition: Any, partial: bool) -> fields.Field:
     if kind == "date":
         return IsoDate(**kwargs)
     if kind == "boolean":
-        return fields.Boolean(**kwargs)
+        return fields.Boolean(error_messages={
+            "invalid": "Not a valid boolean. Use yes or no (true or false, 1 or 0)."},
+            **kwargs)
     if kind == "choice":
         return Choice(definition.choices, **kwargs)
     return Text(validate=validate.Length(max=1000), **kwargs)
@@ -246,9 +255,8 @@ class Number(fields.Float):
     default_error_messages = {
         "invalid": "Not a valid number: write it with a decimal point and no thousands "
                    "separator (1234.5).",
-        "ambiguous": "“{value}” could be {thousands} (with a thousands point) or {decimal} "
-                     "(with a decimal point): write {thousands} for the one, {written} for "
-                     "the other.",
+        "ambiguous": "Could be {thousands} (with a thousands point) or {decimal} (with a "
+                     "decimal point): write {thousands} for the one, {written} for the other.",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
@@ -257,7 +265,7 @@ class Number(fields.Float):
             decimal = f"{float(text):g}"
             # Written so, the decimal reading is no longer a grouped thousand.
             written = f"{decimal}0" if _POINT_GROUPED.fullmatch(decimal) else decimal
-            raise self.make_error("ambiguous", value=text, thousands=text.replace(".", ""),
+            raise self.make_error("ambiguous", thousands=text.replace(".", ""),
                                   decimal=decimal, written=written)
         return super()._deserialize(value, attr, data, **kwargs)
 
@@ -267,11 +275,48 @@ class Number(fields.Float):
 _POINT_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}\.\d{3}")
 
 
+# A date year first, as ISO 8601 writes it, or with one-digit month and day
+# (2023-3-5), "/" or "." between its parts (2023/03/15: no place writes the
+# day before the month after the year), and at midnight (2023-03-15
+# 00:00:00): how a spreadsheet or a database writes a date cell as text.
+_ISO_DATE = re.compile(r"([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})"
+                       r"(?:[ T]00:00(?::00(?:\.0+)?)?)?")
+_WITH_TIME = re.compile(r"[0-9]{4}([-/.])[0-9]{1,2}\1[0-9]{1,2}[ T][0-9]")
+# Day and month in either order (03/15/2023, 15.03.2023): one file may mean
+# either, and a day up to the 12th reads both ways, so none is guessed.
+_DAY_AND_MONTH = re.compile(r"[0-9]{1,2}([./-])[0-9]{1,2}\1[0-9]{2,4}")
+DATE_FORMAT = "YYYY-MM-DD (2023-03-15)"
+
+
 class IsoDate(fields.Date):
-    """A date kept in JSON as its ISO string."""
+    """A date kept in JSON as its ISO string, read from the forms of
+    :data:`_ISO_DATE` and the others ISO 8601 has (20230315). A refusal says
+    the form wanted, and why a date day or month first is not read."""
+
+    default_error_messages = {
+        "invalid": f"Not a valid date. Write it as {DATE_FORMAT}.",
+        "order": "Not a valid date. Its day and month could come in either order: write it "
+                 f"as {DATE_FORMAT}.",
+        "time": f"Not a valid date. It has a time of day: write the date alone, as {DATE_FORMAT}.",
+        "day": "Not a valid date. No such day.",
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).isoformat()
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        text = value.strip()
+        found = _ISO_DATE.fullmatch(text)
+        if found is not None:
+            try:
+                return date(int(found[1]), int(found[3]), int(found[4])).isoformat()
+            except ValueError:
+                raise self.make_error("day") from None
+        try:
+            return super()._deserialize(text, attr, data, **kwargs).isoformat()
+        except ValidationError:
+            raise self.make_error("order" if _DAY_AND_MONTH.fullmatch(text)
+                                  else "time" if _WITH_TIME.match(text)
+                                  else "invalid") from None
 
 
 def input_schema(hook: Any, record_type: str, *, partial: bool = False,

@@ -28,6 +28,7 @@ from crmcore.schemas.records import (
     distinct_items,
     distinct_tags,
     line_breaks,
+    listing,
     normalize_phone,
 )
 from crmcore.schemas.users import normalize_email
@@ -46,6 +47,8 @@ _PHONE_SEPARATOR = re.compile(";(?!ext=)", re.IGNORECASE)
 # Tags are separated by "," too, as the record form and other tools' exports
 # separate them (a tag cannot hold either).
 _TAG_SEPARATOR = re.compile("[;,]")
+# How much of a cell a problem quotes.
+QUOTED_LENGTH = 40
 # A person's name, whole or in parts, as other tools export it. A lead keeps
 # it whole (its parts join, first name first), a contact in parts (a whole name
 # splits before its last word, as converting a lead does).
@@ -323,6 +326,20 @@ def _length_bounds(field: fields.Field) -> tuple[int, int] | None:
             min((v.max for v in limits if v.max is not None), default=sys.maxsize))
 
 
+def quoted(value: str) -> str:
+    """A cell's value as a problem quotes it: in typographic quotes (a
+    message starting with one is no formula, and needs no ``'`` in the
+    problems' CSV), shortened when long (its line breaks counted as "\\n",
+    whatever the file's), control characters escaped as Python writes them,
+    so that a message stays one readable line."""
+    value = line_breaks(value)
+    if len(value) > QUOTED_LENGTH:
+        value = value[:QUOTED_LENGTH - 1] + "…"
+    if not value.isprintable():
+        value = "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+    return f"“{value}”"
+
+
 def _value(field: fields.Field) -> Callable[[str], Any]:
     """A text cell's converter: a choice is the field's own (its spelling), any
     other text the shortcut of :func:`_text`."""
@@ -377,7 +394,8 @@ def _listing(field: fields.List, item: Callable[[str], Any], whole: bool = True,
              separator: re.Pattern[str] = _ITEM_SEPARATOR) -> Callable[[str], list[Any]]:
     """A list cell's converter; with ``whole`` false, for one of several columns
     filling the list, its items only (the list's rules apply once they join).
-    ``separator`` matches where one item ends and the next begins."""
+    ``separator`` matches where one item ends and the next begins. A bad
+    item's message quotes it."""
     validators = list(field.validators) if whole else []
     one_passes = all(_passes_one_item(v) for v in validators)
     tidy = _tidied(field) if whole else None
@@ -390,17 +408,18 @@ def _listing(field: fields.List, item: Callable[[str], Any], whole: bool = True,
                 try:
                     return [item(value)]
                 except ValidationError as exc:
-                    raise ValidationError({0: exc.messages}) from None  # type: ignore[dict-item]
+                    message = f"{quoted(value)}: {_flatten(exc.messages)}"
+                    raise ValidationError({0: message}) from None  # type: ignore[dict-item]
             items = [value]
         else:
             items = [v.strip() for v in separator.split(value) if v.strip()]
-        errors: dict[int, list[str]] = {}
+        errors: dict[int, str] = {}
         out = []
         for i, raw in enumerate(items):
             try:
                 out.append(item(raw))
             except ValidationError as exc:
-                errors[i] = exc.messages  # type: ignore[assignment]
+                errors[i] = f"{quoted(raw)}: {_flatten(exc.messages)}"
         if errors:
             raise ValidationError(errors)  # type: ignore[arg-type]
         if tidy is not None:
@@ -417,7 +436,12 @@ class RowValidator:
     ``owners`` maps a lower-cased email to a user id: the users the importing
     user may name as owner (everyone active, or only themselves, as
     ``may_set_owner`` says; it words the refusal of anyone else). ``stages``
-    maps a lower-cased name to a stage id.
+    maps a stage's name to its id, in the order a refusal lists them; a cell
+    names one whatever its case.
+
+    A problem with a cell quotes the value it is about (:func:`quoted`): the
+    cell, a list's bad item, a part of a contact's whole name, or a lead's
+    name joined from its parts.
     """
 
     def __init__(self, record_type: str, columns: Sequence[Column], custom: Sequence[Any],
@@ -474,20 +498,23 @@ class RowValidator:
             elif name == RECORD_ID:
                 conv = _record_id
             elif name == "stage":
-                conv = self._lookup(stages, "Unknown stage.")
+                conv = self._lookup({n.lower(): i for n, i in stages.items()},
+                                    f"Unknown stage. Must be one of: {listing(list(stages))}.")
             elif name == "owner":
-                conv = self._lookup(owners, "Unknown user." if may_set_owner
-                                    else "You may not set the owner.")
+                conv = self._lookup(owners, "Unknown user: name an active user by their email."
+                                    if may_set_owner else "You may not set the owner: name "
+                                    "yourself, or leave the cell empty.")
             elif name.startswith("custom."):
                 conv = self._custom(custom_field(custom_by_name[name[7:]], partial=False))
             else:
                 conv = _value(schema.fields[name])
                 bounds[name] = _length_bounds(schema.fields[name])
             self.converters[name] = conv
-        # Per column: where to read, how to convert, which key receives it, and
-        # the length limits of a text column that has no other rule.
+        # Per column: where to read, how to convert, which key receives it,
+        # the length limits of a text column that has no other rule, and
+        # whether its problem quotes the cell (a list's quotes its items).
         self.plan = [(c.index, c.header, self.converters[c.field], *_target(c.field),
-                      bounds.get(c.field)) for c in columns]
+                      bounds.get(c.field), c.field not in LIST_FIELDS) for c in columns]
 
     @staticmethod
     def _lookup(table: Mapping[str, int], message: str) -> Callable[[str], int]:
@@ -513,7 +540,7 @@ class RowValidator:
             problems.extend(_beyond_header(row, self.header_width))
         if self.unnamed:
             problems.extend(_under_no_name(row, self.unnamed))
-        for index, header, convert, key, custom_name, bounds in self.plan:
+        for index, header, convert, key, custom_name, bounds, quotes in self.plan:
             if index >= width:
                 continue
             raw = row[index].strip()
@@ -534,7 +561,8 @@ class RowValidator:
             try:
                 value = convert(raw)
             except ValidationError as exc:
-                problems.append((header, _flatten(exc.messages)))
+                problems.append((header, f"{quoted(raw)}: {_flatten(exc.messages)}" if quotes
+                                 else _flatten(exc.messages)))
                 continue
             if key in self.joined:
                 values.setdefault(key, []).extend(value)
@@ -563,7 +591,8 @@ class RowValidator:
                     try:
                         values[name] = check(part)
                     except ValidationError as exc:
-                        problems.append((self.whole, f"{name}: {_flatten(exc.messages)}"))
+                        problems.append((self.whole, f"{name} {quoted(part)}: "
+                                                     f"{_flatten(exc.messages)}"))
         flagged = {header for header, _ in problems}
         for key, (check, headers) in self.joined.items():
             # A bad item is the answer already, as the full schema gives it.
@@ -572,8 +601,11 @@ class RowValidator:
             try:
                 values[key] = check(values[key])
             except ValidationError as exc:
-                del values[key]
-                problems.append((" + ".join(headers), _flatten(exc.messages)))
+                # A name joined from its parts is quoted; a list's rules (how
+                # many, none twice) are about no one item.
+                value = values.pop(key)
+                problems.append((" + ".join(headers), f"{quoted(value)}: {_flatten(exc.messages)}"
+                                 if isinstance(value, str) else _flatten(exc.messages)))
 
 
 def _record_id(value: str) -> int:
@@ -588,7 +620,8 @@ def _beyond_header(row: Sequence[str], header_width: int) -> list[tuple[str, str
     Trailing empty cells (``a,b,,``) are fine."""
     for index in range(header_width, len(row)):
         if row[index].strip():
-            return [(f"#{index + 1}", f"A cell beyond the header's {header_width} columns: "
+            return [(f"#{index + 1}", f"{quoted(row[index].strip())}: A cell beyond the "
+                     f"header's {header_width} columns: "
                      "name its column in the header (in a CSV: is a separator inside a "
                      "cell not quoted?).")]
     return []
@@ -597,8 +630,9 @@ def _beyond_header(row: Sequence[str], header_width: int) -> list[tuple[str, str
 def _under_no_name(row: Sequence[str], unnamed: Sequence[int]) -> list[tuple[str, str]]:
     """A filled cell under a column whose header is blank. An empty one is
     fine: a spreadsheet's trailing separator (``Name,Email,``) makes one."""
-    return [(f"#{index + 1}", "A cell under a column with no name: name its column in the "
-             "header, or choose to ignore the column on the import page.")
+    return [(f"#{index + 1}", f"{quoted(row[index].strip())}: A cell under a column with no "
+             "name: name its column in the header, or choose to ignore the column on the "
+             "import page.")
             for index in unnamed if index < len(row) and row[index].strip()]
 
 

@@ -544,7 +544,7 @@ def test_every_problem_is_listed_not_only_the_first_thousand(app, admin_api, api
     assert listed[0] == ["row", "column", "problem"] and len(listed) == 1206
     # In file order, each row once.
     assert [int(r[0]) for r in listed[1:]] == list(range(3, 2412, 2))
-    assert listed[1][1:] == ["email", "An email address must have an @-sign."]
+    assert listed[1][1:] == ["email", "“bad”: An email address must have an @-sign."]
     other = api_client(make_user("sales"))
     assert other.get(job["links"]["problems"]).status_code == 404
     clean = imported(admin_api, csv_file("name,email", "Ada,ada@x.org"))

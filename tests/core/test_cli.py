@@ -252,7 +252,7 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
     assert "2 rows: would create 2, update 0 and skip 0; 0 problem(s)" in dry.output
     refused = crm("leads", "import", str(bad), CRM_PLUGINS="none")
     assert refused.exit_code == 1
-    assert "row 2, column Email: An email address must have an @-sign." in refused.output
+    assert "row 2, column Email: “nope”: An email address must have an @-sign." in refused.output
     assert "row 2, column Full name: Missing data for required field." in refused.output
     done = crm("leads", "import", str(good), CRM_PLUGINS="none")
     assert "import #2 done: Created 2, updated 0, skipped 0" in done.output
@@ -274,7 +274,7 @@ def test_leads_import_dry_run_report_and_revert(crm, tmp_path):
                                                          CRM_PLUGINS="none").output
     listed = crm("imports", "problems", "1", CRM_PLUGINS="none")  # the refused one
     assert listed.exit_code == 0 and listed.output.splitlines() == [
-        "row,column,problem", "2,Email,An email address must have an @-sign.",
+        "row,column,problem", "2,Email,“nope”: An email address must have an @-sign.",
         "2,Full name,Missing data for required field."]
     assert crm("imports", "problems", "2", CRM_PLUGINS="none").output.splitlines() == [
         "row,column,problem"]
@@ -308,7 +308,7 @@ def test_leads_import_of_another_tools_export_joins_names_and_list_columns(crm, 
         ",,Nobody,nobody@x.org,NOBODY@x.org,,,\n")
     refused = crm("leads", "import", str(export), CRM_PLUGINS="none")
     assert refused.exit_code == 1
-    assert "row 4, column Email + Email 2: Listed twice." in refused.output
+    assert "row 4, column Email + Email 2: Listed twice: nobody@x.org." in refused.output
     assert "row 4, column First Name + Last Name: Missing data for required field." in (
         refused.output)
     done = crm("leads", "import", "--skip-bad-rows", str(export), CRM_PLUGINS="none")
@@ -332,7 +332,7 @@ def test_leads_import_keeps_a_phones_extension(crm, tmp_path):
                     "Cy,+16502530000,ext=44\n")
     refused = crm("leads", "import", str(path), CRM_PLUGINS="none")
     assert refused.exit_code == 1
-    assert "row 4, column Mobile phone: Not a valid phone number." in refused.output
+    assert "row 4, column Mobile phone: “ext=44”: Not a valid phone number." in refused.output
     done = crm("leads", "import", "--skip-bad-rows", str(path), CRM_PLUGINS="none")
     assert "Created 2, updated 0, skipped 0, left out 1 bad row(s)." in done.output
     with sqlite3.connect(crm.db_file) as db:
@@ -387,7 +387,8 @@ def test_leads_import_reads_an_excel_workbooks_first_sheet_or_the_one_named(crm,
     book.save(tmp_path / "leads.xlsx")
     refused = crm("leads", "import", str(tmp_path / "leads.xlsx"), CRM_PLUGINS="none")
     assert refused.exit_code == 1
-    assert "row 3, column Email: There must be something after the @-sign." in refused.output
+    assert "row 3, column Email: “bob@”: There must be something after the @-sign." in (
+        refused.output)
     done = crm("leads", "import", "--skip-bad-rows", str(tmp_path / "leads.xlsx"),
                CRM_PLUGINS="none")
     assert "Created 1, updated 0, skipped 0, left out 1 bad row(s)." in done.output

@@ -34,10 +34,10 @@ def test_an_import_refuses_a_number_with_a_thousands_point_or_comma(app, tmp_pat
     job = run_import(path, admin, skip_bad_rows=True)
 
     assert job.errors == [
-        [2, "custom.budget", "“1.000” could be 1000 (with a thousands point) or 1 (with a "
+        [2, "custom.budget", "“1.000”: Could be 1000 (with a thousands point) or 1 (with a "
                              "decimal point): write 1000 for the one, 1 for the other."],
-        [3, "custom.budget", "Not a valid number: write it with a decimal point and no "
-                             "thousands separator (1234.5)."]]
+        [3, "custom.budget", "“1.234,56”: Not a valid number: write it with a decimal point "
+                             "and no thousands separator (1234.5)."]]
     with app.extensions["crm"].sessions() as s:
         stored = s.execute(select(Lead.full_name, Lead.custom))
         assert {name: custom for name, custom in stored} == {
@@ -53,7 +53,7 @@ def test_the_api_answers_the_same_and_takes_json_numbers(app, make_user, api_cli
 
     assert refused.status_code == 422
     assert refused.get_json()["errors"] == {"custom": {"budget": [
-        "“12.500” could be 12500 (with a thousands point) or 12.5 (with a decimal point): "
-        "write 12500 for the one, 12.5 for the other."]}}
+        "Could be 12500 (with a thousands point) or 12.5 (with a decimal point): write 12500 "
+        "for the one, 12.5 for the other."]}}
     taken = api.post("/api/v1/leads", json={"full_name": "Ann", "custom": {"budget": 12500}})
     assert taken.status_code == 201 and taken.get_json()["custom"] == {"budget": 12500.0}

@@ -4,20 +4,32 @@ whole names, and problems that quote the cell they are about."""
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from crmcore.cli import cli
 from crmcore.db import transaction
 from crmcore.models import Contact, Lead
+from crmcore.schemas.records import input_schema
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
-from crmcore.services.import_rows import HeaderProblems, map_header
+from crmcore.services.import_rows import (
+    HeaderProblems,
+    RowValidator,
+    _flatten,
+    map_header,
+    quoted,
+)
+from tests.core.test_import_rows import cells, items, read_cell, told
 
 
 @pytest.fixture
@@ -154,3 +166,113 @@ def test_a_tag_given_twice_in_another_case_is_kept_once_and_commas_separate_tags
     refused = api.post("/api/v1/leads", json={"full_name": "X", "tags": ["a,b"]})
     assert refused.get_json()["errors"] == {"tags": {"0": [
         "A tag cannot hold “,” (it separates tags in a file and in the record form)."]}}
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_dates_year_first_are_read_and_others_say_the_form_wanted(app, api_client):
+    """QA #14: 2023-3-5 and a workbook's 2023-03-15 00:00:00 were "Not a valid
+    date.", which did not say what would be."""
+    add_fields(app, "lead", {"name": "signed", "label": "Signed", "field_type": "date"})
+    api = api_client()
+    made = api.post("/api/v1/leads", json={"full_name": "Api", "custom": {"signed": "2023-3-5"}})
+    assert made.get_json()["custom"] == {"signed": "2023-03-05"}
+    refused = api.post("/api/v1/leads", json={"full_name": "X",
+                                              "custom": {"signed": "03/15/2023"}})
+    assert refused.get_json()["errors"] == {"custom": {"signed": [
+        "Not a valid date. Its day and month could come in either order: write it as "
+        "YYYY-MM-DD (2023-03-15)."]}}
+    job = upload(api, "leads", "Name,Signed\nA,2023-03-15 00:00:00\nB,2023/3/5\nC,15.03.2023\n"
+                               "D,2023-03-15 13:45\nE,2023-02-30\n",
+                 skip_bad_rows="true").get_json()
+    assert [lead.custom for lead in records(app, Lead)][1:] == [{"signed": "2023-03-15"},
+                                                                {"signed": "2023-03-05"}]
+    assert [e["message"] for e in api.get(f"/api/v1/imports/{job['id']}").get_json()["errors"]
+            ] == [
+        "“15.03.2023”: Not a valid date. Its day and month could come in either order: write "
+        "it as YYYY-MM-DD (2023-03-15).",
+        "“2023-03-15 13:45”: Not a valid date. It has a time of day: write the date alone, "
+        "as YYYY-MM-DD (2023-03-15).",
+        "“2023-02-30”: Not a valid date. No such day."]
+
+
+# -- problems quote their cell ----------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("synchronous_jobs")
+def test_a_problem_quotes_the_cell_and_the_stages_a_stage_must_be(app, api_client):
+    """QA #14: "Unknown stage." did not say which stages there are, and most
+    problems did not say what the cell held."""
+    api = api_client()
+    long_company = "Acme " * 50
+    job = upload(api, "leads", "Name,Email,Stage,Company\n"
+                               f"Ada,\"=HYPERLINK(\"\"x\"\")\",Qualifed,{long_company}\n"
+                 ).get_json()
+    problems = api.get(f"/api/v1/imports/{job['id']}/problems.csv").get_data(as_text=True)
+    stages = ", ".join(s["name"] for s in api.get("/api/v1/stages").get_json()["items"])
+    assert list(csv.reader(io.StringIO(problems)))[1:] == [
+        ["2", "Email", "“=HYPERLINK(\"x\")”: An email address must have an @-sign."],
+        ["2", "Stage", f"“Qualifed”: Unknown stage. Must be one of: {stages}."],
+        ["2", "Company", f"“{long_company[:39]}…”: Longer than maximum length 200."]]
+
+
+def test_a_quote_is_one_line_and_short():
+    assert quoted("a\r\nb\tc") == "“a\\nb\\tc”"
+    assert quoted("x" * 41) == "“" + "x" * 39 + "…”"
+    # Shortened as read: a file's "\r\n" is one line break.
+    assert quoted("a\r\n" + "x" * 38) == quoted("a\n" + "x" * 38) == "“a\\n" + "x" * 38 + "”"
+
+
+# -- the fast validator answers as the schema, for contacts and custom fields ----------------
+
+CUSTOM = [SimpleNamespace(name="tier", label="Customer tier", field_type="choice",
+                          choices=["Gold", "Silver", "Bronze"], required=False),
+          SimpleNamespace(name="signed", label="Signed on", field_type="date", choices=[],
+                          required=False),
+          SimpleNamespace(name="vip", label="VIP", field_type="boolean", choices=[],
+                          required=False)]
+HEADER = ["Last name", "Lifecycle stage", "Opt outs", "Tags", "Country", "Customer tier",
+          "Signed on", "VIP"]
+COLUMNS = map_header("contact", HEADER, {}, CUSTOM)
+FIELD_OF = {c.header: c.field for c in COLUMNS}
+VALIDATOR = RowValidator("contact", COLUMNS, custom=CUSTOM, owners={}, stages={},
+                         may_set_owner=False)
+SCHEMA = input_schema(SimpleNamespace(crm_schema_fields=lambda record_type: []), "contact",
+                      custom_fields=CUSTOM)
+choices = st.sampled_from(["lead", "Lead", "PROSPECT", "customer ", "leads", "", "gold",
+                           "Silver", "bronze", "BRONZE"])
+dates = st.sampled_from(["2023-03-15", "2023-3-5", "2023/03/15", "2023-03-15 00:00:00",
+                         "2023-03-15T00:00", "20230315", "03/15/2023", "15.03.2023",
+                         "2023-02-30", "2023-03-15 13:45", "x", "2023-13-01"])
+rows = st.tuples(
+    st.sampled_from(["Lee", "", "x" * 101]), choices,
+    cells(st.sampled_from(["email", "EMAIL", "Sms", "fax", "pigeon", ""])),
+    cells(st.sampled_from(["vip", "VIP", "a,b", "t" * 51, ""]), st.text(max_size=6)),
+    st.sampled_from(["GB", "gb", "GBR", ""]), choices, dates,
+    st.sampled_from(["yes", "No", "1", "maybe", ""])).map(list)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(rows)
+@example(["Lee", "Lead", "EMAIL;email", "VIP; vip,x", "gb", "silver", "2023-3-5", "yes"])
+def test_contact_and_custom_cells_answer_as_the_full_schema(row):
+    values, problems = VALIDATOR.convert(row)
+    data: dict = {}
+    for header, raw in zip(HEADER, row, strict=True):
+        field, cell = FIELD_OF[header], read_cell(raw)
+        if not cell:
+            continue
+        if field.startswith("custom."):
+            data.setdefault("custom", {})[field[7:]] = cell
+        else:
+            data[field] = items(field, cell) if field in ("opt_outs", "tags") else cell
+    try:
+        expected, errors = SCHEMA.load(data), {}
+    except ValidationError as exc:
+        expected, errors = {}, exc.messages
+    custom_errors = errors.pop("custom", {})
+    answer = {**told(data, errors), **{
+        f"custom.{name}": f"{quoted(data['custom'][name])}: {_flatten(messages)}"
+        for name, messages in custom_errors.items()}}
+    assert {FIELD_OF[header]: message for header, message in problems} == answer
+    if not problems:
+        assert values == expected

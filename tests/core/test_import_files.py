@@ -304,7 +304,7 @@ def test_a_phone_cell_excel_kept_as_a_number_is_refused_when_it_reads_two_ways(
         ["Bernd Meier", "bernd@example.de", 15112345678]]})
     refused = crm("contacts", "import", str(path), CRM_PHONE_REGION="DE")
     assert refused.exit_code == 1
-    assert f"row 2, column Phone: {AMBIGUOUS}" in refused.output
+    assert f"row 2, column Phone: “4915112345678”: {AMBIGUOUS}" in refused.output
     skipped = crm("contacts", "import", str(path), "--skip-bad-rows", CRM_PHONE_REGION="DE")
     assert "Created 1, updated 0, skipped 0, left out 1 bad row(s)" in skipped.output
     csv = tmp_path / "contacts.csv"  # Excel's CSV of that sheet: digits alone too

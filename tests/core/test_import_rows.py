@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from crmcore.schemas.records import ContactInput, LeadInput
 from crmcore.services.cells import restore
-from crmcore.services.import_rows import LIST_FIELDS, RowValidator, _flatten, map_header
+from crmcore.services.import_rows import LIST_FIELDS, RowValidator, _flatten, map_header, quoted
 from crmcore.services.records import split_name
 
 HEADER = ["Full name", "Email", "Phone", "Company", "Tags", "Source", "Login"]
@@ -45,12 +45,28 @@ rows = st.tuples(texts, cells(emails), cells(phones), texts,
                  texts, texts).map(list)
 
 
+def told(data: dict, errors: dict) -> dict[str, str]:
+    """The full schema's messages flattened by field, as the import words
+    them: each quotes the value it is about, a list's bad item (by its
+    position); a list's own rules (how many, none twice) quote nothing."""
+    out = {}
+    for field, messages in errors.items():
+        if isinstance(messages, dict):
+            out[field] = "; ".join(f"{quoted(data[field][i])}: {_flatten(m)}"
+                                   for i, m in messages.items())
+        elif field in data and field not in LIST_FIELDS:
+            out[field] = f"{quoted(data[field])}: {_flatten(messages)}"
+        else:
+            out[field] = _flatten(messages)
+    return out
+
+
 def lead_answer(data: dict) -> tuple[dict, dict[str, str]]:
-    """The full schema's values, or its messages flattened by field."""
+    """The full schema's values, or its messages by field (:func:`told`)."""
     try:
         return LeadInput().load(data), {}
     except ValidationError as exc:
-        return {}, {field: _flatten(messages) for field, messages in exc.messages.items()}
+        return {}, told(data, exc.messages)
 
 
 def items(field: str, cell: str) -> list[str]:
@@ -136,6 +152,7 @@ def joined_answer(row: list[str]) -> tuple[dict, dict[str, str]]:
 @example(["Ann", "", "bad", "a@", "123", "+12025550123", ""])
 @example(["Ann", "", "", "", "+12025550123;ext=42", "(202) 555-0123 x42", ""])
 @example(["Ann", "", "", "", "+12025550123", "ext=42", ""])
+@example(["0\r\n0", "x" * 200, "", "", "", "", ""])  # quoted as read: "\r\n" is one break
 def test_columns_that_join_answer_as_the_full_schema_on_the_joined_values(row):
     values, problems = SPLIT_VALIDATOR.convert(row)
     expected_values, expected_errors = joined_answer(row)
@@ -180,12 +197,12 @@ def test_a_contacts_whole_name_answers_as_the_full_schema_on_its_parts(name, com
         expected, errors = {}, exc.messages
     if "last_name" not in data:  # no name at all: the column is reported, not a part
         name_errors = [_flatten(errors.pop("last_name"))]
-    else:
-        name_errors = [f"{field}: {_flatten(errors.pop(field))}"
+    else:  # a part's problem quotes it
+        name_errors = [f"{field} {quoted(data[field])}: {_flatten(errors.pop(field))}"
                        for field in ("first_name", "last_name") if field in errors]
     assert [m for h, m in problems if h == "Name"] == name_errors
     assert {h: m for h, m in problems if h != "Name"} == {
-        "Company": _flatten(m) for m in errors.values()}
+        "Company": m for m in told(data, errors).values()}
     if not problems:
         assert values == expected
 

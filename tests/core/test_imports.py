@@ -94,9 +94,9 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(app, tmp_path, make_us
     job = run_import(path, admin)
     assert job.status == "invalid" and count(app) == 0
     assert [tuple(e) for e in job.errors] == [
-        (3, "Email", "An email address must have an @-sign."),
-        (3, "Phone", "Not a valid phone number."),
-        (3, "Owner", "Unknown user."),
+        (3, "Email", "“not-an-email”: An email address must have an @-sign."),
+        (3, "Phone", "“12”: Not a valid phone number."),
+        (3, "Owner", "“nobody@x.org”: Unknown user: name an active user by their email."),
         (3, "Full name", "Missing data for required field."),
         (4, "Email", "The email good@x.org repeats row 2."),
         (5, "Email", "The email known@x.org already belongs to a contact in the CRM."),
@@ -111,7 +111,8 @@ def test_a_sales_user_may_name_only_themselves_as_owner_by_import(app, tmp_path,
     path = write_csv(tmp_path / "o.csv", ["name", "owner"],
                      [["Mine", sales.email.upper()], ["Theirs", other.email]])
     job = run_import(path, sales)
-    assert job.errors == [[3, "owner", "You may not set the owner."]]
+    assert job.errors == [[3, "owner", f"“{other.email}”: You may not set the owner: name "
+                                       "yourself, or leave the cell empty."]]
     # As their own export has it: the owner column names them.
     mine = run_import(write_csv(tmp_path / "m.csv", ["name", "owner"], [["Mine", sales.email]]),
                       sales)
@@ -482,10 +483,10 @@ def test_a_filled_cell_beyond_the_header_is_a_row_problem(app, tmp_path, make_us
                     "Fine,f@x.org\r\n", newline="")
     job = run_import(path, admin)
     assert job.status == "invalid" and count(app) == 0
-    assert job.errors == [[3, "#3", "A cell beyond the header's 2 columns: name its column in "
-                                    "the header (in a CSV: is a separator inside a cell not "
-                                    "quoted?)."],
-                          [3, "email", "An email address must have an @-sign."]]
+    assert job.errors == [[3, "#3", "“a@x.org”: A cell beyond the header's 2 columns: name its "
+                                    "column in the header (in a CSV: is a separator inside a "
+                                    "cell not quoted?)."],
+                          [3, "email", "“Inc.”: An email address must have an @-sign."]]
     assert run_import(path, admin, skip_bad_rows=True).created_count == 2
 
 
@@ -499,9 +500,9 @@ def test_a_column_with_no_name_blocks_only_rows_that_fill_it(app, tmp_path, make
                     newline="")
     job = run_import(path, admin)
     assert job.status == "invalid" and count(app) == 0
-    assert job.errors == [[3, "#3", "A cell under a column with no name: name its column in "
-                                    "the header, or choose to ignore the column on the import "
-                                    "page."]]
+    assert job.errors == [[3, "#3", "“lost?”: A cell under a column with no name: name its "
+                                    "column in the header, or choose to ignore the column on "
+                                    "the import page."]]
     assert run_import(path, admin, skip_bad_rows=True).created_count == 1
     # Mapped by position, as the import page does, it is ignored or read as asked.
     ignored = run_import(path, admin, columns=["full_name", "emails", "-"], on_duplicate="skip")
@@ -1276,7 +1277,7 @@ def test_rows_matched_by_id_may_change_the_first_email_and_revert_it(app, tmp_pa
                   "as a new lead."],
         [6, "id", f"Row 2 updates this lead (#{ada}) already."],
         [7, "emails", "The email ada@new.org repeats row 2."],
-        [8, "id", "Not a record's id: a whole number, as the export gives it."]]
+        [8, "id", "“12a”: Not a record's id: a whole number, as the export gives it."]]
     # Matched by email, as before, the edited row would be a new lead.
     by_email = run_import(path, admin, on_duplicate="update", skip_bad_rows=True,
                           dry_run=True)

@@ -94,8 +94,8 @@ def test_bad_rows_are_named_by_their_row_in_the_sheet(app, tmp_path, make_user, 
     job = run_import(path, admin)
     assert job.status == "invalid" and job.total_rows == 3
     assert job.errors == [
-        [5, "Email", "An email address must have an @-sign."],
-        [6, "#4", "A cell beyond the header's 2 columns: name its column in the header "
+        [5, "Email", "“not an email”: An email address must have an @-sign."],
+        [6, "#4", "“stray”: A cell beyond the header's 2 columns: name its column in the header "
                   "(in a CSV: is a separator inside a cell not quoted?)."]]
     with app.extensions["crm"].sessions() as s:
         assert s.scalar(select(func.count()).select_from(Lead)) == 0

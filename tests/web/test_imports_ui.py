@@ -374,7 +374,7 @@ def test_skip_bad_rows_imports_the_good_ones(app, client, sales):
     download = client.get(link[1])
     assert download.status_code == 200 and download.mimetype == "text/csv"
     assert download.get_data(as_text=True).splitlines() == [
-        "row,column,problem", "3,email,An email address must have an @-sign."]
+        "row,column,problem", "3,email,“not-an-email”: An email address must have an @-sign."]
 
 
 def test_update_duplicates_then_revert_restores_old_values(app, client, sales, make_lead):

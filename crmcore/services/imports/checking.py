@@ -105,7 +105,8 @@ def row_validator(session: Session, actor: User | None, kind: rec.Kind,
     owners = {email.lower(): user_id for user_id, email in session.execute(
         select(User.id, User.email).where(User.is_active.is_(True)))
         if may_set_owner or (actor is not None and user_id == actor.id)}
-    stages = {n.lower(): i for i, n in session.execute(select(LeadStage.id, LeadStage.name))}
+    stages = {n: i for i, n in session.execute(select(LeadStage.id, LeadStage.name)
+                                                .order_by(LeadStage.position, LeadStage.id))}
     # A mapping by name cannot reach a column with no name; one by position
     # (the import page's) maps it or ignores it, as asked.
     unnamed = ([i for i, name in enumerate(header) if not name.strip()]
