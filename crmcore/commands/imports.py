@@ -55,7 +55,8 @@ def import_command(kind: rec.Kind) -> click.Command:
                        "Unmapped columns match by name, a custom field's label too (a "
                        "name that fits two fields must be mapped): several may fill a "
                        "list (Email, Email 2); a lead's First Name and Last Name join "
-                       "into its full_name, a contact's Name splits before its last word.")
+                       "into its full_name, a contact's Name splits into first and last "
+                       "name (\"Lovelace, Ada\", \"Jan van der Berg\", \"King Jr.\").")
     @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
                   show_default=True, help="Rows whose email is already in the CRM.")
     @click.option("--match-by", type=click.Choice(imports.MATCHES), default="email",

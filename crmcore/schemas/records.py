@@ -226,6 +226,46 @@ class ContactInput(RecordInput):
 
 BASE_INPUTS: dict[str, type[Schema]] = {"lead": LeadInput, "contact": ContactInput}
 
+# Lower-case words that start a last name ("Jan van der Berg", "Maria de la
+# Cruz"); capitalised, they may be given names ("Van Morrison").
+NAME_PARTICLES = frozenset({"da", "das", "de", "del", "della", "den", "der", "di", "do",
+                            "dos", "du", "la", "le", "ten", "ter", "van", "von", "zu"})
+# What may end a name, after the last name and kept with it, written with or
+# without a dot, in any case.
+NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+
+
+def _suffix(word: str) -> bool:
+    return word.replace(".", "").casefold() in NAME_SUFFIXES
+
+
+def split_name(full_name: str) -> tuple[str, str]:
+    """``(first name, last name)`` of a whole name, as a contact's name column
+    and a lead's conversion read it. "Lovelace, Ada" (one comma) is the last
+    name first; otherwise the last name is the last word, or starts at a
+    lower-case particle ("Jan van der Berg"). A suffix stays with the last
+    name, after a comma or not ("Martin Luther King Jr.", "King, Martin
+    Luther, Jr."). Words are separated by one space."""
+    pieces = [words for words in (piece.split() for piece in full_name.split(",")) if words]
+    suffixes: list[str] = []
+    while len(pieces) > 1 and len(pieces[-1]) == 1 and _suffix(pieces[-1][0]):
+        suffixes[:0] = pieces.pop()
+    if len(pieces) > 2:
+        # Commas that say nothing of which part is the last name: the last word is.
+        first, _, last = " ".join(full_name.split()).rpartition(" ")
+        return first, last
+    # The words that end with a suffix the comma did not set apart ("Gates, Bill III").
+    words = pieces[-1] if pieces else []
+    while len(words) > 1 and _suffix(words[-1]):
+        suffixes[:0] = [words.pop()]
+    if len(pieces) == 2:
+        last, first_words = pieces
+    else:
+        start = next((i for i, word in enumerate(words[:-1]) if word in NAME_PARTICLES),
+                     len(words) - 1)
+        first_words, last = words[:start], words[start:]
+    return " ".join(first_words), " ".join([*last, *suffixes])
+
 
 def custom_field(definition: Any, partial: bool) -> fields.Field:
     """The marshmallow field for an admin-defined custom field."""

@@ -30,10 +30,10 @@ from crmcore.schemas.records import (
     line_breaks,
     listing,
     normalize_phone,
+    split_name,
 )
 from crmcore.schemas.users import normalize_email
 from crmcore.services.cells import restore
-from crmcore.services.records import split_name
 
 # Columns whose cell holds several values, separated by ";" (a tags cell's by
 # "," too). Several columns may fill one (Email, Email 2): their values join
@@ -51,7 +51,7 @@ _TAG_SEPARATOR = re.compile("[;,]")
 QUOTED_LENGTH = 40
 # A person's name, whole or in parts, as other tools export it. A lead keeps
 # it whole (its parts join, first name first), a contact in parts (a whole name
-# splits before its last word, as converting a lead does).
+# splits as converting a lead splits it: ``split_name``).
 WHOLE_NAME = "full_name"
 NAME_PARTS = ("first_name", "last_name")
 # The record's fields a column of the name fills, where they are not the column's own.

@@ -52,7 +52,13 @@ from crmcore.models import (
 )
 from crmcore.models.records import LIFECYCLE_STAGES
 from crmcore.schemas.base import Id, load
-from crmcore.schemas.records import custom_field, input_schema, phone_region, plugin_field_names
+from crmcore.schemas.records import (
+    custom_field,
+    input_schema,
+    phone_region,
+    plugin_field_names,
+    split_name,
+)
 from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
 from crmcore.textkeys import fold, sound_key
@@ -211,12 +217,6 @@ def name_keys(kind: Kind, columns: Mapping[str, Any]) -> dict[str, str]:
     name_key = fold(f"{columns.get('first_name') or ''} {last}".strip(), 200)
     return {"name_key": name_key, "sound_key": sound_key(name_key, 200),
             "last_name_key": fold(last, 100)}
-
-
-def split_name(full_name: str) -> tuple[str, str]:
-    """``(first name, last name)`` of a whole name: the last word is the last name."""
-    first, _, last = full_name.strip().rpartition(" ")
-    return first.strip(), last.strip()
 
 
 def _assigned(current: Mapping[str, Any], kind: Kind, values: Mapping[str, Any],

@@ -19,9 +19,10 @@ from sqlalchemy import select
 from crmcore.cli import cli
 from crmcore.db import transaction
 from crmcore.models import Contact, Lead
-from crmcore.schemas.records import input_schema
+from crmcore.schemas.records import input_schema, split_name
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import imports as import_svc
+from crmcore.services import records as svc
 from crmcore.services.import_rows import (
     HeaderProblems,
     RowValidator,
@@ -195,6 +196,26 @@ def test_dates_year_first_are_read_and_others_say_the_form_wanted(app, api_clien
         "“2023-02-30”: Not a valid date. No such day."]
 
 
+def test_a_whole_name_is_split_last_name_first_with_its_suffix_and_particles(
+        app, crm, tmp_path, make_user):
+    """QA #11: "Lovelace, Ada" was first name "Lovelace,", "Martin Luther King
+    Jr." last name "Jr.", "Jan van der Berg" last name "Berg"."""
+    path = tmp_path / "contacts.csv"
+    path.write_text('Name,Email\n"Lovelace, Ada",a@x.org\nMartin Luther King Jr.,m@x.org\n'
+                    'Jan van der Berg,j@x.org\n"King, Martin Luther, Jr.",k@x.org\n'
+                    "Madonna,md@x.org\nVan Morrison,v@x.org\n")
+    assert crm("contacts", "import", str(path)).exit_code == 0
+    assert [(c.first_name, c.last_name) for c in records(app, Contact)] == [
+        ("Ada", "Lovelace"), ("Martin Luther", "King Jr."), ("Jan", "van der Berg"),
+        ("Martin Luther", "King Jr."), ("", "Madonna"), ("Van", "Morrison")]
+    # Converting a lead splits its name the same way.
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        lead = svc.create(s, admin, svc.LEADS, {"full_name": "de la Cruz, Maria"})
+        contact = svc.convert_lead(s, admin, lead)
+        assert (contact.first_name, contact.last_name) == ("Maria", "de la Cruz")
+
+
 # -- problems quote their cell ----------------------------------------------------------------
 
 
@@ -276,3 +297,11 @@ def test_contact_and_custom_cells_answer_as_the_full_schema(row):
     assert {FIELD_OF[header]: message for header, message in problems} == answer
     if not problems:
         assert values == expected
+
+
+def test_split_name_reads_a_comma_suffixes_and_particles():
+    assert [split_name(name) for name in (
+        "Lovelace, Ada", "Gates, Bill III", "King, Jr.", "Maria de la Cruz", "Ada  Lovelace,",
+        "de Gaulle", "Smith, John, Paul", "")] == [
+        ("Ada", "Lovelace"), ("Bill", "Gates III"), ("", "King Jr."), ("Maria", "de la Cruz"),
+        ("Ada", "Lovelace"), ("", "de Gaulle"), ("Smith, John,", "Paul"), ("", "")]

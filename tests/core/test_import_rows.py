@@ -9,10 +9,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from crmcore.schemas.records import ContactInput, LeadInput
+from crmcore.schemas.records import ContactInput, LeadInput, split_name
 from crmcore.services.cells import restore
 from crmcore.services.import_rows import LIST_FIELDS, RowValidator, _flatten, map_header, quoted
-from crmcore.services.records import split_name
 
 HEADER = ["Full name", "Email", "Phone", "Company", "Tags", "Source", "Login"]
 COLUMNS = map_header("lead", HEADER, {}, [])
@@ -167,12 +166,14 @@ def test_columns_that_join_answer_as_the_full_schema_on_the_joined_values(row):
         assert values == expected_values
 
 
-# A contact's name in one column splits before its last word.
+# A contact's name in one column splits as split_name says (before its last
+# word, at a comma, ...).
 WHOLE = map_header("contact", ["Name", "Company"], {}, [])
 WHOLE_VALIDATOR = RowValidator("contact", WHOLE, custom=[], owners={}, stages={},
                                may_set_owner=False)
-names = st.one_of(texts, st.lists(st.sampled_from(["Ada", "de", "x" * 100, "y" * 101, "Zoë"]),
-                                  max_size=4).map(" ".join))
+names = st.one_of(texts, st.lists(st.sampled_from(["Ada", "de", "x" * 100, "y" * 101, "Zoë",
+                                                   "van", "Jr.", "III", ",", "Lovelace,"]),
+                                  max_size=5).map(" ".join))
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
