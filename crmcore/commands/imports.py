@@ -58,7 +58,8 @@ def import_command(kind: rec.Kind) -> click.Command:
                        "into its full_name, a contact's Name splits into first and last "
                        "name (\"Lovelace, Ada\", \"Jan van der Berg\", \"King Jr.\").")
     @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
-                  show_default=True, help="Rows whose email is already in the CRM.")
+                  show_default=True, help="Rows whose email is already in the CRM. An "
+                  "update leaves a field whose cell is blank as it is.")
     @click.option("--match-by", type=click.Choice(imports.MATCHES), default="email",
                   show_default=True,
                   help="How rows find their records: by first email, or by the id column "

@@ -265,3 +265,24 @@ def test_a_revert_resumed_in_its_restores_counts_what_it_did_more(app, tmp_path,
     assert again.message == "Reverted (resumed): deleted 0 more record(s), restored 3 more."
     with sessions() as s:
         assert set(s.scalars(select(Lead.company))) == {"Orig"}
+
+
+def test_a_blank_cell_leaves_the_records_value(app, tmp_path, make_user, run_import, client,
+                                               login):
+    """As the import page and `crm leads import --help` say: an update does
+    not clear a field whose cell is blank."""
+    admin = make_user("admin")
+    with transaction(app.extensions["crm"].sessions) as s:
+        ann = svc.create(s, admin, svc.LEADS, {"full_name": "Ann", "emails": ["ann@x.org"],
+                                               "company": "Acme", "tags": ["vip"]}).id
+    path = write_csv(tmp_path / "blank.csv", ["Name", "Email", "Company", "Tags"],
+                     [["Ann", "ann@x.org", "", " "]])
+
+    job = run_import(path, admin, on_duplicate="update")
+
+    assert (job.updated_count, job.unchanged_count) == (0, 1), job.message
+    with app.extensions["crm"].sessions() as s:
+        assert (s.get(Lead, ann).company, s.get(Lead, ann).tags) == ("Acme", ["vip"])
+    login(client, admin)
+    page = client.get("/leads/import")
+    assert "A blank cell changes nothing" in page.get_data(as_text=True)
