@@ -1321,7 +1321,7 @@ def test_matching_by_id_keeps_to_editable_records_and_free_addresses(app, tmp_pa
         [2, "ID", f"No lead #{theirs} that you may update (another user's, one in the "
                   "recycle bin, an anonymized one, or none at all): leave the id empty to add "
                   "the row as a new lead."],
-        [3, "Email", "The email t@x.org repeats row 2."]]
+        [3, "Email", "The email t@x.org already belongs to another lead or contact."]]
     path = write_csv(tmp_path / "ids.csv", ["ID", "Name", "Email"], [[mine, "Mine", "t@x.org"]])
     assert run_import(path, sales, on_duplicate="update", match_by="id").errors == [
         [2, "Email", "The email t@x.org already belongs to another lead or contact."]]

@@ -29,8 +29,8 @@ from crmcore.services.imports.reading import numbered_batches, open_rows
 
 
 class Scratch:
-    """Disk, not memory, for what the check learns: the addresses met so far in
-    the file (and, matching by id, the records, as ``#id``: an address always
+    """Disk, not memory, for what the check learns: the addresses of the good
+    rows so far (and, matching by id, their records, as ``#id``: an address always
     holds an ``@``), and each batch's good rows, converted, so that the write
     does not validate them again."""
 
@@ -241,13 +241,10 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     for column, message in problems:
                         report.add_error(number, column, message)
                     email = values["emails"][0] if values.get("emails") else None
-                    if email:
-                        if email in earlier:
-                            report.add_error(number, column_of(validator, "emails"),
-                                             f"The email {email} repeats row {earlier[email]}.")
-                            continue
-                        earlier[email] = number
-                        fresh.append((email, number))
+                    if email and email in earlier:
+                        report.add_error(number, column_of(validator, "emails"),
+                                         f"The email {email} repeats row {earlier[email]}.")
+                        continue
                     if problems:
                         continue
                     action, record_id, message, about = classify(kind, options, values,
@@ -264,6 +261,11 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                             continue
                         earlier[key] = number
                         fresh.append((key, number))
+                    # Only a good row claims its email: a row after a bad one
+                    # with the same address is imported when bad rows are left out.
+                    if email:
+                        earlier[email] = number
+                        fresh.append((email, number))
                     actions[action] += 1
                     if action == "update" and scratch is None:
                         updates.append((record_id, {k: v for k, v in values.items()  # type: ignore[arg-type]
