@@ -433,11 +433,11 @@ def _listing(field: fields.List, item: Callable[[str], Any], whole: bool = True,
 class RowValidator:
     """Turns a CSV row into service input for one record type.
 
-    ``owners`` maps a lower-cased email to a user id: the users the importing
-    user may name as owner (everyone active, or only themselves, as
-    ``may_set_owner`` says; it words the refusal of anyone else). ``stages``
-    maps a stage's name to its id, in the order a refusal lists them; a cell
-    names one whatever its case.
+    ``owners`` maps a lower-cased email or name to a user id (or, for a name
+    that names no one, why): the users the importing user may name as owner
+    (everyone active, or only themselves, as ``may_set_owner`` says; it words
+    the refusal of anyone else). ``stages`` maps a stage's name to its id, in
+    the order a refusal lists them; a cell names one whatever its case.
 
     A problem with a cell quotes the value it is about (:func:`quoted`): the
     cell, a list's bad item, a part of a contact's whole name, or a lead's
@@ -445,7 +445,7 @@ class RowValidator:
     """
 
     def __init__(self, record_type: str, columns: Sequence[Column], custom: Sequence[Any],
-                 owners: Mapping[str, int], stages: Mapping[str, int],
+                 owners: Mapping[str, int | str], stages: Mapping[str, int],
                  may_set_owner: bool, header_width: int | None = None,
                  unnamed: Sequence[int] = ()) -> None:
         schema: Schema = BASE_INPUTS[record_type]()
@@ -501,9 +501,9 @@ class RowValidator:
                 conv = self._lookup({n.lower(): i for n, i in stages.items()},
                                     f"Unknown stage. Must be one of: {listing(list(stages))}.")
             elif name == "owner":
-                conv = self._lookup(owners, "Unknown user: name an active user by their email."
-                                    if may_set_owner else "You may not set the owner: name "
-                                    "yourself, or leave the cell empty.")
+                conv = self._lookup(owners, "Unknown user: no active user has this email "
+                                    "or name." if may_set_owner else "You may not set the "
+                                    "owner: name yourself, or leave the cell empty.")
             elif name.startswith("custom."):
                 conv = self._custom(custom_field(custom_by_name[name[7:]], partial=False))
             else:
@@ -517,11 +517,11 @@ class RowValidator:
                       bounds.get(c.field), c.field not in LIST_FIELDS) for c in columns]
 
     @staticmethod
-    def _lookup(table: Mapping[str, int], message: str) -> Callable[[str], int]:
+    def _lookup(table: Mapping[str, int | str], message: str) -> Callable[[str], int]:
         def convert(value: str) -> int:
             found = table.get(value.strip().lower())
-            if found is None:
-                raise ValidationError(message)
+            if not isinstance(found, int):
+                raise ValidationError(found or message)
             return found
 
         return convert

@@ -81,3 +81,34 @@ def test_a_good_row_after_a_bad_one_with_its_email_is_imported(sessions, admin, 
     job = run_import(path, admin, skip_bad_rows=True, batch_size=1)
     assert (job.created_count, job.error_count) == (1, 2)
     assert list(people(sessions).values()) == [("Ann", ["ann@x.org"])]
+
+
+# -- the owner by name -----------------------------------------------------------
+
+
+def test_the_owner_column_takes_a_users_name(sessions, admin, make_user, run_import, tmp_path):
+    """QA #13: other tools export the owner's name, not their email."""
+    ada = make_user("sales", name="Ada Lovelace")
+    make_user("sales", email="lee.1@x.org", name="Lee Smith")
+    make_user("sales", email="lee.2@x.org", name="Lee Smith")
+    gone = make_user("sales", name="Gone User")
+    with transaction(sessions) as s:
+        s.merge(gone).is_active = False
+    path = write_csv(tmp_path / "o.csv", ["Name", "Owner"], [
+        ["One", "ada lovelace"], ["Two", "Lee Smith"], ["Three", "Gone User"],
+        ["Four", "nobody@x.org"], ["Five", ada.email.upper()]])
+    job = run_import(path, admin)
+    unknown = "Unknown user: no active user has this email or name."
+    assert job.errors == [
+        [3, "Owner", "Several users have this name (2): give the owner's email instead "
+                     "(lee.1@x.org, lee.2@x.org)."],
+        [4, "Owner", unknown], [5, "Owner", unknown]]
+    done = run_import(path, admin, skip_bad_rows=True)
+    assert done.created_count == 2
+    with sessions() as s:
+        assert set(s.scalars(select(Lead.owner_id))) == {ada.id}
+    # A sales user may name only themselves, by name too.
+    mine = write_csv(tmp_path / "m.csv", ["Name", "Owner"], [["Mine", "Ada Lovelace"],
+                                                             ["Theirs", "Lee Smith"]])
+    job = run_import(mine, ada)
+    assert job.errors == [[3, "Owner", "You may not set the owner."]]

@@ -96,7 +96,7 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(app, tmp_path, make_us
     assert [tuple(e) for e in job.errors] == [
         (3, "Email", "“not-an-email”: An email address must have an @-sign."),
         (3, "Phone", "“12”: Not a valid phone number."),
-        (3, "Owner", "“nobody@x.org”: Unknown user: name an active user by their email."),
+        (3, "Owner", "“nobody@x.org”: Unknown user: no active user has this email or name."),
         (3, "Full name", "Missing data for required field."),
         (4, "Email", "The email good@x.org repeats row 2."),
         (5, "Email", "The email known@x.org already belongs to a contact in the CRM."),

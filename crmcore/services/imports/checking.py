@@ -101,10 +101,7 @@ def row_validator(session: Session, actor: User | None, kind: rec.Kind,
             message = f"These columns cannot be imported here: {', '.join(refused)}."
             raise ValidationFailed(f"The header does not fit: {message}", {"file": [message]})
     may_set_owner = can(session, actor, "records.reassign")
-    # Anyone may name themselves, as the export of their own records does.
-    owners = {email.lower(): user_id for user_id, email in session.execute(
-        select(User.id, User.email).where(User.is_active.is_(True)))
-        if may_set_owner or (actor is not None and user_id == actor.id)}
+    owners = _owners(session, actor, may_set_owner)
     stages = {n: i for i, n in session.execute(select(LeadStage.id, LeadStage.name)
                                                 .order_by(LeadStage.position, LeadStage.id))}
     # A mapping by name cannot reach a column with no name; one by position
@@ -113,6 +110,34 @@ def row_validator(session: Session, actor: User | None, kind: rec.Kind,
                if options.columns is None else [])
     return RowValidator(kind.record_type, columns, custom, owners, stages, may_set_owner,
                         header_width=len(header), unnamed=unnamed)
+
+
+def _owners(session: Session, actor: User | None, may_set_owner: bool) -> dict[str, int | str]:
+    """What an owner cell may hold, lower-cased: an active user's email, or the
+    name only that user has (other tools export the owner's name); a name
+    several users have maps to why it names no one. Without ``may_set_owner``
+    only the importing user themselves, as the export of their own records
+    names them."""
+    users = session.execute(select(User.id, User.email, User.name)
+                            .where(User.is_active.is_(True))).all()
+
+    def allowed(user_id: int) -> bool:
+        return may_set_owner or (actor is not None and user_id == actor.id)
+
+    by_name: dict[str, list[tuple[int, str]]] = {}
+    for user_id, email, name in users:
+        if name.strip():
+            by_name.setdefault(name.strip().lower(), []).append((user_id, email))
+    owners: dict[str, int | str] = {}
+    for name, named in by_name.items():
+        if len(named) == 1 and allowed(named[0][0]):
+            owners[name] = named[0][0]
+        elif len(named) > 1 and (emails := sorted(e for i, e in named if allowed(i))):
+            owners[name] = (f"Several users have this name ({len(named)}): give the owner's "
+                            f"email instead ({', '.join(emails)}).")
+    # An email wins over a name that reads the same.
+    owners.update({email.lower(): user_id for user_id, email, _ in users if allowed(user_id)})
+    return owners
 
 
 def refuse_external(session: Session, actor: User | None) -> None:
