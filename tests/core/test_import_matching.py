@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from crmcore.db import transaction
 from crmcore.models import ImportJob, Lead
-from crmcore.services import imports
+from crmcore.services import custom_fields, imports
 from crmcore.services import records as svc
 
 pytestmark = pytest.mark.plugins()
@@ -63,6 +63,76 @@ def create(sessions, admin):
 def people(sessions) -> dict[int, tuple[str, list[str]]]:
     with sessions() as s:
         return {r.id: (r.full_name, r.emails) for r in s.scalars(select(Lead))}
+
+
+# -- required custom fields ------------------------------------------------------
+
+
+@pytest.fixture
+def region(sessions):
+    with transaction(sessions) as s:
+        custom_fields.create_field(s, None, {
+            "record_type": "lead", "name": "region", "label": "Region",
+            "field_type": "choice", "choices": ["EMEA", "AMER"], "required": True})
+
+
+@pytest.mark.usefixtures("region")
+def test_a_new_record_needs_its_required_custom_fields(sessions, admin, create, run_import,
+                                                       tmp_path, api_client):
+    """QA F6: the API refuses a lead without a required custom field; the import
+    created it with ``custom {}``."""
+    api = api_client(admin)
+    refused = api.post("/api/v1/leads", json={"full_name": "No Region"})
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"] == {"custom": ["Missing data for required field."]}
+    known = create(full_name="Known", emails=["known@x.org"], custom={"region": "EMEA"})
+
+    no_column = write_csv(tmp_path / "r.csv", ["Name", "Email"], [
+        ["No Region", "noregion@x.org"], ["Known Again", "known@x.org"]])
+    problem = [2, "custom.region", "Missing data for required field: a new lead needs its "
+                                   "Region; the file has no column for it."]
+    job = run_import(no_column, admin, on_duplicate="update")
+    assert (job.status, job.errors) == ("invalid", [problem])
+    dry = run_import(no_column, admin, on_duplicate="update", dry_run=True)
+    assert (dry.created_count, dry.updated_count, dry.errors) == (0, 1, [problem])
+    # An update need not give it, as the API's partial update need not.
+    done = run_import(no_column, admin, on_duplicate="update", skip_bad_rows=True)
+    assert (done.created_count, done.updated_count, done.error_count) == (0, 1, 1)
+
+    blank = write_csv(tmp_path / "b.csv", ["Name", "Email", "Region"], [
+        ["Blank", "blank@x.org", ""], ["Given", "given@x.org", "AMER"]])
+    job = run_import(blank, admin, mapping={"Region": "custom.region"}, skip_bad_rows=True)
+    assert job.errors == [[2, "Region", "Missing data for required field: a new lead needs "
+                                        "its Region."]]
+    with sessions() as s:
+        assert {lead.full_name: lead.custom for lead in s.scalars(select(Lead))} == {
+            "Known Again": {"region": "EMEA"}, "Given": {"region": "AMER"}}
+        assert s.get(Lead, known).full_name == "Known Again"
+    # Code-set defaults count (a plugin importing on someone's behalf).
+    defaulted = run_import(no_column, admin, defaults={"custom": {"region": "EMEA"}})
+    assert defaulted.errors == [[3, "Email", "The email known@x.org already belongs to a lead "
+                                             "in the CRM."]]
+
+
+@pytest.mark.usefixtures("region")
+def test_a_row_that_updated_when_checked_and_creates_when_written_needs_them(
+        sessions, admin, create, run_import, tmp_path, monkeypatch):
+    gone = create(full_name="Gone", emails=["gone@x.org"], custom={"region": "EMEA"})
+    check = imports.check
+
+    def meanwhile(*args: Any, **kwargs: Any) -> imports.Report:
+        report = check(*args, **kwargs)
+        with transaction(sessions) as s:
+            svc.remove(s, None, svc.LEADS, [gone])
+        return report
+
+    monkeypatch.setattr(imports, "check", meanwhile)
+    path = write_csv(tmp_path / "g.csv", ["Name", "Email"], [["Gone", "gone@x.org"]])
+    job = run_import(path, admin, on_duplicate="update")
+    assert (job.created_count, job.updated_count) == (0, 0)
+    assert job.errors == [[2, "custom.region", "Missing data for required field: a new lead "
+                                               "needs its Region; the file has no column for "
+                                               "it (since this file was checked)."]]
 
 
 # -- bad rows claim no email -----------------------------------------------------

@@ -49,7 +49,8 @@ class Scratch:
         # lives as long as this object (close() closes it).
         self.spool = tempfile.TemporaryFile(prefix="crm-import-")  # noqa: SIM115
         # The file's column of each field a problem found by the write is
-        # about (the check knows the header).
+        # about (the check knows the header): the emails, the id, and each
+        # custom field the file has.
         self.columns: dict[str, str] = {}
 
     def keep(self, last_row: int, rows_through: int, values: list[dict[str, Any]]) -> None:
@@ -228,6 +229,26 @@ def classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
                            f"belongs to a {holder.record_type} in the CRM."), "emails"
 
 
+def required_fields(session: Session, kind: rec.Kind) -> dict[str, str]:
+    """The custom fields a new record must have, as ``custom.<name>``: their labels."""
+    return {f"custom.{d.name}": d.label for d in definitions(session, kind.record_type)
+            if d.required}
+
+
+def missing_required(kind: rec.Kind, values: Mapping[str, Any], required: Mapping[str, str],
+                     defaults: Mapping[str, Any], columns: Mapping[str, str]
+                     ) -> list[tuple[str, str]]:
+    """``(column, message)`` for each required custom field (``required``, as
+    :func:`required_fields` gives them) a row creating a record leaves without
+    a value, as the API refuses such a record; ``columns``: the file's column
+    of each that the file has. Code-set ``defaults`` count."""
+    given = {**values, **defaults}.get("custom") or {}
+    return [(columns.get(field, field),
+             f"Missing data for required field: a new {kind.record_type} needs its {label}"
+             + ("." if field in columns else "; the file has no column for it."))
+            for field, label in required.items() if field[len("custom."):] not in given]
+
+
 def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
           options: ImportOptions, progress: Callable[[int], None] | None = None,
           scratch: Scratch | None = None,
@@ -244,7 +265,11 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
     try:
         with open_rows(path, options) as (header, rows):
             validator = row_validator(session, actor, kind, header, options)
-            seen.columns = {field: column_of(validator, field) for field in ("emails", RECORD_ID)}
+            required = required_fields(session, kind)
+            seen.columns = {
+                **{field: column_of(validator, field) for field in ("emails", RECORD_ID)},
+                **{c.field: c.header for c in validator.columns
+                   if c.field.startswith("custom.")}}
             for batch in numbered_batches(rows, options.batch_size):
                 converted = [(n, *validator.convert(row)) for n, row in batch]
                 emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
@@ -276,6 +301,11 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                                                                   existing, editable, moving)
                     if action == "error":
                         report.add_error(number, column_of(validator, about), message)
+                        continue
+                    if action == "create" and required and (missing := missing_required(
+                            kind, values, required, options.defaults, seen.columns)):
+                        for column, message in missing:
+                            report.add_error(number, column, message)
                         continue
                     if action == "update" and by_id:
                         key = f"#{record_id}"

@@ -22,7 +22,9 @@ from crmcore.services.imports.checking import (
     classify,
     editable_ids,
     email_holders,
+    missing_required,
     moving_emails,
+    required_fields,
 )
 from crmcore.services.imports.options import MAX_KEPT_ERRORS, ROW, ImportOptions
 
@@ -116,6 +118,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
     editable = editable_ids(session, actor, kind, [v[RECORD_ID] for v in converted
                                                 if RECORD_ID in v])
     moving = moving_emails(converted, editable)
+    required = required_fields(session, kind)
     creates: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
     update_rows: dict[int, tuple[int, str]] = {}
@@ -131,6 +134,12 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         if email:
             batch_seen.add(email)
         if action == "create":
+            # Missing only if it changed since the check: a field made
+            # required, or the record the row updated gone (it creates one now).
+            if missing := missing_required(kind, values, required, options.defaults, columns):
+                late.extend([row, column, f"{message.removesuffix('.')} (since this file "
+                             "was checked)."] for column, message in missing)
+                continue
             values.update(options.defaults)
             creates.append(values)
         elif action == "update" and record_id not in updates:  # else reported by the check
