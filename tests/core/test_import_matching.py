@@ -65,6 +65,127 @@ def people(sessions) -> dict[int, tuple[str, list[str]]]:
         return {r.id: (r.full_name, r.emails) for r in s.scalars(select(Lead))}
 
 
+# -- another address of a record -----------------------------------------------
+
+
+def test_a_records_other_address_is_already_in_the_crm(sessions, admin, create, run_import,
+                                                       tmp_path):
+    """QA F9: only a record's first email is a key; a row giving a lead's second
+    address was a new person ("Carol Again" beside Carol)."""
+    carol = create(full_name="Carol Base", emails=["carol@acme.com", "carol.private@gmail.com"])
+    create(svc.CONTACTS, last_name="Dee", emails=["dee@acme.com", "dee.home@gmail.com"])
+    path = write_csv(tmp_path / "again.csv", ["Name", "Email"], [
+        ["Carol Again", "Carol.Private@gmail.com"], ["Dee Again", "dee.home@gmail.com"],
+        ["New", "new@x.org"]])
+
+    skipped = run_import(path, admin, on_duplicate="skip")
+    assert (skipped.created_count, skipped.skipped_count) == (1, 2), skipped.message
+    assert sorted(name for name, _ in people(sessions).values()) == ["Carol Base", "New"]
+
+    reported = run_import(path, admin, dry_run=True)
+    assert reported.errors == [
+        [2, "Email", "The email carol.private@gmail.com is another address of a lead in the "
+                     "CRM."],
+        [3, "Email", "The email dee.home@gmail.com is another address of a contact in the "
+                     "CRM."],
+        [4, "Email", "The email new@x.org already belongs to a lead in the CRM."]]
+
+    path = write_csv(tmp_path / "update.csv", ["Name", "Email", "Company"], [
+        ["Carol Base", "carol.private@gmail.com", "Acme"]])
+    updated = run_import(path, admin, on_duplicate="update")
+    assert (updated.updated_count, updated.created_count) == (1, 0), updated.message
+    with sessions() as s:
+        lead = s.get(Lead, carol)
+        assert (lead.company, lead.email_key) == ("Acme", "carol@acme.com")
+        assert lead.emails == ["carol@acme.com", "carol.private@gmail.com"]
+
+
+def test_an_update_through_an_other_address_needs_one_record_to_update(
+        sessions, admin, make_user, create, run_import, tmp_path):
+    sales = make_user("sales")
+    one = create(full_name="One", emails=["one@x.org", "shared@x.org"])
+    two = create(full_name="Two", emails=["two@x.org", "shared@x.org"])
+    mine = create(actor=sales, full_name="Mine", emails=["mine@x.org", "ours@x.org"])
+    create(full_name="Theirs", emails=["theirs@x.org", "ours@x.org"])
+    create(svc.CONTACTS, last_name="Contact", emails=["c@x.org", "c.home@x.org"])
+    path = write_csv(tmp_path / "u.csv", ["Name", "Email", "Company"], [
+        ["Someone", "shared@x.org", "A"], ["Contact", "c.home@x.org", "B"]])
+
+    job = run_import(path, admin, on_duplicate="update")
+    assert job.errors == [
+        [2, "Email", f"The email shared@x.org is another address of several leads (#{one}, "
+                     f"#{two}): the row cannot tell which to update. Give it that lead's "
+                     "first email, or import by id."],
+        [3, "Email", "The email c.home@x.org is another address of a contact in the CRM."]]
+    # Of the two leads holding it, one is the sales user's own: the one to update.
+    ours = write_csv(tmp_path / "ours.csv", ["Name", "Email", "Company"],
+                     [["Mine", "ours@x.org", "Mine Co"]])
+    assert run_import(ours, sales, on_duplicate="update").updated_count == 1
+    with sessions() as s:
+        assert s.get(Lead, mine).company == "Mine Co"
+    theirs = write_csv(tmp_path / "theirs.csv", ["Name", "Email"], [["T", "theirs@x.org"]])
+    with transaction(sessions) as s:
+        svc.update(s, s.merge(admin), svc.LEADS, s.get(Lead, mine), {"emails": ["mine@x.org"]})
+    refused = run_import(ours, sales, on_duplicate="update")
+    assert refused.errors == [[2, "Email", "The email ours@x.org is another address of a lead "
+                                           "you may not update: another user's, or one in the "
+                                           "recycle bin."]]
+    assert run_import(theirs, sales, on_duplicate="update").errors[0][2] == (
+        "The email theirs@x.org belongs to a lead you may not update: another user's, or one "
+        "in the recycle bin.")
+
+
+@pytest.mark.parametrize("batch_size", [1, 2000])
+def test_two_rows_of_one_record_update_it_once(sessions, admin, create, run_import, tmp_path,
+                                               batch_size):
+    carol = create(full_name="Carol", emails=["carol@x.org", "carol.2@x.org", "carol.3@x.org"])
+    for first, second in (("carol@x.org", "carol.2@x.org"), ("carol.2@x.org", "carol@x.org"),
+                          ("carol.2@x.org", "carol.3@x.org")):
+        path = write_csv(tmp_path / "twice.csv", ["Name", "Email", "Company"], [
+            ["Carol", first, "First"], ["Carol", second, "Second"]])
+        job = run_import(path, admin, on_duplicate="update", batch_size=batch_size,
+                         dry_run=True)
+        assert job.errors == [[3, "Email", f"Row 2 updates this lead (#{carol}) already."]]
+    job = run_import(path, admin, on_duplicate="update", skip_bad_rows=True)
+    assert (job.updated_count, job.error_count) == (1, 1)
+    with sessions() as s:
+        assert s.get(Lead, carol).company == "First"
+
+
+def test_a_key_email_wins_over_an_other_address(sessions, admin, create, run_import, tmp_path):
+    key = create(full_name="Key", emails=["key@x.org"])
+    create(full_name="Other", emails=["other@x.org", "key@x.org"])
+    path = write_csv(tmp_path / "k.csv", ["Name", "Email", "Company"], [["Key", "key@x.org", "K"]])
+    job = run_import(path, admin, on_duplicate="update")
+    assert (job.updated_count, job.errors) == (1, [])
+    with sessions() as s:
+        assert s.get(Lead, key).company == "K"
+
+
+def test_the_write_looks_for_other_addresses_again(sessions, admin, create, run_import,
+                                                   tmp_path, monkeypatch):
+    """A record saved between the check and the write with a row's address as
+    its second: the write skips that row as the check would have."""
+    check = imports.check
+    saved = [("quick@x.org", "bo@x.org"), ("quicker@x.org", "di@x.org")]
+
+    def meanwhile(*args: Any, **kwargs: Any) -> imports.Report:
+        report = check(*args, **kwargs)
+        create(full_name="Quicker", emails=list(saved.pop(0)))
+        return report
+
+    monkeypatch.setattr(imports, "check", meanwhile)
+    path = write_csv(tmp_path / "late.csv", ["name", "email"],
+                     [["Ann", "ann@x.org"], ["Bo", "bo@x.org"]])
+    job = run_import(path, admin, on_duplicate="skip")
+    assert (job.created_count, job.skipped_count) == (1, 1), job.message
+    reported = run_import(write_csv(tmp_path / "late2.csv", ["name", "email"],
+                                    [["Cy", "cy@x.org"], ["Di", "di@x.org"]]), admin)
+    assert reported.created_count == 1 and reported.errors == [[3, "email", (
+        "The email di@x.org is another address of a lead in the CRM (since this file was "
+        "checked).")]]
+
+
 # -- required custom fields ------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from crmcore import jsoncodec
 from crmcore.auth.roles import can
 from crmcore.db import any_of
 from crmcore.errors import Forbidden, ValidationFailed
-from crmcore.models import EmailKey, LeadStage, User
+from crmcore.models import EmailKey, LeadStage, OtherKey, User
 from crmcore.services import records as rec
 from crmcore.services.custom_fields import definitions
 from crmcore.services.import_rows import RECORD_ID, HeaderProblems, RowValidator, map_header
@@ -30,7 +30,7 @@ from crmcore.services.imports.reading import numbered_batches, open_rows
 
 class Scratch:
     """Disk, not memory, for what the check learns: the addresses of the good
-    rows so far (and, matching by id, their records, as ``#id``: an address always
+    rows so far and the records they update (as ``#id``: an address always
     holds an ``@``), and each batch's good rows, converted, so that the write
     does not validate them again."""
 
@@ -52,6 +52,9 @@ class Scratch:
         # about (the check knows the header): the emails, the id, and each
         # custom field the file has.
         self.columns: dict[str, str] = {}
+        # Whether a row claimed a record as "#id" yet: until one has, a row
+        # finding its record by key email need not look for such a claim.
+        self.records_claimed = False
 
     def keep(self, last_row: int, rows_through: int, values: list[dict[str, Any]]) -> None:
         """Spool a batch of good rows; ``last_row`` is the file row the batch
@@ -150,23 +153,61 @@ def refuse_external(session: Session, actor: User | None) -> None:
 
 @dataclass(frozen=True)
 class Holder:
-    """The record an email already belongs to."""
+    """The record an email already belongs to: as its key (first) email, or as
+    one of its other addresses, which several records may share."""
 
     record_type: str
     record_id: int
     editable: bool  # of the kind imported, and one the importing user may update
+    key: bool = True  # the record's key email, else one of its other addresses
+    # Found by another address that the import may update: the record's key email.
+    record_key: str | None = None
+    # Another address that several records the import may update hold: all of them.
+    several: tuple[int, ...] = ()
 
 
 def email_holders(session: Session, actor: User | None, kind: rec.Kind, options: ImportOptions,
               emails: Sequence[str]) -> dict[str, Holder]:
+    """The record each of ``emails`` (rows' first addresses) belongs to: the one
+    whose key email it is, else one holding it as another address, a lead's or
+    a contact's (under the update policy the one the import may update, when
+    there is one; ``several`` when there are more)."""
     if not emails:
         return {}
     found = session.execute(select(EmailKey.email, EmailKey.record_type, EmailKey.record_id)
                             .where(any_of(session, EmailKey.email, emails))).all()
-    editable = editable_ids(session, actor, kind, [i for _, t, i in found if t == kind.record_type]
-                         if options.on_duplicate == "update" else [])
-    return {email: Holder(t, i, t == kind.record_type and i in editable)
-            for email, t, i in found}
+    keyed = {email for email, _, _ in found}
+    unkeyed = [email for email in emails if email not in keyed]
+    # Through the primary key of other_keys: (record type, address) each.
+    others = session.execute(select(OtherKey.value, OtherKey.record_type, OtherKey.record_id)
+                             .where(OtherKey.record_type.in_(tuple(rec.KINDS)),
+                                    any_of(session, OtherKey.value, unkeyed))
+                             ).all() if unkeyed else []
+    editable = editable_ids(session, actor, kind, [
+        i for _, t, i in (*found, *others) if t == kind.record_type]
+        if options.on_duplicate == "update" else [])
+    holders = {email: Holder(t, i, t == kind.record_type and i in editable)
+               for email, t, i in found}
+    shared: dict[str, list[tuple[str, int]]] = {}
+    for value, t, i in others:
+        shared.setdefault(value, []).append((t, i))
+    found_by_other: dict[str, list[int]] = {}
+    for email, records in shared.items():
+        if mine := sorted(i for t, i in records if t == kind.record_type and i in editable):
+            found_by_other[email] = mine
+        else:
+            # One of the kind imported if any: the row is told why it is not updated.
+            t, i = min(records, key=lambda r: (r[0] != kind.record_type, r[1]))
+            holders[email] = Holder(t, i, False, key=False)
+    if found_by_other:
+        model = kind.model
+        record_keys = dict(session.execute(select(model.id, model.email_key).where(any_of(
+            session, model.id, [mine[0] for mine in found_by_other.values()]))).all())
+        for email, mine in found_by_other.items():
+            holders[email] = Holder(kind.record_type, mine[0], True, key=False,
+                                    record_key=record_keys.get(mine[0]),
+                                    several=tuple(mine) if len(mine) > 1 else ())
+    return holders
 
 
 def editable_ids(session: Session, actor: User | None, kind: rec.Kind,
@@ -206,6 +247,9 @@ def classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
                 f"No {kind.record_type} #{record_id} that you may update (another user's, "
                 f"one in the recycle bin, an anonymized one, or none at all): leave the id "
                 f"empty to add the row as a new {kind.record_type}."), RECORD_ID
+        # Only a key email is one record's alone: several may share another address.
+        if holder is not None and not holder.key:
+            holder = None
         released = (holder is not None and holder.record_type == kind.record_type
                     and moving.get(holder.record_id, email) != email)
         if holder and (holder.record_type, holder.record_id) != (kind.record_type, record_id) \
@@ -221,12 +265,20 @@ def classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
     if options.on_duplicate == "skip":
         return "skip", None, "", ""
     if options.on_duplicate == "update" and holder.record_type == kind.record_type:
-        if holder.editable:
+        if holder.editable and not holder.several:
             return "update", holder.record_id, "", ""
-        return "error", None, (f"The email {email} belongs to a {holder.record_type} you may "
+        if holder.several:
+            return "error", None, (
+                f"The email {email} is another address of several {kind.record_type}s "
+                f"({', '.join(f'#{i}' for i in holder.several)}): the row cannot tell which "
+                f"to update. Give it that {kind.record_type}'s first email, or import by "
+                "id."), "emails"
+        held = "belongs to" if holder.key else "is another address of"
+        return "error", None, (f"The email {email} {held} a {holder.record_type} you may "
                                "not update: another user's, or one in the recycle bin."), "emails"
-    return "error", None, (options.known_email_message or f"The email {email} already "
-                           f"belongs to a {holder.record_type} in the CRM."), "emails"
+    held = "already belongs to" if holder.key else "is another address of"
+    return "error", None, (options.known_email_message or f"The email {email} {held} a "
+                           f"{holder.record_type} in the CRM."), "emails"
 
 
 def required_fields(session: Session, kind: rec.Kind) -> dict[str, str]:
@@ -278,9 +330,12 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     v[RECORD_ID] for _, v, _ in converted if RECORD_ID in v])
                 moving = moving_emails((v for _, v, problems in converted if not problems),
                                        editable)
-                # Matching by id, a record may be named twice: by id, and by email.
-                records = [f"#{i}" for i in (*editable, *(h.record_id for h in existing.values()
-                                                          if h.editable))] if by_id else []
+                # A record may be named twice: by id and by email, or by two of
+                # its addresses (see below).
+                records = [*(f"#{i}" for i in {*editable, *(
+                    h.record_id for h in existing.values()
+                    if h.editable and (by_id or not h.key or seen.records_claimed))}),
+                           *(h.record_key for h in existing.values() if h.record_key)]
                 earlier = seen.first_rows([*emails, *records])
                 fresh: list[tuple[str, int]] = []
                 good: list[dict[str, Any]] = []
@@ -307,15 +362,27 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                         for column, message in missing:
                             report.add_error(number, column, message)
                         continue
-                    if action == "update" and by_id:
-                        key = f"#{record_id}"
-                        if key in earlier:
-                            report.add_error(number, column_of(validator, RECORD_ID), (
-                                f"Row {earlier[key]} updates this {kind.record_type} "
-                                f"(#{record_id}) already."))
-                            continue
-                        earlier[key] = number
-                        fresh.append((key, number))
+                    if action == "update":
+                        # An earlier row updating this record claimed "#id" if it
+                        # matched by id or found the record by another address
+                        # (``alias``: then look for the key email too, which a
+                        # row finding the record by it claimed as its own). Until
+                        # a row claims "#id", an update by key email looks no further.
+                        holder = None if by_id else existing.get(email)
+                        alias = holder.record_key if holder is not None else None
+                        if by_id or alias or seen.records_claimed:
+                            key = f"#{record_id}"
+                            # Rows count from 2: one found is true.
+                            if first := earlier.get(key) or (alias and earlier.get(alias)):
+                                about = RECORD_ID if RECORD_ID in values else "emails"
+                                report.add_error(number, column_of(validator, about), (
+                                    f"Row {first} updates this {kind.record_type} "
+                                    f"(#{record_id}) already."))
+                                continue
+                            if by_id or alias:
+                                earlier[key] = number
+                                fresh.append((key, number))
+                                seen.records_claimed = True
                     # Only a good row claims its email: a row after a bad one
                     # with the same address is imported when bad rows are left out.
                     if email:

@@ -33,10 +33,11 @@ class ImportOptions:
     :param columns: instead of ``mapping``, the field of each column by
         position (``-`` ignores it), as the import page's mapping step gives
         it: columns of the same name may go to different fields.
-    :param on_duplicate: for rows whose email is already in the CRM: ``skip``
-        them, ``update`` the existing record (one the importing user may edit:
-        a row naming another user's, or a binned one, is a problem), or
-        ``report`` them as errors.
+    :param on_duplicate: for rows whose email is already in the CRM (a
+        record's first, or another address of one): ``skip`` them, ``update``
+        the existing record (one the importing user may edit: a row naming
+        another user's, or a binned one, or another address several such
+        records hold, is a problem), or ``report`` them as errors.
     :param match_by: how rows find the records they are: ``email``, by their
         first email; or ``id``, by the column named ``id`` (an export's), so
         that they may change the record's first email too; rows with no id are
