@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from crmcore.cli import cli
 from crmcore.db import transaction
-from crmcore.models import ImportJob, Lead
+from crmcore.models import Contact, ImportJob, Lead
 from crmcore.services import custom_fields, imports
 from crmcore.services import records as svc
 
@@ -186,6 +188,63 @@ def test_the_write_looks_for_other_addresses_again(sessions, admin, create, run_
         "checked).")]]
 
 
+# -- an id column from another system --------------------------------------------
+
+
+def test_rows_naming_someone_else_by_id_are_problems(sessions, admin, create, run_import,
+                                                     tmp_path):
+    """QA #10: a Pipedrive export's ID column overwrote unrelated leads."""
+    ann = create(full_name="Ann Lee", emails=["ann@x.org", "ann.lee@home.org"])
+    bob = create(full_name="Bob Brown", emails=["bob@x.org"])
+    cy = create(full_name="Cy", emails=[])
+    foreign = write_csv(tmp_path / "pipedrive.csv", ["ID", "Name", "Email", "Organization"], [
+        [ann, "Zed Foreign", "zed@foreign.com", "Foreign Ltd"],
+        [bob, "Yan Foreign", "yan@foreign.com", "Foreign Ltd"],
+        [cy, "Cyrus", "", ""]])
+    problems = [
+        [2, "ID", f"The lead #{ann} is “Ann Lee” (ann@x.org); this row names someone else — "
+                  "is the id column from another system? Import by email instead, or correct "
+                  "the id."],
+        [3, "ID", f"The lead #{bob} is “Bob Brown” (bob@x.org); this row names someone "
+                  "else — is the id column from another system? Import by email instead, or "
+                  "correct the id."],
+        [4, "ID", f"The lead #{cy} is “Cy”; this row names someone else — is the id column "
+                  "from another system? Import by email instead, or correct the id."]]
+    dry = run_import(foreign, admin, on_duplicate="update", match_by="id", dry_run=True)
+    assert (dry.updated_count, dry.errors) == (0, problems)
+    for policy in ("update", "skip", "report"):
+        job = run_import(foreign, admin, on_duplicate=policy, match_by="id")
+        assert (job.status, job.errors) == ("invalid", problems)
+    assert people(sessions)[ann] == ("Ann Lee", ["ann@x.org", "ann.lee@home.org"])
+
+    # An edited export changes the name or an email, not both; the same name
+    # in other case and spacing is the record's.
+    edited = write_csv(tmp_path / "edited.csv", ["id", "full_name", "emails", "company"], [
+        [ann, "Ann Smith", "ANN.LEE@home.org", "Wed"],
+        [bob, "  bob   BROWN ", "robert@new.org", "New job"],
+        [cy, "cy", "", "Cy Co"]])
+    job = run_import(edited, admin, on_duplicate="update", match_by="id")
+    assert (job.status, job.updated_count) == ("done", 3), job.errors
+    found = people(sessions)
+    assert found[ann] == ("Ann Smith", ["ann.lee@home.org"])
+    assert found[bob] == ("bob   BROWN", ["robert@new.org"])
+
+
+def test_a_contacts_name_is_compared_whole_as_its_parts_give_it(sessions, admin, create,
+                                                                run_import, tmp_path):
+    ada = create(svc.CONTACTS, first_name="Ada", last_name="Lovelace",
+                 emails=["ada@x.org"])
+    path = write_csv(tmp_path / "c.csv", ["id", "last_name", "email", "city"], [
+        [ada, "LOVELACE", "countess@x.org", "London"]])
+    job = run_import(path, admin, kind=svc.CONTACTS, on_duplicate="update", match_by="id")
+    assert (job.updated_count, job.errors) == (1, [])
+    path = write_csv(tmp_path / "d.csv", ["id", "first_name", "last_name", "email"], [
+        [ada, "Grace", "Hopper", "grace@x.org"]])
+    job = run_import(path, admin, kind=svc.CONTACTS, on_duplicate="update", match_by="id")
+    assert job.errors[0][:2] == [2, "id"] and job.errors[0][2].startswith(
+        f"The contact #{ada} is “Ada LOVELACE” (countess@x.org); this row names someone else")
+
+
 # -- required custom fields ------------------------------------------------------
 
 
@@ -303,3 +362,29 @@ def test_the_owner_column_takes_a_users_name(sessions, admin, make_user, run_imp
                                                              ["Theirs", "Lee Smith"]])
     job = run_import(mine, ada)
     assert job.errors == [[3, "Owner", "You may not set the owner."]]
+
+
+# -- through the command line ----------------------------------------------------
+
+
+def test_the_command_line_reports_them_in_a_dry_run(sessions, create, crm_config, tmp_path):
+    ann = create(full_name="Ann Lee", emails=["ann@x.org", "ann.2@x.org"])
+    path = write_csv(tmp_path / "ids.csv", ["ID", "Name", "Email"], [
+        [ann, "Zed Foreign", "zed@foreign.com"]])
+    env = {"CRM_INSTANCE_PATH": crm_config["INSTANCE_PATH"],
+           "CRM_DATABASE_URL": crm_config["DATABASE_URL"], "CRM_PLUGINS": "none"}
+
+    def crm(*args: str) -> Any:
+        return CliRunner().invoke(cli, [*args, str(path)], env=env, catch_exceptions=False)
+
+    dry = crm("leads", "import", "--dry-run", "--match-by", "id", "--on-duplicate", "update")
+    assert dry.exit_code == 1
+    assert f"row 2, column ID: The lead #{ann} is “Ann Lee” (ann@x.org)" in dry.output
+    assert "would create 0, update 0 and skip 0; 1 problem(s)" in dry.output
+    write_csv(path, ["Name", "Email"], [["Ann Again", "ann.2@x.org"]])
+    skipped = crm("leads", "import", "--on-duplicate", "skip")
+    assert skipped.exit_code == 0, skipped.output
+    assert "Created 0, updated 0, skipped 1" in skipped.output
+    with sessions() as s:
+        assert s.scalars(select(Contact)).all() == []
+        assert [lead.full_name for lead in s.scalars(select(Lead))] == ["Ann Lee"]

@@ -1266,7 +1266,7 @@ def test_rows_matched_by_id_may_change_the_first_email_and_revert_it(app, tmp_pa
         [bob, "Bob B.", "bob@x.org", "0"],
         ["", "Cy", "cy@x.org", ""],  # no id: a new lead, or matched by its email
         [9999, "Ghost", "ghost@x.org", ""],
-        [ada, "Ada again", "ada.2@x.org", ""],
+        [ada, "Ada", "ada.2@x.org", ""],
         [bob, "Bob", "ada@new.org", ""],
         ["12a", "Dee", "dee@x.org", ""]])
     refused = run_import(path, admin, on_duplicate="update", match_by="id")

@@ -8,12 +8,12 @@ import marshal
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.orm import Session
 
 from crmcore import jsoncodec
@@ -26,6 +26,7 @@ from crmcore.services.custom_fields import definitions
 from crmcore.services.import_rows import RECORD_ID, HeaderProblems, RowValidator, map_header
 from crmcore.services.imports.options import ROW, ImportOptions, Report
 from crmcore.services.imports.reading import numbered_batches, open_rows
+from crmcore.textkeys import fold
 
 
 class Scratch:
@@ -210,20 +211,84 @@ def email_holders(session: Session, actor: User | None, kind: rec.Kind, options:
     return holders
 
 
+def _editable(session: Session, actor: User | None, kind: rec.Kind, ids: Sequence[int],
+              *columns: Any) -> Select:
+    """A select of the ``ids`` of records an import by ``actor`` may update, and
+    their ``columns``: by the records' own rule, live ones, not anonymized
+    (:func:`records.update`'s rule), and only one's own without records.view_all."""
+    model = kind.model
+    return (rec.visible(session, actor, kind).with_only_columns(model.id, *columns)
+            .where(any_of(session, model.id, ids), model.anonymized_at.is_(None)))
+
+
 def editable_ids(session: Session, actor: User | None, kind: rec.Kind,
-              ids: Sequence[int]) -> set[int]:
-    """The ``ids`` of records an import by ``actor`` may update: by the records'
-    own rule, live ones, not anonymized (:func:`records.update`'s rule), and
-    only one's own without records.view_all."""
+                 ids: Sequence[int]) -> set[int]:
+    """The ``ids`` of records an import by ``actor`` may update (:func:`_editable`)."""
     if not ids:
         return set()
+    return set(session.scalars(_editable(session, actor, kind, ids)))
+
+
+# The fields of a record's name, as rows give them.
+NAME_FIELDS = {"lead": ("full_name",), "contact": ("first_name", "last_name")}
+
+
+@dataclass(frozen=True)
+class Named:
+    """A record a row names by its id, and who it is: its name's fields and its
+    emails, to tell a row about someone else."""
+
+    names: dict[str, str]
+    # As the database's JSON text: read only for a row that renames the record.
+    emails_json: str | None
+
+    def emails(self) -> list[str]:
+        return jsoncodec.loads(self.emails_json) if self.emails_json else []
+
+
+def named_records(session: Session, actor: User | None, kind: rec.Kind,
+                  ids: Sequence[int]) -> dict[int, Named]:
+    """Of ``ids``, the records an import by ``actor`` may update (as
+    :func:`_editable`), each with who it is."""
+    if not ids:
+        return {}
     model = kind.model
-    return set(session.scalars(rec.visible(session, actor, kind).with_only_columns(model.id)
-                               .where(any_of(session, model.id, ids),
-                                      model.anonymized_at.is_(None))))
+    names = NAME_FIELDS[kind.record_type]
+    found = session.execute(_editable(session, actor, kind, ids, cast(model.emails, Text),
+                                      *(getattr(model, n) for n in names)))
+    return {record_id: Named(dict(zip(names, parts, strict=True)), emails)
+            for record_id, emails, *parts in found}
 
 
-def moving_emails(rows: Iterable[Mapping[str, Any]], editable: set[int]) -> dict[int, str]:
+def someone_else(kind: rec.Kind, record_id: int, record: Named,
+                 values: Mapping[str, Any]) -> str | None:
+    """Why a row naming a record by its id is not that record's, if it is not:
+    its name and each of its emails differ from the record's (an edited export
+    may change one of them, not both: an id column from another system names
+    unrelated records). ``None`` when the row gives neither to compare."""
+    given = {k: values[k] for k in record.names if k in values}
+    emails = values.get("emails") or []
+    if not (given or emails):
+        return None
+    if given and (all(record.names[k] == v for k, v in given.items())
+                  or _folded({**record.names, **given}) == _folded(record.names)):
+        return None
+    held = record.emails()
+    if set(emails) & set(held):  # both normalized, lower-cased
+        return None
+    name = " ".join(part for part in record.names.values() if part)
+    email = f" ({held[0]})" if held else ""
+    return (f"The {kind.record_type} #{record_id} is “{name}”{email}; this row names "
+            "someone else — is the id column from another system? Import by email "
+            "instead, or correct the id.")
+
+
+def _folded(names: Mapping[str, str]) -> str:
+    """A name's fields as compared: joined, case, accents and runs of spaces folded."""
+    return " ".join(fold(" ".join(names.values())).split())
+
+
+def moving_emails(rows: Iterable[Mapping[str, Any]], editable: Container[int]) -> dict[int, str]:
     """The first email each record named by id in a batch's ``rows`` gets:
     within a batch, records may trade addresses (the write releases every old
     key of a batch before it claims the new ones)."""
@@ -232,21 +297,24 @@ def moving_emails(rows: Iterable[Mapping[str, Any]], editable: set[int]) -> dict
 
 
 def classify(kind: rec.Kind, options: ImportOptions, values: Mapping[str, Any],
-              existing: Mapping[str, Holder], editable: set[int],
+              existing: Mapping[str, Holder], named: Mapping[int, Named],
               moving: Mapping[int, str]) -> tuple[str, int | None, str, str]:
     """``(action, record_id, message, field)`` of a good row: create, update,
     skip, or an error about ``field`` (the row's ``emails`` or ``id``).
-    ``editable``: of the ids rows name, those the import may update;
-    ``moving``: the new first emails of the batch's records (:func:`moving_emails`)."""
+    ``named``: of the ids rows name, the records the import may update
+    (:func:`named_records`); ``moving``: the new first emails of the batch's
+    records (:func:`moving_emails`)."""
     email = values["emails"][0] if values.get("emails") else None
     holder = existing.get(email) if email else None
     record_id = values.get(RECORD_ID)
     if record_id is not None:
-        if record_id not in editable:
+        if record_id not in named:
             return "error", None, (
                 f"No {kind.record_type} #{record_id} that you may update (another user's, "
                 f"one in the recycle bin, an anonymized one, or none at all): leave the id "
                 f"empty to add the row as a new {kind.record_type}."), RECORD_ID
+        if (why := someone_else(kind, record_id, named[record_id], values)) is not None:
+            return "error", None, why, RECORD_ID
         # Only a key email is one record's alone: several may share another address.
         if holder is not None and not holder.key:
             holder = None
@@ -326,13 +394,13 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 converted = [(n, *validator.convert(row)) for n, row in batch]
                 emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
                 existing = email_holders(session, actor, kind, options, emails)
-                editable = editable_ids(session, actor, kind, [
+                named = named_records(session, actor, kind, [
                     v[RECORD_ID] for _, v, _ in converted if RECORD_ID in v])
                 moving = moving_emails((v for _, v, problems in converted if not problems),
-                                       editable)
+                                       named)
                 # A record may be named twice: by id and by email, or by two of
                 # its addresses (see below).
-                records = [*(f"#{i}" for i in {*editable, *(
+                records = [*(f"#{i}" for i in {*named, *(
                     h.record_id for h in existing.values()
                     if h.editable and (by_id or not h.key or seen.records_claimed))}),
                            *(h.record_key for h in existing.values() if h.record_key)]
@@ -353,7 +421,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     if problems:
                         continue
                     action, record_id, message, about = classify(kind, options, values,
-                                                                  existing, editable, moving)
+                                                                  existing, named, moving)
                     if action == "error":
                         report.add_error(number, column_of(validator, about), message)
                         continue

@@ -40,8 +40,9 @@ class ImportOptions:
         records hold, is a problem), or ``report`` them as errors.
     :param match_by: how rows find the records they are: ``email``, by their
         first email; or ``id``, by the column named ``id`` (an export's), so
-        that they may change the record's first email too; rows with no id are
-        matched by email.
+        that they may change the record's first email too (not both its name
+        and every email: such a row is someone else, a problem); rows with no
+        id are matched by email.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: a CSV's text encoding (a workbook has none to give).
     :param sheet: the name of a workbook's sheet to read (its first not hidden if ``None``);

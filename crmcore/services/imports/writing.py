@@ -20,10 +20,10 @@ from crmcore.services.import_rows import RECORD_ID
 from crmcore.services.imports.checking import (
     Scratch,
     classify,
-    editable_ids,
     email_holders,
     missing_required,
     moving_emails,
+    named_records,
     required_fields,
 )
 from crmcore.services.imports.options import MAX_KEPT_ERRORS, ROW, ImportOptions
@@ -115,9 +115,9 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
     or whose record went since, become problems with their row and column."""
     emails = [v["emails"][0] for v in converted if v.get("emails")]
     existing = email_holders(session, actor, kind, options, emails)
-    editable = editable_ids(session, actor, kind, [v[RECORD_ID] for v in converted
-                                                if RECORD_ID in v])
-    moving = moving_emails(converted, editable)
+    named = named_records(session, actor, kind, [v[RECORD_ID] for v in converted
+                                                 if RECORD_ID in v])
+    moving = moving_emails(converted, named)
     required = required_fields(session, kind)
     creates: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
@@ -130,7 +130,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         if email in batch_seen:
             continue  # a repeat inside the file, reported by the check
         action, record_id, message, about = classify(kind, options, values, existing,
-                                                      editable, moving)
+                                                      named, moving)
         if email:
             batch_seen.add(email)
         if action == "create":
