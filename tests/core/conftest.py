@@ -7,7 +7,9 @@ import pytest
 from crmcore import testing
 from crmcore.alembic_branches import CORE_MIGRATIONS, Branch, upgrade
 from crmcore.config import database_url
-from crmcore.db import make_engine
+from crmcore.db import make_engine, transaction
+from crmcore.services import imports
+from crmcore.services import records as svc
 from crmcore.testing import is_postgres
 
 
@@ -26,3 +28,19 @@ def old_install(tmp_path):
 
     yield engine, migrate
     engine.dispose()
+
+
+@pytest.fixture
+def run_import(app):
+    """``run(path, actor=None, kind=LEADS, **options)``: import a file as
+    ``actor`` (the system when ``None``), in this process; returns the job as
+    it ended."""
+    sessions = app.extensions["crm"].sessions
+
+    def run(path, actor=None, kind=svc.LEADS, **options):
+        with transaction(sessions) as s:
+            job = imports.start(s, s.merge(actor) if actor else None, kind, path, path.name,
+                                imports.ImportOptions(**options))
+        return imports.run(sessions, job.id)
+
+    return run

@@ -10,9 +10,6 @@ from sqlalchemy import select
 from crmcore.db import transaction
 from crmcore.models import Lead
 from crmcore.services import custom_fields
-from tests.core import test_imports
-
-run_import, write_csv = test_imports.run_import, test_imports.write_csv
 
 
 def budget(app, admin) -> None:

@@ -18,7 +18,6 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from crmcore.cli import cli
-from crmcore.db import transaction
 from crmcore.models import Contact, Lead
 from crmcore.schemas.records import normalize_phone
 from crmcore.services import imports, workbooks
@@ -53,17 +52,6 @@ def hidden_first(path: Path) -> Path:
                     hidden={"Old list 2019": "hidden"})
 
 
-@pytest.fixture
-def run_import(app):
-    sessions = app.extensions["crm"].sessions
-
-    def run(path, actor=None, kind=svc.LEADS, **options):
-        with transaction(sessions) as s:
-            job = imports.start(s, actor and s.merge(actor), kind, path, path.name,
-                                imports.ImportOptions(**options))
-        return imports.run(sessions, job.id)
-
-    return run
 
 
 @pytest.fixture

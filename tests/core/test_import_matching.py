@@ -5,8 +5,6 @@ bad one."""
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,19 +13,14 @@ from sqlalchemy import select
 
 from crmcore.cli import cli
 from crmcore.db import transaction
-from crmcore.models import Contact, ImportJob, Lead
+from crmcore.models import Contact, Lead
 from crmcore.services import custom_fields, imports
 from crmcore.services import records as svc
+from tests.core.csvfiles import write_csv
 
 pytestmark = pytest.mark.plugins()
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture
@@ -35,16 +28,6 @@ def sessions(app):
     return app.extensions["crm"].sessions
 
 
-@pytest.fixture
-def run_import(sessions):
-    def run(path: Path, actor: Any = None, kind: svc.Kind = svc.LEADS,
-            **options: Any) -> ImportJob:
-        with transaction(sessions) as s:
-            job = imports.start(s, s.merge(actor) if actor else None, kind, path, path.name,
-                                imports.ImportOptions(**options))
-        return imports.run(sessions, job.id)
-
-    return run
 
 
 @pytest.fixture
@@ -326,7 +309,7 @@ def test_a_good_row_after_a_bad_one_with_its_email_is_imported(sessions, admin, 
         ["Ann", "ann@x.org", "12"], ["Ann", "ann@x.org", "+12025550100"],
         ["Ann Again", "ANN@x.org", ""]])
     refused = run_import(path, admin)
-    assert refused.errors == [[2, "Phone", "Not a valid phone number."],
+    assert refused.errors == [[2, "Phone", "“12”: Not a valid phone number."],
                               [4, "Email", "The email ann@x.org repeats row 3."]]
     job = run_import(path, admin, skip_bad_rows=True, batch_size=1)
     assert (job.created_count, job.error_count) == (1, 2)
@@ -350,9 +333,9 @@ def test_the_owner_column_takes_a_users_name(sessions, admin, make_user, run_imp
     job = run_import(path, admin)
     unknown = "Unknown user: no active user has this email or name."
     assert job.errors == [
-        [3, "Owner", "Several users have this name (2): give the owner's email instead "
-                     "(lee.1@x.org, lee.2@x.org)."],
-        [4, "Owner", unknown], [5, "Owner", unknown]]
+        [3, "Owner", "“Lee Smith”: Several users have this name (2): give the owner's email "
+                     "instead (lee.1@x.org, lee.2@x.org)."],
+        [4, "Owner", f"“Gone User”: {unknown}"], [5, "Owner", f"“nobody@x.org”: {unknown}"]]
     done = run_import(path, admin, skip_bad_rows=True)
     assert done.created_count == 2
     with sessions() as s:
@@ -361,7 +344,8 @@ def test_the_owner_column_takes_a_users_name(sessions, admin, make_user, run_imp
     mine = write_csv(tmp_path / "m.csv", ["Name", "Owner"], [["Mine", "Ada Lovelace"],
                                                              ["Theirs", "Lee Smith"]])
     job = run_import(mine, ada)
-    assert job.errors == [[3, "Owner", "You may not set the owner."]]
+    assert job.errors == [[3, "Owner", "“Lee Smith”: You may not set the owner: name yourself, "
+                                       "or leave the cell empty."]]
 
 
 # -- through the command line ----------------------------------------------------

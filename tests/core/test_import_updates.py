@@ -11,10 +11,7 @@ from crmcore.db import transaction
 from crmcore.models import Contact, ImportChange, Lead, OtherKey
 from crmcore.services import custom_fields, imports
 from crmcore.services import records as svc
-from tests.core import test_imports
-
-# The import tests' fixture (found by its name here) and file writer.
-run_import, write_csv = test_imports.run_import, test_imports.write_csv
+from tests.core.csvfiles import write_csv
 
 KEEPS = [("lead", svc.LEADS, Lead, {"full_name": "Bob Base"}),
          ("contact", svc.CONTACTS, Contact, {"first_name": "Bob", "last_name": "Base"})]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from crmcore.services import records as svc
 from crmcore.services.import_rows import fast_email
 from crmcore.services.imports import reverting as import_revert
 from crmcore.services.imports import writing as import_write
+from tests.core.csvfiles import write_csv
 from tests.fake_plugins import _descriptors
 from tests.fake_plugins.alpha import hooks as alpha
 
@@ -34,25 +34,8 @@ def crm_extra_plugins():
     return {"alpha": _descriptors()["alpha"]}
 
 
-def write_csv(path: Path, header, rows, encoding="utf-8"):
-    with open(path, "w", newline="", encoding=encoding) as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
-@pytest.fixture
-def run_import(app, tmp_path):
-    sessions = app.extensions["crm"].sessions
-
-    def run(path, actor=None, kind=svc.LEADS, **options):
-        with transaction(sessions) as s:
-            job = imports.start(s, s.merge(actor) if actor else None, kind, path, path.name,
-                                imports.ImportOptions(**options))
-        return imports.run(sessions, job.id)
-
-    return run
 
 
 def count(app, model=Lead):

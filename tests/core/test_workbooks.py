@@ -39,17 +39,6 @@ def save(path, *rows, title="People"):
     return path
 
 
-@pytest.fixture
-def run_import(app):
-    sessions = app.extensions["crm"].sessions
-
-    def run(path, actor, **options):
-        with transaction(sessions) as s:
-            job = imports.start(s, s.merge(actor), svc.LEADS, path, path.name,
-                                imports.ImportOptions(**options))
-        return imports.run(sessions, job.id)
-
-    return run
 
 
 def stored(app):
