@@ -133,8 +133,12 @@ def _configure_sqlite(engine: Engine) -> None:
         # fails at once ("database is locked": its snapshot is stale) instead of
         # waiting. Work that will write takes the write lock up front and waits
         # its turn (busy_timeout) instead.
-        immediate = conn.get_execution_options().get(WRITES, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            # Asked for no transaction (Alembic's autocommit_block): what SQLite
+            # does only outside one, such as PRAGMA foreign_keys, takes effect.
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITES, False) else "BEGIN")
 
 
 def check_connection(engine: Engine) -> None:
