@@ -16,8 +16,15 @@ LIFECYCLE_STAGES = ("lead", "prospect", "customer")
 OPT_OUT_CHANNELS = ("email", "call", "sms", "fax", "post")
 
 
+# The ids of these tables are public (URLs, exports, integrators' stored ids)
+# and their rows may be deleted for good: on SQLite, AUTOINCREMENT never hands
+# a deleted row's id to a new one (PostgreSQL's sequences never do).
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 class LeadStage(Base):
     __tablename__ = "lead_stages"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
@@ -156,6 +163,7 @@ class Lead(RecordMixin, Base):
         *search_indexes("leads"),
         *(Index(f"ix_leads_{c}_id", c, "id")
           for c in ("created_at", "updated_at", "score")),
+        NEVER_REUSED,
     )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
 
@@ -188,6 +196,7 @@ class Contact(RecordMixin, Base):
         *search_indexes("contacts"),
         *(Index(f"ix_contacts_{c}_id", c, "id")
           for c in ("created_at", "updated_at", "last_name_key")),
+        NEVER_REUSED,
     )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
 
@@ -251,7 +260,8 @@ class CustomField(Base):
     required: Mapped[bool] = mapped_column(default=False)
     position: Mapped[int] = mapped_column(default=0)
 
-    __table_args__ = (Index("uq_custom_fields_type_name", "record_type", "name", unique=True),)
+    __table_args__ = (Index("uq_custom_fields_type_name", "record_type", "name", unique=True),
+                      NEVER_REUSED)
 
 
 # What an import job goes through: queued, validating, then invalid (problems
