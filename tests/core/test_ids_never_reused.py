@@ -58,6 +58,35 @@ def test_a_purged_records_id_is_never_given_again(api_client, kind):
     assert api.get(f"/api/v1/{kind}/{ids[2]}").status_code == 404
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_reverted_imports_ids_are_never_given_again(app, api_client, make_user, run_import,
+                                                      tmp_path, kind):
+    admin = make_user("admin")
+    api = api_client(admin)
+    [first] = new_ids(api, kind, 1)
+    header = ["full_name"] if kind == "leads" else ["last_name"]
+    path = write_csv(tmp_path / "people.csv", header, [[f"Person {n}"] for n in range(3)])
+    record_kind = svc.LEADS if kind == "leads" else svc.CONTACTS
+    job = run_import(path, admin, record_kind)
+    assert job.status == "done", job.message
+    with app.extensions["crm"].sessions() as session:
+        imported = sorted(session.scalars(text(
+            f"SELECT id FROM {kind} WHERE import_id = :job"), {"job": job.id}))
+    assert imported[0] > first
+
+    assert imports.revert(app.extensions["crm"].sessions, admin, job.id).status == "reverted"
+    again = run_import(path, admin, record_kind)
+    assert again.status == "done", again.message
+    with app.extensions["crm"].sessions() as session:
+        reimported = sorted(session.scalars(text(
+            f"SELECT id FROM {kind} WHERE import_id = :job"), {"job": again.id}))
+    assert len(reimported) == 3 and reimported[0] > imported[-1]
+
+    imports.revert(app.extensions["crm"].sessions, admin, again.id)
+    [single] = new_ids(api, kind, 1)
+    assert single > reimported[-1]
+
+
 def test_a_deleted_stages_or_custom_fields_id_is_never_given_again(app, api_client, make_user):
     admin = make_user("admin")
     api = api_client(admin)

@@ -222,11 +222,15 @@ def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -
         return list(connection.scalars(
             text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
                  "FROM generate_series(1, :count)"), {"table": table, "count": count}))
-    # SQLite numbers rows after the highest id. A write first takes the
-    # database's single write lock, so no one else can insert until commit.
+    # SQLite numbers rows after the highest id the table ever handed out
+    # (sqlite_sequence, which AUTOINCREMENT keeps), as the ids of purged rows
+    # are never given again. A write first takes the database's single write
+    # lock, so no one else can insert until commit.
     connection.execute(update(ImportJob).where(ImportJob.id == job.id)
                        .values(processed_rows=ImportJob.processed_rows))
-    top = connection.scalar(select(func.max(kind.model.id))) or 0
+    top = max(connection.scalar(select(func.max(kind.model.id))) or 0,
+              connection.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = :table"),
+                                {"table": table}) or 0)
     return list(range(top + 1, top + 1 + count))
 
 
