@@ -419,8 +419,8 @@ def crm_leads_purged(session: Session, actor: User | None, lead_ids: Sequence[in
     """Leads are about to be deleted for good: purged from the recycle bin, or
     removed by reverting the import that created them. Inside the transaction,
     before their rows go: delete your plugin's rows that belong to them. Their
-    ids can be given to new leads later (SQLite reuses the highest), so a row
-    left behind would show up on someone else's record.
+    ids are never given to another lead, so a row left behind would name no
+    one, and keep what was meant to go.
 
     :param lead_ids: at most a few thousand at a time; reverting a large
         import calls the hook once per batch.

@@ -54,8 +54,8 @@ def merged_into(session: Session, record_type: str, record_id: int) -> list[int]
 
 
 def forget_purged(session: Session, record_type: str, ids: Sequence[int]) -> None:
-    """Records deleted for good (``crm_*_purged``): their rows go, since SQLite gives
-    a purged record's id to the next new one. What was merged into a purged record
+    """Records deleted for good (``crm_*_purged``): their rows go with them, as
+    nothing of a purged record stays behind. What was merged into a purged record
     that was itself merged into another is remembered as merged into that other,
     so that a chain A → B → C still reaches A from C once B is purged."""
     purged = set(ids)

@@ -198,8 +198,8 @@ def test_csv_import_of_many_leads_links_in_a_few_queries(app, sessions, tmp_path
 
 
 def test_purged_records_take_their_links_with_them(sessions, make_user):
-    """SQLite gives a new row the highest id plus one, so a purged lead's id
-    comes back: its links must not, or the next lead shows someone else's mail."""
+    """A purged lead's links go with it: nothing of it stays behind, and the
+    next lead, with an id of its own, shows none of its mail."""
     admin = make_user("admin")
     store(sessions, [build_message(message_id="<p@x>", sender="ada@example.com")])
     lead_id = new_lead(sessions, ["ada@example.com"])
@@ -209,9 +209,10 @@ def test_purged_records_take_their_links_with_them(sessions, make_user):
         rec.purge(session, session.merge(admin), rec.LEADS, [lead_id])
 
     assert links(sessions) == set()
-    reused = new_lead(sessions, ["bob@example.com"], name="Bob Stranger")
+    newer = new_lead(sessions, ["bob@example.com"], name="Bob Stranger")
+    assert newer > lead_id
     with sessions() as session:
-        assert messages_for(session, "lead", reused) == []
+        assert messages_for(session, "lead", newer) == []
 
 
 def test_a_reverted_import_takes_its_records_links_with_them(sessions, tmp_path, make_user):

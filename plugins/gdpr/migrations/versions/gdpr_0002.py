@@ -58,7 +58,7 @@ def backfill(conn: sa.Connection) -> None:
     An entry counts only when both records exist and are older than it: a lead's
     timeline copied onto the contact it was converted into keeps its dates (older
     than that contact), and a purged survivor's id may have gone to a newer
-    record since (SQLite reuses the highest id)."""
+    record since (SQLite reused the highest id before core_0025)."""
     entries = sa.table("timeline_entries", sa.column("id", sa.Integer()),
                        sa.column("record_type", sa.String()),
                        sa.column("record_id", sa.Integer()), sa.column("kind", sa.String()),
