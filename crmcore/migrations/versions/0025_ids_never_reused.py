@@ -70,7 +70,9 @@ def upgrade() -> None:
                 if broken:
                     raise RuntimeError(f"rows whose foreign key names nothing: {broken[:10]}")
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                # Some errors (a full disk) roll the transaction back themselves.
+                if conn.connection.driver_connection.in_transaction:
+                    conn.exec_driver_sql("ROLLBACK")
                 raise
             conn.exec_driver_sql("COMMIT")
         finally:
