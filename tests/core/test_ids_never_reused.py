@@ -9,6 +9,7 @@ import hashlib
 import re
 
 import pytest
+from crmcore_plugins.gdpr.services.anonymize import anonymize
 from crmcore_plugins.leadworks.services import access, advertisers
 from crmcore_plugins.mail.services.store import store_messages
 from sqlalchemy import text
@@ -82,7 +83,7 @@ def test_a_reverted_imports_ids_are_never_given_again(app, api_client, make_user
             f"SELECT id FROM {kind} WHERE import_id = :job"), {"job": again.id}))
     assert len(reimported) == 3 and reimported[0] > imported[-1]
 
-    imports.revert(app.extensions["crm"].sessions, admin, again.id)
+    assert imports.revert(app.extensions["crm"].sessions, admin, again.id).status == "reverted"
     [single] = new_ids(api, kind, 1)
     assert single > reimported[-1]
 
@@ -127,7 +128,8 @@ REBUILT = ("leads", "contacts", "lead_stages", "custom_fields")
 @pytest.fixture
 def before_0025(crm_config, tmp_path):
     """An app with the plugins whose core's database stands at core_0024 (the
-    plugins' at their heads), filled through its services and API."""
+    plugins' at their heads), filled through its services and API (an import's
+    rows aside, see :func:`fill`)."""
     app = create_app({**crm_config, "PLUGINS": ",".join(PLUGINS)})
     runtime = app.extensions["crm"]
     engine = runtime.engine
@@ -142,16 +144,17 @@ def before_0025(crm_config, tmp_path):
         token = issue_token(session, None, admin, "test")
         advertiser = advertisers.create_advertiser(session, None, {"name": "Acme Ads"})
         _, key = access.issue_key(session, None, advertiser, {"name": "t"})
-    fill(app, ApiClient(https_client(app), token), key, tmp_path)
+    fill(app, admin, ApiClient(https_client(app), token), key, tmp_path)
     yield app
     engine.dispose()
 
 
-def fill(app, api, key, tmp_path):
+def fill(app, admin, api, key, tmp_path):
     runtime = app.extensions["crm"]
-    api.post("/api/v1/custom-fields", json={"record_type": "lead", "name": "plan",
-                                            "label": "Plan", "field_type": "text"})
-    api.post("/api/v1/stages", json={"name": "Parked", "kind": "lost"})
+    assert api.post("/api/v1/custom-fields", json={
+        "record_type": "lead", "name": "plan", "label": "Plan", "field_type": "text"},
+    ).status_code == 201
+    assert api.post("/api/v1/stages", json={"name": "Parked", "kind": "lost"}).status_code == 201
     leads = [api.post("/api/v1/leads", json={
         "full_name": f"Lead {n}", "emails": [f"lead{n}@example.com", f"other{n}@example.com"],
         "phones": ["+12025550100"], "custom": {"plan": "pro"}}).get_json()["id"]
@@ -170,8 +173,8 @@ def fill(app, api, key, tmp_path):
             "campaign": "c", "full_name": f"Form {n}", "emails": [f"form{n}@example.com"]},
             headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"k-{n}"})
         assert response.status_code == 201, response.get_json()
-    # An import's leads: this code writes them (its ids) only once core_0025
-    # made sqlite_sequence, so the job's are leads of the API.
+    # This code's imports number their rows after sqlite_sequence, which
+    # core_0025 makes: the job is given leads of the API.
     path = write_csv(tmp_path / "leads.csv", ["full_name"], [["Imported"]])
     with transaction(runtime.sessions) as session:
         job = imports.start(session, None, svc.LEADS, path, path.name, imports.ImportOptions())
@@ -180,6 +183,8 @@ def fill(app, api, key, tmp_path):
                      {"job": job.id})
         conn.execute(text("UPDATE leads SET import_id = :job WHERE id IN (:a, :b)"),
                      {"job": job.id, "a": leads[4], "b": leads[5]})
+    with transaction(runtime.sessions) as session:
+        anonymize(session, session.merge(admin), "lead", leads[5], via="api")
     with transaction(runtime.sessions) as session:
         store_messages(session, [build_message(message_id="<m@x>",
                                                sender="lead4@example.com")], "import")
@@ -244,7 +249,8 @@ def test_core_0025_rebuilds_the_tables_keeping_every_row_index_and_key(before_00
                                     " WHERE sql LIKE '%AUTOINCREMENT%'"))
         assert all(rows[t][0] for t in (*REBUILT, "timeline_entries", "email_keys",
                                         "other_keys", "import_jobs", "gdpr_merge",
-                                        "mail_links", "leadworks_submissions")), rows
+                                        "gdpr_audit", "mail_links",
+                                        "leadworks_submissions")), rows
 
     assert alembic_branches.upgrade(engine, core) == ["core_0025"]
 
