@@ -10,33 +10,11 @@ import sys
 
 import openpyxl
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect
 
 from crmcore.alembic_branches import CORE_MIGRATIONS, Branch, head
-from crmcore.cli import cli
-from tests.fake_plugins import install
 
 CORE_HEAD = head(Branch("core", CORE_MIGRATIONS))
-
-
-@pytest.fixture
-def crm(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    install(site, ["alpha", "beta", "badmig", "broken"])
-    monkeypatch.syspath_prepend(str(site))
-    db_file = tmp_path / "crm.sqlite3"
-    env = {"CRM_INSTANCE_PATH": str(tmp_path / "instance"),
-           "CRM_DATABASE_URL": f"sqlite:///{db_file}", "CRM_PLUGINS": None}
-
-    def run(*args, input=None, **extra_env):
-        result = CliRunner().invoke(cli, list(args), env={**env, **extra_env}, input=input,
-                                    catch_exceptions=False)
-        return result
-
-    run.db_file = db_file
-    run.instance = tmp_path / "instance"
-    return run
 
 
 def tables(db_file):
