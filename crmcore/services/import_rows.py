@@ -515,6 +515,12 @@ class RowValidator:
         # whether its problem quotes the cell (a list's quotes its items).
         self.plan = [(c.index, c.header, self.converters[c.field], *_target(c.field),
                       bounds.get(c.field), c.field not in LIST_FIELDS) for c in columns]
+        # The record's fields the columns fill (as input names them: stage_id,
+        # custom.budget), each with its columns: for :meth:`blank_fields`.
+        self.filled_by: dict[str, list[Column]] = {}
+        for c in columns:
+            for name in c.fills(record_type) if c.field != RECORD_ID else ():
+                self.filled_by.setdefault(input_name(name), []).append(c)
 
     @staticmethod
     def _lookup(table: Mapping[str, int | str], message: str) -> Callable[[str], int]:
@@ -576,6 +582,18 @@ class RowValidator:
             problems.append((self.required_header, "Missing data for required field."))
         return values, problems
 
+    def blank_fields(self, row: Sequence[str]) -> list[str]:
+        """The fields (as input names them) whose every column is blank in
+        ``row``, as :meth:`convert` reads a cell: for an update that clears
+        them (``blank_cells="clear"``)."""
+        return [name for name, filling in self.filled_by.items()
+                if all(_blank(row, c.index) for c in filling)]
+
+    def columns_of(self, name: str) -> str:
+        """The header of the column filling ``name`` (an input name), or
+        of each column, joined by " + "."""
+        return " + ".join(c.header for c in self.filled_by[name])
+
     def _combine(self, values: dict[str, Any], problems: list[tuple[str, str]]) -> None:
         """Check what several columns filled together, as one cell holding
         their values (a name's parts joined by a space, lists by ";") would be,
@@ -634,6 +652,20 @@ def _under_no_name(row: Sequence[str], unnamed: Sequence[int]) -> list[tuple[str
              "name: name its column in the header, or choose to ignore the column on the "
              "import page.")
             for index in unnamed if index < len(row) and row[index].strip()]
+
+
+def _blank(row: Sequence[str], index: int) -> bool:
+    """Whether a cell holds nothing (past a short row's end, spaces, a quote
+    kept nothing), as :meth:`RowValidator.convert` reads it."""
+    raw = row[index].strip() if index < len(row) else ""
+    return not (restore(raw).strip() if raw[:1] == "'" else raw)
+
+
+def input_name(field: str) -> str:
+    """The input's name of a column's ``field``: a stage's and an owner's are
+    their ids (``stage_id``), a custom field's ``custom.<name>``."""
+    key, custom_name = _target(field)
+    return field if custom_name is not None else key
 
 
 def _target(field: str) -> tuple[str, str | None]:

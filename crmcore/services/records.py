@@ -449,10 +449,52 @@ def bulk_update(session: Session, actor: User | None, kind: Kind, ids: Sequence[
     return len(changes)
 
 
+def emptied(session: Session, actor: User | None, kind: Kind, names: Collection[str]
+            ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The value each field of ``names`` (as input names them: ``company``,
+    ``owner_id``, ``custom.budget``) takes when an update empties it, as
+    :func:`update` takes a client's empty value: "" for text, [] for a list,
+    null for the rest (an owner, a stage, a custom field); and apart, why each
+    field that may not be emptied may not (the input schema refuses its empty
+    value: a lead's stage, a required custom field; or ``actor`` may not set
+    it: the owner without records.reassign). An import's blank cells clear
+    fields so (``blank_cells="clear"``)."""
+    custom = definitions(session, kind.record_type)
+    labels = {f"custom.{d.name}": d.label for d in custom}
+    schema = input_schema(session.info["crm"].hook, kind.record_type, partial=True,
+                          custom_fields=custom)
+    empty: dict[str, Any] = {}
+    refused: dict[str, str] = {}
+    for name in names:
+        value = None if name in labels else _empty_value(schema.fields[name])
+        data = {"custom": {name[len("custom."):]: value}} if name in labels else {name: value}
+        try:
+            loaded = load(schema, data)
+        except ValidationFailed:
+            refused[name] = (f"{labels[name]} is required." if name in labels else
+                             f"A {kind.record_type} must have a "
+                             f"{name.removesuffix('_id').replace('_', ' ')}.")
+            continue
+        try:
+            _check_refs(session, actor, loaded)
+        except ValidationFailed as exc:
+            refused[name] = " ".join(exc.errors[name])
+            continue
+        empty[name] = value
+    return empty, refused
+
+
+def _empty_value(field: fields.Field) -> Any:
+    if isinstance(field, fields.List):
+        return []
+    return "" if isinstance(field, fields.String) else None
+
+
 def apply_many(session: Session, actor: User | None, kind: Kind,
                updates: Sequence[tuple[int, Mapping[str, Any]]], note: str, *,
                restoring: bool = False, rekey: bool = False,
-               joining: Collection[int] = ()) -> dict[int, dict[str, Any]]:
+               joining: Mapping[int, Collection[str]] | None = None
+               ) -> dict[int, dict[str, Any]]:
     """Apply validated values to many records, ``(record id, values)`` each,
     with a few statements: one read, one executemany UPDATE of the columns
     that change, one insert of timeline entries (``note`` as their text), one
@@ -464,9 +506,11 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         custom fields are put back whole instead of merged with today's.
     :param rekey: the values' first email becomes the record's key (an import
         that matched records by id, and its revert).
-    :param joining: the records (ids) whose emails and phones the values'
-        join rather than replace (:func:`_joined`): those an import found by
-        email, whose file may know only some of a person's addresses.
+    :param joining: the records (ids) whose lists (of :data:`JOINED`) the
+        values' join rather than replace (:func:`_joined`), each with the
+        lists it joins: those an import found by email, whose file may know
+        only some of a person's addresses (a list it empties on purpose, a
+        blank cell under ``blank_cells="clear"``, is not joined).
     :raises Conflict: with ``rekey``, when a new key email belongs to another
         record; the caller rolls its transaction back (keys were released).
     :return: for each record the values change, ``(before, after)``: what it
@@ -477,7 +521,7 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
         return {}
     table = kind.model.__table__
     # SQLite's write transactions hold the database's lock already.
-    work = _worked_out(session, kind, updates, restoring, rekey, joining,
+    work = _worked_out(session, kind, updates, restoring, rekey, joining or {},
                        lock=session.get_bind().dialect.name == "postgresql")
     held, changes, rows, written = work.held, work.changes, work.rows, work.written
     current = work.current
@@ -510,13 +554,14 @@ def apply_many(session: Session, actor: User | None, kind: Kind,
 
 def count_unchanged(session: Session, kind: Kind,
                     updates: Sequence[tuple[int, Mapping[str, Any]]], *,
-                    rekey: bool = False, joining: Collection[int] = ()) -> int:
+                    rekey: bool = False, joining: Mapping[int, Collection[str]] | None = None
+                    ) -> int:
     """How many of ``updates`` (as :func:`apply_many` takes them) would change
     nothing in their records, worked out by its rules, without writing: what
     a dry run of an import says it would leave unchanged."""
     if not updates:
         return 0
-    work = _worked_out(session, kind, updates, False, rekey, joining, lock=False)
+    work = _worked_out(session, kind, updates, False, rekey, joining or {}, lock=False)
     return sum(1 for record_id, _ in updates
                if record_id in work.current and record_id not in work.held)
 
@@ -533,7 +578,8 @@ class _Work:
 
 
 def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mapping[str, Any]]],
-                restoring: bool, rekey: bool, joining: Collection[int], lock: bool) -> _Work:
+                restoring: bool, rekey: bool, joining: Mapping[int, Collection[str]],
+                lock: bool) -> _Work:
     table = kind.model.__table__
     read = select(table).where(any_of(session, table.c.id, [i for i, _ in updates]))
     result = session.execute(read.with_for_update() if lock else read)
@@ -547,7 +593,12 @@ def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mappi
             continue
         given = [k for k in values if k in old]
         if record_id in joining:
-            values = _joined(old, values)
+            values = _joined(old, values, joining[record_id])
+        if not restoring and "custom" in values and None in values["custom"].values():
+            # Null and absent read alike: emptying a custom field the record
+            # never had changes nothing.
+            values = {**values, "custom": {k: v for k, v in values["custom"].items()
+                                           if v is not None or k in (old["custom"] or {})}}
         if "emails" in values and old["email_key"] and not rekey:
             values = {**values, "emails": list(dict.fromkeys([old["email_key"],
                                                                *values["emails"]]))}
@@ -568,13 +619,18 @@ def _worked_out(session: Session, kind: Kind, updates: Sequence[tuple[int, Mappi
     return work
 
 
-def _joined(held: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` whose emails and phones keep those of a record that ``held``
-    them after their own: no address or phone it has is lost. The values'
-    come first: a file from another CRM has one phone column, which holds a
-    person's newer number. Phones compare as stored (normalized)."""
+# The lists an update may join with those a record holds (:func:`apply_many`).
+JOINED = ("emails", "phones")
+
+
+def _joined(held: Mapping[str, Any], values: Mapping[str, Any],
+            lists: Collection[str]) -> dict[str, Any]:
+    """``values`` whose ``lists`` (emails, phones) keep those of a record that
+    ``held`` them after their own: no address or phone it has is lost. The
+    values' come first: a file from another CRM has one phone column, which
+    holds a person's newer number. Phones compare as stored (normalized)."""
     return {**values, **{field: list(dict.fromkeys([*values[field], *(held[field] or [])]))
-                         for field in ("emails", "phones") if field in values}}
+                         for field in lists if field in values}}
 
 
 def _move_keys(session: Session, kind: Kind,

@@ -166,6 +166,30 @@ def test_columns_that_join_answer_as_the_full_schema_on_the_joined_values(row):
         assert values == expected_values
 
 
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(split_rows, st.integers(min_value=0, max_value=len(SPLIT)))
+@example(["", " ", "'", "' ", "a@x.org", "", "\t"], 7)
+@example(["Ann", "", "", "", "", "", ""], 3)
+def test_a_blank_field_is_one_whose_every_column_reads_empty_and_gives_no_value(row, width):
+    """What ``blank_cells="clear"`` clears: a field whose columns all read empty
+    as the import documents reading a cell (a short row's missing cells too),
+    and so one the row gives no value."""
+    row = row[:width]
+    cell = {header: read_cell(row[i]) if i < len(row) else ""
+            for i, header in enumerate(SPLIT)}
+    filled_by = {"full_name": ("First name", "Last name"), "emails": ("Email", "Email 2"),
+                 "phones": ("Phone", "Mobile phone"), "company": ("Company",)}
+    blank = SPLIT_VALIDATOR.blank_fields(row)
+    assert set(blank) == {field for field, headers in filled_by.items()
+                          if not any(cell[h] for h in headers)}
+    values, problems = SPLIT_VALIDATOR.convert(row)
+    assert not set(blank) & set(values)
+    # No cell of theirs is bad: the name's columns are only said to be missing.
+    blank_headers = {h for field in blank for h in filled_by[field]}
+    assert all(message == "Missing data for required field."
+               for header, message in problems if set(header.split(" + ")) & blank_headers)
+
+
 # A contact's name in one column splits as split_name says (before its last
 # word, at a comma, ...).
 WHOLE = map_header("contact", ["Name", "Company"], {}, [])

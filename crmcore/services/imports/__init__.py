@@ -41,6 +41,7 @@ from crmcore.models import ImportJob, ImportProblem, User
 from crmcore.services import records as rec
 from crmcore.services.imports.checking import Scratch, check, refuse_external, row_validator
 from crmcore.services.imports.options import (
+    BLANK_CELLS,
     MATCHES,
     MAX_KEPT_ERRORS,
     POLICIES,
@@ -77,13 +78,13 @@ from crmcore.services.imports.states import (
 from crmcore.services.imports.writing import keep_problems, write_checked
 
 __all__ = [
-    "ENCODINGS", "MATCHES", "MAX_KEPT_ERRORS", "POLICIES", "STALLED_AFTER", "ImportOptions",
-    "JobPage", "QueueWork", "Report", "check", "check_file", "clean_uploads", "csv_rows",
-    "detect_delimiter", "encoding_label", "file_encoding", "get_job", "import_checked",
-    "list_jobs", "max_upload_bytes", "misread_as_latin1", "next_queued", "nul_in_file", "problems",
-    "queue_resume", "queue_revert", "resumable", "resume", "revert", "revertible",
-    "rows_written", "run", "run_revert", "stalled", "start", "started_import", "stopped_by",
-    "uploads_dir", "would_do",
+    "BLANK_CELLS", "ENCODINGS", "MATCHES", "MAX_KEPT_ERRORS", "POLICIES", "STALLED_AFTER",
+    "ImportOptions", "JobPage", "QueueWork", "Report", "check", "check_file", "clean_uploads",
+    "csv_rows", "detect_delimiter", "encoding_label", "file_encoding", "get_job",
+    "import_checked", "list_jobs", "max_upload_bytes", "misread_as_latin1", "next_queued",
+    "nul_in_file", "problems", "queue_resume", "queue_revert", "resumable", "resume", "revert",
+    "revertible", "rows_written", "run", "run_revert", "stalled", "start", "started_import",
+    "stopped_by", "uploads_dir", "would_do",
 ]
 
 

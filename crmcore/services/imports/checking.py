@@ -24,7 +24,7 @@ from crmcore.models import EmailKey, LeadStage, OtherKey, User
 from crmcore.services import records as rec
 from crmcore.services.custom_fields import definitions
 from crmcore.services.import_rows import RECORD_ID, HeaderProblems, RowValidator, map_header
-from crmcore.services.imports.options import ROW, ImportOptions, Report
+from crmcore.services.imports.options import BLANK, ROW, ImportOptions, Report
 from crmcore.services.imports.reading import numbered_batches, open_rows
 from crmcore.textkeys import fold
 
@@ -56,6 +56,8 @@ class Scratch:
         # Whether a row claimed a record as "#id" yet: until one has, a row
         # finding its record by key email need not look for such a claim.
         self.records_claimed = False
+        # What blank cells clear, under blank_cells="clear".
+        self.clearing: Clearing | None = None
 
     def keep(self, last_row: int, rows_through: int, values: list[dict[str, Any]]) -> None:
         """Spool a batch of good rows; ``last_row`` is the file row the batch
@@ -288,6 +290,79 @@ def _folded(names: Mapping[str, str]) -> str:
     return " ".join(fold(" ".join(names.values())).split())
 
 
+@dataclass(frozen=True)
+class Clearing:
+    """What blank cells clear in the rows that update records
+    (``blank_cells="clear"``): each field's empty value and why the others
+    may not be cleared (:func:`records.emptied`), and the file's columns
+    filling each field."""
+
+    empty: dict[str, Any]
+    refused: dict[str, str]
+    columns: dict[str, str]
+
+    def problems(self, values: Mapping[str, Any], record: Named | None
+                 ) -> list[tuple[str, str]]:
+        """``(column, message)`` for each field that the blank cells of a row
+        updating a record would clear and may not. ``record``: the one a row
+        matched by id names; its emails, if it has none, lose nothing."""
+        return [(self.columns[name], f"{self.refused[name].removesuffix('.')}: a blank cell "
+                 "cannot clear it.") for name in values.get(BLANK, ())
+                if name in self.refused
+                and not (name == "emails" and record is not None and not record.emails())]
+
+    def cleared(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A row's values for the update of its record: without the id, its
+        blank fields (those that may be) emptied."""
+        out = {k: v for k, v in values.items() if k not in (RECORD_ID, BLANK)}
+        for name in values.get(BLANK, ()):
+            if name.startswith("custom."):
+                out["custom"] = {**out.get("custom", {}), name[len("custom."):]: None}
+            elif name in self.empty:
+                out[name] = self.empty[name]
+        return out
+
+    def joined(self, values: Mapping[str, Any]) -> Sequence[str]:
+        """The lists of a record found by email that the row's join
+        (:func:`records.apply_many`): not those its blank cells clear."""
+        return [name for name in rec.JOINED if name not in values.get(BLANK, ())]
+
+
+def clearing(session: Session, actor: User | None, kind: rec.Kind,
+             validator: RowValidator) -> Clearing:
+    """What the blank cells of the columns ``validator`` reads clear. The first
+    email is the one field a blank cell never clears that an update may
+    empty: imports find a record by it."""
+    fields = list(validator.filled_by)
+    empty, refused = rec.emptied(session, actor, kind, fields)
+    if "emails" in fields:
+        refused["emails"] = f"The first email is how imports find a {kind.record_type}."
+    return Clearing(empty, refused, {name: validator.columns_of(name) for name in fields})
+
+
+def update_values(blanks: Clearing | None, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A good row's values for the update of its record (``blanks``: what its
+    blank cells clear, under ``blank_cells="clear"``)."""
+    if blanks is not None:
+        return blanks.cleared(values)
+    return {k: v for k, v in values.items() if k != RECORD_ID}
+
+
+def joined_lists(blanks: Clearing | None, values: Mapping[str, Any]) -> Sequence[str]:
+    """The lists of a record a row found by email that the row's join."""
+    return rec.JOINED if blanks is None else blanks.joined(values)
+
+
+def mark_blanks(validator: RowValidator, rows: Iterable[tuple[int, Sequence[str]]],
+                converted: Iterable[tuple[int, dict[str, Any], list[tuple[str, str]]]]
+                ) -> None:
+    """Note with each good row's values the fields its blank cells clear
+    (under ``BLANK``), should it update a record."""
+    for (_, row), (_, values, problems) in zip(rows, converted, strict=True):
+        if not problems and (blank := validator.blank_fields(row)):
+            values[BLANK] = blank
+
+
 def moving_emails(rows: Iterable[Mapping[str, Any]], editable: Container[int]) -> dict[int, str]:
     """The first email each record named by id in a batch's ``rows`` gets:
     within a batch, records may trade addresses (the write releases every old
@@ -386,12 +461,16 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
         with open_rows(path, options) as (header, rows):
             validator = row_validator(session, actor, kind, header, options)
             required = required_fields(session, kind)
+            blanks = seen.clearing = (clearing(session, actor, kind, validator)
+                                      if options.blank_cells == "clear" else None)
             seen.columns = {
                 **{field: column_of(validator, field) for field in ("emails", RECORD_ID)},
                 **{c.field: c.header for c in validator.columns
                    if c.field.startswith("custom.")}}
             for batch in numbered_batches(rows, options.batch_size):
                 converted = [(n, *validator.convert(row)) for n, row in batch]
+                if blanks is not None:
+                    mark_blanks(validator, batch, converted)
                 emails = [v["emails"][0] for _, v, _ in converted if v.get("emails")]
                 existing = email_holders(session, actor, kind, options, emails)
                 named = named_records(session, actor, kind, [
@@ -408,7 +487,7 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                 fresh: list[tuple[str, int]] = []
                 good: list[dict[str, Any]] = []
                 updates: list[tuple[int, dict[str, Any]]] = []
-                by_email: set[int] = set()
+                by_email: dict[int, Sequence[str]] = {}
                 actions = dict.fromkeys(("create", "update", "skip"), 0)
                 for number, values, problems in converted:
                     for column, message in problems:
@@ -428,6 +507,11 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                     if action == "create" and required and (missing := missing_required(
                             kind, values, required, options.defaults, seen.columns)):
                         for column, message in missing:
+                            report.add_error(number, column, message)
+                        continue
+                    if action == "update" and blanks is not None and (
+                            refusals := blanks.problems(values, named.get(record_id))):  # type: ignore[arg-type]
+                        for column, message in refusals:
                             report.add_error(number, column, message)
                         continue
                     if action == "update":
@@ -458,10 +542,9 @@ def check(session: Session, actor: User | None, kind: rec.Kind, path: Path,
                         fresh.append((email, number))
                     actions[action] += 1
                     if action == "update" and scratch is None:
-                        updates.append((record_id, {k: v for k, v in values.items()  # type: ignore[arg-type]
-                                                    if k != RECORD_ID}))
+                        updates.append((record_id, update_values(blanks, values)))  # type: ignore[arg-type]
                         if RECORD_ID not in values:
-                            by_email.add(record_id)  # type: ignore[arg-type]
+                            by_email[record_id] = joined_lists(blanks, values)  # type: ignore[index]
                     values[ROW] = number
                     good.append(values)
                 report.total_rows += len(converted)

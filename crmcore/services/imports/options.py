@@ -15,12 +15,18 @@ POLICIES = ("skip", "update", "report")
 
 MATCHES = ("email", "id")
 
+# What a blank cell of a mapped column does to a record a row updates.
+BLANK_CELLS = ("keep", "clear")
+
 MAX_KEPT_ERRORS = 1000
 
 
 # Kept with a good row's values from the check to the write: the row's line in
 # the file, for a problem the write finds (no field is named so).
 ROW = "#row"
+# Kept with them under ``blank_cells="clear"``: the fields the row's blank
+# cells clear if it updates a record (input names: stage_id, custom.budget).
+BLANK = "#blank"
 
 BATCH = 2000
 
@@ -43,6 +49,13 @@ class ImportOptions:
         that they may change the record's first email too (not both its name
         and every email: such a row is someone else, a problem); rows with no
         id are matched by email.
+    :param blank_cells: what a blank cell does to a record the row updates:
+        ``keep`` its value, or ``clear`` it (as the API's update empties a
+        field: text "", lists [], an owner or a custom field null), once
+        every column filling that field is blank; a field the record must
+        have (its name, a lead's stage, a required custom field, the first
+        email) is a problem of the row. Columns not in the file clear
+        nothing, and a created record is created as ever.
     :param skip_bad_rows: import the good rows even when some are bad.
     :param encoding: a CSV's text encoding (a workbook has none to give).
     :param sheet: the name of a workbook's sheet to read (its first not hidden if ``None``);
@@ -66,6 +79,7 @@ class ImportOptions:
     columns: list[str] | None = None
     on_duplicate: str = "report"
     match_by: str = "email"
+    blank_cells: str = "keep"
     skip_bad_rows: bool = False
     encoding: str = "utf-8-sig"
     delimiter: str = "auto"
@@ -82,6 +96,8 @@ class ImportOptions:
             errors["on_duplicate"] = [f"One of: {', '.join(POLICIES)}."]
         if self.match_by not in MATCHES:
             errors["match_by"] = [f"One of: {', '.join(MATCHES)}."]
+        if self.blank_cells not in BLANK_CELLS:
+            errors["blank_cells"] = [f"One of: {', '.join(BLANK_CELLS)}."]
         try:
             "".encode(self.encoding)
         except LookupError:

@@ -18,15 +18,18 @@ from crmcore.services import records as rec
 from crmcore.services.bulk import insert_rows
 from crmcore.services.import_rows import RECORD_ID
 from crmcore.services.imports.checking import (
+    Clearing,
     Scratch,
     classify,
     email_holders,
+    joined_lists,
     missing_required,
     moving_emails,
     named_records,
     required_fields,
+    update_values,
 )
-from crmcore.services.imports.options import MAX_KEPT_ERRORS, ROW, ImportOptions
+from crmcore.services.imports.options import BLANK, MAX_KEPT_ERRORS, ROW, ImportOptions
 
 
 def keep_problems(session: Session, job_id: int, problems: Sequence[Sequence[Any]]) -> None:
@@ -59,7 +62,7 @@ def write_checked(sessions: sessionmaker[Session], job_id: int,
                     actor = session.get(User, actor_id) if actor_id else None
                     # A copy: writing a batch fills in its rows.
                     _write_batch(session, actor, kind, job, [dict(v) for v in values], options,
-                                 scratch.columns)
+                                 scratch.columns, scratch.clearing)
                     job.processed_rows, job.rows_done = last_row, rows_through
                     job.progress_at, job.message = utcnow(), "Writing the checked rows."
                 break
@@ -109,10 +112,11 @@ def _one_batch_at_a_time(session: Session) -> None:
 
 def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
                  converted: list[dict[str, Any]], options: ImportOptions,
-                 columns: Mapping[str, str]) -> None:
+                 columns: Mapping[str, str], clearing: Clearing | None) -> None:
     """Write a batch of good rows as the check classified them, again against
     what the database holds now: rows whose email another record took since,
-    or whose record went since, become problems with their row and column."""
+    or whose record went since, become problems with their row and column.
+    ``clearing``: what the rows' blank cells clear in the records they update."""
     emails = [v["emails"][0] for v in converted if v.get("emails")]
     existing = email_holders(session, actor, kind, options, emails)
     named = named_records(session, actor, kind, [v[RECORD_ID] for v in converted
@@ -122,6 +126,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
     creates: list[dict[str, Any]] = []
     updates: dict[int, dict[str, Any]] = {}
     update_rows: dict[int, tuple[int, str]] = {}
+    by_email: dict[int, Sequence[str]] = {}
     batch_seen: set[str] = set()
     late: list[list[Any]] = []
     for values in converted:
@@ -140,14 +145,22 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
                 late.extend([row, column, f"{message.removesuffix('.')} (since this file "
                              "was checked)."] for column, message in missing)
                 continue
+            if clearing is not None:
+                values.pop(BLANK, None)  # a created record is created as ever
             values.update(options.defaults)
             creates.append(values)
+        elif action == "update" and clearing is not None and (
+                refusals := clearing.problems(values, named.get(record_id))):  # type: ignore[arg-type]
+            # Created when checked: the record it updates was added since.
+            late.extend([row, column, f"{message.removesuffix('.')} (since this file was "
+                         "checked)."] for column, message in refusals)
         elif action == "update" and record_id not in updates:  # else reported by the check
-            updates[record_id] = {k: v for k, v in values.items()  # type: ignore[index]
-                                  if k != RECORD_ID}
+            updates[record_id] = update_values(clearing, values)  # type: ignore[index]
             # The row and the field it found its record by.
             update_rows[record_id] = (row, RECORD_ID if RECORD_ID in values  # type: ignore[index]
                                       else "emails")
+            if RECORD_ID not in values:
+                by_email[record_id] = joined_lists(clearing, values)  # type: ignore[index]
         elif action == "error":
             # Good when checked; since then another import or user took its email.
             late.append([row, columns.get(about, about),
@@ -162,6 +175,7 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
             any_of(session, model.id, list(updates))).with_for_update()))
         for record_id in [i for i in updates if i not in found]:
             del updates[record_id]
+            by_email.pop(record_id, None)
             row, about = update_rows[record_id]
             late.append([row, columns.get(about, about), f"The {kind.record_type} "
                          f"#{record_id} was deleted since this file was checked."])
@@ -178,7 +192,6 @@ def _write_batch(session: Session, actor: User | None, kind: rec.Kind, job: Impo
         job.created_count += len(ids)
         emit(session, kind.created, actor=actor, **kind.event_ids(ids))
     if updates:
-        by_email = {i for i, (_, about) in update_rows.items() if about == "emails"}
         changed = _apply_updates(session, actor, kind, job, list(updates.items()),
                                  rekey=options.match_by == "id", joining=by_email)
         job.updated_count += changed
@@ -236,11 +249,11 @@ def _reserve_ids(session: Session, kind: rec.Kind, job: ImportJob, count: int) -
 
 def _apply_updates(session: Session, actor: User | None, kind: rec.Kind, job: ImportJob,
                    updates: list[tuple[int, dict[str, Any]]], rekey: bool,
-                   joining: set[int]) -> int:
+                   joining: Mapping[int, Sequence[str]]) -> int:
     """Write the updates; returns how many records they changed (a row whose
     values its record holds already writes nothing, and a revert has nothing
     of it to give back). The records ``joining`` (found by email) keep every
-    email and phone they hold besides the rows'."""
+    email and phone they hold besides the rows', but in a list a row clears."""
     held = rec.apply_many(session, actor, kind, updates, f"Updated by import #{job.id}",
                           rekey=rekey, joining=joining)
     # What each record held in the fields the import gave, and what the import
