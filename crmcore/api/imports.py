@@ -49,6 +49,7 @@ def job_data(job: ImportJob) -> dict[str, Any]:
         "stalled": svc.stalled(job), "rows_done": svc.rows_written(job),
         "dry_run": bool(options.get("dry_run")),
         "on_duplicate": options.get("on_duplicate", "report"),
+        "blank_cells": options.get("blank_cells", "keep"),
         "match_by": options.get("match_by", "email"),
         "skip_bad_rows": bool(options.get("skip_bad_rows")),
         "errors": [{"row": r, "column": c, "message": m} for r, c, m in job.errors or []],

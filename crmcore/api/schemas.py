@@ -251,6 +251,16 @@ class ImportInput(StrictSchema):
             "description": "Rows whose email the CRM already holds: report them as "
                            "problems, skip them, or update the record (one the user may edit; "
                            "a row naming any other is a problem)."})
+    blank_cells = fields.String(load_default="keep", validate=validate.OneOf(("keep", "clear")),
+                                metadata={"description": (
+                                    "What a blank cell does to a record a row updates: keep "
+                                    "its value, or clear it (text empty, lists empty, an "
+                                    "owner or custom field null), once every column filling "
+                                    "the field is blank. Clearing a field the record must "
+                                    "have (its name, a lead's stage, a required custom "
+                                    "field, the first email) is a problem of the row. "
+                                    "Columns not in the file, and created records, are as "
+                                    "ever.")})
     match_by = fields.String(load_default="email", validate=validate.OneOf(("email", "id")),
                              metadata={"description": (
                                  "How rows find the records they are: by their first email, "
@@ -310,6 +320,7 @@ class ImportJobOutput(Schema):
         "description": "In flight but not moving for 10 minutes: its process ended."})
     dry_run = fields.Boolean()
     on_duplicate = fields.String()
+    blank_cells = fields.String(metadata={"description": "keep or clear."})
     match_by = fields.String(metadata={"description": "email or id."})
     skip_bad_rows = fields.Boolean()
     total_rows = fields.Integer(metadata={

@@ -59,7 +59,16 @@ def import_command(kind: rec.Kind) -> click.Command:
                        "name (\"Lovelace, Ada\", \"Jan van der Berg\", \"King Jr.\").")
     @click.option("--on-duplicate", type=click.Choice(imports.POLICIES), default="report",
                   show_default=True, help="Rows whose email is already in the CRM. An "
-                  "update leaves a field whose cell is blank as it is.")
+                  "update leaves a field whose cell is blank as it is, unless "
+                  "--blank-cells clear.")
+    @click.option("--blank-cells", type=click.Choice(imports.BLANK_CELLS), default="keep",
+                  show_default=True,
+                  help="What a blank cell does to a record a row updates: keep its value, "
+                       "or clear it (once every column filling the field is blank; a "
+                       "blank phone clears the phones of a record found by email too). "
+                       "A field the record must have (name, a lead's stage, a required "
+                       "custom field, the first email) is a problem of the row; columns "
+                       "not in the file, and created records, are as ever.")
     @click.option("--match-by", type=click.Choice(imports.MATCHES), default="email",
                   show_default=True,
                   help="How rows find their records: by first email, or by the id column "
@@ -78,16 +87,17 @@ def import_command(kind: rec.Kind) -> click.Command:
     @click.option("--as", "as_email", metavar="EMAIL",
                   help="Import as this user (owner of new records, checked permissions).")
     @clear_errors
-    def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, match_by: str,
-                skip_bad_rows: bool, dry_run: bool, encoding: str, delimiter: str,
+    def command(file: Path, pairs: tuple[str, ...], on_duplicate: str, blank_cells: str,
+                match_by: str, skip_bad_rows: bool, dry_run: bool, encoding: str, delimiter: str,
                 sheet: str | None, as_email: str | None) -> None:
         if not utf8(str(file.resolve())):
             # The job records where the file is, to resume; no column stores this.
             raise click.ClickException(f"The file's path is not valid UTF-8 "
                                        f"({os.fsencode(file.resolve())!r}): rename the file.")
         options = imports.ImportOptions(mapping=_mapping(pairs), on_duplicate=on_duplicate,
-                                        match_by=match_by, skip_bad_rows=skip_bad_rows,
-                                        encoding=encoding, delimiter=delimiter, sheet=sheet)
+                                        blank_cells=blank_cells, match_by=match_by,
+                                        skip_bad_rows=skip_bad_rows, encoding=encoding,
+                                        delimiter=delimiter, sheet=sheet)
         runtime = build_runtime()
         with runtime.sessions() as session:
             actor = user_by_email(session, as_email) if as_email else None

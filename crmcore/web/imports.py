@@ -40,6 +40,8 @@ from crmcore.web.uploads import UploadProblem, save_upload, size_label
 
 POLICIES = (("report", "Report them as errors"), ("skip", "Skip them"),
             ("update", "Update the existing record"))
+BLANK_CELLS = (("keep", "Keep the record's value"),
+               ("clear", "Clear the record's value (once every column of the field is blank)"))
 MATCHES = (("email", "Their first email"),
            ("id", "Their id column (a file exported from this list), else first email"))
 DELIMITER_CHOICES = (("auto", "Detect (comma, semicolon or tab)"), ("comma", "Comma"),
@@ -232,13 +234,15 @@ def options_from_form() -> dict[str, Any]:
     encoding = request.form.get("encoding", "utf-8-sig")
     delimiter = request.form.get("delimiter", "auto")
     policy = request.form.get("on_duplicate", "report")
+    blank_cells = request.form.get("blank_cells", "keep")
     match_by = request.form.get("match_by", "email")
     if (encoding not in dict(import_svc.ENCODINGS)
             or delimiter not in dict(DELIMITER_CHOICES)
-            or policy not in dict(POLICIES) or match_by not in dict(MATCHES)):
+            or policy not in dict(POLICIES) or blank_cells not in dict(BLANK_CELLS)
+            or match_by not in dict(MATCHES)):
         abort(400)
     return {"encoding": encoding, "delimiter": delimiter, "on_duplicate": policy,
-            "match_by": match_by,
+            "blank_cells": blank_cells, "match_by": match_by,
             "skip_bad_rows": request.form.get("skip_bad_rows") == "1",
             "sheet": request.form.get("sheet") or None}
 
@@ -246,9 +250,11 @@ def options_from_form() -> dict[str, Any]:
 def upload_page(ui: Ui, options: Mapping[str, Any] | None = None, message: str | None = None,
                 status: int = 200) -> Any:
     return render("web/import_upload.html", status, ui=ui, encodings=import_svc.ENCODINGS,
-                  delimiters=DELIMITER_CHOICES, policies=POLICIES, matches=MATCHES,
+                  delimiters=DELIMITER_CHOICES, policies=POLICIES, blanks=BLANK_CELLS,
+                  matches=MATCHES,
                   options=options or {"encoding": "utf-8-sig", "delimiter": "auto",
-                                      "on_duplicate": "report", "match_by": "email"},
+                                      "on_duplicate": "report", "blank_cells": "keep",
+                                      "match_by": "email"},
                   message=message, limit=size_label(max_bytes()))
 
 
@@ -268,7 +274,8 @@ def mapping_page(ui: Ui, token: str, filename: str, head: Head,
                   columns=columns, choices=choices,
                   id_column=next((i for i, name in enumerate(header)
                                   if header_key(name) == RECORD_ID), None),
-                  options=options, policies=POLICIES, matches=MATCHES, sheets=head.sheets,
+                  options=options, policies=POLICIES, blanks=BLANK_CELLS, matches=MATCHES,
+                  sheets=head.sheets,
                   hidden_sheets=head.hidden_sheets,
                   encodings=import_svc.ENCODINGS, delimiters=DELIMITER_CHOICES[1:],
                   encoding_name=import_svc.encoding_label(options["encoding"]),

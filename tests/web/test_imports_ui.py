@@ -51,7 +51,7 @@ def mapping_form(html: str) -> dict[str, str]:
     for select_name, body in re.findall(
             r'<select id="map-\d+" name="(map-\d+)">(.*?)</select>', html, re.S):
         form[select_name] = re.search(r'<option value="([^"]*)" selected>', body).group(1)
-    for name in ("on_duplicate", "match_by", "sheet", "encoding", "delimiter"):
+    for name in ("on_duplicate", "blank_cells", "match_by", "sheet", "encoding", "delimiter"):
         chosen = re.search(rf'<select id="{name}".*?<option value="([^"]*)" selected>',
                            html, re.S)
         if chosen:
