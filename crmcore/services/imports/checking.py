@@ -315,10 +315,10 @@ class Clearing:
         """A row's values for the update of its record: without the id, its
         blank fields (those that may be) emptied."""
         out = {k: v for k, v in values.items() if k not in (RECORD_ID, BLANK)}
-        for name in values.get(BLANK, ()):
+        for name in (n for n in values.get(BLANK, ()) if n in self.empty):
             if name.startswith("custom."):
-                out["custom"] = {**out.get("custom", {}), name[len("custom."):]: None}
-            elif name in self.empty:
+                out["custom"] = {**out.get("custom", {}), name[len("custom."):]: self.empty[name]}
+            else:
                 out[name] = self.empty[name]
         return out
 
