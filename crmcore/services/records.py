@@ -61,6 +61,7 @@ from crmcore.schemas.records import (
 )
 from crmcore.services.bulk import insert_rows
 from crmcore.services.custom_fields import definitions
+from crmcore.services.users import owner_problem
 from crmcore.textkeys import fold, sound_key
 
 
@@ -196,9 +197,9 @@ def _check_refs(session: Session, actor: User | None, values: Mapping[str, Any])
         if not can(session, actor, "records.reassign"):
             errors["owner_id"] = ["You may not set the owner."]
         elif values["owner_id"] is not None:
-            owner = session.get(User, values["owner_id"])
-            if owner is None or not owner.is_active:
-                errors["owner_id"] = ["Unknown or inactive user."]
+            problem = owner_problem(session, session.get(User, values["owner_id"]))
+            if problem:
+                errors["owner_id"] = [problem]
     if "stage_id" in values and session.get(LeadStage, values["stage_id"]) is None:
         errors["stage_id"] = ["Unknown stage."]
     if errors:

@@ -243,3 +243,26 @@ def users_by_id(session: Session, ids: Iterable[int | None] | None = None) -> di
             return {}
         query = query.where(User.id.in_(wanted))
     return {user.id: user for user in session.scalars(query)}
+
+
+def owner_problem(session: Session, user: User | None) -> str | None:
+    """Why ``user`` may not own leads and contacts, or ``None`` when they may.
+    An owner works the record: an active user of a staff role. External users
+    (a portal's role, such as an advertiser's) never see the CRM's records, so
+    a record they owned would vanish from every staff list."""
+    if user is None or not user.is_active:
+        return "Unknown or inactive user."
+    role = registry(session).roles.get(user.role)
+    if role is None or role.external:
+        label = role.label if role else user.role
+        return f"{user.name or user.email} is an external user ({label}); choose a staff user."
+    return None
+
+
+def possible_owners(session: Session) -> dict[int, User]:
+    """The users who may own records (:func:`owner_problem`), by id, ordered by
+    name: what an owner choice offers. One query."""
+    internal = registry(session).internal()
+    return {user.id: user for user in session.scalars(
+        select(User).where(User.is_active.is_(True), User.role.in_(internal))
+        .order_by(User.name, User.email))}

@@ -27,6 +27,7 @@ from crmcore.services import actions as action_svc
 from crmcore.services import custom_fields as custom_svc
 from crmcore.services import records as svc
 from crmcore.services import recycle_bin as bin_svc
+from crmcore.services import users as user_svc
 from crmcore.services.duplicates import find_duplicates, kept_apart, merge_candidates
 from crmcore.services.timeline import full_timeline
 from crmcore.web import custom_fields as custom_ui
@@ -167,7 +168,7 @@ def form_page(ui: Ui, record: Any | None, values: Mapping[str, Any],
     return render(
         f"web/{ui.name}_form.html", status, ui=ui, record=record, values=values,
         errors=errors or {}, message=message, stages=all_stages(),
-        owners=users_by_id() if allowed("records.reassign") else {},
+        owners=user_svc.possible_owners(db()) if allowed("records.reassign") else {},
         plugin_fields=plugin_fields(ui), lifecycle_stages=LIFECYCLE_STAGES,
         opt_out_channels=OPT_OUT_CHANNELS, custom_fields=custom, duplicates=duplicates,
     )
@@ -206,6 +207,7 @@ def list_view(ui: Ui) -> Any:
     return render(f"web/{ui.plural}.html", 422 if errors else 200, ui=ui, records=page.items,
                   filters=filters, sort=sort, errors=errors, next_url=next_url,
                   people=people, stages={s.id: s for s in all_stages()},
+                  owners=user_svc.possible_owners(db()) if allowed("records.reassign") else {},
                   lifecycle_stages=LIFECYCLE_STAGES, custom_fields=custom,
                   export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort),
                   semicolon_export_url=url_for(f"web.{ui.plural}_export", **filters, sort=sort,

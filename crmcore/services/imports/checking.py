@@ -26,6 +26,7 @@ from crmcore.services.custom_fields import definitions
 from crmcore.services.import_rows import RECORD_ID, HeaderProblems, RowValidator, map_header
 from crmcore.services.imports.options import BLANK, ROW, ImportOptions, Report
 from crmcore.services.imports.reading import numbered_batches, open_rows
+from crmcore.services.users import owner_problem, possible_owners
 from crmcore.textkeys import fold
 
 
@@ -121,12 +122,13 @@ def row_validator(session: Session, actor: User | None, kind: rec.Kind,
 
 def _owners(session: Session, actor: User | None, may_set_owner: bool) -> dict[str, int | str]:
     """What an owner cell may hold, lower-cased: an active user's email, or the
-    name only that user has (other tools export the owner's name); a name
-    several users have maps to why it names no one. Without ``may_set_owner``
+    name only that user has (other tools export the owner's name) of a user
+    who may own records (:func:`~crmcore.services.users.possible_owners`); a
+    name several users have maps to why it names no one. Without ``may_set_owner``
     only the importing user themselves, as the export of their own records
     names them."""
-    users = session.execute(select(User.id, User.email, User.name)
-                            .where(User.is_active.is_(True))).all()
+    staff = possible_owners(session)
+    users = [(u.id, u.email, u.name) for u in staff.values()]
 
     def allowed(user_id: int) -> bool:
         return may_set_owner or (actor is not None and user_id == actor.id)
@@ -142,6 +144,12 @@ def _owners(session: Session, actor: User | None, may_set_owner: bool) -> dict[s
         elif len(named) > 1 and (emails := sorted(e for i, e in named if allowed(i))):
             owners[name] = (f"Several users have this name ({len(named)}): give the owner's "
                             f"email instead ({', '.join(emails)}).")
+    if may_set_owner:
+        # An external user's email gets the reason it names no owner, not
+        # "unknown user".
+        owners.update({user.email.lower(): owner_problem(session, user) or ""
+                       for user in session.scalars(select(User).where(
+                           User.is_active.is_(True), User.id.not_in(list(staff))))})
     # An email wins over a name that reads the same.
     owners.update({email.lower(): user_id for user_id, email, _ in users if allowed(user_id)})
     return owners

@@ -16,6 +16,7 @@ from crmcore.db import utcnow
 from crmcore.errors import ValidationFailed
 from crmcore.models import User
 from crmcore.schemas.base import load
+from crmcore.services.users import possible_owners
 
 
 def owner_rule(session: Session) -> OwnerRule | None:
@@ -24,11 +25,8 @@ def owner_rule(session: Session) -> OwnerRule | None:
 
 
 def candidate_owners(session: Session) -> list[User]:
-    """Active staff users, who may own leads."""
-    internal = session.info["crm"].roles.internal()
-    return list(session.scalars(select(User).where(User.is_active.is_(True),
-                                                   User.role.in_(internal))
-                                .order_by(User.name, User.email)))
+    """Active staff users, who may own leads (the core's rule)."""
+    return list(possible_owners(session).values())
 
 
 def set_owner_rule(session: Session, actor: User | None, data: Mapping[str, Any]) -> OwnerRule:
@@ -59,8 +57,8 @@ def next_owners(session: Session, count: int) -> list[User | None]:
                           .with_for_update())
     if rule is None:
         return [None] * count
-    found = {u.id: u for u in session.scalars(select(User).where(
-        User.id.in_(rule.user_ids), User.is_active.is_(True)))}
+    # A user chosen then may have left, or become an external user, since.
+    found = {u.id: u for u in candidate_owners(session) if u.id in rule.user_ids}
     pool = [found[i] for i in rule.user_ids if i in found]
     if not pool:
         return [None] * count
