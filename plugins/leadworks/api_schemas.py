@@ -54,13 +54,17 @@ class BatchAnswer(Schema):
 class Submission(Schema):
     submission_id = fields.Integer()
     lead_id = fields.Integer(allow_none=True, metadata={
-        "description": "After a merge, the lead it was merged into."})
-    full_name = fields.String(metadata={"description": "Empty once the lead is gone."})
+        "description": "The lead's id as handed over; null once the lead is gone."})
+    full_name = fields.String(metadata={
+        "description": "The lead's name; once merged, as handed over; empty once gone."})
     email = fields.String(metadata={
-        "description": "Empty once the lead is gone or was merged with another."})
+        "description": "The lead's key email; once merged, as handed over; empty once gone."})
     campaign = fields.String()
     channel = fields.String(metadata={"description": "api, batch or upload."})
-    stage = fields.String(metadata={"description": "By name; removed once the lead is gone."})
+    stage = fields.String(metadata={
+        "description": "By name; merged once staff merged the lead with another record of "
+                       "the person (its stage is then not shown); removed once the lead is "
+                       "gone."})
     submitted_at = fields.DateTime()
 
 

@@ -77,6 +77,14 @@ def crm_leads_merged(session: Session, survivor_id: int, merged_ids: Sequence[in
 
 
 @hookimpl
+def crm_leads_purged(session: Session, lead_ids: Sequence[int]) -> None:
+    from crmcore_plugins.leadworks.services.submissions import forget_handed_over
+
+    # The submissions stay for the statistics; the person's data goes.
+    forget_handed_over(session, lead_ids)
+
+
+@hookimpl
 def crm_recycle_bin_types() -> list[BinType]:
     from crmcore_plugins.leadworks.services import advertisers
 
@@ -86,9 +94,13 @@ def crm_recycle_bin_types() -> list[BinType]:
 
 @hookimpl
 def crm_personal_data() -> list[PersonalField]:
-    # The rows of advertisers' CSV uploads name the person; what stays of a
-    # submission (advertiser, campaign, channel, time) does not.
+    # The rows of advertisers' CSV uploads name the person, and so does a
+    # submission's lead as handed over; what else stays of a submission
+    # (advertiser, campaign, channel, time) does not.
     return [PersonalField("leadworks_upload", "rows", "Rows of advertisers' CSV uploads",
+                          mandatory=True),
+            PersonalField("leadworks_submission", "handed_over",
+                          "Name and email of a lead as an advertiser handed it over",
                           mandatory=True)]
 
 
@@ -102,10 +114,12 @@ def crm_person_export(session: Session, person: Person) -> list[PersonExport]:
 @hookimpl
 def crm_person_erase(session: Session, actor: User | None, person: Person,
                      fields: frozenset[str]) -> None:
-    from crmcore_plugins.leadworks.services.privacy import erase_person
+    from crmcore_plugins.leadworks.services.privacy import erase_handed_over, erase_uploads
 
     if "leadworks_upload.rows" in fields:
-        erase_person(session, person)
+        erase_uploads(session, person)
+    if "leadworks_submission.handed_over" in fields:
+        erase_handed_over(session, person)
 
 
 @hookimpl

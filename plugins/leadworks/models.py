@@ -80,7 +80,8 @@ class Submission(Base):
     NULL when the lead is purged) so that the statistics stay true. A merge
     moves it to the surviving lead, so one lead may hold several submissions:
     the same person handed over twice under different addresses, by one
-    advertiser or two."""
+    advertiser or two. It keeps what was handed over, which is all its
+    advertiser sees once the lead was merged (see the README)."""
 
     __tablename__ = "leadworks_submissions"
 
@@ -101,9 +102,14 @@ class Submission(Base):
     import_id: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     # When a merge last joined its lead with others (``lead_id`` is then the
-    # survivor): the advertiser sees the survivor's name and stage but not its
-    # address, which may be one this advertiser never handed over.
+    # survivor). From then on the advertiser sees what it handed over (the
+    # ``handed_*`` columns) and "merged", never the survivor's data.
     merged_at: Mapped[datetime | None]
+    # The lead as handed over: its id, name and key email when it was created.
+    # Personal data: erased with the person, and with the lead when purged.
+    handed_lead_id: Mapped[int | None]
+    handed_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    handed_email: Mapped[str] = mapped_column(String(254), default="", server_default="")
 
     __table_args__ = (Index("ix_leadworks_submissions_adv_at", "advertiser_id", "created_at"),)
 

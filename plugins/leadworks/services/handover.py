@@ -32,11 +32,12 @@ def on_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
     their submission rows, their owners by the rule, a timeline entry saying
     who handed them over and who owns them, and an email to each owner after
     commit. A handful of statements per batch, whatever its size."""
-    rows = session.execute(select(Lead.id, Lead.full_name, Lead.plugin_data, Lead.import_id)
+    rows = session.execute(select(Lead.id, Lead.full_name, Lead.plugin_data, Lead.import_id,
+                                  Lead.email_key)
                            .where(any_of(session, Lead.id, lead_ids), _handed_over(session))
                            .order_by(Lead.id)).all()
-    ours = [(lead_id, name, data[PLUGIN], import_id)
-            for lead_id, name, data, import_id in rows]
+    ours = [(lead_id, name, data[PLUGIN], import_id, email)
+            for lead_id, name, data, import_id, email in rows]
     if not ours:
         return
     owners = next_owners(session, len(ours))
@@ -45,17 +46,18 @@ def on_leads_created(session: Session, lead_ids: Sequence[int]) -> None:
          "campaign": str(marker.get("campaign", ""))[:100],
          "channel": marker.get("channel", "api"), "user_id": marker.get("user_id"),
          "api_key_id": marker.get("api_key_id"), "owner_id": owner.id if owner else None,
-         "import_id": import_id}
-        for (lead_id, _, marker, import_id), owner in zip(ours, owners, strict=True)])
+         "import_id": import_id, "handed_lead_id": lead_id, "handed_name": name,
+         "handed_email": email or ""}
+        for (lead_id, name, marker, import_id, email), owner in zip(ours, owners, strict=True)])
     by_owner: dict[int | None, list[int]] = defaultdict(list)
-    for (lead_id, _, _, _), owner in zip(ours, owners, strict=True):
+    for (lead_id, *_), owner in zip(ours, owners, strict=True):
         by_owner[owner.id if owner else None].append(lead_id)
     for owner_id, ids in by_owner.items():
         if owner_id is not None:
             session.execute(update(Lead).where(Lead.id.in_(ids)).values(owner_id=owner_id)
                             .execution_options(synchronize_session="fetch"))
     mails: dict[int, list[str]] = defaultdict(list)
-    for (lead_id, name, marker, _), owner in zip(ours, owners, strict=True):
+    for (lead_id, name, marker, *_), owner in zip(ours, owners, strict=True):
         origin = (f"Handed over by advertiser {marker.get('advertiser', '')} "
                   f"(campaign {marker.get('campaign', '')}, {marker.get('channel', '')})")
         if owner is None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from crmcore_plugins.leadworks.models import Advertiser, Submission, Upload
 from crmcore_plugins.leadworks.services.intake import PLUGIN
+from crmcore_plugins.leadworks.services.submissions import forget_handed_over
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,16 +27,18 @@ def _person_submissions(session: Session, person: Person) -> list[tuple[Submissi
 
 
 def export_person(session: Session, person: Person) -> list[PersonExport]:
-    """The person's submissions: advertiser, campaign, channel and time."""
+    """The person's submissions: advertiser, campaign, channel, time, and the
+    name and email the lead was handed over with."""
     found = _person_submissions(session, person)
     if not found:
         return []
     return [PersonExport(PLUGIN, {"submissions": [
         {"advertiser": name, "campaign": s.campaign, "channel": s.channel,
-         "submitted_at": s.created_at.isoformat()} for s, name in found]})]
+         "submitted_at": s.created_at.isoformat(), "full_name": s.handed_name,
+         "email": s.handed_email} for s, name in found]})]
 
 
-def erase_person(session: Session, person: Person) -> None:
+def erase_uploads(session: Session, person: Person) -> None:
     """Delete the uploaded CSV files the person's rows came in (the import is
     finished with them); keep advertiser, campaign and time for the statistics.
     Idempotent: a file already gone is skipped."""
@@ -48,3 +51,9 @@ def erase_person(session: Session, person: Person) -> None:
         Path(upload.path).unlink(missing_ok=True)
         upload.path = ""
     session.flush()
+
+
+def erase_handed_over(session: Session, person: Person) -> None:
+    """Blank the name and email the person's submissions keep as handed over."""
+    forget_handed_over(session, sorted({s.lead_id for s, _ in _person_submissions(
+        session, person) if s.lead_id is not None}))

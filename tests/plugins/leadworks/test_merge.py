@@ -1,6 +1,6 @@
 """A merge of leads takes their submissions to the survivor: each advertiser
-keeps following the person it handed over, sees only its own submissions, and
-the person's privacy export and erase find them all."""
+sees only its own submissions, as handed over and "merged", and the person's
+privacy export and erase find them all."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def listed(api) -> list[dict[str, Any]]:
     return api.get(URL).get_json()["items"]
 
 
-def test_the_advertiser_follows_its_lead_into_the_survivor(
+def test_the_advertiser_sees_its_merged_lead_as_handed_over(
         sessions, sales, api_client, client, login, make_advertiser, make_key, key_client,
         make_portal_user):
     acme = make_advertiser("Acme")
@@ -65,13 +65,13 @@ def test_the_advertiser_follows_its_lead_into_the_survivor(
     merge(staff, kept, handed)
 
     [item] = listed(api)
-    assert (item["lead_id"], item["full_name"], item["stage"]) == (
-        kept, "Ada Lovelace", "Qualified")
-    # The survivor's address is one Acme never handed over.
-    assert item["email"] == ""
+    # The survivor's name, stage and address are not what Acme handed over.
+    assert (item["lead_id"], item["full_name"], item["email"], item["stage"]) == (
+        handed, "Ada L.", "ada@acme-list.com", "merged")
     login(client, make_portal_user(acme))
     page = client.get("/leadworks/").get_data(as_text=True)
-    assert "Ada Lovelace" in page and "Qualified" in page
+    assert "Ada L." in page and "merged" in page
+    assert "Ada Lovelace" not in page and "Qualified" not in page
     assert "removed" not in page and "analytical.example" not in page
 
 
@@ -90,14 +90,18 @@ def test_two_advertisers_merged_into_one_of_their_leads_each_see_their_own(
 
     [acme_item], [beta_item] = listed(acme_api), listed(beta_api)
     assert acme_item["submission_id"] != beta_item["submission_id"]
-    for item, campaign in ((acme_item, "Acme spring"), (beta_item, "Beta fall")):
-        assert (item["lead_id"], item["full_name"], item["email"], item["stage"],
-                item["campaign"]) == (acme_lead, "Grace Hopper", "", "New", campaign)
+    for item, handed in ((acme_item, (acme_lead, "Grace Hopper", "grace@acme-list.com",
+                                      "Acme spring")),
+                         (beta_item, (beta_lead, "G. Hopper", "hopper@beta-list.com",
+                                      "Beta fall"))):
+        assert (item["lead_id"], item["full_name"], item["email"], item["campaign"],
+                item["stage"]) == (*handed, "merged")
     with sessions() as s:
         assert s.scalars(select(Submission.lead_id)).all() == [acme_lead, acme_lead]
     login(client, make_portal_user(beta))
     page = client.get("/leadworks/").get_data(as_text=True)
-    assert "Beta fall" in page and "Grace Hopper" in page
+    assert "Beta fall" in page and "G. Hopper" in page
+    assert "Grace Hopper" not in page and "acme-list.com" not in page
     assert "Acme spring" not in page and "removed" not in page
 
 

@@ -91,9 +91,33 @@ def test_0003_down_keeps_each_leads_oldest_submission_and_up_again_allows_severa
         assert "merged_at" not in {c["name"] for c in table.get_columns(
             "leadworks_submissions")}
 
-    assert alembic_branches.upgrade(engine, branch) == ["leadworks_0003"]
+    assert alembic_branches.upgrade(engine, branch) == ["leadworks_0003", "leadworks_0004"]
     assert_matches_the_models(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE leadworks_submissions SET lead_id = :a WHERE lead_id = :b"),
                      {"a": ids[1], "b": ids[2]})
     assert lead_ids() == [ids[1], None, ids[1]]
+
+
+def test_0004_keeps_what_unmerged_leads_were_handed_over_as(
+        app, branch, make_user, api_client, make_advertiser, make_key, key_client):
+    ids = []
+    for name in ("Acme", "Beta", "Gamma"):
+        response = key_client(make_key(make_advertiser(name))).post(
+            "/api/v1/leadworks/leads", json={"campaign": "c", "full_name": f"Ada {name}",
+                                             "emails": [f"ada@{name.lower()}.example"]})
+        ids.append(response.get_json()["id"])
+    engine = app.extensions["crm"].engine
+    downgrade(engine, branch, "leadworks_0003")
+    merged = api_client(make_user("admin")).post(f"/api/v1/leads/{ids[1]}/merge",
+                                                 json={"other_ids": [ids[0]]})
+    assert merged.status_code == 200, merged.get_json()
+
+    assert alembic_branches.upgrade(engine, branch) == ["leadworks_0004"]
+    assert_matches_the_models(engine)
+    with engine.connect() as conn:
+        # What the merged ones were handed over as is not known any more.
+        assert conn.execute(text(
+            "SELECT handed_lead_id, handed_name, handed_email FROM leadworks_submissions "
+            "ORDER BY id")).all() == [(None, "", ""), (None, "", ""),
+                                      (ids[2], "Ada Gamma", "ada@gamma.example")]
