@@ -483,6 +483,28 @@ def crm_contacts_merged(session: Session, actor: User | None, survivor_id: int,
     :func:`crm_leads_merged`."""
 
 
+@hookspec
+def crm_leads_kept_apart(session: Session, actor: User | None,
+                         pairs: Sequence[tuple[int, int]]) -> None:
+    """A user said that leads are different people ("not duplicates"); the
+    duplicate lists leave these pairs out from now on. Inside the transaction:
+    forget here what your plugin holds because it took them for one person
+    (the ``gdpr`` plugin forgets the merge between them, so that erasing one
+    no longer erases the other). Called for every pair named, also one that
+    was kept apart already; taking it back (may be duplicates again) calls
+    nothing.
+
+    :param pairs: ``(low_id, high_id)`` per pair of leads, the lower id first;
+        both may be live or one restored after a merge of the two.
+    """
+
+
+@hookspec
+def crm_contacts_kept_apart(session: Session, actor: User | None,
+                            pairs: Sequence[tuple[int, int]]) -> None:
+    """Contacts are different people; see :func:`crm_leads_kept_apart`."""
+
+
 # -- after commit --------------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from crmcore.auth.roles import can
-from crmcore.db import any_of
+from crmcore.db import any_of, emit
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, OtherKey, User
 from crmcore.services.records import Kind, get, log, name_keys, validated, visible
@@ -270,7 +270,8 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
 def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
     """Say that the records ``ids`` are different people: the duplicate list
     leaves out the sets they make (until another record joins such a set).
-    Each record's timeline says so. Returns how many pairs were new."""
+    Each record's timeline says so, and plugins hear of every pair
+    (``crm_*_kept_apart``). Returns how many pairs were new."""
     wanted = sorted(set(ids))
     if not 2 <= len(wanted) <= MAX_CANDIDATES:
         message = f"Name at least two records, at most {MAX_CANDIDATES}."
@@ -298,6 +299,8 @@ def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequenc
         log(session, actor, kind, record_id, "distinct",
             body=f"Not a duplicate of {named_ids(others)}")
     session.flush()
+    emit(session, f"crm_{kind.record_type}s_kept_apart", actor=actor,
+         pairs=[(p["low_id"], p["high_id"]) for p in pairs])
     return marked
 
 

@@ -61,7 +61,8 @@ def crm_record_actions(record_type: str, record: Any, user: User) -> list[Action
             Action("Anonymize…", f"gdpr.{record_type}_anonymize", permission=PERMISSION)]
 
 
-# -- merges: the merged-away records are the survivor's person -----------------------------
+# -- merges: the merged-away records are the survivor's person, unless a user
+# says they are different people (kept apart) -----------------------------
 
 
 @hookimpl
@@ -90,3 +91,17 @@ def crm_contacts_purged(session: Session, contact_ids: Sequence[int]) -> None:
     from crmcore_plugins.gdpr.services.merges import forget_purged
 
     forget_purged(session, "contact", contact_ids)
+
+
+@hookimpl
+def crm_leads_kept_apart(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
+    from crmcore_plugins.gdpr.services.merges import forget_kept_apart
+
+    forget_kept_apart(session, "lead", pairs)
+
+
+@hookimpl
+def crm_contacts_kept_apart(session: Session, pairs: Sequence[tuple[int, int]]) -> None:
+    from crmcore_plugins.gdpr.services.merges import forget_kept_apart
+
+    forget_kept_apart(session, "contact", pairs)

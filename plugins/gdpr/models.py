@@ -43,7 +43,8 @@ class GdprMerge(Base):
     person, so anonymizing the survivor anonymizes the merged-away record too.
     Written by ``crm_*_merged``; merges made before the plugin was installed (or
     before gdpr_0002) were read from the core's "Merged into #N" timeline entries.
-    A record restored from the recycle bin keeps its row."""
+    A record restored from the recycle bin keeps its row; one a user says is a
+    different person (``crm_*_kept_apart``) loses it."""
 
     __tablename__ = "gdpr_merge"
 

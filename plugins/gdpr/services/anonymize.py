@@ -115,13 +115,27 @@ def _erase(session: Session, actor: User | None, person: Person, keys: frozenset
     return erased
 
 
+@dataclass(frozen=True)
+class MergedCopy:
+    """A record an anonymization takes along, as the confirmation page names
+    it. ``restored``: back from the recycle bin, so live and possibly edited
+    into someone else meanwhile; the admin sees its name and may say first
+    that it is a different person ("not duplicates"), which forgets the merge."""
+
+    id: int
+    name: str
+    restored: bool
+
+
 def merged_copies(session: Session, actor: User | None, record_type: str,
-                  record_id: int) -> list[int]:
-    """The ids of the records an anonymization of this one would anonymize with
-    it (merged into it, not anonymized yet), for the confirmation page."""
+                  record_id: int) -> list[MergedCopy]:
+    """The records an anonymization of this one would anonymize with it
+    (merged into it, not anonymized yet), for the confirmation page. Named
+    whoever may see them: they are the person the actor is about to erase."""
     require(session, actor, PERMISSION)
     privacy.find_person(session, actor, record_type, record_id)  # 404 unless visible
-    return [copy.id for copy, _ in _merged_copies(session, record_type, record_id)]
+    return [MergedCopy(copy.id, copy.full_name, copy.deleted_at is None)
+            for copy, _ in _merged_copies(session, record_type, record_id)]
 
 
 def describe(session: Session, actor: User | None, record_type: str,

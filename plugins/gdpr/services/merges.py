@@ -36,7 +36,7 @@ def merged_into(session: Session, record_type: str, record_id: int) -> list[int]
     """Every record merged into ``record_id``, and every record merged into those
     (a merge of merges), nearest first; never ``record_id`` itself. Records
     restored from the recycle bin since are included: they stand for the same
-    person."""
+    person, until a user says otherwise (:func:`forget_kept_apart`)."""
     seen = {record_id}
     found: list[int] = []
     level = [record_id]
@@ -88,4 +88,30 @@ def forget_purged(session: Session, record_type: str, ids: Sequence[int]) -> Non
                     GdprMerge.record_type == record_type, GdprMerge.merged_id.in_(chunk)))}
         session.add_all(GdprMerge(record_type=record_type, merged_id=m, survivor_id=s)
                         for m, s in sorted(added))
+    session.flush()
+
+
+def forget_kept_apart(session: Session, record_type: str,
+                      pairs: Sequence[tuple[int, int]]) -> None:
+    """A user said that each pair are different people (``crm_*_kept_apart``,
+    "not duplicates"), so a merge between them was a mistake: anonymizing one
+    must no longer anonymize the other. Of the two, the one merged into the
+    other (directly, or through records merged in between) loses its links
+    toward the other; what was merged into it stays with it, as a chain
+    through a purged record stays whole (:func:`forget_purged`). Other links
+    stay: the records in between are still taken for one person with whom
+    they were merged."""
+    for one, other in pairs:
+        for merged, survivor in ((one, other), (other, one)):
+            below = set(merged_into(session, record_type, survivor))
+            if merged not in below:
+                continue
+            # The merged record's links to the survivor or to what leads to it.
+            toward = below | {survivor}
+            links = [s for s in session.scalars(select(GdprMerge.survivor_id).where(
+                GdprMerge.record_type == record_type, GdprMerge.merged_id == merged))
+                     if s in toward]
+            session.execute(delete(GdprMerge).where(
+                GdprMerge.record_type == record_type, GdprMerge.merged_id == merged,
+                GdprMerge.survivor_id.in_(links)))
     session.flush()

@@ -238,6 +238,16 @@ def crm_contacts_merged(session, actor, survivor_id, merged_ids):
 
 
 @hookimpl
+def crm_leads_kept_apart(session, actor, pairs):
+    calls.append(("crm_leads_kept_apart", list(pairs)))
+
+
+@hookimpl
+def crm_contacts_kept_apart(session, actor, pairs):
+    calls.append(("crm_contacts_kept_apart", list(pairs)))
+
+
+@hookimpl
 def crm_personal_data():
     return [PersonalField("alpha_item", "label", "Alpha item label")]
 

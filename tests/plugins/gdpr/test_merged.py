@@ -62,7 +62,8 @@ def test_the_merged_away_lead_in_the_bin_is_anonymized_with_the_survivor(app, tx
         found.stdout)["records"]} == {survivor, other}
 
     page = admin_client.get(f"/gdpr/leads/{survivor}/anonymize").get_data(as_text=True)
-    assert f"1 lead merged into this one\n          (#{other})" in page
+    assert "1 lead merged into this one" in page
+    assert f"#{other} “Up Person” (in the recycle bin)" in page
     response = anonymize(admin_client, "lead", survivor)
     text = response.get_data(as_text=True)
     assert "The lead was anonymized" in text
