@@ -129,6 +129,10 @@ def create_app(config: Mapping[str, Any] | None = None, *,
         SESSION_COOKIE_SECURE=True,
         REMEMBER_COOKIE_SECURE=True,
         REMEMBER_COOKIE_HTTPONLY=True,
+        # A form's CSRF token lives as long as the sign-in session, not
+        # Flask-WTF's default hour: a form kept open through a long call
+        # still saves. Signing out ends the session, and the token with it.
+        WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=max_upload_bytes(),
     )
     app.config.update(config or {})

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from crmcore.db import is_busy, out_of_range
 from crmcore.errors import CrmError
 from crmcore.request_text import UnstorableText
+from crmcore.web.common import safe_next
 from crmcore.web.security import init_security
 
 
@@ -46,6 +48,10 @@ def init_web(app: Flask) -> None:
         return _error_page(400, "Bad request", "A number in the request is larger than "
                            "the CRM stores.")
 
+    # Every blueprint's forms, plugins' included (the web blueprint registers
+    # it too, as its handler of HTTP errors would answer first).
+    app.register_error_handler(CSRFError, csrf_failed)
+
     @app.errorhandler(UnstorableText)
     def unstorable_text(exc: UnstorableText) -> Any:
         # Pages of blueprints without a handler for the core's errors.
@@ -56,8 +62,37 @@ def init_web(app: Flask) -> None:
         return Response("ok\n", mimetype="text/plain")
 
 
-def _error_page(status: int, title: str, detail: str) -> tuple[str, int]:
-    return render_template("web/error.html", status=status, title=title, detail=detail), status
+def _error_page(status: int, title: str, detail: str, back_url: str | None = None,
+                back_label: str | None = None) -> tuple[str, int]:
+    return render_template("web/error.html", status=status, title=title, detail=detail,
+                           back_url=back_url, back_label=back_label), status
+
+
+def csrf_failed(_exc: CSRFError) -> Any:
+    """A form posted without a valid CSRF token: one signed out meanwhile (in
+    another tab), or a forged request. The page leads back to the form; it does
+    not offer to send the input again, as a forged request's input would then
+    go through with a fresh token."""
+    back = _form_page_url()
+    return _error_page(400, "The form expired",
+                       "This form expired or you were signed out, so nothing was saved. "
+                       "Open the form again (sign in if asked) and redo your input; your "
+                       "browser's Back button may still show what you typed.",
+                       back, "Back to the form" if back else None)
+
+
+def _form_page_url() -> str | None:
+    """The page the failed form was on: the posted URL itself when it also
+    answers GET (``/leads/new``, ``/leads/3/edit``), else the same-origin page
+    the browser says it came from (a comment form on ``/leads/3``)."""
+    methods = request.url_rule.methods if request.url_rule is not None else None
+    if methods and "GET" in methods:
+        return request.full_path.rstrip("?")
+    referrer = request.referrer or ""
+    origin = request.host_url.rstrip("/")
+    if referrer.startswith(origin + "/"):
+        return safe_next(referrer[len(origin):])
+    return None
 
 
 def _register_error_handlers() -> None:
@@ -74,6 +109,8 @@ def _register_error_handlers() -> None:
         if exc.status == 403:
             return _error_page(403, "Forbidden", "You may not do this.")
         return _error_page(exc.status, exc.title, exc.detail)
+
+    bp.register_error_handler(CSRFError, csrf_failed)
 
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
