@@ -132,6 +132,49 @@ def get(session: Session, actor: User | None, kind: Kind, record_id: int, *,
     return record
 
 
+# The entry :mod:`crmcore.services.merge` writes on a record it merged away.
+MERGED_INTO = re.compile(r"Merged into #(\d+)")
+
+
+@dataclass(frozen=True)
+class Binned:
+    """Why a record someone had open is gone: it went to the recycle bin."""
+
+    message: str
+    survivor_id: int | None  # the live record it was merged into, if the actor may see it
+
+
+def binned_meanwhile(session: Session, actor: User | None, kind: Kind,
+                     record_id: int) -> Binned | None:
+    """Whether a record ``actor`` may see is in the recycle bin, merged into
+    another (named when ``actor`` may see that one) or deleted; None when it is
+    not, so that a record ``actor`` may not see stays a plain "not found"."""
+    if session.scalar(visible(session, actor, kind, deleted=True)
+                      .where(kind.model.id == record_id).with_only_columns(kind.model.id)) is None:
+        return None
+    # A merge moves the record's timeline to the survivor, then logs "merged"
+    # on it; a later restore or delete logs after that.
+    last = session.scalar(
+        select(TimelineEntry)
+        .where(TimelineEntry.record_type == kind.record_type,
+               TimelineEntry.record_id == record_id,
+               TimelineEntry.kind.in_(("merged", "deleted", "restored")))
+        .order_by(TimelineEntry.id.desc()).limit(1))
+    name = f"{kind.record_type.capitalize()} #{record_id}"
+    merged = MERGED_INTO.fullmatch(last.body) if last is not None and last.kind == "merged" \
+        else None
+    if merged is None:
+        return Binned(f"{name} was deleted meanwhile: it is in the recycle bin.", None)
+    survivor = session.scalar(visible(session, actor, kind)
+                              .where(kind.model.id == int(merged[1]))
+                              .with_only_columns(kind.model.id))
+    if survivor is None:
+        return Binned(f"{name} was merged into another {kind.record_type} meanwhile; it is in "
+                      "the recycle bin.", None)
+    return Binned(f"{name} was merged into #{survivor} meanwhile; it is in the recycle bin.",
+                  survivor)
+
+
 # -- writing ---------------------------------------------------------------------------
 
 
@@ -380,8 +423,9 @@ def update(session: Session, actor: User | None, kind: Kind, record: Any,
                        f"takes no one's data. Add a new {kind.record_type} instead.")
     if expected_version is not None and expected_version != record.version:
         raise StaleVersion(
-            f"This {kind.record_type} was changed by someone else "
-            f"(version {record.version}, you edited {expected_version}); reload and retry.")
+            f"This {kind.record_type} was changed since you read it, by someone else or in "
+            f"another tab or request (version {record.version}, you edited "
+            f"{expected_version}); reload and retry.")
     schema = input_schema(session.info["crm"].hook, kind.record_type, partial=True,
                           custom_fields=definitions(session, kind.record_type))
     values = load(schema, data)

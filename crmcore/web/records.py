@@ -281,11 +281,16 @@ def detail_view(ui: Ui, record_id: int) -> Any:
 
 def edit_view(ui: Ui, record_id: int) -> Any:
     session = db()
-    record = svc.get(session, actor(), ui.kind, record_id)
     custom = definitions(ui)
     if request.method != "POST":
+        record = svc.get(session, actor(), ui.kind, record_id)
         return form_page(ui, record, form_values(ui, record, custom), custom=custom)
     values = submitted_values(ui, custom)
+    try:
+        record = svc.get(session, actor(), ui.kind, record_id)
+    except NotFound:
+        return binned_page(ui, record_id, "Nothing was saved.",
+                           typed=typed_changes(ui, record_id, values, custom))
     try:
         expected = int(request.form.get("version", ""))
     except ValueError:
@@ -313,15 +318,56 @@ def edit_view(ui: Ui, record_id: int) -> Any:
 
 
 def stale_message(ui: Ui) -> str:
-    return (f"Someone else changed this {ui.name} while you were editing; nothing was "
-            "saved. Open it again to see their changes, then redo yours.")
+    # The other change may be the same user's, in another tab.
+    return (f"This {ui.name} was changed since you opened it (in another tab, or by "
+            "someone else); nothing was saved. Open it again to see the changes, then "
+            "redo yours: what you typed is still below.")
+
+
+def typed_changes(ui: Ui, record_id: int, values: Mapping[str, Any],
+                  custom: Sequence[CustomField]) -> list[tuple[str, str]]:
+    """``(label, typed text)`` of each field whose submitted value differs from
+    what the binned record holds: what the user changed, to re-apply elsewhere."""
+    record = svc.get(db(), actor(), ui.kind, record_id, deleted=True)
+    stored = form_values(ui, record, custom)
+    labels = {**dict(ui.text_fields), "emails": "Emails", "phones": "Phones", "tags": "Tags",
+              "stage_id": "Stage", "owner_id": "Owner", "lifecycle_stage": "Lifecycle stage",
+              "opt_outs": "Opted out of", **{custom_ui.key(d): d.label for d in custom}}
+    changed = [(name, typed) for name, typed in values.items()
+               if name != "version" and str(typed) != str(stored.get(name, ""))]
+    # Stage and owner arrive as ids: shown by the names the form offered.
+    named: dict[str, dict[str, str]] = {
+        "stage_id": {str(s.id): s.name for s in all_stages()},
+        "owner_id": ({str(u.id): u.name or u.email for u in users_by_id().values()}
+                     if any(name == "owner_id" for name, _ in changed) else {}),
+    }
+    return [(labels.get(name, name), ", ".join(typed) if isinstance(typed, list)
+             else named.get(name, {}).get(str(typed), str(typed)))
+            for name, typed in changed]
+
+
+def binned_page(ui: Ui, record_id: int, outcome: str, *,
+                typed: Sequence[tuple[str, str]] = (), comment: str | None = None) -> Any:
+    """The answer to a form posted for a record that went to the recycle bin
+    meanwhile (merged away in another tab, deleted by a colleague): what
+    happened, the record it was merged into, and what the user typed, kept.
+    A record the user may not see stays a 404."""
+    gone = svc.binned_meanwhile(db(), actor(), ui.kind, record_id)
+    if gone is None:
+        raise NotFound(f"No such {ui.name}.")
+    return render("web/binned_meanwhile.html", 409, ui=ui, message=f"{gone.message} {outcome}",
+                  survivor_id=gone.survivor_id, typed=typed, comment=comment)
 
 
 def comment_view(ui: Ui, record_id: int) -> Any:
     session = db()
-    record = svc.get(session, actor(), ui.kind, record_id)
+    body = request.form.get("body", "")
     try:
-        svc.comment(session, actor(), ui.kind, record, request.form.get("body", ""))
+        record = svc.get(session, actor(), ui.kind, record_id)
+    except NotFound:
+        return binned_page(ui, record_id, "The comment was not added.", comment=body)
+    try:
+        svc.comment(session, actor(), ui.kind, record, body)
         session.commit()
         flash("Comment added.", "info")
     except CrmError as exc:

@@ -124,7 +124,7 @@ def test_stale_version_is_refused(app, make_user):
     with tx(app) as s:
         svc.update(s, admin, LEADS, svc.get(s, admin, LEADS, lead.id), {"company": "A"},
                    expected_version=1)
-    with pytest.raises(Conflict, match="changed by someone else"), tx(app) as s:
+    with pytest.raises(Conflict, match="changed since you read it"), tx(app) as s:
         svc.update(s, admin, LEADS, svc.get(s, admin, LEADS, lead.id), {"company": "B"},
                    expected_version=1)
 

@@ -231,7 +231,7 @@ def test_an_anonymized_lead_takes_no_edit_and_says_why(app, client, sales, make_
     page = refused.get_data(as_text=True)
     assert refused.status_code == 409
     assert ("This lead was anonymized: it stands for nobody and takes no one&#39;s data. Add "
-            "a new lead instead.") in page and "changed by someone else" not in page
+            "a new lead instead.") in page and "changed since you" not in page
 
 
 def test_merge_with_a_bad_choice_is_reported(client, sales, make_lead):

@@ -117,8 +117,8 @@ def test_stale_edit_is_a_conflict_and_overwrites_nothing(client, sales, make_lea
     response = client.post(f"/leads/{lead.id}/edit", data={
         "version": "1", "full_name": "Stale save"})
     assert response.status_code == 409
-    assert b"Someone else changed this lead while you were editing; nothing was saved." \
-        in response.data
+    assert (b"This lead was changed since you opened it (in another tab, or by someone "
+            b"else); nothing was saved.") in response.data
     db_session.rollback()  # a fresh snapshot
     assert db_session.get(Lead, lead.id).full_name == "First save"
 
