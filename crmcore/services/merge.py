@@ -125,7 +125,7 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     for key, value in name_keys(kind, _snapshot(survivor)).items():
         setattr(survivor, key, value)
     if survivor.email_key:
-        _claim_email(session, survivor.email_key, kind, survivor.id)
+        _claim_email(session, actor, survivor.email_key, kind, survivor.id)
     drop_other_keys(session, kind, others_unique)
     write_other_keys(session, kind, [(survivor.id, survivor.phones, survivor.emails)])
 

@@ -178,19 +178,48 @@ def binned_meanwhile(session: Session, actor: User | None, kind: Kind,
 # -- writing ---------------------------------------------------------------------------
 
 
-def _claim_email(session: Session, email: str, kind: Kind, record_id: int) -> None:
+def _claim_email(session: Session, actor: User | None, email: str, kind: Kind,
+                 record_id: int) -> None:
     """Reserve ``email`` for this record. A savepoint keeps the caller's
     transaction usable when the database says the address is taken."""
     try:
         with session.begin_nested():
             session.add(EmailKey(email=email, record_type=kind.record_type, record_id=record_id))
     except IntegrityError:
-        raise _email_taken(email) from None
+        raise _email_taken(session, actor, email) from None
 
 
-def _email_taken(email: str) -> Conflict:
-    return Conflict(f"The email {email} already belongs to another lead or contact.",
-                    {"emails": ["This email is already known."]})
+def email_holder(session: Session, actor: User | None, email: str) -> tuple[Kind, Any] | None:
+    """The lead or contact holding ``email`` as its key, live or in the recycle
+    bin, when ``actor`` may see it; None when nobody holds it or the holder is
+    not ``actor``'s to see."""
+    key = session.get(EmailKey, email)
+    if key is None or key.record_type not in KINDS:
+        return None
+    kind = KINDS[key.record_type]
+    record = session.scalar(visible(session, actor, kind, deleted=None)
+                            .where(kind.model.id == key.record_id))
+    return (kind, record) if record is not None else None
+
+
+def _email_taken(session: Session, actor: User | None, email: str) -> Conflict:
+    """The conflict of an address another record holds. A holder in the recycle
+    bin blocks the address unseen: named, with what to do, when ``actor`` may
+    see it. For a holder ``actor`` may not see the wording is the same whether
+    it is binned or not, so that it tells nothing about another's record."""
+    found = email_holder(session, actor, email)
+    if found is None:
+        detail = (f"The email {email} already belongs to another lead or contact: one you "
+                  "may not see, or one in the recycle bin. Ask someone who sees all records.")
+    elif found[1].deleted_at is None:
+        detail = f"The email {email} already belongs to another lead or contact."
+    else:
+        kind, record = found
+        remedy = ("purge it from the bin first" if can(session, actor, "recycle_bin.purge")
+                  else "ask an administrator to purge it from the bin first")
+        detail = (f"The email {email} belongs to {kind.record_type} #{record.id} in the "
+                  f"recycle bin: restore it, or {remedy}.")
+    return Conflict(detail, {"emails": ["This email is already known."]})
 
 
 def _release_email(session: Session, email: str | None) -> None:
@@ -376,7 +405,7 @@ def validated(session: Session, actor: User | None, kind: Kind, data: Mapping[st
     holder = session.get(EmailKey, key) if key else None
     if holder is not None and (record is None or (holder.record_type, holder.record_id)
                                != (kind.record_type, record.id)):
-        raise _email_taken(holder.email)
+        raise _email_taken(session, actor, holder.email)
     return values
 
 
@@ -402,7 +431,7 @@ def create(session: Session, actor: User | None, kind: Kind, data: Mapping[str, 
     session.add(record)
     session.flush()
     if record.email_key:
-        _claim_email(session, record.email_key, kind, record.id)
+        _claim_email(session, actor, record.email_key, kind, record.id)
     write_other_keys(session, kind, [(record.id, record.phones, record.emails)], new=True)
     if kind is LEADS:
         rescore(session, [record])
@@ -439,7 +468,7 @@ def update(session: Session, actor: User | None, kind: Kind, record: Any,
     if record.email_key != old_key:
         _release_email(session, old_key)
         if record.email_key:
-            _claim_email(session, record.email_key, kind, record.id)
+            _claim_email(session, actor, record.email_key, kind, record.id)
     if changes.keys() & {"phones", "emails"}:
         write_other_keys(session, kind, [(record.id, record.phones, record.emails)])
     if kind is LEADS:
@@ -741,12 +770,15 @@ def restore(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]
         if record.email_key is None and record.emails:
             record.email_key = record.emails[0]
             try:
-                _claim_email(session, record.email_key, kind, record.id)
+                _claim_email(session, actor, record.email_key, kind, record.id)
             except Conflict:
+                holder = email_holder(session, actor, record.email_key)
+                named = (f"{holder[0].record_type} #{holder[1].id}" if holder is not None
+                         else "another lead or contact")
                 message = (f"The {kind.record_type} #{record.id} cannot come back: its email "
-                           f"{record.email_key} belongs to another lead or contact now (after "
-                           "a merge, the record it was merged into). Take the address off "
-                           "that record first, or leave this one in the bin.")
+                           f"{record.email_key} belongs to {named} now (after a merge, the "
+                           "record it was merged into). Take the address off that record "
+                           "first, or leave this one in the bin.")
                 raise Conflict(message, {"emails": [message]}) from None
         log(session, actor, kind, record.id, "restored")
     write_other_keys(session, kind, [(r.id, r.phones, r.emails) for r in found])

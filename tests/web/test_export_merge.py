@@ -194,7 +194,7 @@ def test_a_merged_record_whose_address_the_survivor_took_stays_in_the_bin_and_sa
     assert refused.status_code == 409
     page = refused.get_data(as_text=True)
     assert (f"The lead #{other.id} cannot come back: its email lbaines@hvh.example belongs "
-            "to another lead or contact now") in page
+            f"to lead #{keep.id} now") in page
     assert "Lorraine Baines" in page  # still listed in the bin, to purge or leave
     db_session.rollback()
     assert db_session.get(Lead, other.id).deleted_at is not None
