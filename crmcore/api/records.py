@@ -87,12 +87,18 @@ def record_response(kind: Kind, record: Any, status: int = 200) -> Response:
     return json_response(dump(kind, record), status, etag=etag_of(record), location=location)
 
 
-def page_links(next_cursor: str | None, args: dict[str, str], endpoint: str,
+def page_links(next_cursor: str | None, args: dict[str, str], endpoint: str, *,
+               prev_cursor: str | None = None, paged_back: bool = False,
                **view_args: Any) -> dict[str, str | None]:
-    this = url_for(endpoint, **view_args, **args)
-    following = url_for(endpoint, **view_args, **{**args, "cursor": next_cursor}) \
-        if next_cursor else None
-    return {"self": this, "next": following}
+    """A page's links; ``paged_back`` adds ``prev``, for lists whose cursors
+    also lead back."""
+    def at(cursor: str | None) -> str | None:
+        return url_for(endpoint, **view_args, **{**args, "cursor": cursor}) if cursor else None
+
+    links = {"self": url_for(endpoint, **view_args, **args), "next": at(next_cursor)}
+    if paged_back:
+        links["prev"] = at(prev_cursor)
+    return links
 
 
 # Filters on custom fields: ``custom.<name>``; the service refuses unknown names.
@@ -178,7 +184,9 @@ def register(kind: Kind) -> None:
         page = svc.list_records(db(), actor(), kind, filters, sort=args.get("sort", "-created_at"),
                                 cursor=args.get("cursor") or None, limit=limit)
         return json_response({"items": dump_many(kind, page.items),
-                              "links": page_links(page.next_cursor, args, f"api.{rt}_list")})
+                              "links": page_links(page.next_cursor, args, f"api.{rt}_list",
+                                                  prev_cursor=page.prev_cursor,
+                                                  paged_back=True)})
 
     @doc(plural, query=export_query, media_type="text/csv",
          headers={"Content-Disposition": f"attachment; filename={plural}.csv"})
@@ -353,8 +361,8 @@ def register(kind: Kind) -> None:
 
 VIEW_DOCS = {
     "list_view": "List {plural}.\n\nThe {plural} you may see, one keyset-paginated page at a "
-                 "time; follow links.next until it is null. Filter on a custom field with "
-                 "custom.<name>=<value> (see GET /api/v1/custom-fields).",
+                 "time; follow links.next until it is null, and links.prev back. Filter on a "
+                 "custom field with custom.<name>=<value> (see GET /api/v1/custom-fields).",
     "duplicate_sets_view": "List likely duplicates among the {plural}.\n\nSets of live "
                            "{plural} you may see that look like one person: similar names "
                            "(sounding alike and a letter apart at most, in any order, "

@@ -99,6 +99,9 @@ class RestoreResult(Schema):
 class Links(Schema):
     self = fields.String()
     next = fields.String(allow_none=True)
+    prev = fields.String(allow_none=True, metadata={
+        "description": "The page before this one; null on the first page. Lists of leads "
+                       "and contacts only."})
 
 
 class LeadPage(Schema):

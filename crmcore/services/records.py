@@ -912,6 +912,8 @@ FILTERABLE = {
 class Page:
     items: list[Any]
     next_cursor: str | None
+    # The page before this one; None on the first page (or one found to be first).
+    prev_cursor: str | None = None
 
 
 def _encode_cursor(values: Sequence[Any]) -> str:
@@ -964,11 +966,13 @@ def _decode_cursor(cursor: str) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(padded))
     except ValueError:
         values = None
-    if not (isinstance(values, list) and len(values) in (2, 3)
-            and type(values[1]) is int and 0 < values[1] <= MAX_INT):
+    if not (isinstance(values, list) and len(values) in (2, 3, 4)
+            and type(values[1]) is int and 0 < values[1] <= MAX_INT
+            and (len(values) < 4 or values[3] is True)):
         raise ValidationFailed("Bad cursor.", {"cursor": [BAD_CURSOR]})
-    # Cursors given before the third item existed: ties may follow.
-    return values if len(values) == 3 else [*values, True]
+    # Cursors given before the third item existed: ties may follow. The fourth
+    # marks a cursor to the page before (``prev``); others lead forward.
+    return [*values, True, False][:4] if len(values) == 2 else [*values, False][:4]
 
 
 def _cursor_value(column: Any, value: Any) -> Any:
@@ -1092,21 +1096,43 @@ def list_records(session: Session, actor: User | None, kind: Kind,
     column = getattr(model, field)
     descending = sort.startswith("-")
     order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
-    if cursor:
-        last_value, last_id, ties = _decode_cursor(cursor)
-        last_value = _cursor_value(column, last_value)
-        rows = _after(session, query, column, order, literal(last_value, column.type),
-                      last_id, bool(ties), descending, limit + 1)
-    else:
+    if not cursor:
         rows = _fetch(session, query.order_by(*order).limit(limit + 1))
-    next_cursor = None
-    if len(rows) > limit:
-        # The row after the page says whether the next page starts among ties.
-        last, following = rows[limit - 1], rows[limit]
-        rows = rows[:limit]
-        value = getattr(last, field)
-        next_cursor = _encode_cursor([value, last.id, getattr(following, field) == value])
-    return Page(rows, next_cursor)
+        return Page(rows[:limit], _edge_cursor(rows, field, limit))
+    last_value, last_id, ties, backward = _decode_cursor(cursor)
+    last_value = _cursor_value(column, last_value)
+    if backward:
+        # The page before the cursor: read backwards from it, then shown in order.
+        order = (column.asc(), model.id.asc()) if descending else \
+            (column.desc(), model.id.desc())
+    rows = _after(session, query, column, order, literal(last_value, column.type),
+                  last_id, bool(ties), descending != backward, limit + 1)
+    # The far edge of the rows read has a cursor onward when more rows lie past
+    # it; the near edge, the row next to the cursor, has one back towards the
+    # cursor. The cursor's row lies just past that edge, so whether the rows
+    # there may tie with it is known: no other row sits between.
+    onward = _edge_cursor(rows, field, limit, backward=backward)
+    near = rows[0] if rows else None
+    back = None if near is None else _encode_cursor(
+        [getattr(near, field), near.id, getattr(near, field) == last_value, *([] if backward
+                                                                             else [True])])
+    rows = rows[:limit]
+    if backward:
+        return Page(rows[::-1], back, onward)
+    return Page(rows, onward, back)
+
+
+def _edge_cursor(rows: Sequence[Any], field: str, limit: int, *,
+                 backward: bool = False) -> str | None:
+    """The cursor past row ``limit - 1`` of ``rows`` (read ``limit + 1``), when
+    ``rows`` goes on past it; a ``backward`` read gives a cursor to the page before."""
+    if len(rows) <= limit:
+        return None
+    # The row after the page says whether the page past it starts among ties.
+    last, following = rows[limit - 1], rows[limit]
+    value = getattr(last, field)
+    return _encode_cursor([value, last.id, getattr(following, field) == value,
+                           *([True] if backward else [])])
 
 
 def count_records(session: Session, actor: User | None, kind: Kind,

@@ -198,14 +198,15 @@ def list_view(ui: Ui) -> Any:
     except CrmError as exc:
         errors = error_messages(exc)
         page = svc.Page([], None)
-    next_url = None
-    if page.next_cursor:
-        next_url = url_for(f"web.{ui.plural}", **{**filters, "sort": sort,
-                                                   "cursor": page.next_cursor})
+    pages = {name: url_for(f"web.{ui.plural}", **filters, sort=sort, cursor=cursor)
+             for name, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor))
+             if cursor}
+    if args.get("cursor"):
+        pages["first"] = url_for(f"web.{ui.plural}", **filters, sort=sort)
     owner_ids = {r.owner_id for r in page.items}
     people = users_by_id() if allowed("records.view_all") else users_by_id(owner_ids)
     return render(f"web/{ui.plural}.html", 422 if errors else 200, ui=ui, records=page.items,
-                  filters=filters, sort=sort, errors=errors, next_url=next_url,
+                  filters=filters, sort=sort, errors=errors, pages=pages,
                   people=people, stages={s.id: s for s in all_stages()},
                   owners=user_svc.possible_owners(db()) if allowed("records.reassign") else {},
                   lifecycle_stages=LIFECYCLE_STAGES, custom_fields=custom,
