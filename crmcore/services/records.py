@@ -972,7 +972,8 @@ def _decode_cursor(cursor: str) -> list[Any]:
         raise ValidationFailed("Bad cursor.", {"cursor": [BAD_CURSOR]})
     # Cursors given before the third item existed: ties may follow. The fourth
     # marks a cursor to the page before (``prev``); others lead forward.
-    return [*values, True, False][:4] if len(values) == 2 else [*values, False][:4]
+    ties = values[2] if len(values) > 2 else True
+    return [values[0], values[1], ties, len(values) == 4]
 
 
 def _cursor_value(column: Any, value: Any) -> Any:
@@ -1094,32 +1095,36 @@ def list_records(session: Session, actor: User | None, kind: Kind,
             *(getattr(model, name) for name in dict.fromkeys((*columns, field, "id"))))
     query = _filtered(session, actor, kind, query, filters, custom)
     column = getattr(model, field)
-    descending = sort.startswith("-")
-    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
     if not cursor:
-        rows = _fetch(session, query.order_by(*order).limit(limit + 1))
+        rows = _fetch(session, query.order_by(*_order(column, sort.startswith("-")))
+                      .limit(limit + 1))
         return Page(rows[:limit], _edge_cursor(rows, field, limit))
     last_value, last_id, ties, backward = _decode_cursor(cursor)
     last_value = _cursor_value(column, last_value)
-    if backward:
-        # The page before the cursor: read backwards from it, then shown in order.
-        order = (column.asc(), model.id.asc()) if descending else \
-            (column.desc(), model.id.desc())
-    rows = _after(session, query, column, order, literal(last_value, column.type),
-                  last_id, bool(ties), descending != backward, limit + 1)
-    # The far edge of the rows read has a cursor onward when more rows lie past
-    # it; the near edge, the row next to the cursor, has one back towards the
-    # cursor. The cursor's row lies just past that edge, so whether the rows
-    # there may tie with it is known: no other row sits between.
+    # The page before the cursor is read backwards from it, then shown in order.
+    descending = sort.startswith("-") != backward
+    rows = _after(session, query, column, _order(column, descending),
+                  literal(last_value, column.type), last_id, bool(ties), descending, limit + 1)
+    # Past the far edge of the rows read, a cursor leads on when more rows lie
+    # there. Past the near edge lies the cursor's row: a cursor leads back
+    # towards it, and whether rows there may tie with the edge row is known,
+    # as no other row sits between.
     onward = _edge_cursor(rows, field, limit, backward=backward)
-    near = rows[0] if rows else None
-    back = None if near is None else _encode_cursor(
-        [getattr(near, field), near.id, getattr(near, field) == last_value, *([] if backward
-                                                                             else [True])])
+    back = None
+    if rows:
+        value = getattr(rows[0], field)
+        back = _encode_cursor([value, rows[0].id, value == last_value,
+                               *([] if backward else [True])])
     rows = rows[:limit]
     if backward:
         return Page(rows[::-1], back, onward)
     return Page(rows, onward, back)
+
+
+def _order(column: Any, descending: bool) -> tuple[Any, ...]:
+    """A list's order by ``column``, then by id, as its keyset cursors need."""
+    model = column.class_
+    return (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
 
 
 def _edge_cursor(rows: Sequence[Any], field: str, limit: int, *,
