@@ -12,12 +12,21 @@ from itertools import islice, product
 # scripts (kana voicing, a virama, vowel points) make another letter or word,
 # so they stay.
 ACCENTS = re.compile("[\u0300-\u036f]")
+# Latin letters that are a base letter with a stroke, a ligature or a letter
+# of its own rather than one with an accent, so that Unicode does not
+# decompose them: written as the letters their languages fall back to
+# ("Ørjan" is "Orjan", "Łukasz" "Lukasz", "Æsa" "Aesa"). Folding has already
+# made them lower case (dotless ı stays one).
+LETTERS = str.maketrans({"ø": "o", "ł": "l", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d",
+                         "þ": "th", "ı": "i", "ħ": "h", "ŧ": "t"})
 
 
 def fold(text: str, length: int | None = None) -> str:
-    """``text`` with case and accents folded and compatibility forms unified
-    (``"Müller"`` → ``"muller"``, ``"Straße"`` → ``"strasse"``, ``"ﬁ"`` →
-    ``"fi"``), cut to ``length``, the key column's size (if given).
+    """``text`` with case and accents folded, compatibility forms unified and
+    the :data:`LETTERS` that do not decompose written plainly (``"Müller"`` →
+    ``"muller"``, ``"Straße"`` → ``"strasse"``, ``"ﬁ"`` → ``"fi"``,
+    ``"Ørjan"`` → ``"orjan"``), cut to ``length``, the key column's size (if
+    given).
 
     Keys are compared byte by byte on every database (SQLite's binary
     collation, "C" on PostgreSQL), so that one index serves prefix search and
@@ -30,7 +39,8 @@ def fold(text: str, length: int | None = None) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     # Composed again so that what remains is as short as it was (a Hangul
     # syllable decomposes into two or three letters).
-    return unicodedata.normalize("NFC", ACCENTS.sub("", decomposed))[:length]
+    plain = ACCENTS.sub("", decomposed).translate(LETTERS)
+    return unicodedata.normalize("NFC", plain)[:length]
 
 
 # Legal forms a company's name may end with or leave out ("Acme" is "Acme,

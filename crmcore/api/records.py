@@ -149,8 +149,8 @@ FILTERS: dict[str, str | Param] = {
                      "ISO 8601 date and time.",
     "created_before": "Records created before this moment: a date (YYYY-MM-DD) or an "
                       "ISO 8601 date and time.",
-    "q": "Records whose name (whatever its case and accents), key email or first phone "
-         "starts with this.",
+    "q": "Records whose name or last name (whatever its case and accents), key email or "
+         "first phone starts with this.",
     "mine": Param("true: only the records you own.", {"type": "boolean"}),
 }
 

@@ -141,6 +141,9 @@ class Lead(RecordMixin, Base):
     name_key: Mapped[str] = mapped_column(key_type(200))
     # What the name sounds like (crmcore.textkeys.sound_key): duplicate checks.
     sound_key: Mapped[str] = mapped_column(key_type(200), server_default="")
+    # The folded last name, as converting the lead into a contact would split
+    # it off (crmcore.schemas.records.split_name): search by surname.
+    last_name_key: Mapped[str] = mapped_column(key_type(100), server_default="")
     login: Mapped[str] = mapped_column(String(100), default="")
     partner: Mapped[str] = mapped_column(String(200), default="")
     location: Mapped[str] = mapped_column(String(200), default="")
@@ -162,7 +165,7 @@ class Lead(RecordMixin, Base):
         *record_indexes("leads"),
         *search_indexes("leads"),
         *(Index(f"ix_leads_{c}_id", c, "id")
-          for c in ("created_at", "updated_at", "score")),
+          for c in ("created_at", "updated_at", "score", "last_name_key")),
         NEVER_REUSED,
     )
     __mapper_args__ = {"version_id_col": RecordMixin.version}  # noqa: RUF012
@@ -177,7 +180,7 @@ class Contact(RecordMixin, Base):
     name_key: Mapped[str] = mapped_column(key_type(200))
     # What that name sounds like (crmcore.textkeys.sound_key): duplicate checks.
     sound_key: Mapped[str] = mapped_column(key_type(200), server_default="")
-    # The folded last name: the name sort.
+    # The folded last name: the name sort and search by surname.
     last_name_key: Mapped[str] = mapped_column(key_type(100), server_default="")
     street: Mapped[str] = mapped_column(String(200), default="")
     city: Mapped[str] = mapped_column(String(100), default="")

@@ -281,11 +281,16 @@ def _check_refs(session: Session, actor: User | None, values: Mapping[str, Any])
 def name_keys(kind: Kind, columns: Mapping[str, Any]) -> dict[str, str]:
     """The folded names of a record with these columns: ``name_key``, which
     search compares (a contact's holds its first and last name) and leads sort
-    by, its ``sound_key``, which duplicate checks compare, and a contact's
-    ``last_name_key``, which contacts sort by."""
+    by, its ``sound_key``, which duplicate checks compare, and
+    ``last_name_key``, which search compares too and contacts sort by. A
+    lead's last name is the one converting it would give the contact
+    (:func:`split_name`), so that a surname finds the lead and the contact
+    alike."""
     if kind is LEADS:
-        name_key = fold(columns.get("full_name") or "", 200)
-        return {"name_key": name_key, "sound_key": sound_key(name_key, 200)}
+        full_name = columns.get("full_name") or ""
+        name_key = fold(full_name, 200)
+        return {"name_key": name_key, "sound_key": sound_key(name_key, 200),
+                "last_name_key": fold(split_name(full_name)[1], 100)}
     last = columns.get("last_name") or ""
     name_key = fold(f"{columns.get('first_name') or ''} {last}".strip(), 200)
     return {"name_key": name_key, "sound_key": sound_key(name_key, 200),
@@ -1000,21 +1005,19 @@ def _tag_filter(session: Session, model: Any, tag: str) -> Any:
     return select(1).select_from(each).where(each.c.value == tag).exists()
 
 
-SEARCH_KEYS = ("name_key", "email_key", "phone_key")
+SEARCH_KEYS = ("name_key", "last_name_key", "email_key", "phone_key")
 
 
 def _prefix_search(session: Session, model: Any, text: str) -> Any:
-    """Records whose name (a contact's last name too), key email or first phone
-    starts with ``text``, each test backed by an index; names compare folded
-    ("mull" finds "Müller").
+    """Records whose name or last name ("Lovelace" finds "Ada Lovelace"), key
+    email or first phone starts with ``text``, each test backed by an index;
+    names compare folded ("mull" finds "Müller").
     PostgreSQL uses LIKE on indexes that compare bytes whatever the database's
     collation (every key's is C); SQLite compares bytes, so a range works."""
     text = text.strip()
     name = fold(text, 200)
-    prefixes = [(model.name_key, name), (model.email_key, text.lower()),
-                (model.phone_key, phone_prefix(text))]
-    if model is Contact:  # searched by the name they are sorted by
-        prefixes.append((model.last_name_key, name[:100]))
+    prefixes = [(model.name_key, name), (model.last_name_key, name[:100]),
+                (model.email_key, text.lower()), (model.phone_key, phone_prefix(text))]
     if session.get_bind().dialect.name == "postgresql":
         return or_(*(column.like(_escape_like(prefix) + "%", escape="\\")
                      for column, prefix in prefixes))
