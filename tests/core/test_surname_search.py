@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
+from crmcore.alembic_branches import CORE_MIGRATIONS, Branch
 from crmcore.textkeys import fold, similar_names, sound_key
 from tests.core.test_name_keys import insert_leads
+from tests.plugins.leadworks.test_migrations import downgrade
 
 pytestmark = pytest.mark.plugins()
 
@@ -174,3 +176,16 @@ def test_upgrading_keys_stored_names_by_last_name_and_plain_letters(old_install)
     assert {"name": "ix_leads_last_name_key_id", "column_names": ["last_name_key", "id"]}.items() \
         <= next(i for i in inspect(engine).get_indexes("leads")
                 if i["name"] == "ix_leads_last_name_key_id").items()
+
+
+def test_downgrading_drops_the_leads_last_name_key(old_install):
+    engine, migrate = old_install
+    migrate()
+    with engine.begin() as conn:
+        insert_leads(conn, ("Ørjan Ås",), fold)
+    downgrade(engine, Branch("core", CORE_MIGRATIONS), "core_0025")
+    assert "last_name_key" not in {c["name"] for c in inspect(engine).get_columns("leads")}
+    assert migrate() == ["core_0026"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name_key, last_name_key FROM leads")).one() == (
+            "orjan as", "as")
