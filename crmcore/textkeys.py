@@ -197,7 +197,13 @@ def similar_companies(one: str, other: str) -> bool:
     letters ("Acme Fibre" is "ACME Fiber, Ltd.", "Globex Networks" "Globex
     Network"; "AMD" is not "AMC"). No company is one company, and not like any
     named one."""
-    mine, theirs = company_key(one).split(), company_key(other).split()
+    return similar_company_keys(company_key(one), company_key(other))
+
+
+def similar_company_keys(one: str, other: str) -> bool:
+    """:func:`similar_companies` of two :func:`company_key` values, for a
+    caller comparing many companies that keys each one once."""
+    mine, theirs = one.split(), other.split()
     return len(mine) == len(theirs) and all(
         a == b or _a_letter_apart(a, b, TYPO_LENGTH + 1)
         for a, b in zip(mine, theirs, strict=True))

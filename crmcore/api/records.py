@@ -370,12 +370,17 @@ VIEW_DOCS = {
                            "companies (whatever their legal form and but for a letter, an "
                            "empty one included), or one phone or one address held by "
                            "all, whichever of theirs it is; the rules of the create form's "
-                           "warning. Merge a set with POST "
+                           "warning. Each {rt} of a set is alike to every other by these "
+                           "rules (likeness does not chain: \"Kappa Tools\" and \"Kappa "
+                           "Pills\" are in no set together through \"Kappa Pools\" and "
+                           "\"Kappa Polls\"), and none was said to be a different person "
+                           "than another; a {rt} is in one set at most, with the oldest "
+                           "it fits. Merge a set with POST "
                            "/api/v1/{plural}/{{record_id}}/merge.",
     "distinct_view": "Say that {plural} are not duplicates.\n\nThe {plural} named "
                      "(two or more, all of which you may see) are different people: the "
-                     "duplicate list leaves out the sets they make, until another {rt} joins "
-                     "such a set. Each one's timeline says so.",
+                     "duplicate list never puts two of them in one set (a third {rt} alike "
+                     "to both makes a set with one of them). Each one's timeline says so.",
     "kept_apart_view": "List the {plural} a {rt} is kept apart from.\n\nThose said to "
                        "be different people (POST /api/v1/{plural}/duplicates/distinct), "
                        "which neither its duplicates nor the duplicate list offer.",

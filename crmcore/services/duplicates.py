@@ -13,8 +13,10 @@ two colleagues entering the same person, data from before crmcore): sets of
 those alike that sound alike too (the list walks one sound key at a time:
 "Bob Smith" meets "Robert Smith" in a form's warning and on his page, not in
 the list), or of those holding one phone, or one address, whichever of
-theirs it is. Records a user says are different people are kept apart
-(:func:`mark_distinct`) and no longer offered.
+theirs it is. Each record of a set is alike to every other (likeness does not
+chain through a third), as its "Merge all" merges them all. Records a user
+says are different people are kept apart (:func:`mark_distinct`): never
+offered together.
 
 A phone is the same with the same extension, compared as stored: the number
 with another extension, or none, is someone else at the same switchboard (or
@@ -25,8 +27,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations, groupby
 from typing import Any
 
@@ -40,7 +44,13 @@ from crmcore.db import any_of, emit
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, OtherKey, User
 from crmcore.services.records import Kind, get, log, name_keys, validated, visible
-from crmcore.textkeys import company_key, similar_companies, similar_names, sound_keys
+from crmcore.textkeys import (
+    company_key,
+    similar_companies,
+    similar_company_keys,
+    similar_names,
+    sound_keys,
+)
 
 BY = ("name", "phone", "email")
 # How many records of one name (or phone) a duplicate check compares.
@@ -236,8 +246,9 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
     of one sound key and similar companies, an empty one included, as
     :func:`likely_duplicates` compares them), or by the phone (``"phone"``)
     or address (``"email"``) several records hold, first or not, in the
-    order of the value. A set whose records were all said to be different
-    people (:func:`mark_distinct`) is left out. A page holds every set of its
+    order of the value. Each record of a set is alike to every other, and none
+    was said to be a different person than another (:func:`mark_distinct`);
+    a record is in one set at most (:func:`_sets`). A page holds every set of its
     last sound key, phone or address; follow ``next_cursor`` until it is
     None."""
     if by not in BY:
@@ -247,7 +258,7 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
     found: list[tuple[str, list[list[int]]]] = []
     more = False
     live, after = visible(session, actor, kind), _decode(cursor) if cursor else None
-    candidates = _name_sets(session, kind, live, after) if by == "name" \
+    candidates = _name_sets(session, kind, live, after, limit + 1) if by == "name" \
         else _key_sets(session, kind, live, by, after)
     # One set past the page says that another page follows.
     for value, sets in candidates:
@@ -269,9 +280,9 @@ def duplicate_sets(session: Session, actor: User | None, kind: Kind, *, by: str 
 
 def mark_distinct(session: Session, actor: User | None, kind: Kind, ids: Sequence[int]) -> int:
     """Say that the records ``ids`` are different people: the duplicate list
-    leaves out the sets they make (until another record joins such a set).
-    Each record's timeline says so, and plugins hear of every pair
-    (``crm_*_kept_apart``). Returns how many pairs were new."""
+    never puts two of them in one set (a third alike to both makes a set
+    with one of them). Each record's timeline says so, and plugins hear of
+    every pair (``crm_*_kept_apart``). Returns how many pairs were new."""
     wanted = sorted(set(ids))
     if not 2 <= len(wanted) <= MAX_CANDIDATES:
         message = f"Name at least two records, at most {MAX_CANDIDATES}."
@@ -345,35 +356,48 @@ def unmark_distinct(session: Session, actor: User | None, kind: Kind, record_id:
     session.flush()
 
 
-def _name_sets(session: Session, kind: Kind, live: Select, after: str | None
+def _name_sets(session: Session, kind: Kind, live: Select, after: str | None, wanted: int
                ) -> Iterator[tuple[str, list[list[int]]]]:
     """``(sound key, sets of ids)`` for each sound key after ``after`` that
-    several records share and whose records make at least one set of those
-    alike (:func:`_alike`), in order; a set all of whose records were said to
-    be different people is left out."""
+    several records share and whose records make at least one set
+    (:func:`_sets`) of names and companies alike, in order. The first read
+    takes as many sound keys as ``wanted`` sets, then four times as many a
+    read up to :data:`VALUES_PER_READ`: where many records share each sound
+    key (a few hundred thousand imported leads of a few hundred names), one
+    read of that many would read every record of those keys for a page
+    that shows a few of them."""
     column = kind.model.sound_key
+    # One sound key's records have a few names and many companies: each two
+    # names are compared once, and companies first, keyed once a record.
+    names = cache(similar_names)
+
+    def alike(one: tuple[str, str], other: tuple[str, str]) -> bool:
+        return similar_company_keys(one[1], other[1]) and names(one[0], other[0])
+
     while True:
-        values = session.scalars(_shared(column, after)).all()
+        count = min(wanted, VALUES_PER_READ)
+        values = session.scalars(_shared(column, after, count)).all()
         if not values:
             return
         rows = _first_records(session, live, column, values)
-        distinct = _distinct_pairs(session, kind, [row.id for row in rows])
+        apart = _kept_apart(session, kind, [row.id for row in rows])
         for value, members in groupby(rows, key=lambda row: row.value):
-            sets = [ids for ids in _alike(list(members))
-                    if len(ids) > 1 and not _all_distinct(ids, distinct)]
+            # Keyed (and compared) by the company's key: "Acme" and "ACME, Inc." are one.
+            sets = _sets([(row.id, (row.name_key, company_key(row.company or "")))
+                          for row in members], apart, alike)
             if sets:
-                yield value, sorted(sets)
-        if len(values) < VALUES_PER_READ:
+                yield value, sets
+        if len(values) < count:
             return
-        after = values[-1]
+        after, wanted = values[-1], count * 4
 
 
 def _key_sets(session: Session, kind: Kind, live: Select, by: str, after: str | None
               ) -> Iterator[tuple[str, list[list[int]]]]:
-    """``(value, [ids])`` for each phone (``by="phone"``) or address after
-    ``after`` that several records hold, as their first or as another
-    (:class:`~crmcore.models.OtherKey`), in order; a set all of whose records
-    were said to be different people is left out.
+    """``(value, sets of ids)`` for each phone (``by="phone"``) or address
+    after ``after`` that several records hold, as their first or as another
+    (:class:`~crmcore.models.OtherKey`), in order: all of them, but that
+    records said to be different people are in different sets (:func:`_sets`).
 
     Two reads in the same byte order, each through its own index, merged: the
     first phones several records share, and the values of other keys, which
@@ -392,12 +416,13 @@ def _key_sets(session: Session, kind: Kind, live: Select, by: str, after: str | 
         values = sorted({v for values in reads for v in values
                          if through is None or v <= through})
         holders = _holders(session, kind, live, column, values)
-        distinct = _distinct_pairs(session, kind, sorted({i for ids in holders.values()
-                                                          for i in ids}))
+        apart = _kept_apart(session, kind, sorted({i for ids in holders.values()
+                                                   for i in ids}))
         for value in values:
-            ids = holders.get(value, [])
-            if len(ids) > 1 and not _all_distinct(ids, distinct):
-                yield value, [ids]
+            # Holding one value, all are alike.
+            sets = _sets([(i, None) for i in holders.get(value, [])], apart, operator.eq)
+            if sets:
+                yield value, sets
         if through is None:
             return
         after = through
@@ -448,39 +473,43 @@ def _holders(session: Session, kind: Kind, live: Select, column: Any, values: Se
     return {value: sorted(ids)[:MAX_CANDIDATES] for value, ids in found.items()}
 
 
-def _alike(rows: Sequence[Any]) -> list[list[int]]:
-    """The ids of ``rows`` (of one sound key, in id order) in sets of records
-    whose names and companies are similar, each in id order. Likeness passes
-    on: "Jon" and "Joan" make one set with "John", as do "Acme Fibre" and
-    "Acme Fiber Co" with "ACME Fibre"."""
-    by_look: dict[tuple[str, str], list[int]] = {}
-    for row in rows:
-        # Keyed (and compared) by the company's key: "Acme" and "ACME, Inc." are one.
-        by_look.setdefault((row.name_key, company_key(row.company or "")), []).append(row.id)
-    # Union-find over the distinct names and companies: usually one or two.
-    looks = list(by_look)
-    parent = list(range(len(looks)))
+def _sets(records: Sequence[tuple[int, Hashable]], apart: Mapping[int, set[int]],
+          alike: Callable[[Any, Any], bool]) -> list[list[int]]:
+    """The ids of ``records`` (``(id, look)`` in id order) in sets of records
+    each of which is alike every other of its set (the same look, or looks
+    ``alike``) and kept apart from none (``apart``: the ids each is kept apart
+    from, :func:`mark_distinct`): a record joins the set of the oldest it
+    fits, or starts one; sets of one are left out. Likeness does not pass on:
+    "Kappa Pools" is like "Kappa Tools", and "Kappa Polls" like "Kappa
+    Pills", but "Kappa Tools" is not like "Kappa Pills", so that "Merge all"
+    of a set never merges those two through the others."""
+    sets: list[tuple[list[int], set[Hashable]]] = []
+    # Each two looks are compared once, however many records have them.
+    compared: dict[tuple[Hashable, Hashable], bool] = {}
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def like(one: Hashable, other: Hashable) -> bool:
+        if one == other:
+            return True
+        if (one, other) not in compared:
+            compared[one, other] = alike(one, other)
+        return compared[one, other]
 
-    for i, j in combinations(range(len(looks)), 2):
-        (name, company), (other_name, other_company) = looks[i], looks[j]
-        if root(i) != root(j) and similar_names(name, other_name) \
-                and similar_companies(company, other_company):
-            parent[root(j)] = root(i)
-    sets: dict[int, list[int]] = {}
-    for i, look in enumerate(looks):
-        sets.setdefault(root(i), []).extend(by_look[look])
-    return [sorted(ids) for ids in sets.values()]
+    for record_id, look in records:
+        kept_apart = apart.get(record_id, set())
+        for ids, looks in sets:
+            if (not kept_apart or kept_apart.isdisjoint(ids)) \
+                    and all(like(seen, look) for seen in looks):
+                ids.append(record_id)
+                looks.add(look)
+                break
+        else:
+            sets.append(([record_id], {look}))
+    return [ids for ids, _ in sets if len(ids) > 1]
 
 
-def _shared(column: Any, after: str | None) -> Select:
-    """The values of ``column`` that several records hold, in order from after
-    ``after``: the column's index alone serves the grouping and the order.
+def _shared(column: Any, after: str | None, count: int = VALUES_PER_READ) -> Select:
+    """The first ``count`` values of ``column`` that several records hold, in
+    order from after ``after``: the column's index alone serves the grouping and the order.
     Binned records and those the user may not see are counted too, as
     telling them apart would read each record's row (a list that finds few
     sets walks the whole index: a million rows took a third longer so); the
@@ -488,7 +517,7 @@ def _shared(column: Any, after: str | None) -> Select:
     value no two of those share makes no set."""
     query = select(column).where(column.is_not(None), column != "") \
         .group_by(column) \
-        .having(func.count() > 1).order_by(column).limit(VALUES_PER_READ)
+        .having(func.count() > 1).order_by(column).limit(count)
     return query if after is None else query.where(column > after)
 
 
@@ -508,21 +537,18 @@ def _first_records(session: Session, live: Select, column: Any, values: Sequence
         .order_by(column, model.id)))
 
 
-def _distinct_pairs(session: Session, kind: Kind, ids: Sequence[int]) -> dict[int, set[int]]:
-    """The pairs among ``ids`` said to be different people: higher ids by lower."""
+def _kept_apart(session: Session, kind: Kind, ids: Sequence[int]) -> dict[int, set[int]]:
+    """For each of ``ids`` said to be a different person than others
+    (:func:`mark_distinct`), the ids of those others (of any record; a set
+    is made of ``ids`` only)."""
     found: dict[int, set[int]] = {}
     if ids:
         for low, high in session.execute(select(DistinctPair.low_id, DistinctPair.high_id).where(
                 DistinctPair.record_type == kind.record_type,
                 any_of(session, DistinctPair.low_id, ids))):
             found.setdefault(low, set()).add(high)
+            found.setdefault(high, set()).add(low)
     return found
-
-
-def _all_distinct(ids: list[int], distinct: dict[int, set[int]]) -> bool:
-    members = set(ids)
-    pairs = sum(len(distinct.get(i, set()) & members) for i in ids)
-    return pairs == len(ids) * (len(ids) - 1) // 2
 
 
 def _encode(value: str) -> str:
