@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, update
@@ -13,6 +13,7 @@ from crmcore.db import emit, utcnow
 from crmcore.errors import Conflict, NotFound, ValidationFailed
 from crmcore.models import EmailKey, Lead, TimelineEntry, User
 from crmcore.schemas.records import MAX_EMAILS, MAX_PHONES, MAX_TAGS
+from crmcore.services.custom_fields import definitions
 from crmcore.services.duplicates import named_ids
 from crmcore.services.records import (
     CONTACTS,
@@ -83,6 +84,7 @@ def merge(session: Session, actor: User | None, kind: Kind, survivor_id: int,
     choices = choices or {}
     errors = {f: ["Not mergeable."] for f in choices
               if f not in MERGEABLE[kind.record_type] and not f.startswith(CUSTOM)}
+    errors |= _unknown_custom(session, kind, by_id.values(), choices)
     errors |= {f: ["Pick one of the merged records."] for f, rid in choices.items()
                if f not in errors and rid not in by_id}
     if errors:
@@ -174,6 +176,21 @@ def _check_limits(kind: Kind, survivor: Any) -> None:
               for field, (limit, noun) in LIMITS.items() if len(getattr(survivor, field)) > limit}
     if errors:
         raise ValidationFailed("The merged record would hold more than a record may.", errors)
+
+
+def _unknown_custom(session: Session, kind: Kind, records: Iterable[Any],
+                    choices: Mapping[str, int]) -> dict[str, list[str]]:
+    """Errors for the ``custom.<name>`` choices that name no custom field of
+    ``kind`` that is defined or that one of ``records`` holds a value of (a
+    deleted field's): a misspelt name would otherwise merge as if unchosen."""
+    names = {f: f.removeprefix(CUSTOM) for f in choices if f.startswith(CUSTOM)}
+    if not names:
+        return {}
+    known = {d.name for d in definitions(session, kind.record_type)} \
+        | {name for record in records for name in (record.custom or {})}
+    return {field: [f"Name a custom field after “{CUSTOM}”." if not name else
+                    f"No custom field of {kind.record_type}s is named “{name}”."]
+            for field, name in names.items() if name not in known}
 
 
 def _chosen_custom(custom: dict[str, Any], held: Mapping[int, dict[str, Any] | None],
