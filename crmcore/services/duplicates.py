@@ -7,7 +7,9 @@ that share a phone or an address.
 For one record (:func:`find_duplicates`, the create forms' warning before
 saving; :func:`merge_candidates`, a saved record's): those alike, and those
 with a phone or address in common, whichever of their phones and addresses
-it is (:class:`~crmcore.models.OtherKey` holds those after the first). Among
+it is (:class:`~crmcore.models.OtherKey` holds those after the first); the
+warning also names the records of the other type (contacts for a lead)
+with a phone or address in common. Among
 every record stored (:func:`duplicate_sets`, what got in anyway: an import,
 two colleagues entering the same person, data from before crmcore): sets of
 those alike that sound alike too (the list walks one sound key at a time:
@@ -43,7 +45,16 @@ from crmcore.auth.roles import can
 from crmcore.db import any_of, emit
 from crmcore.errors import NotFound, ValidationFailed
 from crmcore.models import DistinctPair, OtherKey, User
-from crmcore.services.records import Kind, get, log, name_keys, validated, visible
+from crmcore.services.records import (
+    CONTACTS,
+    LEADS,
+    Kind,
+    get,
+    log,
+    name_keys,
+    validated,
+    visible,
+)
 from crmcore.textkeys import (
     company_key,
     similar_companies,
@@ -185,13 +196,17 @@ def merge_candidates(session: Session, actor: User | None, kind: Kind, record: A
 class Duplicates:
     """What a form warns of before saving: the likely duplicates the user may
     see, and how many more there are among records they may not (another
-    user's), which they learn only the number of."""
+    user's), which they learn only the number of; and in ``other``, those
+    of the other type (a lead's among contacts, ``other_type``) holding one
+    of its phones or addresses."""
 
     candidates: list[Candidate]
     unseen: int = 0
+    other: Duplicates | None = None
+    other_type: str = ""
 
     def __bool__(self) -> bool:
-        return bool(self.candidates or self.unseen)
+        return bool(self.candidates or self.unseen or self.other)
 
 
 def find_duplicates(session: Session, actor: User | None, kind: Kind,
@@ -204,6 +219,13 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
     email another record holds) raises that error instead: no warning is
     worth confirming for a save that cannot succeed.
 
+    Records of the other type (contacts for a lead, and leads for a contact)
+    holding one of its phones or addresses are likely the same person too:
+    a lead entered for a customer, or a contact for a lead someone works.
+    Names are not compared across types: a lead converted into a contact
+    keeps its name, and the contact's phones and addresses tell whether it
+    is the one.
+
     A user who sees only their own records learns how many other likely
     duplicates there are, not whose or which: a person twice in the CRM
     under two owners is what a team most needs to hear of."""
@@ -214,21 +236,33 @@ def find_duplicates(session: Session, actor: User | None, kind: Kind,
             "company": str(values.get("company") or "").strip()}
     held = ({"phones": record.phones, "emails": record.emails, "name_key": record.name_key,
              "company": record.company} if record is not None else None)
-    seeing_all = can(session, actor, "records.view_all")
     # An edit's warning leaves out the record and those it is kept apart from.
     apart = {record.id, *distinct_ids(session, kind, record.id)} if held is not None else set()
+    other_kind = CONTACTS if kind is LEADS else LEADS
+    no_name = {"name_key": "", "company": ""}
+    other = _warning(session, actor, other_kind, {**keys, **no_name},
+                     held and {**held, **no_name}, set(), limit)
+    found = _warning(session, actor, kind, keys, held, apart, limit)
+    return Duplicates(found.candidates, found.unseen, other or None, other_kind.record_type)
+
+
+def _warning(session: Session, actor: User | None, kind: Kind, keys: Mapping[str, Any],
+             held: Mapping[str, Any] | None, apart: set[int], limit: int) -> Duplicates:
+    """:func:`find_duplicates` among the records of ``kind``: the likely
+    duplicates of ``keys`` (:func:`likely_duplicates`) but ``apart``, and for
+    an edit (``held``: the record's keys as saved) but those it has already."""
 
     def known_to(who: User | None) -> set[int]:
         """The ids an edit's warning leaves out: ``apart``, and the duplicates
         the record has already among those ``who`` sees (only their ids read)."""
         if held is None:
-            return set()
+            return set(apart)
         return apart | set(_matches(session, who, kind, **held, exclude=apart,
                                     limit=MAX_CANDIDATES))
 
     known = known_to(actor)
     candidates = likely_duplicates(session, actor, kind, exclude=known, limit=limit, **keys)
-    if seeing_all:
+    if can(session, actor, "records.view_all"):
         return Duplicates(candidates)
     everyone = set(_matches(session, None, kind, exclude=known_to(None),
                             limit=MAX_CANDIDATES, **keys))
