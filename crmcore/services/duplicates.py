@@ -30,7 +30,15 @@ from __future__ import annotations
 import base64
 import binascii
 import operator
-from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from functools import cache
 from itertools import combinations, groupby
@@ -418,7 +426,7 @@ def _name_sets(session: Session, kind: Kind, live: Select, after: str | None, wa
         for value, members in groupby(rows, key=lambda row: row.value):
             # Keyed (and compared) by the company's key: "Acme" and "ACME, Inc." are one.
             sets = _sets([(row.id, (row.name_key, company_key(row.company or "")))
-                          for row in members], apart, alike)
+                          for row in members], apart, alike, _company_near)
             if sets:
                 yield value, sets
         if len(values) < count:
@@ -453,8 +461,9 @@ def _key_sets(session: Session, kind: Kind, live: Select, by: str, after: str | 
         apart = _kept_apart(session, kind, sorted({i for ids in holders.values()
                                                    for i in ids}))
         for value in values:
-            # Holding one value, all are alike.
-            sets = _sets([(i, None) for i in holders.get(value, [])], apart, operator.eq)
+            # Holding one value, all are alike: one look, near itself.
+            sets = _sets([(i, None) for i in holders.get(value, [])], apart, operator.eq,
+                         lambda look: (look,))
             if sets:
                 yield value, sets
         if through is None:
@@ -508,7 +517,8 @@ def _holders(session: Session, kind: Kind, live: Select, column: Any, values: Se
 
 
 def _sets(records: Sequence[tuple[int, Hashable]], apart: Mapping[int, set[int]],
-          alike: Callable[[Any, Any], bool]) -> list[list[int]]:
+          alike: Callable[[Any, Any], bool], near: Callable[[Any], Iterable[Hashable]]
+          ) -> list[list[int]]:
     """The ids of ``records`` (``(id, look)`` in id order) in sets of records
     each of which is alike every other of its set (the same look, or looks
     ``alike``) and kept apart from none (``apart``: the ids each is kept apart
@@ -516,8 +526,13 @@ def _sets(records: Sequence[tuple[int, Hashable]], apart: Mapping[int, set[int]]
     fits, or starts one; sets of one are left out. Likeness does not pass on:
     "Kappa Pools" is like "Kappa Tools", and "Kappa Polls" like "Kappa
     Pills", but "Kappa Tools" is not like "Kappa Pills", so that "Merge all"
-    of a set never merges those two through the others."""
+    of a set never merges those two through the others.
+
+    ``near`` gives keys of which two looks alike share one at least: a record
+    is compared only with the sets whose first look shares one, not with
+    each of the hundreds of sets a common name may make."""
     sets: list[tuple[list[int], set[Hashable]]] = []
+    by_key: dict[Hashable, list[int]] = {}
     # Each two looks are compared once, however many records have them.
     compared: dict[tuple[Hashable, Hashable], bool] = {}
 
@@ -530,15 +545,30 @@ def _sets(records: Sequence[tuple[int, Hashable]], apart: Mapping[int, set[int]]
 
     for record_id, look in records:
         kept_apart = apart.get(record_id, set())
-        for ids, looks in sets:
+        keys = set(near(look))
+        for index in sorted({i for key in keys for i in by_key.get(key, ())}):
+            ids, looks = sets[index]
             if (not kept_apart or kept_apart.isdisjoint(ids)) \
                     and all(like(seen, look) for seen in looks):
                 ids.append(record_id)
                 looks.add(look)
                 break
         else:
+            for key in keys:
+                by_key.setdefault(key, []).append(len(sets))
             sets.append(([record_id], {look}))
     return [ids for ids, _ in sets if len(ids) > 1]
+
+
+def _company_near(look: tuple[str, str]) -> list[tuple[int, str]]:
+    """Keys of which two looks (name, company key) whose companies are similar
+    share one at least (:func:`~crmcore.textkeys.similar_company_keys`: as
+    many words, each a letter apart at most): the number of words with the
+    last word, whole or less one of its letters."""
+    words = look[1].split()
+    last = words[-1] if words else ""
+    return [(len(words), last),
+            *((len(words), last[:i] + last[i + 1:]) for i in range(len(last)))]
 
 
 def _shared(column: Any, after: str | None, count: int = VALUES_PER_READ) -> Select:

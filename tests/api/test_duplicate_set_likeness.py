@@ -110,3 +110,17 @@ def test_records_kept_apart_share_no_phone_set(admin_api, new_lead):
     admin_api.post("/api/v1/leads/duplicates/distinct", json={"ids": [two, three]})
 
     assert sets_of(admin_api, "/api/v1/leads/duplicates?by=phone") == [[one, two]]
+
+
+def test_companies_a_letter_apart_in_any_word_make_one_set(admin_api, new_lead):
+    ids = [new_lead(full_name="Anna Jensen", company=c)["id"] for c in (
+        "Globex Networks", "Globex Network", "GLOBEX NETWORSK Ltd", "Glóbex Netwerks",
+        "Globx Networks", "Globex")]
+    no_company = [new_lead(full_name="Anna Jensen")["id"] for _ in range(2)]
+
+    sets = sets_of(admin_api, "/api/v1/leads/duplicates")
+
+    # Each a letter from "Globex Networks" in one word or another, and from each
+    # other; "Glóbex Netwerks" is two from "Globex Network", "Globex" a word short.
+    assert sets == [[*ids[:3], ids[4]], no_company]
+    assert_each_alike_to_every_other(admin_api, "leads", sets)
